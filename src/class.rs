@@ -1,0 +1,76 @@
+//! `CoCreateInstance` for the system classes comasync implements: creating objects by CLSID,
+//! stand-alone or aggregated.
+//!
+//! Rules (spec D11): an unknown CLSID → `REGDB_E_CLASSNOTREG`; aggregating (an outer is given)
+//! with `riid ≠ IID_IUnknown` → `E_INVALIDARG`, checked before anything is created. An
+//! aggregated object is handed back as its non-delegating `IUnknown`.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::guid::{
+    CLSID, IID, IID_IUnknown, CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer,
+};
+use crate::hresult::{Error, Result, E_INVALIDARG, E_UNEXPECTED, HRESULT, REGDB_E_CLASSNOTREG};
+use crate::sync::{SyncEvent, SynchronizeContainer};
+use crate::unknown::{non_delegating, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+
+/// `CoCreateInstance(rclsid, pUnkOuter, CLSCTX_INPROC_SERVER, riid, ppv)`.
+///
+/// `ppv` is an `&mut Option<ComPtr<dyn I>>` for the interface `riid` names.
+///
+/// ```
+/// use comasync::class::co_create_instance;
+/// use comasync::guid::{CLSID_ManualResetEvent, IID_ISynchronize};
+/// use comasync::hresult::S_OK;
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::ComPtr;
+///
+/// let mut event: Option<ComPtr<dyn ISynchronize>> = None;
+/// assert_eq!(co_create_instance(&CLSID_ManualResetEvent, None, &IID_ISynchronize, &mut event), S_OK);
+/// assert_eq!(event.unwrap().signal(), S_OK);
+/// ```
+pub fn co_create_instance(
+    clsid: &CLSID,
+    outer: Option<&ComPtr<dyn IUnknown>>,
+    riid: &IID,
+    ppv: &mut dyn Any,
+) -> HRESULT {
+    let known = [CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer];
+    if !known.contains(clsid) {
+        return REGDB_E_CLASSNOTREG;
+    }
+    if outer.is_some() && *riid != IID_IUnknown {
+        return E_INVALIDARG;
+    }
+    let refs = match outer {
+        Some(o) => RefCount::aggregated(Arc::downgrade(o.as_arc())),
+        None => RefCount::new(),
+    };
+    let inner: Arc<dyn INonDelegatingUnknown> = if *clsid == CLSID_SynchronizeContainer {
+        SynchronizeContainer::new(refs)
+    } else {
+        SyncEvent::new_with(*clsid, refs)
+    };
+    if outer.is_some() {
+        crate::unknown::set_out::<dyn IUnknown>(ppv, non_delegating(inner))
+    } else {
+        // Hold a reference while asking, so a failed request releases the new object.
+        let unk = non_delegating(inner);
+        unk.query_interface(riid, ppv)
+    }
+}
+
+/// The typed form of [`co_create_instance`] without an outer.
+///
+/// ```
+/// use comasync::class::create_instance;
+/// use comasync::guid::CLSID_StdEvent;
+/// use comasync::sync::ISynchronize;
+/// let event = create_instance::<dyn ISynchronize>(&CLSID_StdEvent).unwrap();
+/// ```
+pub fn create_instance<I: ?Sized + Interface + IUnknown>(clsid: &CLSID) -> Result<ComPtr<I>> {
+    let mut slot: Option<ComPtr<I>> = None;
+    co_create_instance(clsid, None, &I::IID, &mut slot).ok()?;
+    slot.ok_or(Error(E_UNEXPECTED))
+}

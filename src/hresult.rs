@@ -1,0 +1,329 @@
+//! `HRESULT`: COM's 32-bit result code, every code the asynchronous call model uses, and the
+//! crate's [`Error`]/[`Result`] types.
+//!
+//! Every constant here carries its exact Windows value (checked against the SDK's and
+//! mingw-w64's `winerror.h`; see `docs/differences-from-windows.md` for the names the
+//! documentation uses but no header defines). Codes are compared by value, never by name:
+//! [`RPC_E_CALL_PENDING`] is an alias of [`RPC_S_CALLPENDING`] and compares equal to it.
+//!
+//! Invariant: [`TABLE`] lists every named code exactly once, so value → name and name → value
+//! are both total over it.
+//!
+//! ```
+//! use comasync::hresult::{HRESULT, RPC_S_CALLPENDING, RPC_E_CALL_PENDING};
+//!
+//! assert_eq!(RPC_E_CALL_PENDING, RPC_S_CALLPENDING);
+//! assert!(RPC_S_CALLPENDING.failed()); // despite the "S_" in its name
+//! assert_eq!(RPC_S_CALLPENDING.name(), Some("RPC_S_CALLPENDING"));
+//! assert_eq!(HRESULT::from_name("rpc_e_call_pending"), Some(RPC_S_CALLPENDING));
+//! assert_eq!(
+//!     RPC_S_CALLPENDING.to_string(),
+//!     "RPC_S_CALLPENDING (0x80010115): OLE has sent a request and is waiting for a reply."
+//! );
+//! ```
+
+use std::fmt;
+
+/// A COM result code: bit 31 is the severity (1 = failure), bits 16..=26 the facility, bits
+/// 0..=15 the code.
+#[repr(transparent)]
+#[must_use]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct HRESULT(pub i32);
+
+/// `FACILITY_NULL`: general codes such as `E_NOINTERFACE`.
+pub const FACILITY_NULL: u32 = 0;
+/// `FACILITY_RPC`: the RPC and COM-call codes (`RPC_E_*`, `RPC_S_CALLPENDING`, ...).
+pub const FACILITY_RPC: u32 = 1;
+/// `FACILITY_ITF`: interface-specific codes (`CLASS_E_*`, `CO_E_*`, `REGDB_E_*`).
+pub const FACILITY_ITF: u32 = 4;
+/// `FACILITY_WIN32`: Win32 error codes wrapped by `HRESULT_FROM_WIN32`.
+pub const FACILITY_WIN32: u32 = 7;
+
+impl HRESULT {
+    /// The code with the given bit pattern.
+    #[inline]
+    pub const fn from_u32(value: u32) -> Self {
+        HRESULT(value as i32)
+    }
+
+    /// The bit pattern, as Windows prints it (`0x80010115`).
+    #[inline]
+    pub const fn as_u32(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// `SUCCEEDED(hr)`: the severity bit is clear.
+    #[inline]
+    pub const fn succeeded(self) -> bool {
+        self.0 >= 0
+    }
+
+    /// `FAILED(hr)`: the severity bit is set.
+    #[inline]
+    pub const fn failed(self) -> bool {
+        self.0 < 0
+    }
+
+    /// `HRESULT_SEVERITY(hr)`: 1 for a failure, 0 for a success.
+    #[inline]
+    pub const fn severity(self) -> u32 {
+        self.as_u32() >> 31
+    }
+
+    /// `HRESULT_FACILITY(hr)`: bits 16..=26.
+    #[inline]
+    pub const fn facility(self) -> u32 {
+        (self.as_u32() >> 16) & 0x7FF
+    }
+
+    /// `HRESULT_CODE(hr)`: the low 16 bits.
+    #[inline]
+    pub const fn code(self) -> u32 {
+        self.as_u32() & 0xFFFF
+    }
+
+    /// `HRESULT_FROM_WIN32(code)`.
+    pub const fn from_win32(code: u32) -> Self {
+        if code as i32 <= 0 {
+            HRESULT(code as i32)
+        } else {
+            HRESULT::from_u32((code & 0xFFFF) | (FACILITY_WIN32 << 16) | 0x8000_0000)
+        }
+    }
+
+    /// The SDK name of a code in [`TABLE`], or `None`.
+    pub fn name(self) -> Option<&'static str> {
+        TABLE.iter().find(|e| e.hr == self).map(|e| e.name)
+    }
+
+    /// The SDK's message text for a code in [`TABLE`], or `None`.
+    pub fn message(self) -> Option<&'static str> {
+        TABLE.iter().find(|e| e.hr == self).map(|e| e.message)
+    }
+
+    /// Looks a code up by name, ignoring ASCII case. Accepts the documentation-only alias
+    /// `RPC_E_CALL_PENDING` (→ 0x80010115).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("RPC_E_CALL_PENDING") {
+            return Some(RPC_E_CALL_PENDING);
+        }
+        TABLE
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+            .map(|e| e.hr)
+    }
+
+    /// `Ok(())` for a success code, `Err(Error)` for a failure.
+    #[inline]
+    pub fn ok(self) -> Result<()> {
+        if self.succeeded() {
+            Ok(())
+        } else {
+            Err(Error(self))
+        }
+    }
+}
+
+impl fmt::Debug for HRESULT {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n}(0x{:08X})", self.as_u32()),
+            None => write!(f, "HRESULT(0x{:08X})", self.as_u32()),
+        }
+    }
+}
+
+impl fmt::Display for HRESULT {
+    /// `NAME (0xXXXXXXXX): message`, or `0xXXXXXXXX` for a code not in [`TABLE`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match TABLE.iter().find(|e| e.hr == *self) {
+            Some(e) => write!(f, "{} (0x{:08X}): {}", e.name, self.as_u32(), e.message),
+            None => write!(f, "0x{:08X}", self.as_u32()),
+        }
+    }
+}
+
+impl From<i32> for HRESULT {
+    fn from(v: i32) -> Self {
+        HRESULT(v)
+    }
+}
+
+impl From<HRESULT> for i32 {
+    fn from(hr: HRESULT) -> Self {
+        hr.0
+    }
+}
+
+/// One row of [`TABLE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The code.
+    pub hr: HRESULT,
+    /// Its SDK name.
+    pub name: &'static str,
+    /// Its SDK message text.
+    pub message: &'static str,
+}
+
+macro_rules! codes {
+    ($( $(#[$m:meta])* $name:ident = $value:literal, $msg:literal; )*) => {
+        $( $(#[$m])* pub const $name: HRESULT = HRESULT::from_u32($value); )*
+        /// Every named code, in the order of spec section 4.
+        pub static TABLE: &[Entry] = &[
+            $( Entry { hr: $name, name: stringify!($name), message: $msg }, )*
+        ];
+    };
+}
+
+codes! {
+    /// Success.
+    S_OK = 0x0000_0000, "The operation completed successfully.";
+    /// Success, with the answer "false".
+    S_FALSE = 0x0000_0001, "The operation completed successfully, with the result false.";
+    /// Not implemented.
+    E_NOTIMPL = 0x8000_4001, "Not implemented";
+    /// No such interface: a `QueryInterface` for `ICallFactory` on an object without async
+    /// support; `CreateCall` with an unsupported `riid`.
+    E_NOINTERFACE = 0x8000_4002, "No such interface supported";
+    /// Invalid pointer: `CreateCall` with a missing out-pointer.
+    E_POINTER = 0x8000_4003, "Invalid pointer";
+    /// Operation aborted.
+    E_ABORT = 0x8000_4004, "Operation aborted";
+    /// Unspecified failure.
+    E_FAIL = 0x8000_4005, "Unspecified error";
+    /// Data not yet available. Not used by call objects.
+    E_PENDING = 0x8000_000A, "The data necessary to complete this operation is not yet available.";
+    /// Catastrophic failure.
+    E_UNEXPECTED = 0x8000_FFFF, "Catastrophic failure";
+    /// General access denied.
+    E_ACCESSDENIED = 0x8007_0005, "Access is denied.";
+    /// Invalid handle.
+    E_HANDLE = 0x8007_0006, "The handle is invalid.";
+    /// Out of memory.
+    E_OUTOFMEMORY = 0x8007_000E, "Not enough memory resources are available to complete this operation.";
+    /// An argument is invalid.
+    E_INVALIDARG = 0x8007_0057, "The parameter is incorrect.";
+    /// Operation not supported.
+    CO_E_NOT_SUPPORTED = 0x8000_4021, "This operation is not supported";
+    /// The class does not support aggregation.
+    CLASS_E_NOAGGREGATION = 0x8004_0110, "Class does not support aggregation (or class object is remote)";
+    /// The class is not registered: creating an unknown CLSID.
+    REGDB_E_CLASSNOTREG = 0x8004_0154, "Class not registered";
+    /// `CoInitialize` has not been called.
+    CO_E_NOTINITIALIZED = 0x8004_01F0, "CoInitialize has not been called.";
+    /// The object is not connected to its server.
+    CO_E_OBJNOTCONNECTED = 0x8004_01FD, "Object is not connected to server";
+    /// The callee rejected the call.
+    RPC_E_CALL_REJECTED = 0x8001_0001, "Call was rejected by callee.";
+    /// The call was cancelled: `TestCancel` after a cancel; `Finish_` of a cancelled call;
+    /// `Cancel` on an already cancelled call (spec D3).
+    RPC_E_CALL_CANCELED = 0x8001_0002, "Call was canceled by the message filter.";
+    /// No outgoing call while dispatching an asynchronous call.
+    RPC_E_CANTCALLOUT_INASYNCCALL = 0x8001_0004, "An outgoing call cannot be made since the application is dispatching an asynchronous call.";
+    /// No outgoing call from inside the message filter.
+    RPC_E_CANTCALLOUT_INEXTERNALCALL = 0x8001_0005, "It is illegal to call out while inside message filter.";
+    /// The server is gone; the call may have run.
+    RPC_E_SERVER_DIED = 0x8001_0007, "The callee (server [not server application]) is not available and disappeared; all connections are invalid. The call may have executed.";
+    /// The server is gone; the call did not run.
+    RPC_E_SERVER_DIED_DNE = 0x8001_0012, "The callee (server [not server application]) is not available and disappeared; all connections are invalid. The call did not execute.";
+    /// A resource could not be allocated; `AddSynchronize` on a full container.
+    RPC_E_OUT_OF_RESOURCES = 0x8001_0101, "Could not allocate some required resource (memory, events, ...)";
+    /// The server raised an exception (a panic, in comasync).
+    RPC_E_SERVERFAULT = 0x8001_0105, "The server threw an exception.";
+    /// The thread's apartment mode cannot change.
+    RPC_E_CHANGED_MODE = 0x8001_0106, "Cannot change thread mode after it is set.";
+    /// The object has disconnected from its clients.
+    RPC_E_DISCONNECTED = 0x8001_0108, "The object invoked has disconnected from its clients.";
+    /// The message filter says the application is busy.
+    RPC_E_SERVERCALL_RETRYLATER = 0x8001_010A, "The message filter indicated that the application is busy.";
+    /// The message filter rejected the call.
+    RPC_E_SERVERCALL_REJECTED = 0x8001_010B, "The message filter rejected the call.";
+    /// A call-control interface got invalid data.
+    RPC_E_INVALID_CALLDATA = 0x8001_010C, "A call control interfaces was called with invalid data.";
+    /// No outgoing call during an input-synchronous call.
+    RPC_E_CANTCALLOUT_ININPUTSYNCCALL = 0x8001_010D, "An outgoing call cannot be made since the application is dispatching an input-synchronous call.";
+    /// The interface was marshaled for a different thread.
+    RPC_E_WRONG_THREAD = 0x8001_010E, "The application called an interface that was marshalled for a different thread.";
+    /// `CoInitialize` has not been called on this thread.
+    RPC_E_THREAD_NOT_INIT = 0x8001_010F, "CoInitialize has not been called on the current thread.";
+    /// "Not yet": a wait timed out (spec D1); `TestCancel` on a call that was not cancelled; a
+    /// `Begin_` while a call is pending (spec D2, see [`RPC_E_CALL_PENDING`]). A **failure**
+    /// code despite its name.
+    RPC_S_CALLPENDING = 0x8001_0115, "OLE has sent a request and is waiting for a reply.";
+    /// OLE is waiting before retrying.
+    RPC_S_WAITONTIMER = 0x8001_0116, "OLE is waiting before retrying a request.";
+    /// No call in progress: `Finish_` without a `Begin_`; `Cancel` after completion.
+    RPC_E_CALL_COMPLETE = 0x8001_0117, "Call context cannot be accessed after call completed.";
+    /// Impersonation on an unsecure call.
+    RPC_E_UNSECURE_CALL = 0x8001_0118, "Impersonate on unsecure calls is not supported.";
+    /// No context is associated with the call.
+    RPC_E_NO_CONTEXT = 0x8001_011E, "No context is associated with this call. This happens for some custom marshalled calls and on the client side of the call.";
+    /// A timeout expired: `ISynchronizeContainer::WaitMultiple` (spec D6). Never returned by
+    /// `ISynchronize::Wait` (spec D1).
+    RPC_E_TIMEOUT = 0x8001_011F, "This operation returned because the timeout period expired.";
+    /// There is nothing to wait on.
+    RPC_E_NO_SYNC = 0x8001_0120, "There are no synchronize objects to wait on.";
+    /// Call cancellation is disabled.
+    CO_E_CANCEL_DISABLED = 0x8001_0140, "Call Cancellation is disabled";
+    /// An internal error.
+    RPC_E_UNEXPECTED = 0x8001_FFFF, "An internal error occurred.";
+    /// `HRESULT_FROM_WIN32(RPC_S_CALL_CANCELLED)` (Win32 error 1818).
+    HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED = 0x8007_071A, "The remote procedure call was cancelled.";
+}
+
+/// The documentation's name for a busy `Begin_` (spec D2). **No SDK header defines it**;
+/// comasync makes it an alias of [`RPC_S_CALLPENDING`] (0x80010115), the value Microsoft's own
+/// samples return.
+#[doc(alias = "RPC_S_CALLPENDING")]
+pub const RPC_E_CALL_PENDING: HRESULT = RPC_S_CALLPENDING;
+
+/// A failed COM call, carrying its `HRESULT`.
+///
+/// ```
+/// use comasync::hresult::{Error, HRESULT, E_NOINTERFACE};
+/// let e = Error::from(E_NOINTERFACE);
+/// assert_eq!(HRESULT::from(e), E_NOINTERFACE);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub HRESULT);
+
+impl Error {
+    /// The code this error carries.
+    #[inline]
+    pub const fn code(&self) -> HRESULT {
+        self.0
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?})", self.0)
+    }
+}
+
+impl From<HRESULT> for Error {
+    fn from(hr: HRESULT) -> Self {
+        Error(hr)
+    }
+}
+
+impl From<Error> for HRESULT {
+    fn from(e: Error) -> Self {
+        e.0
+    }
+}
+
+/// `Result<T, Error>`: the Rust shape of a COM method that returns an `HRESULT` and an
+/// out-parameter.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Folds a `Result<()>` back into an `HRESULT` (`Ok` → `S_OK`).
+pub fn hresult_of(r: Result<()>) -> HRESULT {
+    match r {
+        Ok(()) => S_OK,
+        Err(e) => e.0,
+    }
+}

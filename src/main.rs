@@ -1,0 +1,6 @@
+//! The `comasync` command-line tool.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("comasync");
+}

@@ -1,0 +1,189 @@
+//! The only module that names concrete synchronization primitives.
+//!
+//! Everything else in comasync reaches mutexes, condition variables, atomics, `Arc` and the
+//! spin-then-park backoff through here, so that `--cfg loom` swaps them all at once for
+//! loom's model-checked versions.
+//!
+//! Under loom, time does not pass: a wait with a finite deadline re-checks its condition once
+//! and then reports a timeout (it models "the timeout fired first"); an infinite wait sleeps
+//! until notified. Together they let loom explore both outcomes of a timed wait.
+
+#![allow(dead_code)]
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) use std::sync::Arc;
+    use std::time::Instant;
+
+    /// A mutex (parking_lot's: one byte, no poisoning, fast uncontended path).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(v: T) -> Self {
+            Mutex(parking_lot::Mutex::new(v))
+        }
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable paired with [`Mutex`].
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) const fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+        /// Waits until notified, or until `deadline` if given. Returns the guard and whether
+        /// the deadline passed.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Deadline,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = match deadline {
+                Deadline::Never => {
+                    self.0.wait(&mut guard);
+                    false
+                }
+                Deadline::At(d) => self.0.wait_until(&mut guard, d).timed_out(),
+            };
+            (guard, timed_out)
+        }
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
+    /// Bounded spinning before a thread parks: crossbeam's `Backoff` (a few exponential
+    /// spin rounds, then a few `yield_now`s, then done).
+    pub(crate) struct Backoff(crossbeam_utils::Backoff);
+
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Backoff(crossbeam_utils::Backoff::new())
+        }
+        #[inline]
+        pub(crate) fn snooze(&self) {
+            self.0.snooze();
+        }
+        #[inline]
+        pub(crate) fn is_completed(&self) -> bool {
+            self.0.is_completed()
+        }
+    }
+
+    /// When a timed wait gives up: never, or at an instant.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Deadline {
+        Never,
+        At(Instant),
+    }
+
+    impl Deadline {
+        /// The deadline of a wait of `ms` milliseconds starting now (`INFINITE` = never).
+        pub(crate) fn after_ms(ms: u32) -> Deadline {
+            if ms == u32::MAX {
+                Deadline::Never
+            } else {
+                Deadline::At(Instant::now() + std::time::Duration::from_millis(ms as u64))
+            }
+        }
+    }
+
+    macro_rules! waiter_local {
+        ($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;) => {
+            std::thread_local!($(#[$m])* static $name: $t = $init);
+        };
+    }
+    pub(crate) use waiter_local;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) use loom::sync::Arc;
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(v: T) -> Self {
+            Mutex(loom::sync::Mutex::new(v))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            deadline: Deadline,
+        ) -> (MutexGuard<'a, T>, bool) {
+            match deadline {
+                Deadline::Never => (self.0.wait(guard).unwrap(), false),
+                // Time does not pass under loom: a finite wait models "the timeout fired".
+                Deadline::Finite => (guard, true),
+            }
+        }
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
+    pub(crate) struct Backoff(std::cell::Cell<bool>);
+
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Backoff(std::cell::Cell::new(false))
+        }
+        pub(crate) fn snooze(&self) {
+            loom::thread::yield_now();
+            self.0.set(true);
+        }
+        pub(crate) fn is_completed(&self) -> bool {
+            self.0.get()
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Deadline {
+        Never,
+        Finite,
+    }
+
+    impl Deadline {
+        pub(crate) fn after_ms(ms: u32) -> Deadline {
+            if ms == u32::MAX {
+                Deadline::Never
+            } else {
+                Deadline::Finite
+            }
+        }
+    }
+
+    macro_rules! waiter_local {
+        ($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;) => {
+            loom::thread_local!($(#[$m])* static $name: $t = $init);
+        };
+    }
+    pub(crate) use waiter_local;
+}
+
+pub(crate) use imp::*;

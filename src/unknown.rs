@@ -1,0 +1,391 @@
+//! `IUnknown` in safe Rust: identity, `QueryInterface`, `AddRef`/`Release`, the [`ComPtr`]
+//! smart pointer, and aggregation (an inner object under a controlling outer unknown).
+//!
+//! # The shape (see `docs/design.md`)
+//!
+//! * An interface is a trait with COM's name whose supertrait is [`IUnknown`]; `dyn ISomething`
+//!   implements [`Interface`], which carries its IID.
+//! * **Memory is Rust's, the count is COM's.** Objects live in `Arc`s. Their COM reference
+//!   count is an explicit counter that `add_ref`/`release` change and return, so tests can
+//!   observe it; the *last* `release` is a COM event with meaning (a call object abandons its
+//!   call), not a free. Memory goes when the last `Arc` drops.
+//! * `query_interface(iid, ppv)` writes an `Option<ComPtr<dyn I>>` through `ppv: &mut dyn Any`,
+//!   the safe analogue of C's `void **ppv`; [`query`] and [`ComPtr::query`] are the typed forms.
+//! * **Aggregation is two unknowns.** An inner object created under an outer keeps a `Weak`
+//!   link to it; its (delegating) `query_interface`/`add_ref`/`release` go to the outer. The
+//!   outer owns the inner's *non-delegating* unknown ([`INonDelegatingUnknown`], handed out as a
+//!   plain `ComPtr<dyn IUnknown>` by [`non_delegating`]).
+//!
+//! # Invariants
+//!
+//! * Every `ComPtr` holds exactly one COM reference: `clone` does `add_ref`, `drop` does
+//!   `release`.
+//! * A `ComPtr` to an aggregated inner's interface also keeps its controlling object's memory
+//!   alive (its *owner*), so delegation never finds the outer gone while a pointer exists.
+//! * `release` never takes a count below zero; an unbalanced `release` returns 0 and changes
+//!   nothing.
+//! * `IID_IUnknown` always yields the controlling object, so [`ComPtr::is_same_object`] is COM's
+//!   identity test.
+
+use std::any::Any;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::guid::{IID, IID_IUnknown};
+use crate::hresult::{Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+
+/// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
+pub trait Interface: 'static {
+    /// The interface identifier.
+    const IID: IID;
+    /// The interface's COM name, for traces and messages.
+    const NAME: &'static str;
+}
+
+/// `IUnknown`: every COM interface derives from it.
+///
+/// Implementations must answer `IID_IUnknown` with the controlling object (the same one every
+/// time), and must answer `E_NOINTERFACE` for anything they do not implement.
+pub trait IUnknown: Send + Sync + 'static {
+    /// `QueryInterface`: writes `Some(ComPtr<dyn I>)` into `ppv` (an
+    /// `&mut Option<ComPtr<dyn I>>`) for a supported `iid` and returns `S_OK`; otherwise
+    /// returns `E_NOINTERFACE` and leaves `ppv` alone. A `ppv` of the wrong type gives
+    /// `E_INVALIDARG`.
+    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT;
+    /// `AddRef`: adds a COM reference and returns the new count.
+    fn add_ref(&self) -> u32;
+    /// `Release`: drops a COM reference and returns the new count. The release that brings
+    /// the count to zero is the object's *final release*.
+    fn release(&self) -> u32;
+}
+
+impl Interface for dyn IUnknown {
+    const IID: IID = IID_IUnknown;
+    const NAME: &'static str = "IUnknown";
+}
+
+/// The non-delegating unknown of an object that can be aggregated: the one its controlling
+/// outer calls to reach it. (In C++ this is a second vtable; here it is a second trait.)
+pub trait INonDelegatingUnknown: Send + Sync + 'static {
+    /// The inner object's own `QueryInterface`.
+    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT;
+    /// The inner object's own `AddRef`.
+    fn nd_add_ref(&self) -> u32;
+    /// The inner object's own `Release`.
+    fn nd_release(&self) -> u32;
+}
+
+/// An owning COM interface pointer: one COM reference, released on drop.
+///
+/// ```
+/// use comasync::sync::ManualResetEvent;
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::{ComPtr, IUnknown};
+///
+/// let event = ManualResetEvent::create();          // count 1
+/// let again = event.clone();                       // AddRef: count 2
+/// assert_eq!(event.ref_count(), 2);
+/// drop(again);                                     // Release: count 1
+/// let unk = event.query::<dyn IUnknown>().unwrap();
+/// assert!(ComPtr::is_same_object(&unk, &event));
+/// ```
+pub struct ComPtr<I: ?Sized + IUnknown> {
+    ptr: Arc<I>,
+    owner: Option<Arc<dyn IUnknown>>,
+}
+
+impl<I: ?Sized + IUnknown> ComPtr<I> {
+    /// Takes a new COM reference (`add_ref`) on `ptr`.
+    pub fn new(ptr: Arc<I>) -> Self {
+        ptr.add_ref();
+        ComPtr { ptr, owner: None }
+    }
+
+    /// Takes a new COM reference on `ptr`, an interface of an aggregated inner object whose
+    /// controlling object is `owner`; the pointer keeps `owner`'s memory alive.
+    pub fn new_owned(ptr: Arc<I>, owner: Option<Arc<dyn IUnknown>>) -> Self {
+        ptr.add_ref();
+        ComPtr { ptr, owner }
+    }
+
+    /// Replaces the owner (the object whose memory this pointer keeps alive). Used by an outer
+    /// that hands out an interface of its inner.
+    pub fn with_owner(mut self, owner: Option<Arc<dyn IUnknown>>) -> Self {
+        if owner.is_some() {
+            self.owner = owner;
+        }
+        self
+    }
+
+    /// The `Arc` behind this pointer (no COM reference is taken).
+    pub fn as_arc(&self) -> &Arc<I> {
+        &self.ptr
+    }
+
+    /// `QueryInterface` for `J`, typed.
+    pub fn query<J: ?Sized + Interface + IUnknown>(&self) -> Result<ComPtr<J>> {
+        query::<J>(&*self.ptr)
+    }
+
+    /// The current COM reference count of the object's identity, read by an `AddRef` and a
+    /// `Release` (both observable); for tests and traces.
+    pub fn ref_count(&self) -> u32 {
+        self.ptr.add_ref();
+        self.ptr.release()
+    }
+
+    /// Whether two pointers point at the same interface of the same object.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.ptr, &b.ptr)
+    }
+
+    /// COM's identity test: do both pointers answer `IID_IUnknown` with the same object?
+    pub fn is_same_object<J: ?Sized + IUnknown>(a: &Self, b: &ComPtr<J>) -> bool {
+        match (a.query::<dyn IUnknown>(), b.query::<dyn IUnknown>()) {
+            (Ok(x), Ok(y)) => {
+                std::ptr::addr_eq(Arc::as_ptr(&x.ptr), Arc::as_ptr(&y.ptr))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<I: ?Sized + IUnknown> Clone for ComPtr<I> {
+    fn clone(&self) -> Self {
+        self.ptr.add_ref();
+        ComPtr { ptr: self.ptr.clone(), owner: self.owner.clone() }
+    }
+}
+
+impl<I: ?Sized + IUnknown> Drop for ComPtr<I> {
+    fn drop(&mut self) {
+        self.ptr.release();
+    }
+}
+
+impl<I: ?Sized + IUnknown> Deref for ComPtr<I> {
+    type Target = I;
+    #[inline]
+    fn deref(&self) -> &I {
+        &self.ptr
+    }
+}
+
+impl<I: ?Sized + IUnknown> fmt::Debug for ComPtr<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ComPtr({:p})", Arc::as_ptr(&self.ptr))
+    }
+}
+
+/// `QueryInterface` for `I` on any unknown, typed: `Ok(pointer)` or the failure `HRESULT`
+/// (`E_NOINTERFACE` for an unsupported interface).
+pub fn query<I: ?Sized + Interface + IUnknown>(unk: &(impl IUnknown + ?Sized)) -> Result<ComPtr<I>> {
+    let mut slot: Option<ComPtr<I>> = None;
+    let hr = unk.query_interface(&I::IID, &mut slot);
+    hr.ok()?;
+    slot.ok_or(Error(E_UNEXPECTED))
+}
+
+/// Writes `p` into a `query_interface` out-slot `ppv` (an `&mut Option<ComPtr<I>>`) and returns
+/// `S_OK`; `E_INVALIDARG` (and `p` is released) if the slot is of another type.
+pub fn set_out<I: ?Sized + IUnknown>(ppv: &mut dyn Any, p: ComPtr<I>) -> HRESULT {
+    match ppv.downcast_mut::<Option<ComPtr<I>>>() {
+        Some(slot) => {
+            *slot = Some(p);
+            S_OK
+        }
+        None => E_INVALIDARG,
+    }
+}
+
+/// The reference-count and outer-link bookkeeping every comasync object embeds.
+///
+/// Not aggregated: `add_ref`/`release` count here. Aggregated: they go to the outer, and this
+/// count is the outer's reference on the inner (its non-delegating count).
+pub struct RefCount {
+    count: AtomicU32,
+    outer: Option<Weak<dyn IUnknown>>,
+}
+
+impl RefCount {
+    /// A count of zero, not aggregated.
+    pub fn new() -> Self {
+        RefCount { count: AtomicU32::new(0), outer: None }
+    }
+
+    /// A count of zero, aggregated under `outer` (held weakly: the outer owns the inner).
+    pub fn aggregated(outer: Weak<dyn IUnknown>) -> Self {
+        RefCount { count: AtomicU32::new(0), outer: Some(outer) }
+    }
+
+    /// Whether the object is aggregated.
+    pub fn is_aggregated(&self) -> bool {
+        self.outer.is_some()
+    }
+
+    /// The controlling outer unknown, if aggregated and still alive.
+    pub fn outer(&self) -> Option<Arc<dyn IUnknown>> {
+        self.outer.as_ref().and_then(Weak::upgrade)
+    }
+
+    /// The object's own `AddRef` (non-delegating).
+    #[inline]
+    pub fn nd_add_ref(&self) -> u32 {
+        self.count.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+    }
+
+    /// The object's own `Release` (non-delegating): the new count, and whether this was the
+    /// final release. An unbalanced release returns `(0, false)` and changes nothing.
+    #[inline]
+    pub fn nd_release(&self) -> (u32, bool) {
+        match self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1))
+        {
+            Ok(prev) => (prev - 1, prev == 1),
+            Err(_) => (0, false),
+        }
+    }
+
+    /// A `ComPtr` to one of this object's own interfaces (`p` is the object itself, as that
+    /// interface): takes a delegating reference, and when aggregated keeps the outer alive.
+    pub fn ptr<I: ?Sized + IUnknown>(&self, p: Arc<I>) -> ComPtr<I> {
+        ComPtr::new_owned(p, self.outer())
+    }
+
+    /// The object's own count.
+    pub fn nd_count(&self) -> u32 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Delegating `AddRef`: to the outer if aggregated.
+    #[inline]
+    pub fn add_ref(&self) -> u32 {
+        match &self.outer {
+            None => self.nd_add_ref(),
+            Some(o) => o.upgrade().map_or(0, |o| o.add_ref()),
+        }
+    }
+}
+
+impl Default for RefCount {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RefCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefCount")
+            .field("count", &self.nd_count())
+            .field("aggregated", &self.is_aggregated())
+            .finish()
+    }
+}
+
+/// Implements [`IUnknown`] for a type that implements [`INonDelegatingUnknown`] and has a
+/// `refs: RefCount` field: delegating to the outer when aggregated, to itself otherwise.
+#[macro_export]
+macro_rules! delegating_unknown {
+    ($ty:ty) => {
+        impl $crate::unknown::IUnknown for $ty {
+            fn query_interface(
+                &self,
+                iid: &$crate::guid::IID,
+                ppv: &mut dyn ::std::any::Any,
+            ) -> $crate::hresult::HRESULT {
+                match self.refs.outer() {
+                    Some(o) => o.query_interface(iid, ppv),
+                    None if self.refs.is_aggregated() => $crate::hresult::RPC_E_DISCONNECTED,
+                    None => $crate::unknown::INonDelegatingUnknown::nd_query_interface(self, iid, ppv),
+                }
+            }
+            fn add_ref(&self) -> u32 {
+                match self.refs.outer() {
+                    Some(o) => o.add_ref(),
+                    None if self.refs.is_aggregated() => 0,
+                    None => $crate::unknown::INonDelegatingUnknown::nd_add_ref(self),
+                }
+            }
+            fn release(&self) -> u32 {
+                match self.refs.outer() {
+                    Some(o) => o.release(),
+                    None if self.refs.is_aggregated() => 0,
+                    None => $crate::unknown::INonDelegatingUnknown::nd_release(self),
+                }
+            }
+        }
+    };
+}
+
+/// The non-delegating unknown of an inner object, as an ordinary `IUnknown` pointer: what
+/// `CreateCall` and `CoCreateInstance` hand an aggregating outer.
+pub fn non_delegating(inner: Arc<dyn INonDelegatingUnknown>) -> ComPtr<dyn IUnknown> {
+    let unk: Arc<dyn IUnknown> = Arc::new(NonDelegating(inner));
+    ComPtr::new(unk)
+}
+
+struct NonDelegating(Arc<dyn INonDelegatingUnknown>);
+
+impl IUnknown for NonDelegating {
+    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        self.0.nd_query_interface(iid, ppv)
+    }
+    fn add_ref(&self) -> u32 {
+        self.0.nd_add_ref()
+    }
+    fn release(&self) -> u32 {
+        self.0.nd_release()
+    }
+}
+
+/// Checks the aggregation rule of object creation (spec D11): an object created under an
+/// outer may only be asked for `IID_IUnknown`; anything else is `E_INVALIDARG`... or, for
+/// classes, `CLASS_E_NOAGGREGATION`-style codes chosen by the caller. Returns `Ok(())` when the
+/// request is allowed.
+pub fn check_aggregation_request(aggregating: bool, riid: &IID, code: HRESULT) -> Result<()> {
+    if aggregating && *riid != IID_IUnknown {
+        Err(Error(code))
+    } else {
+        Ok(())
+    }
+}
+
+/// A COM object whose only interface is `IUnknown`, with an observable count. Useful as an
+/// outer in tests and as an object "without async support" (it answers `E_NOINTERFACE` to
+/// `ICallFactory`).
+pub struct PlainObject {
+    refs: RefCount,
+    me: Weak<PlainObject>,
+}
+
+impl PlainObject {
+    /// A new object with one reference.
+    pub fn create() -> ComPtr<dyn IUnknown> {
+        let obj: Arc<dyn IUnknown> = Arc::new_cyclic(|me| PlainObject { refs: RefCount::new(), me: me.clone() });
+        ComPtr::new(obj)
+    }
+}
+
+impl INonDelegatingUnknown for PlainObject {
+    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        if *iid == IID_IUnknown {
+            match self.me.upgrade() {
+                Some(me) => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
+                None => E_UNEXPECTED,
+            }
+        } else {
+            E_NOINTERFACE
+        }
+    }
+    fn nd_add_ref(&self) -> u32 {
+        self.refs.nd_add_ref()
+    }
+    fn nd_release(&self) -> u32 {
+        self.refs.nd_release().0
+    }
+}
+
+delegating_unknown!(PlainObject);
