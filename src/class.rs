@@ -52,13 +52,11 @@ pub fn co_create_instance(
     } else {
         SyncEvent::new_with(*clsid, refs)
     };
-    if outer.is_some() {
-        crate::unknown::set_out::<dyn IUnknown>(ppv, non_delegating(inner))
-    } else {
-        // Hold a reference while asking, so a failed request releases the new object.
-        let unk = non_delegating(inner);
-        unk.query_interface(riid, ppv)
-    }
+    // Ask the new object's non-delegating unknown for `riid` (aggregated: `IID_IUnknown`,
+    // which gives the non-delegating unknown itself). Holding a reference while asking means
+    // a failed request releases the new object.
+    let unk = non_delegating(inner);
+    unk.query_interface(riid, ppv)
 }
 
 /// The typed form of [`co_create_instance`] without an outer.

@@ -4,6 +4,11 @@
 //! A `GUID` prints and parses in the registry form `{1C733A30-2A1C-11CE-ADE5-00AA0044773D}`
 //! (upper-case hex on output; braces and case optional on input).
 //!
+//! Every well-known value below is the SDK's: the interface IDs as mingw-w64's
+//! `objidlbase.h`, `objidl.h` and `unknwnbase.h` define them (the `AsyncIPipe*` IIDs, which
+//! mingw-w64 omits, as the Windows SDK's `ObjIdlbase.h` declares them), the CLSIDs as the
+//! Windows SDK's `coguid.h` does. `tests/guid.rs` pins each one.
+//!
 //! ```
 //! use comasync::guid::{GUID, IID_ICallFactory};
 //! let g: GUID = "{1c733a30-2a1c-11ce-ade5-00aa0044773d}".parse().unwrap();

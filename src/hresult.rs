@@ -6,6 +6,16 @@
 //! documentation uses but no header defines). Codes are compared by value, never by name:
 //! [`RPC_E_CALL_PENDING`] is an alias of [`RPC_S_CALLPENDING`] and compares equal to it.
 //!
+//! Each code's message is the SDK's `MessageText` for it, word for word (the Windows SDK
+//! `winerror.h` and Microsoft's "COM Error Codes" tables agree on every one). The three codes
+//! the SDK gives no COM text say where theirs comes from in their own documentation:
+//! [`S_OK`] and [`HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED`] use the Win32 text Windows'
+//! `FormatMessage` prints for them, and [`S_FALSE`] has a description of comasync's own.
+//!
+//! [`parse_hresult`] reads a code the way it appears in logs and source (`0x80010115`,
+//! `80010115`, `-2147417835`, `2147549461`, `RPC_S_CALLPENDING`), and [`describe`] takes it
+//! apart; the `comasync hresult` command prints the one with the other.
+//!
 //! Invariant: [`TABLE`] lists every named code exactly once, so value → name and name → value
 //! are both total over it.
 //!
@@ -170,7 +180,8 @@ pub struct Entry {
 macro_rules! codes {
     ($( $(#[$m:meta])* $name:ident = $value:literal, $msg:literal; )*) => {
         $( $(#[$m])* pub const $name: HRESULT = HRESULT::from_u32($value); )*
-        /// Every named code, in the order of spec section 4.
+        /// Every named code, in the order of spec section 4. Each code appears once; the alias
+        /// [`RPC_E_CALL_PENDING`] is not a row of its own.
         pub static TABLE: &[Entry] = &[
             $( Entry { hr: $name, name: stringify!($name), message: $msg }, )*
         ];
@@ -179,9 +190,17 @@ macro_rules! codes {
 
 codes! {
     /// Success.
+    ///
+    /// Message: `winerror.h` gives `S_OK` no `MessageText`; this is the Win32 `FormatMessage`
+    /// text of the same value, `ERROR_SUCCESS` (0).
     S_OK = 0x0000_0000, "The operation completed successfully.";
     /// Success, with the answer "false".
-    S_FALSE = 0x0000_0001, "The operation completed successfully, with the result false.";
+    ///
+    /// Message: **not an SDK text**. `winerror.h` gives `S_FALSE` no `MessageText`, and
+    /// `FormatMessage` on its value prints the text of `ERROR_INVALID_FUNCTION` (also 1),
+    /// "Incorrect function.", which says nothing about `S_FALSE`; comasync describes the code
+    /// in its own words instead.
+    S_FALSE = 0x0000_0001, "The operation succeeded with the answer \"false\".";
     /// Not implemented.
     E_NOTIMPL = 0x8000_4001, "Not implemented";
     /// No such interface: a `QueryInterface` for `ICallFactory` on an object without async
@@ -193,24 +212,37 @@ codes! {
     E_ABORT = 0x8000_4004, "Operation aborted";
     /// Unspecified failure.
     E_FAIL = 0x8000_4005, "Unspecified error";
-    /// Data not yet available. Not used by call objects.
-    E_PENDING = 0x8000_000A, "The data necessary to complete this operation is not yet available.";
     /// Catastrophic failure.
     E_UNEXPECTED = 0x8000_FFFF, "Catastrophic failure";
-    /// General access denied.
-    E_ACCESSDENIED = 0x8007_0005, "Access is denied.";
-    /// Invalid handle.
-    E_HANDLE = 0x8007_0006, "The handle is invalid.";
+    /// Data not yet available. Not used by call objects.
+    E_PENDING = 0x8000_000A, "The data necessary to complete this operation is not yet available.";
     /// Out of memory.
-    E_OUTOFMEMORY = 0x8007_000E, "Not enough memory resources are available to complete this operation.";
+    ///
+    /// Message: the SDK's `MessageText`. Being a `FACILITY_WIN32` code, Windows' `FormatMessage`
+    /// prints the Win32 text of `ERROR_OUTOFMEMORY` instead: "Not enough memory resources are
+    /// available to complete this operation."
+    E_OUTOFMEMORY = 0x8007_000E, "Ran out of memory";
     /// An argument is invalid.
-    E_INVALIDARG = 0x8007_0057, "The parameter is incorrect.";
-    /// Operation not supported.
-    CO_E_NOT_SUPPORTED = 0x8000_4021, "This operation is not supported";
-    /// The class does not support aggregation.
-    CLASS_E_NOAGGREGATION = 0x8004_0110, "Class does not support aggregation (or class object is remote)";
+    ///
+    /// Message: the SDK's `MessageText`; `FormatMessage` prints the Win32 text of
+    /// `ERROR_INVALID_PARAMETER`: "The parameter is incorrect."
+    E_INVALIDARG = 0x8007_0057, "One or more arguments are invalid";
+    /// General access denied: a caller the server's access check refuses.
+    ///
+    /// Message: the SDK's `MessageText`; `FormatMessage` prints the Win32 text of
+    /// `ERROR_ACCESS_DENIED`: "Access is denied."
+    E_ACCESSDENIED = 0x8007_0005, "General access denied error";
+    /// Invalid handle.
+    ///
+    /// Message: the SDK's `MessageText`; `FormatMessage` prints the Win32 text of
+    /// `ERROR_INVALID_HANDLE`: "The handle is invalid."
+    E_HANDLE = 0x8007_0006, "Invalid handle";
     /// The class is not registered: creating an unknown CLSID.
     REGDB_E_CLASSNOTREG = 0x8004_0154, "Class not registered";
+    /// Operation not supported.
+    CO_E_NOT_SUPPORTED = 0x8000_4021, "The operation attempted is not supported.";
+    /// The class does not support aggregation.
+    CLASS_E_NOAGGREGATION = 0x8004_0110, "Class does not support aggregation (or class object is remote)";
     /// `CoInitialize` has not been called.
     CO_E_NOTINITIALIZED = 0x8004_01F0, "CoInitialize has not been called.";
     /// The object is not connected to its server.
@@ -221,7 +253,7 @@ codes! {
     /// `Cancel` on an already cancelled call (spec D3).
     RPC_E_CALL_CANCELED = 0x8001_0002, "Call was canceled by the message filter.";
     /// No outgoing call while dispatching an asynchronous call.
-    RPC_E_CANTCALLOUT_INASYNCCALL = 0x8001_0004, "An outgoing call cannot be made since the application is dispatching an asynchronous call.";
+    RPC_E_CANTCALLOUT_INASYNCCALL = 0x8001_0004, "The caller is dispatching an asynchronous call and cannot make an outgoing call on behalf of this call.";
     /// No outgoing call from inside the message filter.
     RPC_E_CANTCALLOUT_INEXTERNALCALL = 0x8001_0005, "It is illegal to call out while inside message filter.";
     /// The server is gone; the call may have run.
@@ -269,9 +301,22 @@ codes! {
     CO_E_CANCEL_DISABLED = 0x8001_0140, "Call Cancellation is disabled";
     /// An internal error.
     RPC_E_UNEXPECTED = 0x8001_FFFF, "An internal error occurred.";
-    /// `HRESULT_FROM_WIN32(RPC_S_CALL_CANCELLED)` (Win32 error 1818).
+    /// `HRESULT_FROM_WIN32(RPC_S_CALL_CANCELLED)` (Win32 error 1818, see
+    /// [`RPC_S_CALL_CANCELLED`]). Not an SDK name: no header names the HRESULT form.
+    ///
+    /// Message: the Win32 `MessageText` of `RPC_S_CALL_CANCELLED`, which is what
+    /// `FormatMessage` prints for this value.
     HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED = 0x8007_071A, "The remote procedure call was cancelled.";
 }
+
+/// The Win32 error code `RPC_S_CALL_CANCELLED` (1818), a `DWORD`, not an `HRESULT`. As an
+/// `HRESULT` it is [`HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED`] (0x8007071A):
+///
+/// ```
+/// use comasync::hresult::{HRESULT, HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED, RPC_S_CALL_CANCELLED};
+/// assert_eq!(HRESULT::from_win32(RPC_S_CALL_CANCELLED), HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED);
+/// ```
+pub const RPC_S_CALL_CANCELLED: u32 = 1818;
 
 /// The documentation's name for a busy `Begin_` (spec D2). **No SDK header defines it**;
 /// comasync makes it an alias of [`RPC_S_CALLPENDING`] (0x80010115), the value Microsoft's own
@@ -326,4 +371,192 @@ pub fn hresult_of(r: Result<()>) -> HRESULT {
         Ok(()) => S_OK,
         Err(e) => e.0,
     }
+}
+
+/// The name of a facility code: `NULL`, `RPC`, `ITF` or `WIN32` for the four the asynchronous
+/// call model uses ([`FACILITY_NULL`], [`FACILITY_RPC`], [`FACILITY_ITF`],
+/// [`FACILITY_WIN32`]); `None` for any other.
+pub const fn facility_name(facility: u32) -> Option<&'static str> {
+    match facility {
+        FACILITY_NULL => Some("NULL"),
+        FACILITY_RPC => Some("RPC"),
+        FACILITY_ITF => Some("ITF"),
+        FACILITY_WIN32 => Some("WIN32"),
+        _ => None,
+    }
+}
+
+/// Reads an `HRESULT` written in any of the forms it appears in: in logs, in source, in
+/// documentation.
+///
+/// Accepted, after trimming surrounding whitespace:
+///
+/// * `0x80010115` or `0X80010115`: hexadecimal with a prefix, any case, at most 8 digits
+///   after leading zeros;
+/// * `80010115`: **exactly 8** hexadecimal digits without a prefix. Such a string is always
+///   read as hexadecimal, even when it is also a valid decimal number (`80010115`,
+///   `12345678`), because that is how codes are printed in logs and event viewers. To mean
+///   an 8-digit decimal number, give it a leading zero (`012345678`);
+/// * `-2147417835`: signed decimal (the `HRESULT` as an `i32`), down to `-2147483648`;
+/// * `2147549461`: unsigned decimal (the bit pattern as a `u32`), up to `4294967295`;
+/// * `RPC_S_CALLPENDING`, `rpc_s_callpending`: a name from [`TABLE`], in any ASCII case,
+///   or the documentation-only alias `RPC_E_CALL_PENDING` (see [`HRESULT::from_name`]).
+///
+/// The `Err` is a one-line reason, fit to print after the program's name.
+///
+/// ```
+/// use comasync::hresult::{parse_hresult, RPC_S_CALLPENDING};
+/// for s in ["0x80010115", "80010115", "-2147417835", "2147549461", "rpc_e_call_pending"] {
+///     assert_eq!(parse_hresult(s), Ok(RPC_S_CALLPENDING));
+/// }
+/// assert!(parse_hresult("0x1_0000_0000").is_err());
+/// assert!(parse_hresult("NOT_A_CODE").is_err());
+/// ```
+pub fn parse_hresult(input: &str) -> std::result::Result<HRESULT, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(
+            "empty input: expected an HRESULT value (0x80010115, -2147417835, ...) or name".into(),
+        );
+    }
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return parse_hex(s, hex);
+    }
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return parse_hex(s, s);
+    }
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_decimal(s, negative, digits);
+    }
+    let is_identifier = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if is_identifier {
+        return HRESULT::from_name(s).ok_or_else(|| format!("unknown HRESULT name `{s}`"));
+    }
+    Err(format!(
+        "`{s}` is not an HRESULT: expected 0x and up to 8 hex digits, exactly 8 hex digits, \
+         a decimal number, or a name"
+    ))
+}
+
+fn parse_hex(input: &str, digits: &str) -> std::result::Result<HRESULT, String> {
+    if digits.is_empty() {
+        return Err(format!("`{input}` has no hex digits after 0x"));
+    }
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("`{input}` is not a hexadecimal number"));
+    }
+    let significant = digits.trim_start_matches('0');
+    if significant.len() > 8 {
+        return Err(format!("`{input}` does not fit in 32 bits"));
+    }
+    // Only hex digits, at most 8 significant: cannot fail.
+    u32::from_str_radix(
+        if significant.is_empty() {
+            "0"
+        } else {
+            significant
+        },
+        16,
+    )
+    .map(HRESULT::from_u32)
+    .map_err(|e| format!("`{input}`: {e}"))
+}
+
+fn parse_decimal(
+    input: &str,
+    negative: bool,
+    digits: &str,
+) -> std::result::Result<HRESULT, String> {
+    const RANGE: &str = "-2147483648..=4294967295";
+    let significant = digits.trim_start_matches('0');
+    // More than 10 significant digits cannot be in range; checking first keeps u64 from
+    // overflowing.
+    if significant.len() > 10 {
+        return Err(format!("`{input}` is out of the HRESULT range {RANGE}"));
+    }
+    let magnitude: u64 = if significant.is_empty() {
+        0
+    } else {
+        significant.parse().map_err(|e| format!("`{input}`: {e}"))?
+    };
+    if negative {
+        if magnitude > 1 << 31 {
+            return Err(format!("`{input}` is out of the HRESULT range {RANGE}"));
+        }
+        Ok(HRESULT((magnitude as i64).wrapping_neg() as i32))
+    } else {
+        u32::try_from(magnitude)
+            .map(HRESULT::from_u32)
+            .map_err(|_| format!("`{input}` is out of the HRESULT range {RANGE}"))
+    }
+}
+
+/// A multi-line, human-readable account of a code: its name (or `unknown`), its value in hex,
+/// signed and unsigned decimal, its severity, facility (number and name: `NULL`, `RPC`, `ITF`,
+/// `WIN32`, or `other`), code, and message. Works for any value, named or not; every line
+/// ends in `\n`.
+///
+/// ```
+/// use comasync::hresult::{describe, RPC_S_CALLPENDING};
+/// let text = describe(RPC_S_CALLPENDING);
+/// assert!(text.starts_with("name:     RPC_S_CALLPENDING\n"));
+/// assert!(text.contains("severity: 1 (failure)\n"));
+/// assert!(text.contains("facility: 1 (RPC)\n"));
+/// ```
+pub fn describe(hr: HRESULT) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let facility = hr.facility();
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "name:     {}", hr.name().unwrap_or("unknown"));
+    if hr == RPC_E_CALL_PENDING {
+        let _ = writeln!(
+            out,
+            "alias:    RPC_E_CALL_PENDING (the documentation's name; no SDK header defines it)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "value:    0x{:08X} (signed {}, unsigned {})",
+        hr.as_u32(),
+        hr.0,
+        hr.as_u32()
+    );
+    let _ = writeln!(
+        out,
+        "severity: {} ({})",
+        hr.severity(),
+        if hr.failed() { "failure" } else { "success" }
+    );
+    let _ = writeln!(
+        out,
+        "facility: {} ({})",
+        facility,
+        facility_name(facility).unwrap_or("other")
+    );
+    if facility == FACILITY_WIN32 {
+        let _ = writeln!(
+            out,
+            "code:     0x{:04X} ({}; the Win32 error code)",
+            hr.code(),
+            hr.code()
+        );
+    } else {
+        let _ = writeln!(out, "code:     0x{:04X} ({})", hr.code(), hr.code());
+    }
+    let _ = writeln!(
+        out,
+        "message:  {}",
+        hr.message()
+            .unwrap_or("(none: comasync has no message for this code)")
+    );
+    out
 }

@@ -28,9 +28,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod call;
 pub mod class;
 pub mod guid;
 pub mod hresult;
+#[cfg(feature = "windows-core")]
+pub mod interop;
+pub mod model;
+pub mod simple_stream;
 pub mod sync;
 pub mod unknown;
 

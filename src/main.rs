@@ -1,6 +1,112 @@
-//! The `comasync` command-line tool.
+//! The `comasync` command-line tool: `comasync <subcommand>`.
+//!
+//! Each subcommand is a variant of [`Command`] with its own argument struct and its own
+//! `run_*` function; `main` only parses and dispatches. Exit codes: 0 on success, 1 when
+//! output cannot be written, 2 for a usage error or an input the subcommand cannot read
+//! (with a one-line reason on stderr).
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("comasync");
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use comasync::hresult::{describe, facility_name, parse_hresult, TABLE};
+
+/// Exit code for a usage error or unreadable input (clap uses the same for its own errors).
+const EXIT_USAGE: u8 = 2;
+/// Exit code when writing the output failed (for example a closed pipe).
+const EXIT_IO: u8 = 1;
+
+/// A portable emulation of Microsoft COM asynchronous calls.
+#[derive(Debug, Parser)]
+#[command(name = "comasync", version, propagate_version = true)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands. New ones (`tour`, `run`, `diagram`) are new variants here, each with an
+/// argument struct and a `run_*` function called from `main`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain an HRESULT: name, value, severity, facility, code and message.
+    Hresult(HresultArgs),
+}
+
+/// Arguments of `comasync hresult`.
+#[derive(Debug, Args)]
+#[command(
+    group = clap::ArgGroup::new("what").required(true).args(["code", "all"]),
+    after_help = "Forms of CODE: 0x80010115, 80010115 (exactly 8 hex digits are always read \
+                  as hex), -2147417835, 2147549461, or a name in any case such as \
+                  RPC_S_CALLPENDING or the documentation's alias RPC_E_CALL_PENDING."
+)]
+struct HresultArgs {
+    /// The code: a value (hex or decimal) or a name.
+    #[arg(value_name = "CODE", allow_hyphen_values = true)]
+    code: Option<String>,
+
+    /// List every code comasync knows, one per line: name, hex value, facility, message.
+    #[arg(long)]
+    all: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Hresult(args) => run_hresult(&args),
+    }
+}
+
+/// `comasync hresult CODE` prints [`describe`] of the code; `comasync hresult --all` prints
+/// the table.
+fn run_hresult(args: &HresultArgs) -> ExitCode {
+    if args.all {
+        return emit(&hresult_table());
+    }
+    // clap's required group guarantees one of the two.
+    let Some(code) = args.code.as_deref() else {
+        return fail("hresult: give a CODE or --all");
+    };
+    match parse_hresult(code) {
+        Ok(hr) => emit(&describe(hr)),
+        Err(reason) => fail(&format!("hresult: {reason}")),
+    }
+}
+
+/// One line per [`TABLE`] row: name, hex value, facility name, message, in aligned columns.
+fn hresult_table() -> String {
+    let width = TABLE.iter().map(|e| e.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for e in TABLE {
+        let facility = facility_name(e.hr.facility()).unwrap_or("other");
+        out.push_str(&format!(
+            "{:<width$}  0x{:08X}  {:<5}  {}\n",
+            e.name,
+            e.hr.as_u32(),
+            facility,
+            e.message
+        ));
+    }
+    out
+}
+
+/// Writes `text` to stdout. A write error (such as a closed pipe) ends the program quietly
+/// with [`EXIT_IO`] instead of panicking as `print!` would.
+fn emit(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(EXIT_IO),
+    }
+}
+
+/// Prints `comasync: <reason>` on one line of stderr and returns [`EXIT_USAGE`].
+fn fail(reason: &str) -> ExitCode {
+    eprintln!("comasync: {reason}");
+    ExitCode::from(EXIT_USAGE)
 }

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::guid::{IID, IID_IUnknown};
+use crate::sync::prim::Mutex;
 use crate::hresult::{Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
 
 /// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
@@ -206,7 +207,15 @@ pub fn set_out<I: ?Sized + IUnknown>(ppv: &mut dyn Any, p: ComPtr<I>) -> HRESULT
 /// count is the outer's reference on the inner (its non-delegating count).
 pub struct RefCount {
     count: AtomicU32,
-    outer: Option<Weak<dyn IUnknown>>,
+    outer: Option<Outer>,
+}
+
+/// An aggregated object's links: its controlling outer (weak: the outer owns the inner) and
+/// its non-delegating unknown once handed out (weak: the outer holds it), so that every
+/// `QueryInterface(IID_IUnknown)` through the non-delegating unknown yields the same pointer.
+struct Outer {
+    link: Weak<dyn IUnknown>,
+    nd: Mutex<Weak<NonDelegating>>,
 }
 
 impl RefCount {
@@ -217,7 +226,10 @@ impl RefCount {
 
     /// A count of zero, aggregated under `outer` (held weakly: the outer owns the inner).
     pub fn aggregated(outer: Weak<dyn IUnknown>) -> Self {
-        RefCount { count: AtomicU32::new(0), outer: Some(outer) }
+        RefCount {
+            count: AtomicU32::new(0),
+            outer: Some(Outer { link: outer, nd: Mutex::new(Weak::new()) }),
+        }
     }
 
     /// Whether the object is aggregated.
@@ -227,7 +239,34 @@ impl RefCount {
 
     /// The controlling outer unknown, if aggregated and still alive.
     pub fn outer(&self) -> Option<Arc<dyn IUnknown>> {
-        self.outer.as_ref().and_then(Weak::upgrade)
+        self.outer.as_ref().and_then(|o| o.link.upgrade())
+    }
+
+    /// What the object's *non-delegating* `QueryInterface(IID_IUnknown)` hands out (`me` is
+    /// the object itself), with a new reference:
+    ///
+    /// * not aggregated: the object's identity, `me` as `IUnknown`;
+    /// * aggregated: its non-delegating unknown (the same pointer every time while one is
+    ///   held), whose `AddRef`/`Release` are the inner's own count. This is what
+    ///   `CoCreateInstance` with an outer returns, and what the outer keeps to reach the inner.
+    ///   (The outer's identity is reached through the *delegating* `QueryInterface`.)
+    pub fn nd_identity<T: IUnknown + INonDelegatingUnknown>(&self, me: Arc<T>) -> ComPtr<dyn IUnknown> {
+        match &self.outer {
+            None => ComPtr::new(me as Arc<dyn IUnknown>),
+            Some(o) => {
+                let mut cache = o.nd.lock();
+                let nd = match cache.upgrade() {
+                    Some(nd) => nd,
+                    None => {
+                        let nd = Arc::new(NonDelegating(me as Arc<dyn INonDelegatingUnknown>));
+                        *cache = Arc::downgrade(&nd);
+                        nd
+                    }
+                };
+                drop(cache);
+                ComPtr::new(nd as Arc<dyn IUnknown>)
+            }
+        }
     }
 
     /// The object's own `AddRef` (non-delegating).
@@ -265,7 +304,7 @@ impl RefCount {
     pub fn add_ref(&self) -> u32 {
         match &self.outer {
             None => self.nd_add_ref(),
-            Some(o) => o.upgrade().map_or(0, |o| o.add_ref()),
+            Some(o) => o.link.upgrade().map_or(0, |o| o.add_ref()),
         }
     }
 }

@@ -3,22 +3,31 @@
 //!
 //! # Invariants
 //!
-//! * An event's `signaled` flag, its signal `epoch` and its list of sleeping waiters change only
-//!   under the event's own lock. `hint` mirrors `signaled` and is written only under that lock,
-//!   so a lock-free read of `hint` is a read of `signaled` at some instant.
-//! * A waiter registers itself with every event it sleeps on *and checks that event under the
-//!   same lock*; a signaller sets the flag and notifies every registered waiter under that lock.
-//!   So a signal either is seen by the waiter's check or finds the waiter registered: no lost
-//!   wake-ups.
-//! * Auto-reset: a signal is consumed by exactly one successful wait (under the event's lock).
-//!   Manual reset: a signal releases every thread that was sleeping on the event when it came,
-//!   even if the event is reset before they run (the epoch tells them), as on Windows.
-//! * Wait-all locks every event (in address order, so two wait-alls cannot deadlock), and
-//!   consumes all auto-reset events at once or none.
+//! * An event's `signaled` flag and its list of registered waiters change only under the
+//!   event's own lock. `hint` mirrors `signaled` and is written only under that lock, so a
+//!   lock-free read of `hint` is a read of `signaled` at some instant.
+//! * **Signals are handed off, as Windows' dispatcher does.** A wait-any waiter registers with
+//!   every event it sleeps on, checking the event under the same lock. A `SetEvent` that finds
+//!   registered wait-any waiters *grants* its signal to them under the lock: an auto-reset event
+//!   gives it to the first waiter that can still take it (FIFO) and stays non-signaled; a
+//!   manual-reset event grants every registered waiter and stays signaled. Only when no waiter
+//!   takes it does an auto-reset event become signaled. So N `SetEvent`s on an auto-reset event
+//!   with N threads blocked on it release all N (signals are never merged while someone waits),
+//!   and a manual-reset signal releases every thread that was waiting when it came, even if the
+//!   event is reset before they run.
+//! * A waiter takes at most one grant per wait: grants, its own claim of a signaled event during
+//!   registration, and its timeout are decided under its own lock, so a wait-any consumes
+//!   exactly one signal or none, and a signal granted before the timeout is never dropped.
+//! * Wait-all waiters are not granted single signals: they are woken whenever one of their
+//!   events becomes signaled, then lock every event (in address order, so two wait-alls cannot
+//!   deadlock) and consume all auto-reset events at once or none.
+//! * Lock order: an event's lock, then a waiter's lock; several event locks only in address
+//!   order. No path takes an event lock while holding a waiter's lock.
 //! * Waiting never polls and never starts a thread: a waiter spins briefly (bounded backoff,
-//!   reading only `hint`), then sleeps on its own thread-local parker until notified or timed
-//!   out. A signal with no sleepers wakes no one.
+//!   reading only `hint`), then sleeps on a parker until granted, notified or timed out. A
+//!   signal with no waiters wakes no one.
 
+use std::cell::Cell;
 use std::fmt;
 
 use super::prim::{Arc, AtomicBool, Backoff, Condvar, Deadline, Mutex, MutexGuard, Ordering};
@@ -26,59 +35,119 @@ use super::prim::{Arc, AtomicBool, Backoff, Condvar, Deadline, Mutex, MutexGuard
 /// The most handles one wait accepts (`MAXIMUM_WAIT_OBJECTS`).
 pub const MAXIMUM_WAIT_OBJECTS: usize = 64;
 
-/// A waiting thread's parker. One per thread, reused by every wait on that thread.
+/// The part of a waiter that signallers and the waiting thread decide under its lock.
+struct Slot {
+    /// Woken for a reason other than a grant (a wait-all's event was signaled).
+    notified: bool,
+    /// A wait-any that can still take a grant (not yet granted, not timed out).
+    open: bool,
+    /// The index (in the waiter's handle array) of the event whose signal it took.
+    granted: Option<usize>,
+}
+
+/// How a [`Waiter::park`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    Granted(usize),
+    Notified,
+    TimedOut,
+}
+
+/// A waiting thread's parker, reused by the waits of one thread (a nested wait on the same
+/// thread gets a fresh one, see [`take_waiter`]).
 pub(crate) struct Waiter {
-    notified: Mutex<bool>,
+    slot: Mutex<Slot>,
     cv: Condvar,
 }
 
 impl Waiter {
     fn new() -> Self {
-        Waiter { notified: Mutex::new(false), cv: Condvar::new() }
+        Waiter { slot: Mutex::new(Slot { notified: false, open: false, granted: None }), cv: Condvar::new() }
     }
 
+    /// Starts a wait: clears the slot; `open` for a wait-any (it may be granted a signal).
+    fn begin(&self, open: bool) {
+        *self.slot.lock() = Slot { notified: false, open, granted: None };
+    }
+
+    /// Wakes the waiter without granting anything (it re-checks its events).
     fn notify(&self) {
-        let mut n = self.notified.lock();
-        *n = true;
-        drop(n);
+        self.slot.lock().notified = true;
         self.cv.notify_one();
     }
 
-    fn clear(&self) {
-        *self.notified.lock() = false;
+    /// Offers the signal of the waiter's handle `index`. `true` if the waiter took it (it was
+    /// open: not granted another, not timed out); it is then closed and woken.
+    fn grant(&self, index: usize) -> bool {
+        let mut s = self.slot.lock();
+        if !s.open {
+            return false;
+        }
+        s.open = false;
+        s.granted = Some(index);
+        drop(s);
+        self.cv.notify_one();
+        true
     }
 
-    /// Sleeps until notified or the deadline passes; returns `true` on timeout. Consumes the
-    /// notification.
-    fn park(&self, deadline: Deadline) -> bool {
-        let mut n = self.notified.lock();
+    fn granted(&self) -> Option<usize> {
+        self.slot.lock().granted
+    }
+
+    /// Sleeps until granted, notified or the deadline passes. A grant wins over a timeout that
+    /// races with it; a timeout closes the waiter (no grant after it). Consumes a notification.
+    fn park(&self, deadline: Deadline) -> Wake {
+        let mut s = self.slot.lock();
         let mut timed_out = false;
-        while !*n && !timed_out {
-            let (g, t) = self.cv.wait_until(n, deadline);
-            n = g;
+        loop {
+            if let Some(i) = s.granted {
+                return Wake::Granted(i);
+            }
+            if s.notified {
+                s.notified = false;
+                return Wake::Notified;
+            }
+            if timed_out {
+                s.open = false;
+                return Wake::TimedOut;
+            }
+            let (g, t) = self.cv.wait_until(s, deadline);
+            s = g;
             timed_out = t;
         }
-        let was_notified = *n;
-        *n = false;
-        !was_notified
     }
 }
 
 super::prim::waiter_local! {
-    static WAITER: Arc<Waiter> = Arc::new(Waiter::new());
+    static WAITER: Cell<Option<Arc<Waiter>>> = Cell::new(None);
 }
 
-fn current_waiter() -> Arc<Waiter> {
-    WAITER.with(Arc::clone)
+/// The calling thread's parker, taken out of its slot for the duration of one wait, so that a
+/// nested wait on the same thread (or one during thread-local destruction) gets its own.
+fn take_waiter() -> Arc<Waiter> {
+    WAITER
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Arc::new(Waiter::new()))
+}
+
+fn put_waiter(w: Arc<Waiter>) {
+    let _ = WAITER.try_with(|c| c.set(Some(w)));
+}
+
+/// A waiter registered with an event: its index in the waiter's handle array, and whether it
+/// waits for all its handles.
+struct Registration {
+    waiter: Arc<Waiter>,
+    index: usize,
+    all: bool,
 }
 
 struct EventState {
     signaled: bool,
-    /// Counts the signals that set the event; lets a manual-reset waiter see a signal that
-    /// was reset before it ran.
-    epoch: u64,
-    /// Threads sleeping on this event.
-    waiters: Vec<Arc<Waiter>>,
+    /// Threads sleeping on this event, in arrival order.
+    waiters: Vec<Registration>,
 }
 
 /// A Win32-style event: the object behind a [`HANDLE`].
@@ -93,20 +162,41 @@ impl EventCore {
         EventCore {
             manual,
             hint: AtomicBool::new(initial),
-            state: Mutex::new(EventState { signaled: initial, epoch: 0, waiters: Vec::new() }),
+            state: Mutex::new(EventState { signaled: initial, waiters: Vec::new() }),
         }
     }
 
     /// `SetEvent`.
     fn set(&self) {
         let mut s = self.state.lock();
-        if !s.signaled {
+        if self.manual {
+            if !s.signaled {
+                s.signaled = true;
+                self.hint.store(true, Ordering::Release);
+            }
+            // Every thread waiting now is released, whatever happens to the event next.
+            for r in &s.waiters {
+                if r.all {
+                    r.waiter.notify();
+                } else {
+                    r.waiter.grant(r.index);
+                }
+            }
+        } else {
+            if s.signaled {
+                // Already signaled: no wait-any waiter can be open on it (it would have been
+                // granted the signal), and wait-alls were woken when it was set.
+                return;
+            }
+            // Hand the signal to the first waiter that can take it; the event stays clear.
+            if s.waiters.iter().any(|r| !r.all && r.waiter.grant(r.index)) {
+                return;
+            }
             s.signaled = true;
-            s.epoch = s.epoch.wrapping_add(1);
             self.hint.store(true, Ordering::Release);
-        }
-        for w in &s.waiters {
-            w.notify();
+            for r in s.waiters.iter().filter(|r| r.all) {
+                r.waiter.notify();
+            }
         }
     }
 
@@ -126,13 +216,20 @@ impl EventCore {
     #[inline]
     fn try_acquire_locked(&self, s: &mut EventState) -> bool {
         if s.signaled {
-            if !self.manual {
-                s.signaled = false;
-                self.hint.store(false, Ordering::Release);
-            }
+            self.consume_locked(s);
             true
         } else {
             false
+        }
+    }
+
+    /// Under the lock, the event being signaled: an auto-reset event is reset by the wait that
+    /// takes its signal.
+    #[inline]
+    fn consume_locked(&self, s: &mut EventState) {
+        if !self.manual {
+            s.signaled = false;
+            self.hint.store(false, Ordering::Release);
         }
     }
 
@@ -150,10 +247,7 @@ impl EventCore {
     }
 
     fn unregister(&self, w: &Arc<Waiter>) {
-        let mut s = self.state.lock();
-        if let Some(pos) = s.waiters.iter().position(|x| Arc::ptr_eq(x, w)) {
-            s.waiters.swap_remove(pos);
-        }
+        self.state.lock().waiters.retain(|r| !Arc::ptr_eq(&r.waiter, w));
     }
 }
 
@@ -178,8 +272,9 @@ impl HANDLE {
         HANDLE(Arc::new(EventCore::new(manual_reset, initial_state)))
     }
 
-    /// `SetEvent`: signals the event and wakes its waiters (one of them, for auto-reset,
-    /// takes the signal).
+    /// `SetEvent`: signals the event. A manual-reset event releases every thread waiting on
+    /// it; an auto-reset event releases one waiting thread (and stays non-signaled), or, if no
+    /// thread is waiting, stays signaled until one wait takes it.
     pub fn set_event(&self) {
         self.0.set();
     }
@@ -202,6 +297,20 @@ impl HANDLE {
     /// A number that identifies the event for as long as any handle to it exists.
     pub fn id(&self) -> usize {
         Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    /// How many threads are blocked on this event right now (registered with it, asleep or
+    /// about to sleep). A snapshot, for tests and diagnostics: a test can wait until its
+    /// threads are blocked before signalling, instead of sleeping and hoping.
+    pub fn waiter_count(&self) -> usize {
+        let s = self.0.state.lock();
+        let mut n = 0;
+        for (i, r) in s.waiters.iter().enumerate() {
+            if !s.waiters[..i].iter().any(|q| Arc::ptr_eq(&q.waiter, &r.waiter)) {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Waits for this one handle: `true` if it was signaled (and, if auto-reset, consumed)
@@ -293,7 +402,7 @@ fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, Event
     }
     for (h, s) in handles.iter().zip(states.iter_mut()) {
         if let Some(s) = s {
-            h.0.try_acquire_locked(s);
+            h.0.consume_locked(s);
         }
     }
     true
@@ -321,69 +430,73 @@ fn with_all_locked<R>(
 
 #[cold]
 fn wait_slow(handles: &[HANDLE], all: bool, deadline: Deadline) -> Option<usize> {
-    let w = current_waiter();
-    w.clear();
-    let mut epochs = [0u64; MAXIMUM_WAIT_OBJECTS];
-    let result = if all {
+    let w = take_waiter();
+    w.begin(!all);
+    let (result, registered) = if all {
         wait_all_slow(handles, &w, deadline)
     } else {
-        wait_any_slow(handles, &w, deadline, &mut epochs)
+        wait_any_slow(handles, &w, deadline)
     };
-    for h in handles {
+    for h in &handles[..registered] {
         h.0.unregister(&w);
     }
+    put_waiter(w);
     result
 }
 
-fn wait_any_slow(
-    handles: &[HANDLE],
-    w: &Arc<Waiter>,
-    deadline: Deadline,
-    epochs: &mut [u64; MAXIMUM_WAIT_OBJECTS],
-) -> Option<usize> {
-    // Register with each event and check it under the same lock.
+/// Returns the result and how many leading handles the waiter registered with.
+fn wait_any_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Option<usize>, usize) {
+    // Register with each event, checking it under the same lock. A signaled event is claimed
+    // through the waiter's own slot, so that it is not taken if an event registered earlier
+    // has granted its signal in the meantime (a wait-any takes one signal, never two).
+    let mut registered = 0;
     for (i, h) in handles.iter().enumerate() {
         let mut s = h.0.state.lock();
-        if h.0.try_acquire_locked(&mut s) {
-            return Some(i);
-        }
-        s.waiters.push(w.clone());
-        epochs[i] = s.epoch;
-    }
-    loop {
-        let timed_out = w.park(deadline);
-        for (i, h) in handles.iter().enumerate() {
-            let mut s = h.0.state.lock();
-            if h.0.try_acquire_locked(&mut s) || (h.0.manual && s.epoch != epochs[i]) {
-                return Some(i);
+        if s.signaled {
+            if w.grant(i) {
+                h.0.consume_locked(&mut s);
             }
+            break;
         }
-        if timed_out {
-            return None;
+        s.waiters.push(Registration { waiter: w.clone(), index: i, all: false });
+        registered = i + 1;
+        drop(s);
+        if w.granted().is_some() {
+            break;
         }
     }
+    let result = loop {
+        match w.park(deadline) {
+            Wake::Granted(i) => break Some(i),
+            Wake::Notified => continue,
+            Wake::TimedOut => break None,
+        }
+    };
+    (result, registered)
 }
 
-fn wait_all_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> Option<usize> {
+fn wait_all_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Option<usize>, usize) {
     let done = with_all_locked(handles, |states| {
         if try_acquire_all(handles, states) {
             return true;
         }
-        for s in states.iter_mut().flatten() {
-            s.waiters.push(w.clone());
+        for (i, s) in states.iter_mut().enumerate() {
+            if let Some(s) = s {
+                s.waiters.push(Registration { waiter: w.clone(), index: i, all: true });
+            }
         }
         false
     });
     if done {
-        return Some(0);
+        return (Some(0), 0);
     }
     loop {
-        let timed_out = w.park(deadline);
+        let wake = w.park(deadline);
         if with_all_locked(handles, |states| try_acquire_all(handles, states)) {
-            return Some(0);
+            return (Some(0), handles.len());
         }
-        if timed_out {
-            return None;
+        if wake == Wake::TimedOut {
+            return (None, handles.len());
         }
     }
 }

@@ -232,10 +232,7 @@ impl INonDelegatingUnknown for SyncEvent {
             Err(e) => return e.0,
         };
         if *iid == IID_IUnknown {
-            match self.refs.outer() {
-                Some(outer) => outer.query_interface(iid, ppv),
-                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-            }
+            set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
         } else if *iid == IID_ISynchronize {
             set_out::<dyn ISynchronize>(ppv, self.refs.ptr(me as Arc<dyn ISynchronize>))
         } else if *iid == IID_ISynchronizeHandle {
@@ -282,7 +279,9 @@ pub const SYNCHRONIZE_CONTAINER_CAPACITY: usize = 63;
 pub struct SynchronizeContainer {
     refs: RefCount,
     me: Weak<SynchronizeContainer>,
-    items: Mutex<Vec<(ComPtr<dyn ISynchronize>, HANDLE)>>,
+    /// The objects added, in order. Each `Arc` is cloned out as a snapshot, so no COM method
+    /// (`AddRef`, `GetHandle`, ...) of a contained object is ever called under this lock.
+    items: Mutex<Vec<Arc<ComPtr<dyn ISynchronize>>>>,
 }
 
 impl SynchronizeContainer {
@@ -303,16 +302,25 @@ impl SynchronizeContainer {
 impl ISynchronizeContainer for SynchronizeContainer {
     fn add_synchronize(&self, sync: Option<&ComPtr<dyn ISynchronize>>) -> HRESULT {
         let Some(sync) = sync else { return E_INVALIDARG };
-        let handle = match sync.query::<dyn ISynchronizeHandle>().and_then(|h| h.get_handle()) {
-            Ok(h) => h,
-            Err(_) => return E_NOINTERFACE,
-        };
-        let mut items = self.items.lock();
-        if items.len() >= SYNCHRONIZE_CONTAINER_CAPACITY {
-            return RPC_E_OUT_OF_RESOURCES;
+        if sync.query::<dyn ISynchronizeHandle>().is_err() {
+            return E_NOINTERFACE;
         }
-        items.push((sync.clone(), handle));
-        S_OK
+        // AddRef outside the lock; if the container is full, the reference is released after
+        // the lock is dropped.
+        let item = Arc::new(sync.clone());
+        let rejected = {
+            let mut items = self.items.lock();
+            if items.len() >= SYNCHRONIZE_CONTAINER_CAPACITY {
+                Some(item)
+            } else {
+                items.push(item);
+                None
+            }
+        };
+        match rejected {
+            Some(_) => RPC_E_OUT_OF_RESOURCES,
+            None => S_OK,
+        }
     }
 
     fn wait_multiple(
@@ -327,16 +335,22 @@ impl ISynchronizeContainer for SynchronizeContainer {
         }
         // Wait on a snapshot: the container's lock is not held while waiting, so another
         // thread may add objects meanwhile (they join the next wait).
-        let handles: Vec<HANDLE> = {
-            let items = self.items.lock();
-            if items.is_empty() {
-                return RPC_E_NO_SYNC;
+        let snapshot: Vec<Arc<ComPtr<dyn ISynchronize>>> = self.items.lock().clone();
+        if snapshot.is_empty() {
+            return RPC_E_NO_SYNC;
+        }
+        // Each object's *current* handle: a StdEvent given a new one by SetEventHandle after
+        // it was added is signaled on the new one.
+        let mut handles = Vec::with_capacity(snapshot.len());
+        for item in &snapshot {
+            match item.query::<dyn ISynchronizeHandle>().and_then(|h| h.get_handle()) {
+                Ok(h) => handles.push(h),
+                Err(e) => return e.0,
             }
-            items.iter().map(|(_, h)| h.clone()).collect()
-        };
+        }
         match super::event::wait_handles(&handles, false, timeout_ms) {
             Some(i) => {
-                *out = Some(self.items.lock()[i].0.clone());
+                *out = Some((*snapshot[i]).clone());
                 S_OK
             }
             None => RPC_E_TIMEOUT,
@@ -348,10 +362,7 @@ impl INonDelegatingUnknown for SynchronizeContainer {
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
         if *iid == IID_IUnknown {
-            match self.refs.outer() {
-                Some(outer) => outer.query_interface(iid, ppv),
-                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-            }
+            set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
         } else if *iid == IID_ISynchronizeContainer {
             set_out::<dyn ISynchronizeContainer>(
                 ppv,

@@ -60,6 +60,9 @@ mod imp {
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
         }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
     }
 
     /// Bounded spinning before a thread parks: crossbeam's `Backoff` (a few exponential
@@ -144,6 +147,9 @@ mod imp {
         }
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
         }
     }
 

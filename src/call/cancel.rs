@@ -1,0 +1,83 @@
+//! Cancellation: `ICancelMethodCalls` (implemented by every call object) and the per-thread
+//! `CoEnableCallCancellation`/`CoDisableCallCancellation` counter.
+//!
+//! Readings (spec 1.7, 1.8, 3.1, D3, D7, D9, D14):
+//!
+//! * `Cancel(s)` marks the call cancelled at once (`TestCancel` → `RPC_E_CALL_CANCELED`), then
+//!   waits up to `s` seconds (`RPC_C_CANCEL_INFINITE_TIMEOUT` = forever, 0 = not at all) for
+//!   the server. If the server completes in time: `RPC_E_CALL_COMPLETE`, and `Finish_` returns
+//!   the server's result. Otherwise COM completes the call locally: `S_OK`, the call is
+//!   signaled, and `Finish_` returns `RPC_E_CALL_CANCELED` (0x80010002). `Finish_` must still be
+//!   called; `Begin_` stays busy until then.
+//! * Already cancelled → `RPC_E_CALL_CANCELED`; nothing to cancel → `RPC_E_CALL_COMPLETE`.
+//! * The asynchronous `Cancel` does not depend on the thread's enable count, so it never
+//!   returns `CO_E_CANCEL_DISABLED` (the count governs synchronous calls only, D7/D8).
+//! * The enable count is per thread and survives apartment init/uninit; a disable with the
+//!   count at zero returns `CO_E_CANCEL_DISABLED` (Windows and Wine, D9).
+
+use std::any::Any;
+use std::cell::Cell;
+
+use crate::guid::{IID, IID_ICancelMethodCalls};
+use crate::hresult::{HRESULT, CO_E_CANCEL_DISABLED, E_INVALIDARG, S_OK};
+use crate::unknown::{IUnknown, Interface};
+
+/// `RPC_C_CANCEL_INFINITE_TIMEOUT` (−1 as a `ULONG`): `Cancel` waits for the server forever.
+pub const RPC_C_CANCEL_INFINITE_TIMEOUT: u32 = u32::MAX;
+
+/// `ICancelMethodCalls`: cancel a call, or ask whether it was cancelled.
+pub trait ICancelMethodCalls: IUnknown {
+    /// `Cancel(ulSeconds)`: see the [module documentation](self).
+    fn cancel(&self, seconds: u32) -> HRESULT;
+    /// `TestCancel()`: `RPC_E_CALL_CANCELED` if the call was cancelled, otherwise
+    /// `RPC_S_CALLPENDING`.
+    fn test_cancel(&self) -> HRESULT;
+}
+
+impl Interface for dyn ICancelMethodCalls {
+    const IID: IID = IID_ICancelMethodCalls;
+    const NAME: &'static str = "ICancelMethodCalls";
+}
+
+thread_local! {
+    static ENABLED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// `CoEnableCallCancellation(pReserved)`: counts one more enable on this thread. `pReserved`
+/// must be `None` (C's `NULL`), else `E_INVALIDARG`.
+///
+/// ```
+/// use comasync::call::{co_enable_call_cancellation, co_disable_call_cancellation};
+/// use comasync::hresult::{S_OK, CO_E_CANCEL_DISABLED};
+/// assert_eq!(co_disable_call_cancellation(None), CO_E_CANCEL_DISABLED);
+/// assert_eq!(co_enable_call_cancellation(None), S_OK);
+/// assert_eq!(co_disable_call_cancellation(None), S_OK);
+/// ```
+pub fn co_enable_call_cancellation(reserved: Option<&mut dyn Any>) -> HRESULT {
+    if reserved.is_some() {
+        return E_INVALIDARG;
+    }
+    ENABLED.with(|c| c.set(c.get().saturating_add(1)));
+    S_OK
+}
+
+/// `CoDisableCallCancellation(pReserved)`: undoes one enable; `CO_E_CANCEL_DISABLED` if there
+/// is none to undo (D9). `pReserved` must be `None`.
+pub fn co_disable_call_cancellation(reserved: Option<&mut dyn Any>) -> HRESULT {
+    if reserved.is_some() {
+        return E_INVALIDARG;
+    }
+    ENABLED.with(|c| match c.get() {
+        0 => CO_E_CANCEL_DISABLED,
+        n => {
+            c.set(n - 1);
+            S_OK
+        }
+    })
+}
+
+/// Whether cancellation of synchronous calls is enabled on this thread (the enable count is
+/// above zero).
+pub fn call_cancellation_enabled() -> bool {
+    ENABLED.with(|c| c.get() > 0)
+}

@@ -1,0 +1,186 @@
+//! `ICallFactory` and `CreateCall`'s argument rules, and [`StdCallFactory`], the call factory
+//! standard marshaling gives an object that has no call object of its own.
+//!
+//! `CreateCall(riid, pCtrlUnk, riid2, ppv)` checks, in this order (spec D11, as Microsoft's
+//! FullServ sample does):
+//!
+//! 1. a missing `ppv` → `E_POINTER`;
+//! 2. `riid` not an asynchronous interface this factory serves → `E_NOINTERFACE`;
+//! 3. aggregating (`pCtrlUnk` given) with `riid2 ≠ IID_IUnknown` → `E_INVALIDARG`;
+//! 4. not aggregating, `riid2` an interface the call object does not expose → `E_NOINTERFACE`.
+//!
+//! Aggregated, `ppv` receives the call object's non-delegating `IUnknown` (spec 3.6).
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use super::handler::{CallHandler, SyncMethodHandler};
+use super::interface::AsyncInterface;
+use super::object::CallObject;
+use super::pool::Pool;
+use super::state::FinishMode;
+use crate::guid::{IID, IID_ICallFactory, IID_IUnknown};
+use crate::hresult::{
+    Error, Result, E_INVALIDARG, E_NOINTERFACE, E_POINTER, E_UNEXPECTED, HRESULT,
+};
+use crate::unknown::{
+    non_delegating, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
+};
+
+/// `ICallFactory`: creates call objects. Present on objects that support asynchronous calls;
+/// `E_NOINTERFACE` to the `QueryInterface` for it means no async support.
+pub trait ICallFactory: IUnknown {
+    /// `CreateCall(riid, pCtrlUnk, riid2, ppv)`: a new call object for the asynchronous
+    /// interface `riid`, aggregated under `outer` if given, written to `ppv` (an
+    /// `&mut Option<ComPtr<dyn I>>` for the interface `riid2`; `None` models C's `NULL`).
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT;
+}
+
+impl Interface for dyn ICallFactory {
+    const IID: IID = IID_ICallFactory;
+    const NAME: &'static str = "ICallFactory";
+}
+
+/// `CreateCall` for the interface `M`: the argument checks of the module documentation, then a
+/// new [`CallObject`] served by `handler`. What an `ICallFactory` implementation calls.
+pub fn create_call<M: AsyncInterface>(
+    riid: &IID,
+    outer: Option<&ComPtr<dyn IUnknown>>,
+    riid2: &IID,
+    ppv: Option<&mut dyn Any>,
+    handler: Arc<dyn CallHandler<M>>,
+    mode: FinishMode,
+) -> HRESULT {
+    let Some(ppv) = ppv else { return E_POINTER };
+    if *riid != <M::Async as Interface>::IID {
+        return E_NOINTERFACE;
+    }
+    if outer.is_some() && *riid2 != IID_IUnknown {
+        return E_INVALIDARG;
+    }
+    let call = CallObject::<M>::new(handler, outer, mode);
+    if outer.is_some() {
+        set_out::<dyn IUnknown>(ppv, non_delegating(call))
+    } else {
+        call.nd_query_interface(riid2, ppv)
+    }
+}
+
+/// The typed form of `CreateCall` without aggregation: a call object for the asynchronous
+/// interface `riid`, as interface `I`.
+///
+/// ```
+/// use comasync::call::{create_call_as, ICallFactory};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let stream = SimpleStream::create(b"hello".to_vec());
+/// let factory = stream.query::<dyn ICallFactory>().unwrap();
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID).unwrap();
+/// ```
+pub fn create_call_as<I: ?Sized + Interface + IUnknown>(
+    factory: &(impl ICallFactory + ?Sized),
+    riid: &IID,
+) -> Result<ComPtr<I>> {
+    let mut slot: Option<ComPtr<I>> = None;
+    factory.create_call(riid, None, &I::IID, Some(&mut slot)).ok()?;
+    slot.ok_or(Error(E_UNEXPECTED))
+}
+
+/// The call factory for an object that implements only the synchronous interface: its call
+/// objects run the synchronous method on a worker pool and hand back its out-parameters, as a
+/// standard-marshaled proxy does for a server without a call object (spec 1.2, 3.5).
+///
+/// It is a separate COM object (as the proxy is), wrapping the server object.
+pub struct StdCallFactory<M: AsyncInterface> {
+    refs: RefCount,
+    me: Weak<StdCallFactory<M>>,
+    handler: Arc<SyncMethodHandler<M>>,
+    mode: FinishMode,
+}
+
+impl<M: AsyncInterface> StdCallFactory<M> {
+    /// A factory (one reference) whose call objects run `object`'s synchronous methods on
+    /// `pool`.
+    pub fn create(object: ComPtr<M::Sync>, pool: Arc<Pool>, mode: FinishMode) -> ComPtr<dyn ICallFactory> {
+        let f = Self::new(object, pool, mode, RefCount::new());
+        ComPtr::new(f as Arc<dyn ICallFactory>)
+    }
+
+    /// The same, with an explicit reference-count record (for aggregation into a server
+    /// object).
+    pub fn new(
+        object: ComPtr<M::Sync>,
+        pool: Arc<Pool>,
+        mode: FinishMode,
+        refs: RefCount,
+    ) -> Arc<StdCallFactory<M>> {
+        Arc::new_cyclic(|me| StdCallFactory {
+            refs,
+            me: me.clone(),
+            handler: SyncMethodHandler::new(object, pool),
+            mode,
+        })
+    }
+}
+
+impl<M: AsyncInterface> ICallFactory for StdCallFactory<M> {
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        create_call::<M>(riid, outer, riid2, ppv, self.handler.clone(), self.mode)
+    }
+}
+
+impl<M: AsyncInterface> INonDelegatingUnknown for StdCallFactory<M> {
+    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        if *iid == IID_IUnknown {
+            match self.refs.outer() {
+                Some(o) => o.query_interface(iid, ppv),
+                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
+            }
+        } else if *iid == IID_ICallFactory {
+            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me as Arc<dyn ICallFactory>))
+        } else {
+            E_NOINTERFACE
+        }
+    }
+    fn nd_add_ref(&self) -> u32 {
+        self.refs.nd_add_ref()
+    }
+    fn nd_release(&self) -> u32 {
+        self.refs.nd_release().0
+    }
+}
+
+impl<M: AsyncInterface> IUnknown for StdCallFactory<M> {
+    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        match self.refs.outer() {
+            Some(o) => o.query_interface(iid, ppv),
+            None => self.nd_query_interface(iid, ppv),
+        }
+    }
+    fn add_ref(&self) -> u32 {
+        match self.refs.outer() {
+            Some(o) => o.add_ref(),
+            None => self.nd_add_ref(),
+        }
+    }
+    fn release(&self) -> u32 {
+        match self.refs.outer() {
+            Some(o) => o.release(),
+            None => self.nd_release(),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The server side of a call, as the call object sees it: a [`CallHandler`] is told of each
+//! `Begin_` with a [`ServerCall`] — a one-shot completion token — and the in-parameters, and
+//! completes the call from any thread, at any time.
+//!
+//! Handlers provided here:
+//!
+//! * [`SyncMethodHandler`] — runs the object's *synchronous* method on the worker pool: the
+//!   generic call object for an object that has no call object of its own (spec 1.2, 3.5);
+//! * [`ManualHandler`] — queues calls for the test, scenario or tour to complete by hand
+//!   (deterministic: no thread decides when a call completes);
+//! * [`InlineHandler`] — completes every call inside `Begin_` on the calling thread;
+//! * [`ServerCallHost`](super::ServerCallHost) — hosts a server-side call object written as the
+//!   Microsoft samples write them (spec 2.2).
+//!
+//! # Invariants
+//!
+//! * A `ServerCall` completes its call at most once: `complete` and `fail` consume it. Dropping
+//!   it without completing completes the call with `RPC_E_SERVER_DIED`, so a client is never
+//!   left waiting for a server that forgot its call.
+//! * A completion for a call that is no longer current (cancelled locally, abandoned, released)
+//!   is dropped by the call object, never delivered to a later call.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use super::interface::AsyncInterface;
+use super::object::CallObject;
+use super::pool::Pool;
+use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
+use crate::sync::prim::{Condvar, Deadline, Mutex};
+use crate::unknown::ComPtr;
+
+/// Serves the calls of call objects for the interface `M`.
+pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
+    /// A `Begin_` was accepted: serve `input` and, now or later, from any thread, complete
+    /// `call`. Called without any call-object lock held.
+    fn begin(&self, call: ServerCall<M>, input: M::In);
+}
+
+/// The right and duty to complete one call: a one-shot token handed to a [`CallHandler`].
+pub struct ServerCall<M: AsyncInterface> {
+    call: Option<Arc<CallObject<M>>>,
+    generation: u64,
+    method: usize,
+}
+
+impl<M: AsyncInterface> ServerCall<M> {
+    pub(crate) fn new(call: Arc<CallObject<M>>, generation: u64, method: usize) -> Self {
+        ServerCall { call: Some(call), generation, method }
+    }
+
+    /// The method index of the call (its position in `M::METHODS`).
+    pub fn method(&self) -> usize {
+        self.method
+    }
+
+    /// The method's COM name.
+    pub fn method_name(&self) -> &'static str {
+        M::METHODS.get(self.method).copied().unwrap_or("?")
+    }
+
+    /// The call's generation: 1 for the call object's first call, 2 for its second, ...
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The server's `TestCancel` through its outer: `RPC_E_CALL_CANCELED` if the client
+    /// cancelled this call (or abandoned it, or has moved on), otherwise `RPC_S_CALLPENDING`.
+    pub fn test_cancel(&self) -> HRESULT {
+        match &self.call {
+            Some(c) => c.server_test_cancel(self.generation),
+            None => crate::hresult::RPC_E_CALL_CANCELED,
+        }
+    }
+
+    /// Whether the client still waits for this call (it was not cancelled locally, abandoned
+    /// or released).
+    pub fn is_wanted(&self) -> bool {
+        self.call.as_ref().is_some_and(|c| c.is_current(self.generation))
+    }
+
+    /// Completes the call with the method's return value and out-parameters, and signals it.
+    pub fn complete(mut self, hr: HRESULT, out: M::Out) {
+        if let Some(c) = self.call.take() {
+            c.complete(self.generation, hr, Some(out));
+        }
+    }
+
+    /// Completes the call with a failure and no out-parameters (they read as their defaults).
+    pub fn fail(mut self, hr: HRESULT) {
+        if let Some(c) = self.call.take() {
+            c.complete(self.generation, hr, None);
+        }
+    }
+}
+
+impl<M: AsyncInterface> Drop for ServerCall<M> {
+    fn drop(&mut self) {
+        if let Some(c) = self.call.take() {
+            c.complete(self.generation, RPC_E_SERVER_DIED, None);
+        }
+    }
+}
+
+impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerCall")
+            .field("method", &self.method_name())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// Runs the synchronous method of `object` on a worker pool: the generic call object for an
+/// object without a call object of its own. A panic in the method completes the call with
+/// `RPC_E_SERVERFAULT` ("the server threw an exception").
+///
+/// A method that blocks holds a worker while it blocks; the pool has a fixed number of them.
+pub struct SyncMethodHandler<M: AsyncInterface> {
+    object: ComPtr<M::Sync>,
+    pool: Arc<Pool>,
+}
+
+impl<M: AsyncInterface> SyncMethodHandler<M> {
+    /// Serves calls by running `object`'s synchronous methods on `pool`.
+    pub fn new(object: ComPtr<M::Sync>, pool: Arc<Pool>) -> Arc<Self> {
+        Arc::new(SyncMethodHandler { object, pool })
+    }
+}
+
+impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        let object = self.object.clone();
+        self.pool.execute(move || {
+            match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*object, input))) {
+                Ok((hr, out)) => call.complete(hr, out),
+                Err(_) => call.fail(RPC_E_SERVERFAULT),
+            }
+        });
+    }
+}
+
+/// Completes every call inside `Begin_`, on the calling thread, with `f(input)`.
+pub struct InlineHandler<F>(pub F);
+
+impl<M, F> CallHandler<M> for InlineHandler<F>
+where
+    M: AsyncInterface,
+    F: Fn(M::In) -> (HRESULT, M::Out) + Send + Sync + 'static,
+{
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        let (hr, out) = (self.0)(input);
+        call.complete(hr, out);
+    }
+}
+
+/// Queues each begun call until the caller completes it: the server side of a test, a
+/// scenario script or the tour, where the script — not a thread — decides when a call
+/// completes.
+///
+/// ```
+/// use comasync::call::{ManualHandler, AsyncInterface};
+/// use comasync::simple_stream::{ISimpleStreamCalls, ISimpleStreamOut};
+/// let server = ManualHandler::<ISimpleStreamCalls>::new();
+/// assert_eq!(server.pending(), 0);
+/// ```
+pub struct ManualHandler<M: AsyncInterface> {
+    queue: Mutex<VecDeque<(ServerCall<M>, M::In)>>,
+    arrived: Condvar,
+}
+
+impl<M: AsyncInterface> ManualHandler<M> {
+    /// An empty queue.
+    pub fn new() -> Arc<Self> {
+        Arc::new(ManualHandler { queue: Mutex::new(VecDeque::new()), arrived: Condvar::new() })
+    }
+
+    /// How many begun calls wait to be completed.
+    pub fn pending(&self) -> usize {
+        self.queue.lock().len()
+    }
+
+    /// Takes the oldest waiting call, if any.
+    pub fn take(&self) -> Option<(ServerCall<M>, M::In)> {
+        self.queue.lock().pop_front()
+    }
+
+    /// Takes the oldest waiting call, waiting up to `timeout_ms` for one to arrive (`u32::MAX`
+    /// = forever); `None` on timeout.
+    pub fn take_wait(&self, timeout_ms: u32) -> Option<(ServerCall<M>, M::In)> {
+        let deadline = Deadline::after_ms(timeout_ms);
+        let mut q = self.queue.lock();
+        loop {
+            if let Some(c) = q.pop_front() {
+                return Some(c);
+            }
+            let (g, timed_out) = self.arrived.wait_until(q, deadline);
+            q = g;
+            if timed_out {
+                return q.pop_front();
+            }
+        }
+    }
+
+    /// Completes the oldest waiting call by running the synchronous method on `object`.
+    /// `None` if no call was waiting.
+    pub fn run_next(&self, object: &M::Sync) -> Option<()> {
+        let (call, input) = self.take()?;
+        let (hr, out) = M::invoke_sync(object, input);
+        call.complete(hr, out);
+        Some(())
+    }
+}
+
+impl<M: AsyncInterface> CallHandler<M> for ManualHandler<M> {
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        self.queue.lock().push_back((call, input));
+        self.arrived.notify_all();
+    }
+}

@@ -1,0 +1,33 @@
+//! Call objects: asynchronous interfaces, `ICallFactory`, the call-object state machine,
+//! cancellation, and the server side of a call.
+//!
+//! * [`state`] — the state machine, the one place that decides the protocol's `HRESULT`s;
+//! * [`interface`] — [`com_interface!`](crate::com_interface) and [`AsyncInterface`];
+//! * [`object`] — [`CallObject`], what `CreateCall` returns;
+//! * [`factory`] — [`ICallFactory`], `CreateCall`'s argument rules, [`StdCallFactory`];
+//! * [`handler`] — how servers complete calls ([`ServerCall`], [`CallHandler`] and the
+//!   provided handlers);
+//! * [`host`] — hosting a server-side call object written as the Microsoft samples do;
+//! * [`cancel`] — [`ICancelMethodCalls`] and `CoEnable/DisableCallCancellation`;
+//! * [`pool`] — the fixed worker pool servers run on.
+
+pub mod cancel;
+pub mod factory;
+pub mod handler;
+pub mod host;
+pub mod interface;
+pub mod object;
+pub mod pool;
+pub mod state;
+
+pub use cancel::{
+    call_cancellation_enabled, co_disable_call_cancellation, co_enable_call_cancellation,
+    ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
+pub use factory::{create_call, create_call_as, ICallFactory, StdCallFactory};
+pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler};
+pub use host::ServerCallHost;
+pub use interface::{method_index, AsyncInterface};
+pub use object::CallObject;
+pub use pool::Pool;
+pub use state::{CallState, FinishMode, FinishStep, State};

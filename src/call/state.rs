@@ -1,0 +1,306 @@
+//! The call-object state machine: the one place that decides what `Begin_`, `Finish_`,
+//! `Cancel`, `TestCancel`, the server's completion and the final `Release` mean, and which
+//! `HRESULT` each returns (spec 2.1, rows 5–23).
+//!
+//! It is plain data and pure functions: no locks, no threads, no events. Every call object
+//! keeps one [`CallState`] behind its lock and asks it; the effects (resetting or signalling the
+//! event, waking a blocked `Finish_`, dropping a late result) are the caller's, done in the
+//! order the returned values say.
+//!
+//! ```text
+//!            Begin_ (S_OK)                server completes
+//!   Idle ─────────────────────▶ Pending ─────────────────────▶ Signaled{normal}
+//!    ▲                            │  ▲                              │
+//!    │                     Cancel │  │                              │ Finish_ → server's HRESULT
+//!    │                            ▼  │ server completes in the      │
+//!    │                       Cancelling ──────────────────────────▶─┘
+//!    │                            │  window (Cancel → RPC_E_CALL_COMPLETE)
+//!    │                            │ window over (Cancel → S_OK)
+//!    │                            ▼
+//!    └──── Finish_ → RPC_E_CALL_CANCELED ── Signaled{cancelled}
+//!
+//!   any ── final Release ──▶ Gone (a call in progress is abandoned)
+//! ```
+//!
+//! # Invariants
+//!
+//! * One call at a time: `Begin_` succeeds only in `Idle`.
+//! * Each call has a *generation*; the server's completion names the generation it completes,
+//!   so a late completion (after a local cancel, an abandon, or for an earlier call) can never
+//!   complete a later call.
+//! * `Finish_` hands back a call's result at most once.
+//! * The cancelled flag (what `TestCancel` reports) is set by a successful `Cancel` request and
+//!   cleared only by the next successful `Begin_`.
+
+use crate::hresult::{
+    HRESULT, E_UNEXPECTED, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_DISCONNECTED,
+    RPC_S_CALLPENDING, S_OK,
+};
+
+/// Where a call object is in its life (spec 2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Fresh, or the last call finished.
+    Idle,
+    /// `Begin_` accepted; the server has not completed.
+    Pending,
+    /// A `Cancel(s)` marked the call cancelled and is waiting out its window for the server.
+    Cancelling,
+    /// Complete, results ready, `Finish_` not yet called. `cancelled`: completed locally by
+    /// `Cancel` (`Finish_` returns `RPC_E_CALL_CANCELED`) rather than by the server.
+    Signaled {
+        /// Whether the call was completed locally by a cancel.
+        cancelled: bool,
+    },
+    /// The last reference was released.
+    Gone,
+}
+
+impl State {
+    /// Whether a call is in progress (begun and not finished).
+    pub fn in_call(self) -> bool {
+        matches!(self, State::Pending | State::Cancelling | State::Signaled { .. })
+    }
+}
+
+/// What `Finish_` does when the call has not completed yet (spec D5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum FinishMode {
+    /// Block until the call completes, as a proxy's `Finish_` does (the default).
+    #[default]
+    Blocking,
+    /// Return `RPC_S_CALLPENDING` at once, as the docs ask clients to avoid needing.
+    Strict,
+}
+
+/// The answer to `Finish_`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinishStep {
+    /// The call is over: hand back its result (`cancelled`: return `RPC_E_CALL_CANCELED`
+    /// instead). The state is now `Idle`.
+    Done {
+        /// Whether the call was completed locally by a cancel.
+        cancelled: bool,
+    },
+    /// Not complete yet and the mode is `Blocking`: wait for completion, then ask again.
+    Wait,
+    /// Return this failure; nothing changed.
+    Fail(HRESULT),
+}
+
+/// The state of one call object, with its current call's generation and method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallState {
+    state: State,
+    cancelled: bool,
+    generation: u64,
+    method: usize,
+}
+
+impl Default for CallState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CallState {
+    /// A fresh call object: `Idle`, never cancelled.
+    pub const fn new() -> Self {
+        CallState { state: State::Idle, cancelled: false, generation: 0, method: 0 }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The generation of the current (or last) call; 0 before the first.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The method index of the current (or last) call.
+    pub fn method(&self) -> usize {
+        self.method
+    }
+
+    /// `Begin_<method>`: `Ok(generation)` and `Idle → Pending` (rows 5, 22); a call in progress
+    /// → `RPC_S_CALLPENDING`, the docs' `RPC_E_CALL_PENDING` (row 6, D2); released →
+    /// `RPC_E_DISCONNECTED`.
+    pub fn begin(&mut self, method: usize) -> Result<u64, HRESULT> {
+        match self.state {
+            State::Idle => {
+                self.generation = self.generation.wrapping_add(1);
+                self.method = method;
+                self.cancelled = false;
+                self.state = State::Pending;
+                Ok(self.generation)
+            }
+            State::Pending | State::Cancelling | State::Signaled { .. } => Err(RPC_S_CALLPENDING),
+            State::Gone => Err(RPC_E_DISCONNECTED),
+        }
+    }
+
+    /// Undoes a `begin` whose start failed (the outer's `Reset` failed): `Pending → Idle`.
+    pub fn begin_failed(&mut self, generation: u64) {
+        if self.state == State::Pending && self.generation == generation {
+            self.state = State::Idle;
+        }
+    }
+
+    /// The server completed call `generation`. `true`: accepted, `Pending`/`Cancelling →
+    /// Signaled{normal}` (rows 7, 15); store the result and signal. `false`: a late result (the
+    /// call was cancelled locally, abandoned, or is not the current one); drop it.
+    pub fn complete(&mut self, generation: u64) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        match self.state {
+            State::Pending | State::Cancelling => {
+                self.state = State::Signaled { cancelled: false };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `Finish_<method>` (rows 12, 13, 14, 18).
+    pub fn finish(&mut self, method: usize, mode: FinishMode) -> FinishStep {
+        match self.state {
+            State::Idle => FinishStep::Fail(RPC_E_CALL_COMPLETE),
+            State::Gone => FinishStep::Fail(RPC_E_DISCONNECTED),
+            _ if method != self.method => FinishStep::Fail(E_UNEXPECTED),
+            State::Signaled { cancelled } => {
+                self.state = State::Idle;
+                FinishStep::Done { cancelled }
+            }
+            State::Pending | State::Cancelling => match mode {
+                FinishMode::Blocking => FinishStep::Wait,
+                FinishMode::Strict => FinishStep::Fail(RPC_S_CALLPENDING),
+            },
+        }
+    }
+
+    /// `ICancelMethodCalls::Cancel` asks: `Ok(generation)` and `Pending → Cancelling`, the call
+    /// now reads as cancelled (row 15), and the caller waits out the window, then calls
+    /// [`cancel_window_over`](Self::cancel_window_over). Otherwise the answer: already
+    /// cancelled → `RPC_E_CALL_CANCELED` (row 16, D3); completed or no call →
+    /// `RPC_E_CALL_COMPLETE` (row 17).
+    pub fn cancel(&mut self) -> Result<u64, HRESULT> {
+        match self.state {
+            State::Pending => {
+                self.state = State::Cancelling;
+                self.cancelled = true;
+                Ok(self.generation)
+            }
+            State::Cancelling | State::Signaled { cancelled: true } => Err(RPC_E_CALL_CANCELED),
+            State::Signaled { cancelled: false } | State::Idle => Err(RPC_E_CALL_COMPLETE),
+            State::Gone => Err(RPC_E_DISCONNECTED),
+        }
+    }
+
+    /// The cancel window of call `generation` is over (D14): if the server has not completed,
+    /// COM completes the call locally, `Cancelling → Signaled{cancelled}`, and `Cancel` returns
+    /// `S_OK` (signal the call); if it has, `RPC_E_CALL_COMPLETE`.
+    pub fn cancel_window_over(&mut self, generation: u64) -> HRESULT {
+        if self.generation == generation && self.state == State::Cancelling {
+            self.state = State::Signaled { cancelled: true };
+            S_OK
+        } else if self.state == State::Gone {
+            RPC_E_DISCONNECTED
+        } else {
+            RPC_E_CALL_COMPLETE
+        }
+    }
+
+    /// `TestCancel` (row 19): `RPC_E_CALL_CANCELED` if the current or last call was cancelled,
+    /// otherwise `RPC_S_CALLPENDING`.
+    pub fn test_cancel(&self) -> HRESULT {
+        if self.state == State::Gone {
+            RPC_E_DISCONNECTED
+        } else if self.cancelled {
+            RPC_E_CALL_CANCELED
+        } else {
+            RPC_S_CALLPENDING
+        }
+    }
+
+    /// Whether call `generation` is still the one in progress and may be completed.
+    pub fn is_current(&self, generation: u64) -> bool {
+        self.generation == generation && matches!(self.state, State::Pending | State::Cancelling)
+    }
+
+    /// The final `Release` (rows 20, 21): `→ Gone`. Returns whether a call in progress was
+    /// abandoned.
+    pub fn release(&mut self) -> bool {
+        let abandoned = self.state.in_call();
+        self.state = State::Gone;
+        abandoned
+    }
+
+    /// `Ok(())` unless released (`RPC_E_DISCONNECTED`).
+    pub fn check_alive(&self) -> Result<(), HRESULT> {
+        if self.state == State::Gone {
+            Err(RPC_E_DISCONNECTED)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row05_begin_on_idle_moves_to_pending() {
+        let mut s = CallState::new();
+        assert_eq!(s.begin(0), Ok(1));
+        assert_eq!(s.state(), State::Pending);
+    }
+
+    #[test]
+    fn row06_begin_during_a_call_is_busy() {
+        let mut s = CallState::new();
+        s.begin(0).unwrap();
+        assert_eq!(s.begin(1), Err(RPC_S_CALLPENDING));
+        s.cancel().unwrap();
+        assert_eq!(s.begin(0), Err(RPC_S_CALLPENDING));
+        s.cancel_window_over(1);
+        assert_eq!(s.begin(0), Err(RPC_S_CALLPENDING));
+    }
+
+    #[test]
+    fn late_completion_never_completes_a_later_call() {
+        let mut s = CallState::new();
+        let g1 = s.begin(0).unwrap();
+        s.cancel().unwrap();
+        assert_eq!(s.cancel_window_over(g1), S_OK);
+        assert_eq!(s.finish(0, FinishMode::Blocking), FinishStep::Done { cancelled: true });
+        let g2 = s.begin(0).unwrap();
+        assert!(!s.complete(g1));
+        assert_eq!(s.state(), State::Pending);
+        assert!(s.complete(g2));
+    }
+
+    #[test]
+    fn finish_of_another_method_is_unexpected_and_changes_nothing() {
+        let mut s = CallState::new();
+        let g = s.begin(0).unwrap();
+        s.complete(g);
+        assert_eq!(s.finish(1, FinishMode::Blocking), FinishStep::Fail(E_UNEXPECTED));
+        assert_eq!(s.finish(0, FinishMode::Blocking), FinishStep::Done { cancelled: false });
+    }
+
+    #[test]
+    fn cancelled_flag_survives_finish_and_clears_on_next_begin() {
+        let mut s = CallState::new();
+        let g = s.begin(0).unwrap();
+        s.cancel().unwrap();
+        s.cancel_window_over(g);
+        s.finish(0, FinishMode::Strict);
+        assert_eq!(s.test_cancel(), RPC_E_CALL_CANCELED);
+        s.begin(0).unwrap();
+        assert_eq!(s.test_cancel(), RPC_S_CALLPENDING);
+    }
+}

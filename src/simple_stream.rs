@@ -1,0 +1,180 @@
+//! The seed's example: `ISimpleStream` with `Read` and `Write`, its asynchronous twin
+//! `AsyncISimpleStream`, and [`SimpleStream`], an in-memory server object that implements it.
+//!
+//! The IIDs are comasync's own (freshly generated): `ISimpleStream` is an example name from the
+//! "Making an asynchronous call" page, not an SDK interface. (The `async_uuid` printed on the
+//! MIDL page is `ICallFactory`'s own IID, so it is not used here.)
+//!
+//! ```
+//! use comasync::call::{create_call_as, ICallFactory};
+//! use comasync::hresult::S_OK;
+//! use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+//! use comasync::sync::{ISynchronize, INFINITE};
+//! use comasync::unknown::Interface;
+//!
+//! let server = SimpleStream::create(b"hello, world".to_vec());
+//! let factory = server.query::<dyn ICallFactory>().unwrap();               // step 1
+//! let call = create_call_as::<dyn AsyncISimpleStream>(                     // step 2
+//!     &*factory, &<dyn AsyncISimpleStream as Interface>::IID).unwrap();
+//! drop(factory);
+//! assert_eq!(call.begin_read(5), S_OK);                                    // step 4
+//! let sync = call.query::<dyn ISynchronize>().unwrap();
+//! assert_eq!(sync.wait(0, INFINITE), S_OK);                                // wait
+//! assert_eq!(call.finish_read(), (S_OK, b"hello".to_vec()));               // finish
+//! ```
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use crate::call::{
+    create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
+};
+use crate::guid::{IID, IID_ICallFactory, IID_IUnknown};
+use crate::hresult::{HRESULT, E_NOINTERFACE, E_UNEXPECTED, S_FALSE, S_OK};
+use crate::sync::prim::Mutex;
+use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+
+crate::com_interface! {
+    /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
+    pub interface ISimpleStream("{21136030-8AD0-46C6-99B7-164B03B3BF37}");
+    /// `AsyncISimpleStream`: `Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`.
+    async interface AsyncISimpleStream("{21136031-8AD0-46C6-99B7-164B03B3BF37}");
+    /// The call-object glue for `ISimpleStream`.
+    calls ISimpleStreamCalls { in ISimpleStreamIn, out ISimpleStreamOut }
+    methods {
+        /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
+        /// bytes were read, `S_FALSE` if fewer (the end was reached).
+        fn Read => read, begin_read, finish_read (cb: u32) -> (data: Vec<u8>);
+        /// `Write(data, &written)`: writes at the current position. `S_OK`.
+        fn Write => write, begin_write, finish_write (data: Vec<u8>) -> (written: u32);
+    }
+}
+
+/// How a [`SimpleStream`] serves asynchronous calls.
+enum Serving {
+    /// No `ICallFactory`: `E_NOINTERFACE` (no async support).
+    SyncOnly,
+    /// Its synchronous methods run on a worker pool.
+    Pool(Arc<Pool>, FinishMode),
+    /// Calls wait in a queue until the caller runs them.
+    Manual(Arc<ManualHandler<ISimpleStreamCalls>>, FinishMode),
+}
+
+struct Cursor {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+/// An in-memory `ISimpleStream` server object: a byte buffer and a position.
+pub struct SimpleStream {
+    refs: RefCount,
+    me: Weak<SimpleStream>,
+    cursor: Mutex<Cursor>,
+    serving: Serving,
+}
+
+impl SimpleStream {
+    fn new(data: Vec<u8>, serving: Serving) -> Arc<SimpleStream> {
+        Arc::new_cyclic(|me| SimpleStream {
+            refs: RefCount::new(),
+            me: me.clone(),
+            cursor: Mutex::new(Cursor { data, pos: 0 }),
+            serving,
+        })
+    }
+
+    /// A stream over `data` that supports asynchronous calls: its `ICallFactory` makes call
+    /// objects that run `Read`/`Write` on the global worker pool.
+    pub fn create(data: Vec<u8>) -> ComPtr<dyn ISimpleStream> {
+        Self::create_on(data, Pool::global(), FinishMode::Blocking)
+    }
+
+    /// The same, on a given pool and with a given `Finish_` mode.
+    pub fn create_on(data: Vec<u8>, pool: Arc<Pool>, mode: FinishMode) -> ComPtr<dyn ISimpleStream> {
+        ComPtr::new(Self::new(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
+    }
+
+    /// A stream whose asynchronous calls wait in the returned queue until the caller runs
+    /// them (`handler.run_next(&*stream)`): the server side under the caller's control.
+    pub fn create_manual(
+        data: Vec<u8>,
+        mode: FinishMode,
+    ) -> (ComPtr<dyn ISimpleStream>, Arc<ManualHandler<ISimpleStreamCalls>>) {
+        let handler = ManualHandler::new();
+        let s = Self::new(data, Serving::Manual(handler.clone(), mode));
+        (ComPtr::new(s as Arc<dyn ISimpleStream>), handler)
+    }
+
+    /// A stream without asynchronous support: `QueryInterface(IID_ICallFactory)` →
+    /// `E_NOINTERFACE`.
+    pub fn create_sync_only(data: Vec<u8>) -> ComPtr<dyn ISimpleStream> {
+        ComPtr::new(Self::new(data, Serving::SyncOnly) as Arc<dyn ISimpleStream>)
+    }
+}
+
+impl ISimpleStream for SimpleStream {
+    fn read(&self, cb: u32) -> (HRESULT, Vec<u8>) {
+        let mut c = self.cursor.lock();
+        let start = c.pos.min(c.data.len());
+        let end = start.saturating_add(cb as usize).min(c.data.len());
+        let out = c.data[start..end].to_vec();
+        c.pos = end;
+        (if out.len() == cb as usize { S_OK } else { S_FALSE }, out)
+    }
+
+    fn write(&self, data: Vec<u8>) -> (HRESULT, u32) {
+        let mut c = self.cursor.lock();
+        let pos = c.pos;
+        let end = pos + data.len();
+        if c.data.len() < end {
+            c.data.resize(end, 0);
+        }
+        c.data[pos..end].copy_from_slice(&data);
+        c.pos = end;
+        (S_OK, data.len() as u32)
+    }
+}
+
+impl ICallFactory for SimpleStream {
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        let (handler, mode): (Arc<dyn CallHandler<ISimpleStreamCalls>>, FinishMode) = match &self.serving {
+            Serving::SyncOnly => return E_NOINTERFACE,
+            Serving::Manual(h, mode) => (h.clone(), *mode),
+            Serving::Pool(pool, mode) => {
+                let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+                let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
+                (SyncMethodHandler::new(object, pool.clone()), *mode)
+            }
+        };
+        create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, handler, mode)
+    }
+}
+
+impl INonDelegatingUnknown for SimpleStream {
+    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        if *iid == IID_IUnknown {
+            set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
+        } else if *iid == <dyn ISimpleStream as Interface>::IID {
+            set_out::<dyn ISimpleStream>(ppv, self.refs.ptr(me as Arc<dyn ISimpleStream>))
+        } else if *iid == IID_ICallFactory && !matches!(self.serving, Serving::SyncOnly) {
+            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me as Arc<dyn ICallFactory>))
+        } else {
+            E_NOINTERFACE
+        }
+    }
+    fn nd_add_ref(&self) -> u32 {
+        self.refs.nd_add_ref()
+    }
+    fn nd_release(&self) -> u32 {
+        self.refs.nd_release().0
+    }
+}
+
+crate::delegating_unknown!(SimpleStream);

@@ -1,0 +1,1121 @@
+//! Unit tests of the reference model `comasync::model`: one test (or a few) per row of spec
+//! section 2.1, then the events, `CoWaitForMultipleHandles` and `ISynchronizeContainer` rules,
+//! the printing of operations, and a property test of the model's invariants.
+
+use comasync::guid::{
+    IID_AsyncIPipeByte, IID_ICallFactory, IID_ICancelMethodCalls, IID_IClientSecurity,
+    IID_IPipeByte, IID_ISynchronize, IID_ISynchronizeContainer, IID_ISynchronizeHandle,
+    IID_IUnknown,
+};
+use comasync::hresult::{
+    E_FAIL, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED,
+    RPC_E_CALL_COMPLETE, RPC_E_CALL_PENDING, RPC_E_DISCONNECTED, RPC_E_NO_SYNC,
+    RPC_E_OUT_OF_RESOURCES, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK,
+};
+use comasync::model::{
+    co_wait_for_multiple_handles, method_name, CallModel, CallState, ContainerModel, EventKind,
+    EventModel, FinishMode, Op, Outcome, World, CONTAINER_CAPACITY, COWAIT_WAITALL, INFINITE,
+    MAXIMUM_WAIT_OBJECTS, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+};
+use proptest::prelude::*;
+
+const ASYNC: comasync::guid::IID = IID_AsyncIPipeByte;
+
+fn ret(hr: HRESULT) -> Outcome {
+    Outcome::Returns(hr)
+}
+
+fn call() -> CallModel {
+    CallModel::new(ASYNC)
+}
+
+fn strict_call() -> CallModel {
+    CallModel::with_mode(ASYNC, FinishMode::Strict)
+}
+
+/// A call object in `Pending` (method Read).
+fn pending() -> CallModel {
+    let mut c = call();
+    assert_eq!(c.begin(READ), ret(S_OK));
+    c
+}
+
+/// A call object in `Cancelling` (method Read, `Cancel(5)` in flight).
+fn cancelling() -> CallModel {
+    let mut c = pending();
+    assert_eq!(c.cancel(5), Outcome::CancelInFlight);
+    c
+}
+
+/// A call object in `Signaled{cancelled: false}` with result `(S_OK, [7, 8])`.
+fn signaled() -> CallModel {
+    let mut c = pending();
+    assert_eq!(
+        c.server_complete(S_OK, &[7, 8]),
+        Outcome::Delivered {
+            cancel_returns: None
+        }
+    );
+    c
+}
+
+/// A call object in `Signaled{cancelled: true}`.
+fn signaled_cancelled() -> CallModel {
+    let mut c = pending();
+    assert_eq!(c.cancel(0), ret(S_OK));
+    c
+}
+
+/// A call object in `Idle` after a finished call.
+fn finished() -> CallModel {
+    let mut c = signaled();
+    assert!(matches!(c.finish(READ), Outcome::Finished { .. }));
+    c
+}
+
+/// Applies `f` and checks that it changed nothing.
+fn unchanged(c: &mut CallModel, f: impl FnOnce(&mut CallModel) -> Outcome) -> Outcome {
+    let before = c.clone();
+    let out = f(c);
+    assert_eq!(
+        *c, before,
+        "state changed by an operation that should not change it"
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spec 2.1, rows 5–23
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn row05_begin_in_idle_returns_s_ok_pending_and_resets_event() {
+    let mut c = call();
+    assert_eq!(c.state(), CallState::Idle);
+    assert!(!c.event_set(), "a fresh call object's event starts clear");
+    assert_eq!(c.begin(READ), ret(S_OK));
+    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(c.method(), Some(READ));
+    assert!(!c.event_set());
+
+    // After a finished call the event is set; the next Begin_ resets it.
+    let mut c = finished();
+    assert!(c.event_set());
+    assert_eq!(c.begin(WRITE), ret(S_OK));
+    assert!(!c.event_set());
+    assert_eq!(c.state(), CallState::Pending);
+}
+
+#[test]
+fn row06_begin_while_pending_returns_rpc_s_callpending() {
+    let mut c = pending();
+    assert_eq!(unchanged(&mut c, |c| c.begin(READ)), ret(RPC_S_CALLPENDING));
+    assert_eq!(
+        unchanged(&mut c, |c| c.begin(WRITE)),
+        ret(RPC_S_CALLPENDING)
+    );
+    // The documentation's name is an alias of the same value (D2).
+    assert_eq!(c.begin(READ), ret(RPC_E_CALL_PENDING));
+}
+
+#[test]
+fn row06_begin_while_cancelling_returns_rpc_s_callpending() {
+    let mut c = cancelling();
+    assert_eq!(
+        unchanged(&mut c, |c| c.begin(WRITE)),
+        ret(RPC_S_CALLPENDING)
+    );
+}
+
+#[test]
+fn row06_begin_while_signaled_returns_rpc_s_callpending() {
+    let mut c = signaled();
+    assert_eq!(unchanged(&mut c, |c| c.begin(READ)), ret(RPC_S_CALLPENDING));
+    let mut c = signaled_cancelled();
+    assert_eq!(unchanged(&mut c, |c| c.begin(READ)), ret(RPC_S_CALLPENDING));
+}
+
+#[test]
+fn row06_after_cancel_finish_is_needed_before_begin_succeeds() {
+    let mut c = signaled_cancelled();
+    assert_eq!(c.begin(READ), ret(RPC_S_CALLPENDING));
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+    assert_eq!(c.begin(READ), ret(S_OK));
+}
+
+#[test]
+fn row07_server_complete_signals_the_pending_call() {
+    let mut c = pending();
+    assert_eq!(
+        c.server_complete(E_FAIL, &[1]),
+        Outcome::Delivered {
+            cancel_returns: None
+        }
+    );
+    assert_eq!(c.state(), CallState::Signaled { cancelled: false });
+    assert!(c.event_set());
+    assert_eq!(c.result(), Some(&(E_FAIL, vec![1])));
+    assert_eq!(c.wait(0, 0), ret(S_OK));
+    assert_eq!(c.wait(0, INFINITE), ret(S_OK));
+}
+
+#[test]
+fn row08_wait_while_pending_times_out_with_rpc_s_callpending() {
+    let mut c = pending();
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(RPC_S_CALLPENDING));
+    assert_eq!(
+        unchanged(&mut c, |c| c.wait(0, 1000)),
+        ret(RPC_S_CALLPENDING)
+    );
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), Outcome::Blocks);
+}
+
+#[test]
+fn row09_wait_on_signaled_returns_s_ok_every_time() {
+    let mut c = signaled();
+    for _ in 0..3 {
+        assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(S_OK));
+    }
+    let mut c = signaled_cancelled();
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(S_OK));
+}
+
+#[test]
+fn row10_wait_on_fresh_idle_times_out_and_infinite_blocks() {
+    let mut c = call();
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(RPC_S_CALLPENDING));
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, 50)), ret(RPC_S_CALLPENDING));
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), Outcome::Blocks);
+}
+
+#[test]
+fn row11_wait_after_finish_returns_s_ok() {
+    let mut c = finished();
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(S_OK));
+    assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), ret(S_OK));
+}
+
+#[test]
+fn row12_finish_on_signaled_returns_server_result_and_outs() {
+    let mut c = signaled();
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![7, 8]
+        }
+    );
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.method(), None);
+    assert!(c.event_set(), "Finish_ leaves the manual-reset event set");
+
+    // A failing server method: Finish_ returns its HRESULT, not a Finish_ failure.
+    let mut c = pending();
+    let _ = c.server_complete(RPC_E_CALL_COMPLETE, &[]);
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: RPC_E_CALL_COMPLETE,
+            outs: vec![]
+        }
+    );
+}
+
+#[test]
+fn row13_finish_while_pending_blocks() {
+    let mut c = pending();
+    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), Outcome::Blocks);
+    // Once the server completes, Finish_ returns as in row 12.
+    let _ = c.server_complete(S_OK, &[3]);
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![3]
+        }
+    );
+}
+
+#[test]
+fn row13_finish_while_cancelling_blocks() {
+    let mut c = cancelling();
+    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), Outcome::Blocks);
+}
+
+#[test]
+fn row13_strict_finish_while_pending_returns_rpc_s_callpending() {
+    let mut c = strict_call();
+    assert_eq!(c.mode(), FinishMode::Strict);
+    let _ = c.begin(READ);
+    assert_eq!(
+        unchanged(&mut c, |c| c.finish(READ)),
+        ret(RPC_S_CALLPENDING)
+    );
+    let _ = c.cancel(2);
+    assert_eq!(
+        unchanged(&mut c, |c| c.finish(READ)),
+        ret(RPC_S_CALLPENDING)
+    );
+}
+
+#[test]
+fn row14_finish_in_idle_returns_rpc_e_call_complete() {
+    let mut c = call();
+    assert_eq!(
+        unchanged(&mut c, |c| c.finish(READ)),
+        ret(RPC_E_CALL_COMPLETE)
+    );
+    let mut c = finished();
+    assert_eq!(
+        unchanged(&mut c, |c| c.finish(READ)),
+        ret(RPC_E_CALL_COMPLETE)
+    );
+    // Whatever the method.
+    assert_eq!(
+        unchanged(&mut c, |c| c.finish(WRITE)),
+        ret(RPC_E_CALL_COMPLETE)
+    );
+}
+
+#[test]
+fn row15_cancel_zero_seconds_completes_locally_with_s_ok() {
+    let mut c = pending();
+    assert_eq!(c.cancel(0), ret(S_OK));
+    assert_eq!(c.state(), CallState::Signaled { cancelled: true });
+    assert!(c.event_set());
+    assert!(c.is_cancelled());
+    assert_eq!(c.cancel_in_flight(), None);
+    assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
+}
+
+#[test]
+fn row15_cancel_then_server_in_time_returns_rpc_e_call_complete() {
+    let mut c = pending();
+    assert_eq!(c.cancel(10), Outcome::CancelInFlight);
+    assert_eq!(c.state(), CallState::Cancelling);
+    assert_eq!(c.cancel_in_flight(), Some(10));
+    assert!(!c.event_set());
+    assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
+    assert_eq!(
+        c.server_complete(RPC_E_CALL_CANCELED, &[4]),
+        Outcome::Delivered {
+            cancel_returns: Some(RPC_E_CALL_COMPLETE)
+        }
+    );
+    assert_eq!(c.state(), CallState::Signaled { cancelled: false });
+    assert!(c.event_set());
+    // Finish_ gives the server's result, whatever it is.
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: RPC_E_CALL_CANCELED,
+            outs: vec![4]
+        }
+    );
+    // The flag stays set until the next Begin_.
+    assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
+}
+
+#[test]
+fn row15_cancel_timeout_completes_locally_with_s_ok() {
+    let mut c = pending();
+    assert_eq!(c.cancel(1), Outcome::CancelInFlight);
+    assert_eq!(c.cancel_timeout(), Outcome::CancelReturns(S_OK));
+    assert_eq!(c.state(), CallState::Signaled { cancelled: true });
+    assert!(c.event_set());
+    assert_eq!(c.wait(0, 0), ret(S_OK));
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+}
+
+#[test]
+fn row15_infinite_cancel_never_times_out() {
+    let mut c = pending();
+    assert_eq!(
+        c.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+        Outcome::CancelInFlight
+    );
+    assert!(matches!(
+        unchanged(&mut c, |c| c.cancel_timeout()),
+        Outcome::Invalid(_)
+    ));
+    assert_eq!(
+        c.server_complete(S_OK, &[]),
+        Outcome::Delivered {
+            cancel_returns: Some(RPC_E_CALL_COMPLETE)
+        }
+    );
+}
+
+#[test]
+fn row16_cancel_while_cancelling_or_cancelled_returns_rpc_e_call_canceled() {
+    let mut c = cancelling();
+    assert_eq!(unchanged(&mut c, |c| c.cancel(0)), ret(RPC_E_CALL_CANCELED));
+    assert_eq!(unchanged(&mut c, |c| c.cancel(3)), ret(RPC_E_CALL_CANCELED));
+    let mut c = signaled_cancelled();
+    assert_eq!(unchanged(&mut c, |c| c.cancel(0)), ret(RPC_E_CALL_CANCELED));
+}
+
+#[test]
+fn row17_cancel_on_signaled_normal_or_idle_returns_rpc_e_call_complete() {
+    let mut c = signaled();
+    assert_eq!(unchanged(&mut c, |c| c.cancel(0)), ret(RPC_E_CALL_COMPLETE));
+    assert_eq!(
+        c.test_cancel(),
+        ret(RPC_S_CALLPENDING),
+        "a late Cancel marks nothing"
+    );
+    let mut c = call();
+    assert_eq!(unchanged(&mut c, |c| c.cancel(5)), ret(RPC_E_CALL_COMPLETE));
+    let mut c = finished();
+    assert_eq!(unchanged(&mut c, |c| c.cancel(0)), ret(RPC_E_CALL_COMPLETE));
+}
+
+#[test]
+fn row18_finish_on_cancelled_returns_rpc_e_call_canceled_and_drops_late_result() {
+    let mut c = signaled_cancelled();
+    assert_eq!(
+        unchanged(&mut c, |c| c.server_complete(S_OK, &[9])),
+        Outcome::Dropped
+    );
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.result(), None);
+}
+
+#[test]
+fn row19_test_cancel_reports_the_cancelled_flag() {
+    let mut c = call();
+    assert_eq!(c.test_cancel(), ret(RPC_S_CALLPENDING));
+    let _ = c.begin(READ);
+    assert_eq!(c.test_cancel(), ret(RPC_S_CALLPENDING));
+    let _ = c.cancel(0);
+    assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
+    let _ = c.finish(READ);
+    assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
+    let _ = c.begin(READ);
+    assert_eq!(
+        c.test_cancel(),
+        ret(RPC_S_CALLPENDING),
+        "Begin_ clears the flag"
+    );
+    let _ = c.release();
+    assert_eq!(c.test_cancel(), ret(RPC_E_DISCONNECTED));
+}
+
+#[test]
+fn row20_release_while_pending_or_cancelling_abandons_the_call() {
+    let mut c = pending();
+    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.state(), CallState::Gone);
+    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+
+    let mut c = cancelling();
+    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.cancel_in_flight(), None);
+    assert!(matches!(c.cancel_timeout(), Outcome::Invalid(_)));
+}
+
+#[test]
+fn row21_release_when_signaled_discards_results() {
+    let mut c = signaled();
+    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.state(), CallState::Gone);
+    assert_eq!(c.result(), None);
+    assert_eq!(c.finish(READ), ret(RPC_E_DISCONNECTED));
+
+    let mut c = finished();
+    assert_eq!(c.release(), Outcome::Released { abandoned: false });
+}
+
+#[test]
+fn row22_begin_again_after_finish_reuses_the_call_object() {
+    let mut c = finished();
+    assert_eq!(c.begin(WRITE), ret(S_OK));
+    assert_eq!(c.method(), Some(WRITE));
+    let _ = c.server_complete(S_OK, &[2]);
+    assert_eq!(
+        c.finish(WRITE),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![2]
+        }
+    );
+}
+
+#[test]
+fn row23_query_interface_answers_the_call_object_interfaces() {
+    let mut c = pending();
+    for iid in [
+        ASYNC,
+        IID_IUnknown,
+        IID_ISynchronize,
+        IID_ISynchronizeHandle,
+        IID_ICancelMethodCalls,
+    ] {
+        assert_eq!(unchanged(&mut c, |c| c.query_interface(&iid)), ret(S_OK));
+    }
+    for iid in [
+        IID_IPipeByte,
+        IID_ICallFactory,
+        IID_ISynchronizeContainer,
+        IID_IClientSecurity,
+    ] {
+        assert_eq!(c.query_interface(&iid), ret(E_NOINTERFACE));
+    }
+    let _ = c.release();
+    assert_eq!(c.query_interface(&IID_IUnknown), ret(RPC_E_DISCONNECTED));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Further call-object rules
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn finish_of_another_method_while_in_progress_returns_e_unexpected() {
+    for mut c in [pending(), cancelling(), signaled(), signaled_cancelled()] {
+        assert_eq!(unchanged(&mut c, |c| c.finish(WRITE)), ret(E_UNEXPECTED));
+    }
+    let mut c = strict_call();
+    let _ = c.begin(READ);
+    assert_eq!(unchanged(&mut c, |c| c.finish(WRITE)), ret(E_UNEXPECTED));
+}
+
+#[test]
+fn released_call_object_returns_rpc_e_disconnected() {
+    let mut c = call();
+    let _ = c.release();
+    assert_eq!(c.begin(READ), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.finish(READ), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.cancel(0), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.test_cancel(), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.wait(0, 0), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.wait(0x100, INFINITE), ret(RPC_E_DISCONNECTED));
+    assert_eq!(c.query_interface(&ASYNC), ret(RPC_E_DISCONNECTED));
+    assert!(matches!(c.release(), Outcome::Invalid(_)));
+    assert_eq!(c.state(), CallState::Gone);
+}
+
+#[test]
+fn call_wait_with_unknown_flags_returns_e_invalidarg() {
+    let mut c = signaled();
+    assert_eq!(unchanged(&mut c, |c| c.wait(0x20, 0)), ret(E_INVALIDARG));
+    assert_eq!(
+        unchanged(&mut c, |c| c.wait(0x8000_0000, 0)),
+        ret(E_INVALIDARG)
+    );
+}
+
+#[test]
+fn call_wait_accepts_cowait_waitall_on_its_single_handle() {
+    let mut c = signaled();
+    assert_eq!(c.wait(COWAIT_WAITALL, INFINITE), ret(S_OK));
+    assert_eq!(c.wait(0x1F, 0), ret(S_OK));
+}
+
+#[test]
+fn server_complete_with_no_call_waiting_is_dropped() {
+    for mut c in [call(), finished(), signaled(), signaled_cancelled()] {
+        assert_eq!(
+            unchanged(&mut c, |c| c.server_complete(S_OK, &[])),
+            Outcome::Dropped
+        );
+    }
+}
+
+#[test]
+fn cancel_timeout_without_cancel_in_flight_is_invalid() {
+    for mut c in [call(), pending(), signaled(), signaled_cancelled()] {
+        assert!(matches!(
+            unchanged(&mut c, |c| c.cancel_timeout()),
+            Outcome::Invalid(_)
+        ));
+    }
+}
+
+#[test]
+fn call_model_step_is_pure_and_matches_apply() {
+    let c = pending();
+    let (out, next) = c.step(&Op::Cancel(0));
+    assert_eq!(out, ret(S_OK));
+    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(next.state(), CallState::Signaled { cancelled: true });
+    let mut c2 = call();
+    assert!(matches!(c2.apply(&Op::EventSignal(0)), Outcome::Invalid(_)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn event_starts_clear_and_wait_times_out() {
+    for kind in [EventKind::ManualReset, EventKind::Auto] {
+        let mut e = EventModel::new(kind);
+        assert_eq!(e.kind(), kind);
+        assert!(!e.is_set());
+        assert_eq!(e.wait(0, 0), ret(RPC_S_CALLPENDING));
+        assert_eq!(e.wait(0, 100), ret(RPC_S_CALLPENDING));
+        assert_eq!(e.wait(0, INFINITE), Outcome::Blocks);
+    }
+}
+
+#[test]
+fn manual_reset_event_wait_leaves_it_set() {
+    let mut e = EventModel::new(EventKind::ManualReset);
+    assert_eq!(e.signal(), ret(S_OK));
+    assert_eq!(e.wait(0, 0), ret(S_OK));
+    assert_eq!(e.wait(0, INFINITE), ret(S_OK));
+    assert!(e.is_set());
+    assert_eq!(e.reset(), ret(S_OK));
+    assert_eq!(e.wait(0, 0), ret(RPC_S_CALLPENDING));
+}
+
+#[test]
+fn std_event_wait_consumes_the_signal() {
+    let mut e = EventModel::new(EventKind::Auto);
+    assert_eq!(e.signal(), ret(S_OK));
+    assert_eq!(e.signal(), ret(S_OK));
+    assert_eq!(e.wait(0, 0), ret(S_OK));
+    assert!(!e.is_set());
+    assert_eq!(e.wait(0, 0), ret(RPC_S_CALLPENDING));
+}
+
+#[test]
+fn event_reset_on_clear_event_returns_s_ok() {
+    let mut e = EventModel::new(EventKind::Auto);
+    assert_eq!(e.reset(), ret(S_OK));
+    assert!(!e.is_set());
+}
+
+#[test]
+fn event_wait_with_unknown_flags_returns_e_invalidarg_and_consumes_nothing() {
+    let mut e = EventModel::new(EventKind::Auto);
+    let _ = e.signal();
+    assert_eq!(e.wait(0x40, 0), ret(E_INVALIDARG));
+    assert!(e.is_set());
+    assert_eq!(e.wait(COWAIT_WAITALL, 0), ret(S_OK));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CoWaitForMultipleHandles
+// ---------------------------------------------------------------------------------------------
+
+fn events(kinds: &[EventKind]) -> Vec<EventModel> {
+    kinds.iter().map(|&k| EventModel::new(k)).collect()
+}
+
+fn co_wait(hr: HRESULT, index: Option<u32>) -> Outcome {
+    Outcome::CoWait { hr, index }
+}
+
+#[test]
+fn co_wait_missing_index_returns_e_invalidarg_and_writes_nothing() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0]), false);
+    assert_eq!(out, co_wait(E_INVALIDARG, None));
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, None, false);
+    assert_eq!(out, co_wait(E_INVALIDARG, None));
+}
+
+#[test]
+fn co_wait_missing_handles_returns_e_invalidarg_with_index_zero() {
+    let mut ev = events(&[]);
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, None, true);
+    assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
+}
+
+#[test]
+fn co_wait_unknown_flags_returns_e_invalidarg() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let out = co_wait_for_multiple_handles(&mut ev, 0x20, 0, Some(&[0]), true);
+    assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
+    // Checked before the handle count.
+    let out = co_wait_for_multiple_handles(&mut ev, 0x20, 0, Some(&[]), true);
+    assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
+}
+
+#[test]
+fn co_wait_zero_handles_returns_rpc_e_no_sync() {
+    let mut ev = events(&[]);
+    let out = co_wait_for_multiple_handles(&mut ev, 0, INFINITE, Some(&[]), true);
+    assert_eq!(out, co_wait(RPC_E_NO_SYNC, Some(0)));
+}
+
+#[test]
+fn co_wait_more_than_64_handles_returns_e_invalidarg() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let many = vec![0; MAXIMUM_WAIT_OBJECTS + 1];
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&many), true);
+    assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
+    let max = vec![0; MAXIMUM_WAIT_OBJECTS];
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&max), true);
+    assert_eq!(out, co_wait(S_OK, Some(0)));
+}
+
+#[test]
+fn co_wait_waitall_with_duplicate_handle_returns_e_invalidarg() {
+    let mut ev = events(&[EventKind::ManualReset, EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let _ = ev[1].signal();
+    let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, 0, Some(&[0, 1, 0]), true);
+    assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
+    // Wait-any accepts duplicates.
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[1, 1]), true);
+    assert_eq!(out, co_wait(S_OK, Some(0)));
+}
+
+#[test]
+fn co_wait_any_returns_lowest_signaled_index_and_consumes_only_it() {
+    let mut ev = events(&[EventKind::Auto, EventKind::Auto, EventKind::Auto]);
+    let _ = ev[1].signal();
+    let _ = ev[2].signal();
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0, 2, 1]), true);
+    assert_eq!(out, co_wait(S_OK, Some(1)));
+    assert!(!ev[2].is_set(), "the returned auto-reset event is consumed");
+    assert!(ev[1].is_set(), "the other signaled event is not");
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0, 2, 1]), true);
+    assert_eq!(out, co_wait(S_OK, Some(2)));
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 10, Some(&[0, 2, 1]), true);
+    assert_eq!(out, co_wait(RPC_S_CALLPENDING, Some(0)));
+}
+
+#[test]
+fn co_wait_manual_reset_handle_stays_signaled() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    for _ in 0..2 {
+        let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0]), true);
+        assert_eq!(out, co_wait(S_OK, Some(0)));
+    }
+}
+
+#[test]
+fn co_wait_waitall_all_signaled_returns_index_zero_and_consumes_every_auto_event() {
+    let mut ev = events(&[EventKind::Auto, EventKind::ManualReset, EventKind::Auto]);
+    for e in &mut ev {
+        let _ = e.signal();
+    }
+    let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, 0, Some(&[2, 1, 0]), true);
+    assert_eq!(out, co_wait(S_OK, Some(0)));
+    assert!(!ev[0].is_set());
+    assert!(ev[1].is_set());
+    assert!(!ev[2].is_set());
+}
+
+#[test]
+fn co_wait_waitall_partly_signaled_times_out_and_consumes_nothing() {
+    let mut ev = events(&[EventKind::Auto, EventKind::Auto]);
+    let _ = ev[0].signal();
+    let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, 0, Some(&[0, 1]), true);
+    assert_eq!(out, co_wait(RPC_S_CALLPENDING, Some(0)));
+    assert!(ev[0].is_set());
+    let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, INFINITE, Some(&[0, 1]), true);
+    assert_eq!(out, Outcome::Blocks);
+}
+
+#[test]
+fn co_wait_infinite_with_nothing_signaled_blocks() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let out = co_wait_for_multiple_handles(&mut ev, 0, INFINITE, Some(&[0]), true);
+    assert_eq!(out, Outcome::Blocks);
+}
+
+#[test]
+fn co_wait_unknown_event_index_is_invalid() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[1]), true);
+    assert!(matches!(out, Outcome::Invalid(_)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISynchronizeContainer
+// ---------------------------------------------------------------------------------------------
+
+fn wait_multiple(hr: HRESULT, position: Option<usize>) -> Outcome {
+    Outcome::WaitMultiple { hr, position }
+}
+
+#[test]
+fn container_add_null_returns_e_invalidarg() {
+    let mut c = ContainerModel::new();
+    assert_eq!(c.add_synchronize(None, 1), ret(E_INVALIDARG));
+    assert!(c.objects().is_empty());
+}
+
+#[test]
+fn container_holds_63_objects_then_returns_rpc_e_out_of_resources() {
+    let mut c = ContainerModel::new();
+    for _ in 0..CONTAINER_CAPACITY {
+        assert_eq!(c.add_synchronize(Some(0), 1), ret(S_OK));
+    }
+    assert_eq!(c.add_synchronize(Some(0), 1), ret(RPC_E_OUT_OF_RESOURCES));
+    assert_eq!(c.objects().len(), 63);
+    // NULL is still E_INVALIDARG when full.
+    assert_eq!(c.add_synchronize(None, 1), ret(E_INVALIDARG));
+}
+
+#[test]
+fn container_add_unknown_event_is_invalid() {
+    let mut c = ContainerModel::new();
+    assert!(matches!(c.add_synchronize(Some(2), 2), Outcome::Invalid(_)));
+}
+
+#[test]
+fn container_wait_multiple_missing_out_returns_e_invalidarg() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let mut c = ContainerModel::new();
+    let _ = c.add_synchronize(Some(0), 1);
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, 0, false),
+        wait_multiple(E_INVALIDARG, None)
+    );
+    // Checked before emptiness.
+    let empty = ContainerModel::new();
+    assert_eq!(
+        empty.wait_multiple(&mut ev, 0, 0, false),
+        wait_multiple(E_INVALIDARG, None)
+    );
+}
+
+#[test]
+fn container_wait_multiple_waitall_or_unknown_flags_returns_e_invalidarg() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let _ = ev[0].signal();
+    let mut c = ContainerModel::new();
+    let _ = c.add_synchronize(Some(0), 1);
+    assert_eq!(
+        c.wait_multiple(&mut ev, COWAIT_WAITALL, 0, true),
+        wait_multiple(E_INVALIDARG, None)
+    );
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0x40, 0, true),
+        wait_multiple(E_INVALIDARG, None)
+    );
+    assert_eq!(
+        ContainerModel::new().wait_multiple(&mut ev, COWAIT_WAITALL, 0, true),
+        wait_multiple(E_INVALIDARG, None)
+    );
+}
+
+#[test]
+fn container_wait_multiple_empty_returns_rpc_e_no_sync() {
+    let mut ev = events(&[]);
+    assert_eq!(
+        ContainerModel::new().wait_multiple(&mut ev, 0, INFINITE, true),
+        wait_multiple(RPC_E_NO_SYNC, None)
+    );
+}
+
+#[test]
+fn container_wait_multiple_returns_first_added_signaled_object() {
+    let mut ev = events(&[EventKind::Auto, EventKind::ManualReset, EventKind::Auto]);
+    let mut c = ContainerModel::new();
+    for e in [2, 0, 1] {
+        assert_eq!(c.add_synchronize(Some(e), 3), ret(S_OK));
+    }
+    let _ = ev[0].signal();
+    let _ = ev[1].signal();
+    // Position 1 (event 0) was added before position 2 (event 1).
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, 0, true),
+        wait_multiple(S_OK, Some(1))
+    );
+    assert!(!ev[0].is_set(), "the auto-reset object is consumed");
+    assert_eq!(c.objects(), &[2, 0, 1], "it stays in the container");
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, 0, true),
+        wait_multiple(S_OK, Some(2))
+    );
+    assert!(ev[1].is_set(), "a manual-reset object stays signaled");
+}
+
+#[test]
+fn container_wait_multiple_timeout_returns_rpc_e_timeout_and_infinite_blocks() {
+    let mut ev = events(&[EventKind::ManualReset]);
+    let mut c = ContainerModel::new();
+    let _ = c.add_synchronize(Some(0), 1);
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, 0, true),
+        wait_multiple(RPC_E_TIMEOUT, None)
+    );
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, 100, true),
+        wait_multiple(RPC_E_TIMEOUT, None)
+    );
+    assert_eq!(c.wait_multiple(&mut ev, 0, INFINITE, true), Outcome::Blocks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// World, printing, invariants
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn world_drives_call_events_and_container() {
+    let mut w = World::new(
+        ASYNC,
+        FinishMode::Blocking,
+        &[EventKind::ManualReset, EventKind::Auto],
+    );
+    let outs = w.run(&[
+        Op::Begin(READ),
+        Op::Cancel(2),
+        Op::CancelTimeout,
+        Op::Finish(READ),
+        Op::EventSignal(1),
+        Op::AddSynchronize(Some(0)),
+        Op::AddSynchronize(Some(1)),
+        Op::WaitMultiple {
+            flags: 0,
+            timeout: 0,
+            out_present: true,
+        },
+        Op::CoWait {
+            flags: 0,
+            timeout: 0,
+            handles: Some(vec![1]),
+            index_present: true,
+        },
+        Op::EventWait {
+            event: 5,
+            flags: 0,
+            timeout: 0,
+        },
+    ]);
+    assert_eq!(
+        outs,
+        vec![
+            ret(S_OK),
+            Outcome::CancelInFlight,
+            Outcome::CancelReturns(S_OK),
+            ret(RPC_E_CALL_CANCELED),
+            ret(S_OK),
+            ret(S_OK),
+            ret(S_OK),
+            wait_multiple(S_OK, Some(1)),
+            co_wait(RPC_S_CALLPENDING, Some(0)),
+            Outcome::Invalid("unknown event index"),
+        ]
+    );
+    assert_eq!(w.container().objects(), &[0, 1]);
+    assert_eq!(w.event(1).map(EventModel::is_set), Some(false));
+    assert!(w.check_invariants().is_ok());
+}
+
+#[test]
+fn world_step_is_pure() {
+    let w = World::new(ASYNC, FinishMode::Strict, &[EventKind::Auto]);
+    let (out, next) = w.step(&Op::Begin(WRITE));
+    assert_eq!(out, ret(S_OK));
+    assert_eq!(w.call().state(), CallState::Idle);
+    assert_eq!(next.call().state(), CallState::Pending);
+    assert_eq!(next.events().len(), 1);
+}
+
+#[test]
+fn ops_print_as_com_calls() {
+    let cases: Vec<(Op, &str)> = vec![
+        (Op::Begin(READ), "Begin_Read"),
+        (Op::Finish(WRITE), "Finish_Write"),
+        (Op::Begin(7), "Begin_Method7"),
+        (Op::Cancel(1), "Cancel(1)"),
+        (
+            Op::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+            "Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT)",
+        ),
+        (Op::CancelTimeout, "CancelTimeout"),
+        (Op::TestCancel, "TestCancel()"),
+        (
+            Op::Wait {
+                flags: 0,
+                timeout: 0,
+            },
+            "Wait(0, 0)",
+        ),
+        (
+            Op::Wait {
+                flags: 1,
+                timeout: INFINITE,
+            },
+            "Wait(1, INFINITE)",
+        ),
+        (
+            Op::ServerComplete {
+                hr: E_FAIL,
+                outs: vec![1, 2],
+            },
+            "ServerComplete(E_FAIL, [1, 2])",
+        ),
+        (
+            Op::QueryInterface(IID_ISynchronize),
+            "QueryInterface(IID_ISynchronize)",
+        ),
+        (Op::Release, "Release()"),
+        (Op::EventSignal(2), "event[2].Signal()"),
+        (Op::EventReset(0), "event[0].Reset()"),
+        (
+            Op::EventWait {
+                event: 1,
+                flags: 0,
+                timeout: 10,
+            },
+            "event[1].Wait(0, 10)",
+        ),
+        (
+            Op::CoWait {
+                flags: 1,
+                timeout: 0,
+                handles: Some(vec![0, 1]),
+                index_present: true,
+            },
+            "CoWaitForMultipleHandles(1, 0, 2, [0, 1], &index)",
+        ),
+        (
+            Op::CoWait {
+                flags: 0,
+                timeout: INFINITE,
+                handles: None,
+                index_present: false,
+            },
+            "CoWaitForMultipleHandles(0, INFINITE, 0, NULL, NULL)",
+        ),
+        (
+            Op::AddSynchronize(Some(3)),
+            "container.AddSynchronize(event[3])",
+        ),
+        (Op::AddSynchronize(None), "container.AddSynchronize(NULL)"),
+        (
+            Op::WaitMultiple {
+                flags: 0,
+                timeout: 5,
+                out_present: true,
+            },
+            "container.WaitMultiple(0, 5, &pSync)",
+        ),
+    ];
+    for (op, text) in cases {
+        assert_eq!(op.to_string(), text);
+        assert_eq!(format!("{op:?}"), text, "Debug prints the same line");
+    }
+    assert_eq!(method_name(READ), "Read");
+    assert_eq!(
+        format!("{:?}", vec![Op::Begin(READ), Op::TestCancel]),
+        "[Begin_Read, TestCancel()]"
+    );
+}
+
+#[test]
+fn outcome_hr_and_blocks_helpers() {
+    assert_eq!(ret(S_OK).hr(), Some(S_OK));
+    assert_eq!(
+        Outcome::Finished {
+            hr: E_FAIL,
+            outs: vec![]
+        }
+        .hr(),
+        Some(E_FAIL)
+    );
+    assert_eq!(Outcome::CancelReturns(S_OK).hr(), Some(S_OK));
+    assert_eq!(co_wait(RPC_E_NO_SYNC, Some(0)).hr(), Some(RPC_E_NO_SYNC));
+    assert_eq!(Outcome::Blocks.hr(), None);
+    assert_eq!(Outcome::Dropped.hr(), None);
+    assert!(Outcome::Blocks.blocks());
+    assert!(!ret(S_OK).blocks());
+}
+
+fn arb_timeout() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(0), Just(10), Just(INFINITE)]
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Release),
+        30 => arb_live_op(),
+    ]
+}
+
+fn arb_live_op() -> impl Strategy<Value = Op> {
+    let event = 0usize..3;
+    prop_oneof![
+        (0usize..2).prop_map(Op::Begin),
+        (0usize..2).prop_map(Op::Finish),
+        (
+            prop_oneof![Just(S_OK), Just(E_FAIL)],
+            proptest::collection::vec(any::<u32>(), 0..2)
+        )
+            .prop_map(|(hr, outs)| Op::ServerComplete { hr, outs }),
+        prop_oneof![Just(0u32), Just(1), Just(RPC_C_CANCEL_INFINITE_TIMEOUT)].prop_map(Op::Cancel),
+        Just(Op::CancelTimeout),
+        Just(Op::TestCancel),
+        (prop_oneof![Just(0u32), Just(1), Just(0x20)], arb_timeout())
+            .prop_map(|(flags, timeout)| Op::Wait { flags, timeout }),
+        prop_oneof![Just(ASYNC), Just(IID_ISynchronize), Just(IID_IPipeByte)]
+            .prop_map(Op::QueryInterface),
+        event.clone().prop_map(Op::EventSignal),
+        event.clone().prop_map(Op::EventReset),
+        (
+            event.clone(),
+            prop_oneof![Just(0u32), Just(1)],
+            arb_timeout()
+        )
+            .prop_map(|(event, flags, timeout)| Op::EventWait {
+                event,
+                flags,
+                timeout
+            }),
+        (
+            prop_oneof![Just(0u32), Just(1), Just(0x20)],
+            arb_timeout(),
+            proptest::option::weighted(0.9, proptest::collection::vec(0usize..3, 0..4)),
+            proptest::bool::weighted(0.9),
+        )
+            .prop_map(|(flags, timeout, handles, index_present)| Op::CoWait {
+                flags,
+                timeout,
+                handles,
+                index_present,
+            }),
+        proptest::option::weighted(0.9, 0usize..3).prop_map(Op::AddSynchronize),
+        (
+            prop_oneof![Just(0u32), Just(1)],
+            arb_timeout(),
+            proptest::bool::weighted(0.9)
+        )
+            .prop_map(|(flags, timeout, out_present)| Op::WaitMultiple {
+                flags,
+                timeout,
+                out_present,
+            }),
+    ]
+}
+
+proptest! {
+    /// Every reachable state satisfies the invariants; `Blocks` and `Invalid` change nothing;
+    /// `step` agrees with `apply`.
+    #[test]
+    fn invariants_hold_along_any_operation_sequence(
+        strict in any::<bool>(),
+        ops in proptest::collection::vec(arb_op(), 0..40),
+    ) {
+        let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
+        let mut w = World::new(ASYNC, mode, &[EventKind::ManualReset, EventKind::Auto, EventKind::Auto]);
+        for op in &ops {
+            let before = w.clone();
+            let (stepped_out, stepped) = before.step(op);
+            let out = w.apply(op);
+            prop_assert_eq!(&out, &stepped_out);
+            prop_assert_eq!(&w, &stepped);
+            prop_assert!(w.check_invariants().is_ok(), "{:?} after {}", w.check_invariants(), op);
+            if matches!(out, Outcome::Blocks | Outcome::Invalid(_)) {
+                prop_assert_eq!(&w, &before, "{} changed the state", op);
+            }
+            if strict {
+                prop_assert!(!(out.blocks() && matches!(op, Op::Finish(_))));
+            }
+        }
+    }
+}
