@@ -9,11 +9,13 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::guid::{
-    CLSID, IID, IID_IUnknown, CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer,
+    CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer, IID_IUnknown, CLSID, IID,
 };
 use crate::hresult::{Error, Result, E_INVALIDARG, E_UNEXPECTED, HRESULT, REGDB_E_CLASSNOTREG};
 use crate::sync::{SyncEvent, SynchronizeContainer};
-use crate::unknown::{non_delegating, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use crate::unknown::{
+    non_delegating, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
+};
 
 /// `CoCreateInstance(rclsid, pUnkOuter, CLSCTX_INPROC_SERVER, riid, ppv)`.
 ///
@@ -36,7 +38,11 @@ pub fn co_create_instance(
     riid: &IID,
     ppv: &mut dyn Any,
 ) -> HRESULT {
-    let known = [CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer];
+    let known = [
+        CLSID_ManualResetEvent,
+        CLSID_StdEvent,
+        CLSID_SynchronizeContainer,
+    ];
     if !known.contains(clsid) {
         return REGDB_E_CLASSNOTREG;
     }

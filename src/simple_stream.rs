@@ -29,8 +29,8 @@ use std::sync::{Arc, Weak};
 use crate::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
 };
-use crate::guid::{IID, IID_ICallFactory, IID_IUnknown};
-use crate::hresult::{HRESULT, E_NOINTERFACE, E_UNEXPECTED, S_FALSE, S_OK};
+use crate::guid::{IID_ICallFactory, IID_IUnknown, IID};
+use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
 use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
 
@@ -90,7 +90,11 @@ impl SimpleStream {
     }
 
     /// The same, on a given pool and with a given `Finish_` mode.
-    pub fn create_on(data: Vec<u8>, pool: Arc<Pool>, mode: FinishMode) -> ComPtr<dyn ISimpleStream> {
+    pub fn create_on(
+        data: Vec<u8>,
+        pool: Arc<Pool>,
+        mode: FinishMode,
+    ) -> ComPtr<dyn ISimpleStream> {
         ComPtr::new(Self::new(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
     }
 
@@ -99,7 +103,10 @@ impl SimpleStream {
     pub fn create_manual(
         data: Vec<u8>,
         mode: FinishMode,
-    ) -> (ComPtr<dyn ISimpleStream>, Arc<ManualHandler<ISimpleStreamCalls>>) {
+    ) -> (
+        ComPtr<dyn ISimpleStream>,
+        Arc<ManualHandler<ISimpleStreamCalls>>,
+    ) {
         let handler = ManualHandler::new();
         let s = Self::new(data, Serving::Manual(handler.clone(), mode));
         (ComPtr::new(s as Arc<dyn ISimpleStream>), handler)
@@ -119,7 +126,14 @@ impl ISimpleStream for SimpleStream {
         let end = start.saturating_add(cb as usize).min(c.data.len());
         let out = c.data[start..end].to_vec();
         c.pos = end;
-        (if out.len() == cb as usize { S_OK } else { S_FALSE }, out)
+        (
+            if out.len() == cb as usize {
+                S_OK
+            } else {
+                S_FALSE
+            },
+            out,
+        )
     }
 
     fn write(&self, data: Vec<u8>) -> (HRESULT, u32) {
@@ -143,22 +157,27 @@ impl ICallFactory for SimpleStream {
         riid2: &IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let (handler, mode): (Arc<dyn CallHandler<ISimpleStreamCalls>>, FinishMode) = match &self.serving {
-            Serving::SyncOnly => return E_NOINTERFACE,
-            Serving::Manual(h, mode) => (h.clone(), *mode),
-            Serving::Pool(pool, mode) => {
-                let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
-                let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
-                (SyncMethodHandler::new(object, pool.clone()), *mode)
-            }
-        };
+        let (handler, mode): (Arc<dyn CallHandler<ISimpleStreamCalls>>, FinishMode) =
+            match &self.serving {
+                Serving::SyncOnly => return E_NOINTERFACE,
+                Serving::Manual(h, mode) => (h.clone(), *mode),
+                Serving::Pool(pool, mode) => {
+                    let Some(me) = self.me.upgrade() else {
+                        return E_UNEXPECTED;
+                    };
+                    let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
+                    (SyncMethodHandler::new(object, pool.clone()), *mode)
+                }
+            };
         create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, handler, mode)
     }
 }
 
 impl INonDelegatingUnknown for SimpleStream {
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        let Some(me) = self.me.upgrade() else {
+            return E_UNEXPECTED;
+        };
         if *iid == IID_IUnknown {
             set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
         } else if *iid == <dyn ISimpleStream as Interface>::IID {

@@ -33,9 +33,9 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::guid::{IID, IID_IUnknown};
-use crate::sync::prim::Mutex;
+use crate::guid::{IID_IUnknown, IID};
 use crate::hresult::{Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+use crate::sync::prim::Mutex;
 
 /// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
 pub trait Interface: 'static {
@@ -145,9 +145,7 @@ impl<I: ?Sized + IUnknown> ComPtr<I> {
     /// COM's identity test: do both pointers answer `IID_IUnknown` with the same object?
     pub fn is_same_object<J: ?Sized + IUnknown>(a: &Self, b: &ComPtr<J>) -> bool {
         match (a.query::<dyn IUnknown>(), b.query::<dyn IUnknown>()) {
-            (Ok(x), Ok(y)) => {
-                std::ptr::addr_eq(Arc::as_ptr(&x.ptr), Arc::as_ptr(&y.ptr))
-            }
+            (Ok(x), Ok(y)) => std::ptr::addr_eq(Arc::as_ptr(&x.ptr), Arc::as_ptr(&y.ptr)),
             _ => false,
         }
     }
@@ -156,7 +154,10 @@ impl<I: ?Sized + IUnknown> ComPtr<I> {
 impl<I: ?Sized + IUnknown> Clone for ComPtr<I> {
     fn clone(&self) -> Self {
         self.ptr.add_ref();
-        ComPtr { ptr: self.ptr.clone(), owner: self.owner.clone() }
+        ComPtr {
+            ptr: self.ptr.clone(),
+            owner: self.owner.clone(),
+        }
     }
 }
 
@@ -182,7 +183,9 @@ impl<I: ?Sized + IUnknown> fmt::Debug for ComPtr<I> {
 
 /// `QueryInterface` for `I` on any unknown, typed: `Ok(pointer)` or the failure `HRESULT`
 /// (`E_NOINTERFACE` for an unsupported interface).
-pub fn query<I: ?Sized + Interface + IUnknown>(unk: &(impl IUnknown + ?Sized)) -> Result<ComPtr<I>> {
+pub fn query<I: ?Sized + Interface + IUnknown>(
+    unk: &(impl IUnknown + ?Sized),
+) -> Result<ComPtr<I>> {
     let mut slot: Option<ComPtr<I>> = None;
     let hr = unk.query_interface(&I::IID, &mut slot);
     hr.ok()?;
@@ -221,14 +224,20 @@ struct Outer {
 impl RefCount {
     /// A count of zero, not aggregated.
     pub fn new() -> Self {
-        RefCount { count: AtomicU32::new(0), outer: None }
+        RefCount {
+            count: AtomicU32::new(0),
+            outer: None,
+        }
     }
 
     /// A count of zero, aggregated under `outer` (held weakly: the outer owns the inner).
     pub fn aggregated(outer: Weak<dyn IUnknown>) -> Self {
         RefCount {
             count: AtomicU32::new(0),
-            outer: Some(Outer { link: outer, nd: Mutex::new(Weak::new()) }),
+            outer: Some(Outer {
+                link: outer,
+                nd: Mutex::new(Weak::new()),
+            }),
         }
     }
 
@@ -250,7 +259,10 @@ impl RefCount {
     ///   held), whose `AddRef`/`Release` are the inner's own count. This is what
     ///   `CoCreateInstance` with an outer returns, and what the outer keeps to reach the inner.
     ///   (The outer's identity is reached through the *delegating* `QueryInterface`.)
-    pub fn nd_identity<T: IUnknown + INonDelegatingUnknown>(&self, me: Arc<T>) -> ComPtr<dyn IUnknown> {
+    pub fn nd_identity<T: IUnknown + INonDelegatingUnknown>(
+        &self,
+        me: Arc<T>,
+    ) -> ComPtr<dyn IUnknown> {
         match &self.outer {
             None => ComPtr::new(me as Arc<dyn IUnknown>),
             Some(o) => {
@@ -338,7 +350,9 @@ macro_rules! delegating_unknown {
                 match self.refs.outer() {
                     Some(o) => o.query_interface(iid, ppv),
                     None if self.refs.is_aggregated() => $crate::hresult::RPC_E_DISCONNECTED,
-                    None => $crate::unknown::INonDelegatingUnknown::nd_query_interface(self, iid, ppv),
+                    None => {
+                        $crate::unknown::INonDelegatingUnknown::nd_query_interface(self, iid, ppv)
+                    }
                 }
             }
             fn add_ref(&self) -> u32 {
@@ -403,7 +417,10 @@ pub struct PlainObject {
 impl PlainObject {
     /// A new object with one reference.
     pub fn create() -> ComPtr<dyn IUnknown> {
-        let obj: Arc<dyn IUnknown> = Arc::new_cyclic(|me| PlainObject { refs: RefCount::new(), me: me.clone() });
+        let obj: Arc<dyn IUnknown> = Arc::new_cyclic(|me| PlainObject {
+            refs: RefCount::new(),
+            me: me.clone(),
+        });
         ComPtr::new(obj)
     }
 }

@@ -508,7 +508,7 @@ fn call_wait_with_unknown_flags_returns_e_invalidarg() {
 
 #[test]
 fn call_wait_accepts_cowait_waitall_on_its_single_handle() {
-    let mut c = signaled();
+    let c = signaled();
     assert_eq!(c.wait(COWAIT_WAITALL, INFINITE), ret(S_OK));
     assert_eq!(c.wait(0x1F, 0), ret(S_OK));
 }

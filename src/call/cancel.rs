@@ -18,8 +18,8 @@
 use std::any::Any;
 use std::cell::Cell;
 
-use crate::guid::{IID, IID_ICancelMethodCalls};
-use crate::hresult::{HRESULT, CO_E_CANCEL_DISABLED, E_INVALIDARG, S_OK};
+use crate::guid::{IID_ICancelMethodCalls, IID};
+use crate::hresult::{CO_E_CANCEL_DISABLED, E_INVALIDARG, HRESULT, S_OK};
 use crate::unknown::{IUnknown, Interface};
 
 /// `RPC_C_CANCEL_INFINITE_TIMEOUT` (−1 as a `ULONG`): `Cancel` waits for the server forever.

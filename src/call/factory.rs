@@ -19,7 +19,7 @@ use super::interface::AsyncInterface;
 use super::object::CallObject;
 use super::pool::Pool;
 use super::state::FinishMode;
-use crate::guid::{IID, IID_ICallFactory, IID_IUnknown};
+use crate::guid::{IID_ICallFactory, IID_IUnknown, IID};
 use crate::hresult::{
     Error, Result, E_INVALIDARG, E_NOINTERFACE, E_POINTER, E_UNEXPECTED, HRESULT,
 };
@@ -89,7 +89,9 @@ pub fn create_call_as<I: ?Sized + Interface + IUnknown>(
     riid: &IID,
 ) -> Result<ComPtr<I>> {
     let mut slot: Option<ComPtr<I>> = None;
-    factory.create_call(riid, None, &I::IID, Some(&mut slot)).ok()?;
+    factory
+        .create_call(riid, None, &I::IID, Some(&mut slot))
+        .ok()?;
     slot.ok_or(Error(E_UNEXPECTED))
 }
 
@@ -108,7 +110,11 @@ pub struct StdCallFactory<M: AsyncInterface> {
 impl<M: AsyncInterface> StdCallFactory<M> {
     /// A factory (one reference) whose call objects run `object`'s synchronous methods on
     /// `pool`.
-    pub fn create(object: ComPtr<M::Sync>, pool: Arc<Pool>, mode: FinishMode) -> ComPtr<dyn ICallFactory> {
+    pub fn create(
+        object: ComPtr<M::Sync>,
+        pool: Arc<Pool>,
+        mode: FinishMode,
+    ) -> ComPtr<dyn ICallFactory> {
         let f = Self::new(object, pool, mode, RefCount::new());
         ComPtr::new(f as Arc<dyn ICallFactory>)
     }
@@ -144,7 +150,9 @@ impl<M: AsyncInterface> ICallFactory for StdCallFactory<M> {
 
 impl<M: AsyncInterface> INonDelegatingUnknown for StdCallFactory<M> {
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        let Some(me) = self.me.upgrade() else {
+            return E_UNEXPECTED;
+        };
         if *iid == IID_IUnknown {
             match self.refs.outer() {
                 Some(o) => o.query_interface(iid, ppv),

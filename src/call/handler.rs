@@ -48,7 +48,11 @@ pub struct ServerCall<M: AsyncInterface> {
 
 impl<M: AsyncInterface> ServerCall<M> {
     pub(crate) fn new(call: Arc<CallObject<M>>, generation: u64, method: usize) -> Self {
-        ServerCall { call: Some(call), generation, method }
+        ServerCall {
+            call: Some(call),
+            generation,
+            method,
+        }
     }
 
     /// The method index of the call (its position in `M::METHODS`).
@@ -78,7 +82,9 @@ impl<M: AsyncInterface> ServerCall<M> {
     /// Whether the client still waits for this call (it was not cancelled locally, abandoned
     /// or released).
     pub fn is_wanted(&self) -> bool {
-        self.call.as_ref().is_some_and(|c| c.is_current(self.generation))
+        self.call
+            .as_ref()
+            .is_some_and(|c| c.is_current(self.generation))
     }
 
     /// Completes the call with the method's return value and out-parameters, and signals it.
@@ -174,7 +180,10 @@ pub struct ManualHandler<M: AsyncInterface> {
 impl<M: AsyncInterface> ManualHandler<M> {
     /// An empty queue.
     pub fn new() -> Arc<Self> {
-        Arc::new(ManualHandler { queue: Mutex::new(VecDeque::new()), arrived: Condvar::new() })
+        Arc::new(ManualHandler {
+            queue: Mutex::new(VecDeque::new()),
+            arrived: Condvar::new(),
+        })
     }
 
     /// How many begun calls wait to be completed.

@@ -17,14 +17,12 @@ use std::sync::{Arc, Weak};
 use super::cancel::ICancelMethodCalls;
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
-use crate::guid::{IID, IID_ICancelMethodCalls, IID_ISynchronize, IID_IUnknown};
-use crate::hresult::{HRESULT, E_NOTIMPL, E_UNEXPECTED, RPC_S_CALLPENDING, S_OK};
+use crate::guid::{IID_ICancelMethodCalls, IID_ISynchronize, IID_IUnknown, IID};
+use crate::hresult::{E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_S_CALLPENDING, S_OK};
 use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, HANDLE};
-use crate::unknown::{
-    set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
-};
+use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
 
 struct Current<M: AsyncInterface> {
     call: Option<ServerCall<M>>,
@@ -57,7 +55,10 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             event: HANDLE::create_event(true, false),
             inner: Mutex::new(None),
             server: Mutex::new(None),
-            current: Mutex::new(Current { call: None, method: 0 }),
+            current: Mutex::new(Current {
+                call: None,
+                method: 0,
+            }),
         });
         let outer: Weak<dyn IUnknown> = Arc::downgrade(&host) as Weak<dyn IUnknown>;
         let inner = create(outer);
@@ -147,7 +148,9 @@ impl<M: AsyncInterface> ICancelMethodCalls for ServerCallHost<M> {
 
 impl<M: AsyncInterface> INonDelegatingUnknown for ServerCallHost<M> {
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        let Some(me) = self.me.upgrade() else {
+            return E_UNEXPECTED;
+        };
         if *iid == IID_IUnknown {
             set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
         } else if *iid == IID_ISynchronize {

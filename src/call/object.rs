@@ -27,15 +27,17 @@ use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use super::state::{CallState, FinishMode, FinishStep, State};
 use crate::guid::{
-    IID, IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID_IUnknown,
-    CLSID_ManualResetEvent,
+    CLSID_ManualResetEvent, IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle,
+    IID_IUnknown, IID,
 };
 use crate::hresult::{
-    HRESULT, E_NOINTERFACE, E_UNEXPECTED, RPC_E_CALL_CANCELED, RPC_E_DISCONNECTED, S_OK,
+    E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_DISCONNECTED, S_OK,
 };
 use crate::sync::prim::{Condvar, Deadline, Mutex};
 use crate::sync::{ISynchronize, ISynchronizeHandle, SyncEvent, HANDLE};
-use crate::unknown::{query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use crate::unknown::{
+    query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
+};
 
 struct Slot<M: AsyncInterface> {
     state: CallState,
@@ -73,7 +75,10 @@ impl<M: AsyncInterface> CallObject<M> {
                 refs,
                 me: me.clone(),
                 event: SyncEvent::new_aggregated(CLSID_ManualResetEvent, as_outer),
-                slot: Mutex::new(Slot { state: CallState::new(), result: None }),
+                slot: Mutex::new(Slot {
+                    state: CallState::new(),
+                    result: None,
+                }),
                 done: Condvar::new(),
                 handler,
                 mode,
@@ -124,8 +129,11 @@ impl<M: AsyncInterface> CallObject<M> {
                 return hr;
             }
         }
-        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
-        self.handler.begin(ServerCall::new(me, generation, method), input);
+        let Some(me) = self.me.upgrade() else {
+            return E_UNEXPECTED;
+        };
+        self.handler
+            .begin(ServerCall::new(me, generation, method), input);
         S_OK
     }
 
@@ -205,7 +213,9 @@ impl<M: AsyncInterface> CallObject<M> {
 
     /// The object pointers handed out keep alive: the aggregating outer, or this object.
     fn identity(&self) -> Option<Arc<dyn IUnknown>> {
-        self.refs.outer().or_else(|| self.me.upgrade().map(|m| m as Arc<dyn IUnknown>))
+        self.refs
+            .outer()
+            .or_else(|| self.me.upgrade().map(|m| m as Arc<dyn IUnknown>))
     }
 
     fn final_release(&self) {
@@ -260,7 +270,9 @@ impl<M: AsyncInterface> INonDelegatingUnknown for CallObject<M> {
         if let Err(hr) = self.slot.lock().state.check_alive() {
             return hr;
         }
-        let Some(me) = self.me.upgrade() else { return RPC_E_DISCONNECTED };
+        let Some(me) = self.me.upgrade() else {
+            return RPC_E_DISCONNECTED;
+        };
         if *iid == IID_IUnknown {
             match self.refs.outer() {
                 Some(outer) => outer.query_interface(iid, ppv),

@@ -33,7 +33,7 @@
 //!   cleared only by the next successful `Begin_`.
 
 use crate::hresult::{
-    HRESULT, E_UNEXPECTED, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_DISCONNECTED,
+    E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_DISCONNECTED,
     RPC_S_CALLPENDING, S_OK,
 };
 
@@ -59,7 +59,10 @@ pub enum State {
 impl State {
     /// Whether a call is in progress (begun and not finished).
     pub fn in_call(self) -> bool {
-        matches!(self, State::Pending | State::Cancelling | State::Signaled { .. })
+        matches!(
+            self,
+            State::Pending | State::Cancelling | State::Signaled { .. }
+        )
     }
 }
 
@@ -106,7 +109,12 @@ impl Default for CallState {
 impl CallState {
     /// A fresh call object: `Idle`, never cancelled.
     pub const fn new() -> Self {
-        CallState { state: State::Idle, cancelled: false, generation: 0, method: 0 }
+        CallState {
+            state: State::Idle,
+            cancelled: false,
+            generation: 0,
+            method: 0,
+        }
     }
 
     /// The current state.
@@ -266,7 +274,7 @@ mod tests {
         assert_eq!(s.begin(1), Err(RPC_S_CALLPENDING));
         s.cancel().unwrap();
         assert_eq!(s.begin(0), Err(RPC_S_CALLPENDING));
-        s.cancel_window_over(1);
+        assert_eq!(s.cancel_window_over(1), S_OK);
         assert_eq!(s.begin(0), Err(RPC_S_CALLPENDING));
     }
 
@@ -276,7 +284,10 @@ mod tests {
         let g1 = s.begin(0).unwrap();
         s.cancel().unwrap();
         assert_eq!(s.cancel_window_over(g1), S_OK);
-        assert_eq!(s.finish(0, FinishMode::Blocking), FinishStep::Done { cancelled: true });
+        assert_eq!(
+            s.finish(0, FinishMode::Blocking),
+            FinishStep::Done { cancelled: true }
+        );
         let g2 = s.begin(0).unwrap();
         assert!(!s.complete(g1));
         assert_eq!(s.state(), State::Pending);
@@ -288,8 +299,14 @@ mod tests {
         let mut s = CallState::new();
         let g = s.begin(0).unwrap();
         s.complete(g);
-        assert_eq!(s.finish(1, FinishMode::Blocking), FinishStep::Fail(E_UNEXPECTED));
-        assert_eq!(s.finish(0, FinishMode::Blocking), FinishStep::Done { cancelled: false });
+        assert_eq!(
+            s.finish(1, FinishMode::Blocking),
+            FinishStep::Fail(E_UNEXPECTED)
+        );
+        assert_eq!(
+            s.finish(0, FinishMode::Blocking),
+            FinishStep::Done { cancelled: false }
+        );
     }
 
     #[test]
@@ -297,7 +314,7 @@ mod tests {
         let mut s = CallState::new();
         let g = s.begin(0).unwrap();
         s.cancel().unwrap();
-        s.cancel_window_over(g);
+        assert_eq!(s.cancel_window_over(g), S_OK);
         s.finish(0, FinishMode::Strict);
         assert_eq!(s.test_cancel(), RPC_E_CALL_CANCELED);
         s.begin(0).unwrap();

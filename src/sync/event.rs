@@ -62,12 +62,23 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     fn new() -> Self {
-        Waiter { slot: Mutex::new(Slot { notified: false, open: false, granted: None }), cv: Condvar::new() }
+        Waiter {
+            slot: Mutex::new(Slot {
+                notified: false,
+                open: false,
+                granted: None,
+            }),
+            cv: Condvar::new(),
+        }
     }
 
     /// Starts a wait: clears the slot; `open` for a wait-any (it may be granted a signal).
     fn begin(&self, open: bool) {
-        *self.slot.lock() = Slot { notified: false, open, granted: None };
+        *self.slot.lock() = Slot {
+            notified: false,
+            open,
+            granted: None,
+        };
     }
 
     /// Wakes the waiter without granting anything (it re-checks its events).
@@ -162,7 +173,10 @@ impl EventCore {
         EventCore {
             manual,
             hint: AtomicBool::new(initial),
-            state: Mutex::new(EventState { signaled: initial, waiters: Vec::new() }),
+            state: Mutex::new(EventState {
+                signaled: initial,
+                waiters: Vec::new(),
+            }),
         }
     }
 
@@ -247,7 +261,10 @@ impl EventCore {
     }
 
     fn unregister(&self, w: &Arc<Waiter>) {
-        self.state.lock().waiters.retain(|r| !Arc::ptr_eq(&r.waiter, w));
+        self.state
+            .lock()
+            .waiters
+            .retain(|r| !Arc::ptr_eq(&r.waiter, w));
     }
 }
 
@@ -306,7 +323,10 @@ impl HANDLE {
         let s = self.0.state.lock();
         let mut n = 0;
         for (i, r) in s.waiters.iter().enumerate() {
-            if !s.waiters[..i].iter().any(|q| Arc::ptr_eq(&q.waiter, &r.waiter)) {
+            if !s.waiters[..i]
+                .iter()
+                .any(|q| Arc::ptr_eq(&q.waiter, &r.waiter))
+            {
                 n += 1;
             }
         }
@@ -348,7 +368,11 @@ impl fmt::Debug for HANDLE {
             "HANDLE({:#x}, {}, {})",
             self.id(),
             if self.0.manual { "manual" } else { "auto" },
-            if self.is_signaled() { "signaled" } else { "clear" }
+            if self.is_signaled() {
+                "signaled"
+            } else {
+                "clear"
+            }
         )
     }
 }
@@ -397,7 +421,10 @@ fn try_once(handles: &[HANDLE], all: bool) -> Option<usize> {
 
 /// Under all the locks: takes every signal at once, or none.
 fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, EventState>>]) -> bool {
-    if !states.iter().all(|s| s.as_ref().is_some_and(|s| s.signaled)) {
+    if !states
+        .iter()
+        .all(|s| s.as_ref().is_some_and(|s| s.signaled))
+    {
         return false;
     }
     for (h, s) in handles.iter().zip(states.iter_mut()) {
@@ -445,7 +472,11 @@ fn wait_slow(handles: &[HANDLE], all: bool, deadline: Deadline) -> Option<usize>
 }
 
 /// Returns the result and how many leading handles the waiter registered with.
-fn wait_any_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Option<usize>, usize) {
+fn wait_any_slow(
+    handles: &[HANDLE],
+    w: &Arc<Waiter>,
+    deadline: Deadline,
+) -> (Option<usize>, usize) {
     // Register with each event, checking it under the same lock. A signaled event is claimed
     // through the waiter's own slot, so that it is not taken if an event registered earlier
     // has granted its signal in the meantime (a wait-any takes one signal, never two).
@@ -458,7 +489,11 @@ fn wait_any_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Op
             }
             break;
         }
-        s.waiters.push(Registration { waiter: w.clone(), index: i, all: false });
+        s.waiters.push(Registration {
+            waiter: w.clone(),
+            index: i,
+            all: false,
+        });
         registered = i + 1;
         drop(s);
         if w.granted().is_some() {
@@ -475,14 +510,22 @@ fn wait_any_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Op
     (result, registered)
 }
 
-fn wait_all_slow(handles: &[HANDLE], w: &Arc<Waiter>, deadline: Deadline) -> (Option<usize>, usize) {
+fn wait_all_slow(
+    handles: &[HANDLE],
+    w: &Arc<Waiter>,
+    deadline: Deadline,
+) -> (Option<usize>, usize) {
     let done = with_all_locked(handles, |states| {
         if try_acquire_all(handles, states) {
             return true;
         }
         for (i, s) in states.iter_mut().enumerate() {
             if let Some(s) = s {
-                s.waiters.push(Registration { waiter: w.clone(), index: i, all: true });
+                s.waiters.push(Registration {
+                    waiter: w.clone(),
+                    index: i,
+                    all: true,
+                });
             }
         }
         false

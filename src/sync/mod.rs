@@ -17,8 +17,8 @@ pub mod wait;
 
 pub use event::{HANDLE, MAXIMUM_WAIT_OBJECTS};
 pub use objects::{
-    ISynchronize, ISynchronizeContainer, ISynchronizeEvent, ISynchronizeHandle,
-    ManualResetEvent, StdEvent, SyncEvent, SynchronizeContainer, SYNCHRONIZE_CONTAINER_CAPACITY,
+    ISynchronize, ISynchronizeContainer, ISynchronizeEvent, ISynchronizeHandle, ManualResetEvent,
+    StdEvent, SyncEvent, SynchronizeContainer, SYNCHRONIZE_CONTAINER_CAPACITY,
 };
 pub use wait::{
     co_wait_for_multiple_handles, COWAIT_ALERTABLE, COWAIT_DEFAULT, COWAIT_DISPATCH_CALLS,

@@ -16,8 +16,8 @@ use super::event::HANDLE;
 use super::prim::{AtomicBool, Mutex, Ordering};
 use super::wait::{wait_single, COWAIT_VALID_FLAGS, COWAIT_WAITALL};
 use crate::guid::{
-    CLSID, IID, IID_ISynchronize, IID_ISynchronizeContainer, IID_ISynchronizeEvent,
-    IID_ISynchronizeHandle, IID_IUnknown, CLSID_ManualResetEvent, CLSID_StdEvent,
+    CLSID_ManualResetEvent, CLSID_StdEvent, IID_ISynchronize, IID_ISynchronizeContainer,
+    IID_ISynchronizeEvent, IID_ISynchronizeHandle, IID_IUnknown, CLSID, IID,
 };
 use crate::hresult::{
     Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_NO_SYNC,
@@ -301,7 +301,9 @@ impl SynchronizeContainer {
 
 impl ISynchronizeContainer for SynchronizeContainer {
     fn add_synchronize(&self, sync: Option<&ComPtr<dyn ISynchronize>>) -> HRESULT {
-        let Some(sync) = sync else { return E_INVALIDARG };
+        let Some(sync) = sync else {
+            return E_INVALIDARG;
+        };
         if sync.query::<dyn ISynchronizeHandle>().is_err() {
             return E_NOINTERFACE;
         }
@@ -343,7 +345,10 @@ impl ISynchronizeContainer for SynchronizeContainer {
         // it was added is signaled on the new one.
         let mut handles = Vec::with_capacity(snapshot.len());
         for item in &snapshot {
-            match item.query::<dyn ISynchronizeHandle>().and_then(|h| h.get_handle()) {
+            match item
+                .query::<dyn ISynchronizeHandle>()
+                .and_then(|h| h.get_handle())
+            {
                 Ok(h) => handles.push(h),
                 Err(e) => return e.0,
             }
@@ -360,7 +365,9 @@ impl ISynchronizeContainer for SynchronizeContainer {
 
 impl INonDelegatingUnknown for SynchronizeContainer {
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else { return E_UNEXPECTED };
+        let Some(me) = self.me.upgrade() else {
+            return E_UNEXPECTED;
+        };
         if *iid == IID_IUnknown {
             set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
         } else if *iid == IID_ISynchronizeContainer {

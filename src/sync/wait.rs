@@ -21,7 +21,7 @@
 //! message wakes the wait as a signal does.
 
 use super::event::{wait_handles, HANDLE, MAXIMUM_WAIT_OBJECTS};
-use crate::hresult::{HRESULT, E_INVALIDARG, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
+use crate::hresult::{E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
 
 /// Wait for a signal, the default.
 pub const COWAIT_DEFAULT: u32 = 0;

@@ -1,0 +1,193 @@
+//! The `comasync` binary: `comasync hresult CODE` and `comasync hresult --all`, their output
+//! and exit codes, for every input form.
+
+use std::process::{Command, Output};
+
+use comasync::hresult::{describe, facility_name, RPC_S_CALLPENDING, TABLE};
+
+fn comasync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_comasync"))
+        .args(args)
+        .output()
+        .expect("run the comasync binary")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Runs `comasync hresult <input>`, expects exit 0 and returns stdout.
+fn hresult_ok(input: &str) -> String {
+    let out = comasync(&["hresult", input]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{input:?}: stderr {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{input:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Runs `comasync hresult <input>`, expects exit 2 and a one-line reason; returns it.
+fn hresult_rejected(input: &str) -> String {
+    let out = comasync(&["hresult", input]);
+    assert_eq!(out.status.code(), Some(2), "{input:?}: {}", stdout(&out));
+    assert!(stdout(&out).is_empty(), "{input:?}: {}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{input:?}: {err}");
+    assert!(err.starts_with("comasync: "), "{err}");
+    err
+}
+
+#[test]
+fn hresult_prints_describe_for_every_input_form() {
+    let expected = describe(RPC_S_CALLPENDING);
+    for input in [
+        "0x80010115",
+        "0X80010115",
+        "80010115",
+        "-2147417835",
+        "2147549461",
+        "RPC_S_CALLPENDING",
+        "rpc_s_callpending",
+        "RPC_E_CALL_PENDING",
+        "rpc_e_call_pending",
+    ] {
+        assert_eq!(hresult_ok(input), expected, "{input}");
+    }
+}
+
+#[test]
+fn hresult_output_has_name_value_severity_facility_code_and_message() {
+    let text = hresult_ok("0x80010115");
+    for expected in [
+        "name:     RPC_S_CALLPENDING",
+        "value:    0x80010115 (signed -2147417835, unsigned 2147549461)",
+        "severity: 1 (failure)",
+        "facility: 1 (RPC)",
+        "code:     0x0115 (277)",
+        "message:  OLE has sent a request and is waiting for a reply.",
+    ] {
+        assert!(
+            text.lines().any(|l| l == expected),
+            "{expected:?} in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn hresult_accepts_a_negative_number_without_a_separator() {
+    let text = hresult_ok("-2147467259");
+    assert!(text.starts_with("name:     E_FAIL\n"), "{text}");
+    let text = hresult_ok("-1");
+    assert!(text.contains("value:    0xFFFFFFFF"), "{text}");
+}
+
+#[test]
+fn hresult_describes_every_table_entry_by_name_and_by_hex() {
+    for e in TABLE {
+        let expected = describe(e.hr);
+        assert_eq!(hresult_ok(e.name), expected, "{}", e.name);
+        assert_eq!(
+            hresult_ok(&format!("0x{:08X}", e.hr.as_u32())),
+            expected,
+            "{}",
+            e.name
+        );
+    }
+}
+
+#[test]
+fn hresult_of_an_unknown_value_still_prints_severity_facility_and_code() {
+    let text = hresult_ok("0x80012345");
+    assert!(text.contains("name:     unknown\n"), "{text}");
+    assert!(text.contains("severity: 1 (failure)\n"), "{text}");
+    assert!(text.contains("facility: 1 (RPC)\n"), "{text}");
+    assert!(text.contains("code:     0x2345 (9029)\n"), "{text}");
+
+    let text = hresult_ok("0x00350001");
+    assert!(text.contains("severity: 0 (success)\n"), "{text}");
+    assert!(text.contains("facility: 53 (other)\n"), "{text}");
+}
+
+#[test]
+fn hresult_of_an_unknown_name_exits_2_with_a_one_line_reason() {
+    let err = hresult_rejected("RPC_E_CALLPENDING");
+    assert!(err.contains("unknown HRESULT name"), "{err}");
+    assert!(err.contains("RPC_E_CALLPENDING"), "{err}");
+}
+
+#[test]
+fn hresult_of_malformed_input_exits_2_with_a_one_line_reason() {
+    for input in [
+        "",
+        "0x",
+        "0xZZ",
+        "12ab",
+        "-foo",
+        "1.5",
+        "0x100000000",
+        "4294967296",
+        "-2147483649",
+    ] {
+        hresult_rejected(input);
+    }
+}
+
+#[test]
+fn hresult_all_prints_one_line_per_table_entry() {
+    let out = comasync(&["hresult", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), TABLE.len());
+    for (line, e) in lines.iter().zip(TABLE) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[0], e.name, "{line}");
+        assert_eq!(fields[1], format!("0x{:08X}", e.hr.as_u32()), "{line}");
+        assert_eq!(
+            fields[2],
+            facility_name(e.hr.facility()).unwrap_or("other"),
+            "{line}"
+        );
+        assert!(line.ends_with(e.message), "{line}");
+    }
+}
+
+#[test]
+fn hresult_needs_exactly_one_of_code_or_all() {
+    for args in [
+        &["hresult"][..],
+        &["hresult", "--all", "E_FAIL"],
+        &["hresult", "E_FAIL", "--all"],
+        &["hresult", "E_FAIL", "E_ABORT"],
+    ] {
+        let out = comasync(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_missing_or_unknown_subcommand_exits_2() {
+    for args in [&[][..], &["frobnicate"]] {
+        let out = comasync(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn help_lists_the_hresult_subcommand() {
+    let out = comasync(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("hresult"), "{}", stdout(&out));
+    let out = comasync(&["hresult", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("--all"), "{}", stdout(&out));
+}
