@@ -35,8 +35,12 @@ pub mod hresult;
 #[cfg(feature = "windows-core")]
 pub mod interop;
 pub mod model;
+pub mod sample_server;
 pub mod simple_stream;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tour;
 pub mod unknown;
 
 pub use hresult::{Error, Result, HRESULT};

@@ -30,6 +30,8 @@ struct Cli {
 /// argument struct and a `run_*` function called from `main`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Walk through an asynchronous call step by step: the guided tour of the model.
+    Tour,
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
 }
@@ -55,8 +57,18 @@ struct HresultArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Tour => run_tour(),
         Command::Hresult(args) => run_hresult(&args),
     }
+}
+
+/// `comasync tour` prints the guided tour.
+fn run_tour() -> ExitCode {
+    let mut out = Vec::new();
+    if let Err(e) = comasync::tour::run(&mut out) {
+        return fail(&format!("tour: {e}"));
+    }
+    emit(&String::from_utf8_lossy(&out))
 }
 
 /// `comasync hresult CODE` prints [`describe`] of the code; `comasync hresult --all` prints

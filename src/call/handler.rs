@@ -70,6 +70,13 @@ impl<M: AsyncInterface> ServerCall<M> {
         self.generation
     }
 
+    /// The client's call object this call belongs to (`None` once completed). Read-only: for
+    /// matching queued calls to call objects and reading their [`CallObject::state`] (the
+    /// scenario runner does both). Takes no COM reference.
+    pub fn call_object(&self) -> Option<&Arc<CallObject<M>>> {
+        self.call.as_ref()
+    }
+
     /// The server's `TestCancel` through its outer: `RPC_E_CALL_CANCELED` if the client
     /// cancelled this call (or abandoned it, or has moved on), otherwise `RPC_S_CALLPENDING`.
     pub fn test_cancel(&self) -> HRESULT {

@@ -1,0 +1,49 @@
+//! A [`Trace`] as a Mermaid `sequenceDiagram`: one column per participant — the client
+//! actors, then call objects, their `ISynchronize`s, events, containers, and the servers —
+//! one arrow per call and return, notes for blocked threads and dropped results.
+
+use super::trace::{EventKind, Trace};
+
+/// Makes `text` safe inside a Mermaid message or label (`;` ends a statement, `#` starts an
+/// entity code).
+fn escape(text: &str) -> String {
+    text.replace(';', ",").replace('#', "no. ")
+}
+
+/// Renders `trace` as Mermaid source, ending with a newline.
+///
+/// ```
+/// use comasync::script::trace::{Event, EventKind, Role, Trace};
+/// let mut t = Trace::default();
+/// t.participant("client", "client", Role::Client);
+/// t.participant("call", "call (call object)", Role::Call);
+/// t.events.push(Event {
+///     line: 1, actor: "client".into(), thread: "client".into(), apartment: "MTA",
+///     kind: EventKind::Call, from: "client".into(), to: "call".into(), label: "Begin_Read(5)".into(),
+/// });
+/// let m = comasync::script::mermaid::render(&t);
+/// assert!(m.starts_with("sequenceDiagram\n"));
+/// assert!(m.contains("client->>call: Begin_Read(5)"));
+/// ```
+pub fn render(trace: &Trace) -> String {
+    let mut out = String::from("sequenceDiagram\n");
+    let mut parts: Vec<_> = trace.participants.iter().enumerate().collect();
+    parts.sort_by_key(|(i, p)| (p.role, *i));
+    for (_, p) in &parts {
+        if p.label == p.id {
+            out.push_str(&format!("    participant {}\n", p.id));
+        } else {
+            out.push_str(&format!("    participant {} as {}\n", p.id, escape(&p.label)));
+        }
+    }
+    for e in &trace.events {
+        let label = escape(&e.label);
+        match e.kind {
+            EventKind::Call => out.push_str(&format!("    {}->>{}: {label}\n", e.from, e.to)),
+            EventKind::Return => out.push_str(&format!("    {}-->>{}: {label}\n", e.from, e.to)),
+            EventKind::Note => out.push_str(&format!("    Note over {}: {label}\n", e.from)),
+            EventKind::Create => {}
+        }
+    }
+    out
+}

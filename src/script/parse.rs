@@ -1,0 +1,909 @@
+//! Scenario text → [`Step`]s: the tokenizer, the statement grammar and the static checks
+//! (variables defined before use, every `start` joined, no step for an actor that is still
+//! running a started operation).
+//!
+//! The grammar, one statement per line (`#` starts a comment; blank lines are ignored):
+//!
+//! ```text
+//! line    = [actor ":"] [var "="] op arg* ["->" expect]
+//!         | actor ":" "start" op arg*
+//!         | actor ":" "join" ["->" expect]
+//! expect  = hresult value*          hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
+//! value   = "string" | number | name
+//! ```
+//!
+//! See `docs/scenarios.md` for every operation.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT;
+use crate::hresult::{parse_hresult, HRESULT};
+use crate::sync::{
+    COWAIT_ALERTABLE, COWAIT_DEFAULT, COWAIT_DISPATCH_CALLS, COWAIT_DISPATCH_WINDOW_MESSAGES,
+    COWAIT_INPUTAVAILABLE, COWAIT_WAITALL, INFINITE,
+};
+
+/// The actor of a statement that names none.
+pub const DEFAULT_ACTOR: &str = "client";
+
+/// A syntax or usage error: the line (1-based) and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// The 1-based line number.
+    pub line: usize,
+    /// What was wrong, and what was expected instead.
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// An out-parameter value, as printed and as written in an expectation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// Bytes, written as a string literal (`"hello"`, escapes `\"`, `\\`, `\n`, `\xNN`).
+    Str(Vec<u8>),
+    /// A number (decimal or `0x` hex in scripts; printed in decimal).
+    Num(u64),
+    /// A name, such as the variable a `WaitMultiple` returned.
+    Name(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(bytes) => write!(f, "{}", quote(bytes)),
+            Value::Num(n) => write!(f, "{n}"),
+            Value::Name(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `bytes` as a string literal: printable ASCII as is, `"` and `\` escaped, the rest `\xNN`.
+pub fn quote(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in bytes {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// An expected result: the `HRESULT` and, if given, the out-parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// The expected `HRESULT` (compared by value: `RPC_E_CALL_PENDING` equals
+    /// `RPC_S_CALLPENDING`).
+    pub hr: HRESULT,
+    /// The expected out-parameters; empty means "not checked".
+    pub values: Vec<Value>,
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hr_name(self.hr))?;
+        for v in &self.values {
+            write!(f, " {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The SDK name of `hr`, or its hex value.
+pub fn hr_name(hr: HRESULT) -> String {
+    match hr.name() {
+        Some(n) => n.to_string(),
+        None => format!("0x{:08X}", hr.as_u32()),
+    }
+}
+
+/// The interfaces a script can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Iface {
+    /// `IUnknown`.
+    IUnknown,
+    /// `ISimpleStream`, the synchronous interface.
+    ISimpleStream,
+    /// `AsyncISimpleStream`, its asynchronous twin.
+    AsyncISimpleStream,
+    /// `ICallFactory`.
+    ICallFactory,
+    /// `ISynchronize`.
+    ISynchronize,
+    /// `ISynchronizeHandle`.
+    ISynchronizeHandle,
+    /// `ICancelMethodCalls`.
+    ICancelMethodCalls,
+    /// `ISynchronizeContainer`.
+    ISynchronizeContainer,
+}
+
+impl Iface {
+    /// Every interface, for messages.
+    pub const ALL: [Iface; 8] = [
+        Iface::IUnknown,
+        Iface::ISimpleStream,
+        Iface::AsyncISimpleStream,
+        Iface::ICallFactory,
+        Iface::ISynchronize,
+        Iface::ISynchronizeHandle,
+        Iface::ICancelMethodCalls,
+        Iface::ISynchronizeContainer,
+    ];
+
+    /// The COM name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Iface::IUnknown => "IUnknown",
+            Iface::ISimpleStream => "ISimpleStream",
+            Iface::AsyncISimpleStream => "AsyncISimpleStream",
+            Iface::ICallFactory => "ICallFactory",
+            Iface::ISynchronize => "ISynchronize",
+            Iface::ISynchronizeHandle => "ISynchronizeHandle",
+            Iface::ICancelMethodCalls => "ICancelMethodCalls",
+            Iface::ISynchronizeContainer => "ISynchronizeContainer",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Iface> {
+        Iface::ALL.into_iter().find(|i| i.name() == s)
+    }
+}
+
+/// How a server object serves asynchronous calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Calls wait until the script completes them; `Finish_` before completion blocks.
+    Manual,
+    /// The same, but `Finish_` before completion returns `RPC_S_CALLPENDING` (strict mode).
+    ManualStrict,
+    /// No `ICallFactory`: no asynchronous support.
+    SyncOnly,
+}
+
+/// One COM operation (or object creation, or server action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `SimpleStream "data" [strict]` / `SimpleStreamSyncOnly "data"`: a server object.
+    SimpleStream {
+        /// The stream's initial contents.
+        data: Vec<u8>,
+        /// How it serves asynchronous calls.
+        kind: ServerKind,
+    },
+    /// `ManualResetEvent`: a new `CLSID_ManualResetEvent` object.
+    ManualResetEvent,
+    /// `StdEvent`: a new `CLSID_StdEvent` (auto-reset) object.
+    StdEvent,
+    /// `SynchronizeContainer`: a new `CLSID_SynchronizeContainer` object.
+    SynchronizeContainer,
+    /// `QueryInterface X IFACE`.
+    QueryInterface {
+        /// The variable queried.
+        target: String,
+        /// The interface asked for.
+        iface: Iface,
+    },
+    /// `AddRef X`: prints the new count.
+    AddRef {
+        /// The variable.
+        target: String,
+    },
+    /// `Release X`: drops one of the script's references; prints the new count.
+    Release {
+        /// The variable.
+        target: String,
+    },
+    /// `CreateCall F IFACE [IFACE2]`: `ICallFactory::CreateCall(IFACE, NULL, IFACE2, &p)`.
+    CreateCall {
+        /// The variable holding the factory (or the server).
+        factory: String,
+        /// `riid`, the asynchronous interface asked for.
+        riid: Iface,
+        /// `riid2`, the interface of the returned pointer (default `riid`).
+        riid2: Iface,
+    },
+    /// `Begin_Read C cb`.
+    BeginRead {
+        /// The call object.
+        call: String,
+        /// The byte count.
+        cb: u32,
+    },
+    /// `Begin_Write C "data"`.
+    BeginWrite {
+        /// The call object.
+        call: String,
+        /// The bytes to write.
+        data: Vec<u8>,
+    },
+    /// `Finish_Read C`: out-parameter the bytes read.
+    FinishRead {
+        /// The call object.
+        call: String,
+    },
+    /// `Finish_Write C`: out-parameter the count written.
+    FinishWrite {
+        /// The call object.
+        call: String,
+    },
+    /// `Wait X timeout`: `ISynchronize::Wait(0, timeout)` on an event or a call object.
+    Wait {
+        /// The event, or call object (its `ISynchronize`).
+        target: String,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+    },
+    /// `Signal X`: `ISynchronize::Signal`.
+    Signal {
+        /// The event, or call object.
+        target: String,
+    },
+    /// `Reset X`: `ISynchronize::Reset`.
+    Reset {
+        /// The event, or call object.
+        target: String,
+    },
+    /// `Cancel C seconds`: `ICancelMethodCalls::Cancel(seconds)`.
+    Cancel {
+        /// The call object.
+        call: String,
+        /// Seconds, or `INFINITE`.
+        seconds: u32,
+    },
+    /// `TestCancel C`: `ICancelMethodCalls::TestCancel`.
+    TestCancel {
+        /// The call object.
+        call: String,
+    },
+    /// `AddSynchronize K X`: `ISynchronizeContainer::AddSynchronize`.
+    AddSynchronize {
+        /// The container.
+        container: String,
+        /// The event or call object added.
+        sync: String,
+    },
+    /// `WaitMultiple K timeout`: out-parameter the variable of the signaled object.
+    WaitMultiple {
+        /// The container.
+        container: String,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+    },
+    /// `CoWaitForMultipleHandles flags timeout X...`: out-parameter the index.
+    CoWaitForMultipleHandles {
+        /// `COWAIT_*` flags.
+        flags: u32,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+        /// The events or call objects whose handles are waited on.
+        handles: Vec<String>,
+    },
+    /// `Complete C`: the server runs the oldest waiting call of `C` (its synchronous method)
+    /// and completes it.
+    Complete {
+        /// The call object.
+        call: String,
+    },
+    /// `Fail C HR`: the server completes the oldest waiting call of `C` with a failure.
+    Fail {
+        /// The call object.
+        call: String,
+        /// The failure.
+        hr: HRESULT,
+    },
+    /// `ServerTestCancel C`: the server asks whether the client cancelled its waiting call.
+    ServerTestCancel {
+        /// The call object.
+        call: String,
+    },
+}
+
+impl Op {
+    /// The variables the operation reads.
+    pub fn uses(&self) -> Vec<&str> {
+        match self {
+            Op::SimpleStream { .. } | Op::ManualResetEvent | Op::StdEvent | Op::SynchronizeContainer => vec![],
+            Op::QueryInterface { target, .. }
+            | Op::AddRef { target }
+            | Op::Release { target }
+            | Op::Wait { target, .. }
+            | Op::Signal { target }
+            | Op::Reset { target } => vec![target],
+            Op::CreateCall { factory, .. } => vec![factory],
+            Op::BeginRead { call, .. }
+            | Op::BeginWrite { call, .. }
+            | Op::FinishRead { call }
+            | Op::FinishWrite { call }
+            | Op::Cancel { call, .. }
+            | Op::TestCancel { call }
+            | Op::Complete { call }
+            | Op::Fail { call, .. }
+            | Op::ServerTestCancel { call } => vec![call],
+            Op::AddSynchronize { container, sync } => vec![container, sync],
+            Op::WaitMultiple { container, .. } => vec![container],
+            Op::CoWaitForMultipleHandles { handles, .. } => handles.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Whether the operation creates an object (and so needs `var =`).
+    pub fn creates(&self) -> bool {
+        matches!(
+            self,
+            Op::SimpleStream { .. }
+                | Op::ManualResetEvent
+                | Op::StdEvent
+                | Op::SynchronizeContainer
+                | Op::QueryInterface { .. }
+                | Op::CreateCall { .. }
+        )
+    }
+
+    /// Whether `start` may run it on its own thread (an operation that can block, or one a
+    /// second actor may race with).
+    pub fn startable(&self) -> bool {
+        matches!(
+            self,
+            Op::BeginRead { .. }
+                | Op::BeginWrite { .. }
+                | Op::FinishRead { .. }
+                | Op::FinishWrite { .. }
+                | Op::Wait { .. }
+                | Op::Cancel { .. }
+                | Op::TestCancel { .. }
+                | Op::WaitMultiple { .. }
+                | Op::CoWaitForMultipleHandles { .. }
+        )
+    }
+}
+
+/// What a statement does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// Run `op` on the actor's thread and wait for it (watchdog: a hang is an error).
+    Do {
+        /// The variable the result is bound to (`var = ...`).
+        bind: Option<String>,
+        /// The operation.
+        op: Op,
+    },
+    /// Start `op` on the actor's thread without waiting for it.
+    Start {
+        /// The operation.
+        op: Op,
+    },
+    /// Wait for the actor's started operation and check its result.
+    Join,
+}
+
+/// One statement of a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The 1-based line number.
+    pub line: usize,
+    /// Who performs it (a thread of that name).
+    pub actor: String,
+    /// What it does.
+    pub kind: StepKind,
+    /// The expected result, if any.
+    pub expect: Option<Expect>,
+    /// The statement in canonical form (without actor and expectation), for output.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(Vec<u8>),
+    Colon,
+    Eq,
+    Arrow,
+}
+
+impl Tok {
+    fn show(&self) -> String {
+        match self {
+            Tok::Word(w) => w.clone(),
+            Tok::Str(s) => quote(s),
+            Tok::Colon => ":".into(),
+            Tok::Eq => "=".into(),
+            Tok::Arrow => "->".into(),
+        }
+    }
+}
+
+fn tokenize(line: &str, n: usize) -> Result<Vec<Tok>, SyntaxError> {
+    let err = |message: String| SyntaxError { line: n, message };
+    let mut toks = Vec::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'#' => break,
+            b' ' | b'\t' | b'\r' => i += 1,
+            b':' => {
+                toks.push(Tok::Colon);
+                i += 1;
+            }
+            b'=' => {
+                toks.push(Tok::Eq);
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'>') => {
+                toks.push(Tok::Arrow);
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                let mut s = Vec::new();
+                loop {
+                    match b.get(i) {
+                        None => return Err(err("unterminated string: expected a closing `\"`".into())),
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') => {
+                            match b.get(i + 1) {
+                                Some(b'"') => s.push(b'"'),
+                                Some(b'\\') => s.push(b'\\'),
+                                Some(b'n') => s.push(b'\n'),
+                                Some(b'x') => {
+                                    let hex = line.get(i + 2..i + 4).unwrap_or("");
+                                    let v = u8::from_str_radix(hex, 16).map_err(|_| {
+                                        err("expected two hex digits after `\\x` in a string".into())
+                                    })?;
+                                    s.push(v);
+                                    i += 2;
+                                }
+                                _ => {
+                                    return Err(err(
+                                        "unknown escape in a string: expected \\\" \\\\ \\n or \\xNN".into(),
+                                    ))
+                                }
+                            }
+                            i += 2;
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                toks.push(Tok::Str(s));
+            }
+            _ => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b':' | b'=' | b'"' | b'#') {
+                    if b[i] == b'-' && b.get(i + 1) == Some(&b'>') {
+                        break;
+                    }
+                    i += 1;
+                }
+                toks.push(Tok::Word(line[start..i].to_string()));
+            }
+        }
+    }
+    Ok(toks)
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Reads a number: decimal, `0x` hex, or `INFINITE` when `infinite` is given.
+fn number(s: &str, infinite: Option<u32>) -> Option<u32> {
+    if let Some(v) = infinite {
+        if s.eq_ignore_ascii_case("INFINITE") {
+            return Some(v);
+        }
+    }
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(h, 16).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn cowait_flags(s: &str) -> Option<u32> {
+    let mut flags = 0;
+    for part in s.split('|') {
+        flags |= match part {
+            "COWAIT_DEFAULT" => COWAIT_DEFAULT,
+            "COWAIT_WAITALL" => COWAIT_WAITALL,
+            "COWAIT_ALERTABLE" => COWAIT_ALERTABLE,
+            "COWAIT_INPUTAVAILABLE" => COWAIT_INPUTAVAILABLE,
+            "COWAIT_DISPATCH_CALLS" => COWAIT_DISPATCH_CALLS,
+            "COWAIT_DISPATCH_WINDOW_MESSAGES" => COWAIT_DISPATCH_WINDOW_MESSAGES,
+            other => number(other, None)?,
+        };
+    }
+    Some(flags)
+}
+
+/// The operation names, for "expected an operation" messages.
+const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, ManualResetEvent, StdEvent, SynchronizeContainer, \
+QueryInterface, AddRef, Release, CreateCall, Begin_Read, Begin_Write, Finish_Read, Finish_Write, \
+Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, CoWaitForMultipleHandles, \
+Complete, Fail, ServerTestCancel";
+
+struct Args<'a> {
+    op: &'a str,
+    toks: &'a [Tok],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Args<'a> {
+    fn err(&self, what: &str) -> SyntaxError {
+        let found = match self.toks.get(self.pos) {
+            Some(t) => format!("`{}`", t.show()),
+            None => "the end of the statement".into(),
+        };
+        SyntaxError { line: self.line, message: format!("{}: expected {what}, found {found}", self.op) }
+    }
+
+    fn word(&mut self, what: &str) -> Result<&'a str, SyntaxError> {
+        match self.toks.get(self.pos) {
+            Some(Tok::Word(w)) => {
+                self.pos += 1;
+                Ok(w)
+            }
+            _ => Err(self.err(what)),
+        }
+    }
+
+    fn var(&mut self, what: &str) -> Result<String, SyntaxError> {
+        let w = self.word(what)?;
+        if !is_ident(w) {
+            self.pos -= 1;
+            return Err(self.err(what));
+        }
+        Ok(w.to_string())
+    }
+
+    fn num(&mut self, what: &str, infinite: Option<u32>) -> Result<u32, SyntaxError> {
+        let w = self.word(what)?;
+        number(w, infinite).ok_or_else(|| {
+            self.pos -= 1;
+            self.err(what)
+        })
+    }
+
+    fn string(&mut self, what: &str) -> Result<Vec<u8>, SyntaxError> {
+        match self.toks.get(self.pos) {
+            Some(Tok::Str(s)) => {
+                self.pos += 1;
+                Ok(s.clone())
+            }
+            _ => Err(self.err(what)),
+        }
+    }
+
+    fn iface(&mut self, what: &str) -> Result<Iface, SyntaxError> {
+        let w = self.word(what)?;
+        Iface::from_name(w).ok_or_else(|| {
+            self.pos -= 1;
+            let names: Vec<_> = Iface::ALL.iter().map(|i| i.name()).collect();
+            self.err(&format!("{what} (one of {})", names.join(", ")))
+        })
+    }
+
+    fn more(&self) -> bool {
+        self.pos < self.toks.len()
+    }
+
+    fn end(&self) -> Result<(), SyntaxError> {
+        if self.more() {
+            Err(self.err("nothing more (or `->` and the expected result)"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+const TIMEOUT: &str = "a timeout in milliseconds or INFINITE";
+
+fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
+    let name = match toks.first() {
+        Some(Tok::Word(w)) => w.as_str(),
+        Some(t) => {
+            return Err(SyntaxError {
+                line,
+                message: format!("expected an operation ({OPS}), found `{}`", t.show()),
+            })
+        }
+        None => return Err(SyntaxError { line, message: format!("expected an operation ({OPS})") }),
+    };
+    let mut a = Args { op: name, toks, pos: 1, line };
+    let op = match name {
+        "SimpleStream" => {
+            let data = a.string("the stream's contents as a string, such as \"hello, world\"")?;
+            let kind = if a.more() {
+                match a.word("`strict` or nothing")? {
+                    "strict" => ServerKind::ManualStrict,
+                    _ => {
+                        a.pos -= 1;
+                        return Err(a.err("`strict` or nothing"));
+                    }
+                }
+            } else {
+                ServerKind::Manual
+            };
+            Op::SimpleStream { data, kind }
+        }
+        "SimpleStreamSyncOnly" => {
+            let data = a.string("the stream's contents as a string")?;
+            Op::SimpleStream { data, kind: ServerKind::SyncOnly }
+        }
+        "ManualResetEvent" => Op::ManualResetEvent,
+        "StdEvent" => Op::StdEvent,
+        "SynchronizeContainer" => Op::SynchronizeContainer,
+        "QueryInterface" => Op::QueryInterface {
+            target: a.var("the variable to query")?,
+            iface: a.iface("an interface name")?,
+        },
+        "AddRef" => Op::AddRef { target: a.var("a variable")? },
+        "Release" => Op::Release { target: a.var("a variable")? },
+        "CreateCall" => {
+            let factory = a.var("the factory variable")?;
+            let riid = a.iface("the asynchronous interface (AsyncISimpleStream)")?;
+            let riid2 = if a.more() { a.iface("the returned interface or nothing")? } else { riid };
+            Op::CreateCall { factory, riid, riid2 }
+        }
+        "Begin_Read" => Op::BeginRead {
+            call: a.var("the call object variable")?,
+            cb: a.num("the byte count", None)?,
+        },
+        "Begin_Write" => Op::BeginWrite {
+            call: a.var("the call object variable")?,
+            data: a.string("the bytes to write as a string")?,
+        },
+        "Finish_Read" => Op::FinishRead { call: a.var("the call object variable")? },
+        "Finish_Write" => Op::FinishWrite { call: a.var("the call object variable")? },
+        "Wait" => Op::Wait {
+            target: a.var("an event or call object variable")?,
+            timeout: a.num(TIMEOUT, Some(INFINITE))?,
+        },
+        "Signal" => Op::Signal { target: a.var("an event or call object variable")? },
+        "Reset" => Op::Reset { target: a.var("an event or call object variable")? },
+        "Cancel" => Op::Cancel {
+            call: a.var("the call object variable")?,
+            seconds: a.num("the seconds to wait for the server, or INFINITE", Some(RPC_C_CANCEL_INFINITE_TIMEOUT))?,
+        },
+        "TestCancel" => Op::TestCancel { call: a.var("the call object variable")? },
+        "AddSynchronize" => Op::AddSynchronize {
+            container: a.var("the container variable")?,
+            sync: a.var("an event or call object variable")?,
+        },
+        "WaitMultiple" => Op::WaitMultiple {
+            container: a.var("the container variable")?,
+            timeout: a.num(TIMEOUT, Some(INFINITE))?,
+        },
+        "CoWaitForMultipleHandles" => {
+            let w = a.word("the flags (0, COWAIT_WAITALL, ... joined with |)")?;
+            let flags = cowait_flags(w).ok_or_else(|| {
+                a.pos -= 1;
+                a.err("the flags (0, COWAIT_WAITALL, ... joined with |)")
+            })?;
+            let timeout = a.num(TIMEOUT, Some(INFINITE))?;
+            let mut handles = Vec::new();
+            while a.more() {
+                handles.push(a.var("an event or call object variable")?);
+            }
+            Op::CoWaitForMultipleHandles { flags, timeout, handles }
+        }
+        "Complete" => Op::Complete { call: a.var("the call object variable")? },
+        "Fail" => {
+            let call = a.var("the call object variable")?;
+            let w = a.word("the failure HRESULT, such as E_FAIL")?;
+            let hr = parse_hresult(w).map_err(|_| {
+                a.pos -= 1;
+                a.err("the failure HRESULT, such as E_FAIL")
+            })?;
+            Op::Fail { call, hr }
+        }
+        "ServerTestCancel" => Op::ServerTestCancel { call: a.var("the call object variable")? },
+        other => {
+            return Err(SyntaxError {
+                line,
+                message: format!("unknown operation `{other}`: expected one of {OPS}"),
+            })
+        }
+    };
+    a.end()?;
+    Ok(op)
+}
+
+fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
+    let err = |message: String| SyntaxError { line, message };
+    let hr = match toks.first() {
+        Some(Tok::Word(w)) => parse_hresult(w)
+            .map_err(|_| err(format!("expected an HRESULT name or hex value after `->`, found `{w}`")))?,
+        Some(t) => return Err(err(format!("expected an HRESULT after `->`, found `{}`", t.show()))),
+        None => return Err(err("expected an HRESULT after `->`".into())),
+    };
+    let mut values = Vec::new();
+    for t in &toks[1..] {
+        values.push(match t {
+            Tok::Str(s) => Value::Str(s.clone()),
+            Tok::Word(w) => match number(w, None) {
+                Some(n) => Value::Num(n.into()),
+                None => Value::Name(w.clone()),
+            },
+            other => return Err(err(format!("expected an out-parameter value, found `{}`", other.show()))),
+        });
+    }
+    Ok(Expect { hr, values })
+}
+
+fn canonical(toks: &[Tok]) -> String {
+    toks.iter().map(Tok::show).collect::<Vec<_>>().join(" ")
+}
+
+/// Parses a whole script. Checks, besides the grammar: every variable is bound before it is
+/// used; `start` only for operations that can block; every started operation is joined, and
+/// its actor does nothing else until then.
+pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
+    let mut steps = Vec::new();
+    let mut defined: HashMap<String, usize> = HashMap::new();
+    let mut started: HashMap<String, usize> = HashMap::new();
+    for (i, text) in source.lines().enumerate() {
+        let line = i + 1;
+        let err = |message: String| SyntaxError { line, message };
+        let toks = tokenize(text, line)?;
+        if toks.is_empty() {
+            continue;
+        }
+        let (actor, rest) = match (&toks[0], toks.get(1)) {
+            (Tok::Word(w), Some(Tok::Colon)) => {
+                if !is_ident(w) {
+                    return Err(err(format!("expected an actor name before `:`, found `{w}`")));
+                }
+                (w.clone(), &toks[2..])
+            }
+            _ => (DEFAULT_ACTOR.to_string(), &toks[..]),
+        };
+        let arrow = rest.iter().position(|t| *t == Tok::Arrow);
+        let (body, expect) = match arrow {
+            Some(p) => (&rest[..p], Some(parse_expect(&rest[p + 1..], line)?)),
+            None => (rest, None),
+        };
+        if let Some(&first) = started.get(&actor) {
+            if body.first() != Some(&Tok::Word("join".into())) {
+                return Err(err(format!(
+                    "{actor} is still running the operation started at line {first}: expected `{actor}: join` first"
+                )));
+            }
+        }
+        let kind = match body.first() {
+            Some(Tok::Word(w)) if w == "join" => {
+                if body.len() > 1 {
+                    return Err(err(format!("join: expected nothing more, found `{}`", body[1].show())));
+                }
+                if started.remove(&actor).is_none() {
+                    return Err(err(format!("{actor}: join: nothing was started by {actor}")));
+                }
+                StepKind::Join
+            }
+            Some(Tok::Word(w)) if w == "start" => {
+                if expect.is_some() {
+                    return Err(err("start: expected no `->` here; put the expected result on the `join`".into()));
+                }
+                let op = parse_op(&body[1..], line)?;
+                if !op.startable() {
+                    return Err(err(
+                        "start: expected an operation that can block (Begin_, Finish_, Wait, Cancel, TestCancel, WaitMultiple, CoWaitForMultipleHandles)"
+                            .into(),
+                    ));
+                }
+                started.insert(actor.clone(), line);
+                StepKind::Start { op }
+            }
+            _ => {
+                let (bind, op_toks) = match (body.first(), body.get(1)) {
+                    (Some(Tok::Word(v)), Some(Tok::Eq)) => {
+                        if !is_ident(v) {
+                            return Err(err(format!("expected a variable name before `=`, found `{v}`")));
+                        }
+                        (Some(v.clone()), &body[2..])
+                    }
+                    _ => (None, body),
+                };
+                let op = parse_op(op_toks, line)?;
+                if op.creates() && bind.is_none() {
+                    return Err(err(format!(
+                        "expected `NAME = {}`: the new object needs a variable",
+                        canonical(op_toks)
+                    )));
+                }
+                if !op.creates() {
+                    if let Some(b) = &bind {
+                        return Err(err(format!("`{b} =`: this operation creates nothing to bind")));
+                    }
+                }
+                StepKind::Do { bind, op }
+            }
+        };
+        let op = match &kind {
+            StepKind::Do { op, .. } | StepKind::Start { op } => Some(op),
+            StepKind::Join => None,
+        };
+        if let Some(op) = op {
+            for v in op.uses() {
+                if !defined.contains_key(v) {
+                    return Err(err(format!("unknown variable `{v}`: expected one bound by an earlier `{v} = ...`")));
+                }
+            }
+        }
+        if let StepKind::Do { bind: Some(b), .. } = &kind {
+            defined.insert(b.clone(), line);
+        }
+        let text = match arrow {
+            Some(p) => canonical(&rest[..p]),
+            None => canonical(rest),
+        };
+        steps.push(Step { line, actor, kind, expect, text });
+    }
+    if let Some((actor, line)) = started.iter().min_by_key(|(_, l)| **l) {
+        return Err(SyntaxError {
+            line: *line,
+            message: format!("{actor}: the operation started here is never joined: expected `{actor}: join` later"),
+        });
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hresult::{RPC_S_CALLPENDING, S_OK};
+
+    #[test]
+    fn parses_the_seed_statements() {
+        let s = parse(
+            "server = SimpleStream \"hello, world\"  # a server\n\
+             \n\
+             client: factory = QueryInterface server ICallFactory -> S_OK\n\
+             client: call = CreateCall factory AsyncISimpleStream\n\
+             client: Begin_Read call 5 -> RPC_E_CALL_PENDING\n\
+             t1: start Finish_Read call\n\
+             server: Complete call\n\
+             t1: join -> S_OK \"hello\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s[0].actor, DEFAULT_ACTOR);
+        assert_eq!(s[1].line, 3);
+        assert_eq!(s[3].expect, Some(Expect { hr: RPC_S_CALLPENDING, values: vec![] }));
+        assert_eq!(s[6].expect, Some(Expect { hr: S_OK, values: vec![Value::Str(b"hello".to_vec())] }));
+        assert_eq!(s[4].kind, StepKind::Start { op: Op::FinishRead { call: "call".into() } });
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_was_expected() {
+        let e = parse("c = ManualResetEvent\nWait c soon\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("expected a timeout"), "{}", e.message);
+        let e = parse("Wait nothing 0\n").unwrap_err();
+        assert!(e.message.contains("unknown variable `nothing`"), "{}", e.message);
+        let e = parse("t1: start Release x\n").unwrap_err();
+        assert!(e.message.contains("start"), "{}", e.message);
+        let e = parse("e = StdEvent\nt1: start Wait e INFINITE\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("never joined"));
+    }
+}
