@@ -45,3 +45,7 @@ pub mod unknown;
 
 pub use hresult::{Error, Result, HRESULT};
 pub use unknown::{ComPtr, IUnknown, Interface};
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use comasync::hresult::{HRESULT, E_INVALIDARG, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
+use comasync::hresult::{E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
 use comasync::sync::{
     co_wait_for_multiple_handles, COWAIT_ALERTABLE, COWAIT_DEFAULT, COWAIT_DISPATCH_CALLS,
     COWAIT_DISPATCH_WINDOW_MESSAGES, COWAIT_INPUTAVAILABLE, COWAIT_VALID_FLAGS, COWAIT_WAITALL,
@@ -69,19 +69,31 @@ fn wait(flags: u32, timeout: u32, handles: &[HANDLE], start: u32) -> (HRESULT, u
 #[test]
 fn missing_index_returns_e_invalidarg_and_waits_for_nothing() {
     let h = auto(true);
-    let hr = co_wait_for_multiple_handles(COWAIT_DEFAULT, INFINITE, Some(&[h.clone()]), None);
+    let hr = co_wait_for_multiple_handles(COWAIT_DEFAULT, INFINITE, Some(std::slice::from_ref(&h)), None);
     assert_eq!(hr, E_INVALIDARG);
-    assert!(h.is_signaled(), "no wait happened: the auto-reset signal is still there");
+    assert!(
+        h.is_signaled(),
+        "no wait happened: the auto-reset signal is still there"
+    );
     // Checked before everything else.
     assert_eq!(co_wait_for_multiple_handles(0, 0, None, None), E_INVALIDARG);
-    assert_eq!(co_wait_for_multiple_handles(0, 0, Some(&[]), None), E_INVALIDARG);
-    assert_eq!(co_wait_for_multiple_handles(0xFFFF, 0, Some(&[]), None), E_INVALIDARG);
+    assert_eq!(
+        co_wait_for_multiple_handles(0, 0, Some(&[]), None),
+        E_INVALIDARG
+    );
+    assert_eq!(
+        co_wait_for_multiple_handles(0xFFFF, 0, Some(&[]), None),
+        E_INVALIDARG
+    );
 }
 
 #[test]
 fn index_is_set_to_zero_before_the_handle_array_is_checked() {
     let mut index = 42;
-    assert_eq!(co_wait_for_multiple_handles(0, 0, None, Some(&mut index)), E_INVALIDARG);
+    assert_eq!(
+        co_wait_for_multiple_handles(0, 0, None, Some(&mut index)),
+        E_INVALIDARG
+    );
     assert_eq!(index, 0);
 }
 
@@ -108,7 +120,10 @@ fn zero_handles_returns_rpc_e_no_sync_with_index_zero() {
 fn unknown_flags_return_e_invalidarg_with_index_zero() {
     let h = auto(true);
     for flags in [0x20, 0x100, 0x8000_0000, !COWAIT_VALID_FLAGS, u32::MAX] {
-        assert_eq!(wait(flags, INFINITE, std::slice::from_ref(&h), 5), (E_INVALIDARG, 0));
+        assert_eq!(
+            wait(flags, INFINITE, std::slice::from_ref(&h), 5),
+            (E_INVALIDARG, 0)
+        );
     }
     assert!(h.is_signaled(), "a rejected call consumes nothing");
 }
@@ -125,8 +140,16 @@ fn every_documented_flag_is_accepted() {
         COWAIT_VALID_FLAGS,
     ] {
         let h = auto(true);
-        assert_eq!(wait(flags, 0, std::slice::from_ref(&h), 3), (S_OK, 0), "flags {flags:#x}");
-        assert_eq!(wait(flags, 0, &[h], 3), (RPC_S_CALLPENDING, 0), "flags {flags:#x}");
+        assert_eq!(
+            wait(flags, 0, std::slice::from_ref(&h), 3),
+            (S_OK, 0),
+            "flags {flags:#x}"
+        );
+        assert_eq!(
+            wait(flags, 0, &[h], 3),
+            (RPC_S_CALLPENDING, 0),
+            "flags {flags:#x}"
+        );
     }
 }
 
@@ -139,7 +162,10 @@ fn more_than_64_handles_returns_e_invalidarg() {
         assert_eq!((hr, index), (E_INVALIDARG, 0));
         assert_eq!(hr.as_u32(), 0x8007_0057);
     }
-    assert!(handles.iter().all(HANDLE::is_signaled), "a rejected call consumes nothing");
+    assert!(
+        handles.iter().all(HANDLE::is_signaled),
+        "a rejected call consumes nothing"
+    );
 }
 
 #[test]
@@ -157,7 +183,10 @@ fn exactly_64_handles_are_accepted() {
 fn waitall_with_the_same_handle_twice_returns_e_invalidarg() {
     // WaitForMultipleObjects rejects duplicates in a wait-all with ERROR_INVALID_PARAMETER.
     let h = auto(true);
-    assert_eq!(wait(COWAIT_WAITALL, 0, &[h.clone(), h.clone()], 4), (E_INVALIDARG, 0));
+    assert_eq!(
+        wait(COWAIT_WAITALL, 0, &[h.clone(), h.clone()], 4),
+        (E_INVALIDARG, 0)
+    );
     assert!(h.is_signaled());
 }
 
@@ -165,7 +194,10 @@ fn waitall_with_the_same_handle_twice_returns_e_invalidarg() {
 fn wait_any_accepts_the_same_handle_twice_and_returns_the_lower_index() {
     let h = auto(true);
     let other = auto(false);
-    assert_eq!(wait(COWAIT_DEFAULT, 0, &[other, h.clone(), h.clone()], 0), (S_OK, 1));
+    assert_eq!(
+        wait(COWAIT_DEFAULT, 0, &[other, h.clone(), h.clone()], 0),
+        (S_OK, 1)
+    );
     assert!(!h.is_signaled(), "one signal, consumed once");
 }
 
@@ -175,8 +207,14 @@ fn wait_any_accepts_the_same_handle_twice_and_returns_the_lower_index() {
 fn wait_any_returns_the_lowest_signaled_index_and_consumes_only_that_auto_reset_event() {
     let hs = [auto(false), auto(true), auto(true), manual(true)];
     assert_eq!(wait(COWAIT_DEFAULT, 0, &hs, 9), (S_OK, 1));
-    assert!(!hs[1].is_signaled(), "the returned auto-reset event is consumed");
-    assert!(hs[2].is_signaled(), "a higher signaled auto-reset event is untouched");
+    assert!(
+        !hs[1].is_signaled(),
+        "the returned auto-reset event is consumed"
+    );
+    assert!(
+        hs[2].is_signaled(),
+        "a higher signaled auto-reset event is untouched"
+    );
     assert!(hs[3].is_signaled());
     assert_eq!(wait(COWAIT_DEFAULT, 0, &hs, 9), (S_OK, 2));
     assert_eq!(wait(COWAIT_DEFAULT, 0, &hs, 9), (S_OK, 3));
@@ -196,7 +234,11 @@ fn timeout_returns_rpc_s_callpending_with_index_zero() {
     let hs = [auto(false), manual(false)];
     for flags in [COWAIT_DEFAULT, COWAIT_WAITALL] {
         for timeout in [0, 1, 20] {
-            assert_eq!(wait(flags, timeout, &hs, 77), (RPC_S_CALLPENDING, 0), "{flags} {timeout}");
+            assert_eq!(
+                wait(flags, timeout, &hs, 77),
+                (RPC_S_CALLPENDING, 0),
+                "{flags} {timeout}"
+            );
         }
     }
 }
@@ -216,8 +258,14 @@ fn waitall_returns_index_zero_and_consumes_every_auto_reset_event() {
 fn waitall_consumes_none_when_not_all_are_signaled() {
     let (a, b) = (auto(true), auto(false));
     for timeout in [0, 20] {
-        assert_eq!(wait(COWAIT_WAITALL, timeout, &[a.clone(), b.clone()], 3), (RPC_S_CALLPENDING, 0));
-        assert!(a.is_signaled(), "the one signaled auto-reset event is still signaled");
+        assert_eq!(
+            wait(COWAIT_WAITALL, timeout, &[a.clone(), b.clone()], 3),
+            (RPC_S_CALLPENDING, 0)
+        );
+        assert!(
+            a.is_signaled(),
+            "the one signaled auto-reset event is still signaled"
+        );
         assert!(!b.is_signaled());
     }
     // And a wait-any can still take it.
@@ -229,9 +277,15 @@ fn waitall_consumes_none_when_not_all_are_signaled() {
 fn waitall_needs_every_handle_signaled_at_once() {
     let (a, b) = (auto(false), manual(false));
     a.set_event();
-    assert_eq!(wait(COWAIT_WAITALL, 0, &[a.clone(), b.clone()], 0), (RPC_S_CALLPENDING, 0));
+    assert_eq!(
+        wait(COWAIT_WAITALL, 0, &[a.clone(), b.clone()], 0),
+        (RPC_S_CALLPENDING, 0)
+    );
     b.set_event();
-    assert_eq!(wait(COWAIT_WAITALL, 0, &[a.clone(), b.clone()], 0), (S_OK, 0));
+    assert_eq!(
+        wait(COWAIT_WAITALL, 0, &[a.clone(), b.clone()], 0),
+        (S_OK, 0)
+    );
     assert!(!a.is_signaled());
     assert!(b.is_signaled());
 }
@@ -249,7 +303,10 @@ fn wait_any_is_woken_by_a_signal_from_another_thread() {
         until_blocked(&hs[1], 1);
         hs[1].set_event();
         let r = waiter.join().unwrap();
-        assert!(!hs[1].is_signaled(), "the woken wait consumed the auto-reset signal");
+        assert!(
+            !hs[1].is_signaled(),
+            "the woken wait consumed the auto-reset signal"
+        );
         r
     });
     assert_eq!(result, (S_OK, 1));
@@ -294,7 +351,10 @@ fn waitall_is_woken_by_signals_from_another_thread() {
         b.set_event();
         let r = done_rx.recv().unwrap();
         watcher.join().unwrap();
-        assert!(!a.is_signaled() && !b.is_signaled(), "both consumed at once");
+        assert!(
+            !a.is_signaled() && !b.is_signaled(),
+            "both consumed at once"
+        );
         r
     });
     assert_eq!(result, (S_OK, 0));
@@ -325,24 +385,36 @@ fn many_threads_waiting_on_one_auto_reset_event_n_signals_release_exactly_n_wait
             let (h, done_tx) = (h.clone(), done_tx.clone());
             thread::spawn(move || {
                 for _ in 0..ITERATIONS {
-                    assert_eq!(wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9), (S_OK, 0));
+                    assert_eq!(
+                        wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9),
+                        (S_OK, 0)
+                    );
                     done_tx.send(()).unwrap();
                 }
             })
         })
         .collect();
-    within("4 threads x 1000 waits on one auto-reset event", move || {
-        for _ in 0..THREADS * ITERATIONS {
-            h.set_event();
-            // Each signal releases one wait; the next signal is sent only once it has.
-            done_rx.recv().unwrap();
-        }
-        for t in waiters {
-            t.join().unwrap();
-        }
-        assert!(!h.is_signaled(), "N signals, N waits released, nothing left over");
-        assert!(done_rx.try_recv().is_err(), "no wait was released without a signal");
-    });
+    within(
+        "4 threads x 1000 waits on one auto-reset event",
+        move || {
+            for _ in 0..THREADS * ITERATIONS {
+                h.set_event();
+                // Each signal releases one wait; the next signal is sent only once it has.
+                done_rx.recv().unwrap();
+            }
+            for t in waiters {
+                t.join().unwrap();
+            }
+            assert!(
+                !h.is_signaled(),
+                "N signals, N waits released, nothing left over"
+            );
+            assert!(
+                done_rx.try_recv().is_err(),
+                "no wait was released without a signal"
+            );
+        },
+    );
 }
 
 #[test]
@@ -356,7 +428,10 @@ fn back_to_back_signals_to_blocked_threads_are_not_merged() {
             let (h, done_tx) = (h.clone(), done_tx.clone());
             thread::spawn(move || {
                 for _ in 0..ROUNDS {
-                    assert_eq!(wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9), (S_OK, 0));
+                    assert_eq!(
+                        wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9),
+                        (S_OK, 0)
+                    );
                     done_tx.send(()).unwrap();
                 }
             })
@@ -388,7 +463,11 @@ fn wait_any_on_two_auto_reset_events_consumes_one_signal_per_wait() {
     let waiters: Vec<_> = (0..THREADS)
         .map(|t| {
             // Half the threads list the events the other way round.
-            let hs = if t % 2 == 0 { [a.clone(), b.clone()] } else { [b.clone(), a.clone()] };
+            let hs = if t % 2 == 0 {
+                [a.clone(), b.clone()]
+            } else {
+                [b.clone(), a.clone()]
+            };
             let done_tx = done_tx.clone();
             thread::spawn(move || {
                 for _ in 0..ITERATIONS {
@@ -406,7 +485,10 @@ fn wait_any_on_two_auto_reset_events_consumes_one_signal_per_wait() {
         for t in waiters {
             t.join().unwrap();
         }
-        assert!(!a.is_signaled() && !b.is_signaled(), "no signal taken twice, none left over");
+        assert!(
+            !a.is_signaled() && !b.is_signaled(),
+            "no signal taken twice, none left over"
+        );
     });
 }
 
@@ -427,17 +509,23 @@ fn concurrent_waitalls_in_opposite_order_neither_deadlock_nor_lose_signals() {
             })
         })
         .collect();
-    within("two wait-all threads locking in opposite order", move || {
-        for _ in 0..2 * ITERATIONS {
-            a.set_event();
-            b.set_event();
-            done_rx.recv().unwrap();
-            assert!(!a.is_signaled() && !b.is_signaled(), "a wait-all took both at once");
-        }
-        for t in waiters {
-            t.join().unwrap();
-        }
-    });
+    within(
+        "two wait-all threads locking in opposite order",
+        move || {
+            for _ in 0..2 * ITERATIONS {
+                a.set_event();
+                b.set_event();
+                done_rx.recv().unwrap();
+                assert!(
+                    !a.is_signaled() && !b.is_signaled(),
+                    "a wait-all took both at once"
+                );
+            }
+            for t in waiters {
+                t.join().unwrap();
+            }
+        },
+    );
 }
 
 #[test]
@@ -454,7 +542,10 @@ fn manual_reset_pulse_releases_every_blocked_wait_any() {
         until_blocked(&m, 3);
         m.set_event();
         m.reset_event();
-        waiters.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+        waiters
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
     });
     assert_eq!(results, vec![(S_OK, 1); 3]);
 }
@@ -462,7 +553,10 @@ fn manual_reset_pulse_releases_every_blocked_wait_any() {
 #[test]
 fn a_timed_out_wait_leaves_no_registration_behind() {
     let h = auto(false);
-    assert_eq!(wait(COWAIT_DEFAULT, 5, std::slice::from_ref(&h), 1), (RPC_S_CALLPENDING, 0));
+    assert_eq!(
+        wait(COWAIT_DEFAULT, 5, std::slice::from_ref(&h), 1),
+        (RPC_S_CALLPENDING, 0)
+    );
     assert_eq!(h.waiter_count(), 0);
     // A signal after the timed-out wait stays for the next wait.
     h.set_event();

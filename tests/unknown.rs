@@ -10,17 +10,17 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use comasync::class::{co_create_instance, create_instance};
 use comasync::guid::{
-    CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer, GUID, IID_ICallFactory,
+    CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer, IID_ICallFactory,
     IID_ISynchronize, IID_ISynchronizeContainer, IID_ISynchronizeEvent, IID_ISynchronizeHandle,
-    IID_IUnknown, CLSID, IID,
+    IID_IUnknown, CLSID, GUID, IID,
 };
 use comasync::hresult::{
     E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, REGDB_E_CLASSNOTREG, RPC_E_DISCONNECTED,
     RPC_S_CALLPENDING, S_OK,
 };
 use comasync::sync::{
-    ISynchronize, ISynchronizeContainer, ISynchronizeEvent, ISynchronizeHandle,
-    ManualResetEvent, StdEvent, SyncEvent, SynchronizeContainer,
+    ISynchronize, ISynchronizeContainer, ISynchronizeEvent, ISynchronizeHandle, ManualResetEvent,
+    StdEvent, SyncEvent, SynchronizeContainer,
 };
 use comasync::unknown::{query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, PlainObject};
 
@@ -67,8 +67,14 @@ impl TestOuter {
         let outer = Arc::new_cyclic(|me| TestOuter::new(me, forwards));
         let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
         let mut nd: Option<ComPtr<dyn IUnknown>> = None;
-        assert_eq!(co_create_instance(clsid, Some(&unk), &IID_IUnknown, &mut nd), S_OK);
-        assert!(outer.inner.set(nd.expect("the non-delegating unknown")).is_ok());
+        assert_eq!(
+            co_create_instance(clsid, Some(&unk), &IID_IUnknown, &mut nd),
+            S_OK
+        );
+        assert!(outer
+            .inner
+            .set(nd.expect("the non-delegating unknown"))
+            .is_ok());
         (outer, unk)
     }
 
@@ -120,7 +126,10 @@ impl IUnknown for TestOuter {
         self.count.fetch_add(1, Ordering::SeqCst) + 1
     }
     fn release(&self) -> u32 {
-        match self.count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1)) {
+        match self
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
+        {
             Ok(1) => {
                 self.final_releases.fetch_add(1, Ordering::SeqCst);
                 0
@@ -155,7 +164,10 @@ fn iid_iunknown_gives_the_same_object_from_every_interface() {
     assert_eq!(identity(&unk), identity(&container));
 
     let plain = PlainObject::create();
-    assert_eq!(identity(&plain), identity(&plain.query::<dyn IUnknown>().unwrap()));
+    assert_eq!(
+        identity(&plain),
+        identity(&plain.query::<dyn IUnknown>().unwrap())
+    );
 }
 
 #[test]
@@ -187,8 +199,18 @@ fn a_new_object_has_one_reference() {
     assert_eq!(StdEvent::create().ref_count(), 1);
     assert_eq!(SynchronizeContainer::create().ref_count(), 1);
     assert_eq!(PlainObject::create().ref_count(), 1);
-    assert_eq!(create_instance::<dyn ISynchronize>(&CLSID_ManualResetEvent).unwrap().ref_count(), 1);
-    assert_eq!(create_instance::<dyn IUnknown>(&CLSID_SynchronizeContainer).unwrap().ref_count(), 1);
+    assert_eq!(
+        create_instance::<dyn ISynchronize>(&CLSID_ManualResetEvent)
+            .unwrap()
+            .ref_count(),
+        1
+    );
+    assert_eq!(
+        create_instance::<dyn IUnknown>(&CLSID_SynchronizeContainer)
+            .unwrap()
+            .ref_count(),
+        1
+    );
 }
 
 #[test]
@@ -257,31 +279,62 @@ fn query_interface_for_an_unsupported_interface_returns_e_nointerface_and_leaves
     let e = ManualResetEvent::create();
     let keep = SynchronizeContainer::create();
     let mut slot: Option<ComPtr<dyn ISynchronizeContainer>> = Some(keep.clone());
-    assert_eq!(e.query_interface(&IID_ISynchronizeContainer, &mut slot), E_NOINTERFACE);
-    assert!(ComPtr::ptr_eq(slot.as_ref().unwrap(), &keep), "ppv untouched");
+    assert_eq!(
+        e.query_interface(&IID_ISynchronizeContainer, &mut slot),
+        E_NOINTERFACE
+    );
+    assert!(
+        ComPtr::ptr_eq(slot.as_ref().unwrap(), &keep),
+        "ppv untouched"
+    );
 
     let mut any: Option<ComPtr<dyn IUnknown>> = None;
-    assert_eq!(e.query_interface(&IID_ICallFactory, &mut any), E_NOINTERFACE);
-    assert_eq!(e.query_interface(&GUID::from_u128(0x1234), &mut any), E_NOINTERFACE);
+    assert_eq!(
+        e.query_interface(&IID_ICallFactory, &mut any),
+        E_NOINTERFACE
+    );
+    assert_eq!(
+        e.query_interface(&GUID::from_u128(0x1234), &mut any),
+        E_NOINTERFACE
+    );
     assert!(any.is_none());
 
     // A plain object has only IUnknown: no async support (no ICallFactory).
     let p = PlainObject::create();
-    assert_eq!(p.query_interface(&IID_ICallFactory, &mut any), E_NOINTERFACE);
-    assert_eq!(p.query_interface(&IID_ISynchronize, &mut any), E_NOINTERFACE);
+    assert_eq!(
+        p.query_interface(&IID_ICallFactory, &mut any),
+        E_NOINTERFACE
+    );
+    assert_eq!(
+        p.query_interface(&IID_ISynchronize, &mut any),
+        E_NOINTERFACE
+    );
     assert!(any.is_none());
-    assert_eq!(query::<dyn ISynchronize>(&*p).err().map(|e| e.code()), Some(E_NOINTERFACE));
+    assert_eq!(
+        query::<dyn ISynchronize>(&*p).err().map(|e| e.code()),
+        Some(E_NOINTERFACE)
+    );
 }
 
 #[test]
 fn query_interface_with_an_out_slot_of_the_wrong_type_returns_e_invalidarg_and_leaks_nothing() {
     let e = ManualResetEvent::create();
     let mut wrong: Option<ComPtr<dyn ISynchronizeContainer>> = None;
-    assert_eq!(e.query_interface(&IID_ISynchronize, &mut wrong), E_INVALIDARG);
+    assert_eq!(
+        e.query_interface(&IID_ISynchronize, &mut wrong),
+        E_INVALIDARG
+    );
     assert!(wrong.is_none());
     let mut not_a_slot = 0u8;
-    assert_eq!(e.query_interface(&IID_IUnknown, &mut not_a_slot), E_INVALIDARG);
-    assert_eq!(e.ref_count(), 1, "the reference taken for the answer was released");
+    assert_eq!(
+        e.query_interface(&IID_IUnknown, &mut not_a_slot),
+        E_INVALIDARG
+    );
+    assert_eq!(
+        e.ref_count(),
+        1,
+        "the reference taken for the answer was released"
+    );
 }
 
 // ---- CoCreateInstance errors ----------------------------------------------------------------
@@ -295,30 +348,59 @@ fn unknown_clsid_returns_regdb_e_classnotreg() {
     assert_eq!(hr.as_u32(), 0x8004_0154);
     assert!(slot.is_none());
     // An interface IID is not a class either.
-    assert_eq!(co_create_instance(&IID_ISynchronize, None, &IID_IUnknown, &mut slot), REGDB_E_CLASSNOTREG);
+    assert_eq!(
+        co_create_instance(&IID_ISynchronize, None, &IID_IUnknown, &mut slot),
+        REGDB_E_CLASSNOTREG
+    );
     // Also when aggregating, and with any riid.
     let outer = PlainObject::create();
-    assert_eq!(co_create_instance(&bogus, Some(&outer), &IID_IUnknown, &mut slot), REGDB_E_CLASSNOTREG);
+    assert_eq!(
+        co_create_instance(&bogus, Some(&outer), &IID_IUnknown, &mut slot),
+        REGDB_E_CLASSNOTREG
+    );
     let mut sync: Option<ComPtr<dyn ISynchronize>> = None;
-    assert_eq!(co_create_instance(&bogus, None, &IID_ISynchronize, &mut sync), REGDB_E_CLASSNOTREG);
+    assert_eq!(
+        co_create_instance(&bogus, None, &IID_ISynchronize, &mut sync),
+        REGDB_E_CLASSNOTREG
+    );
     assert!(slot.is_none() && sync.is_none());
-    assert_eq!(create_instance::<dyn ISynchronize>(&bogus).err().map(|e| e.code()), Some(REGDB_E_CLASSNOTREG));
+    assert_eq!(
+        create_instance::<dyn ISynchronize>(&bogus)
+            .err()
+            .map(|e| e.code()),
+        Some(REGDB_E_CLASSNOTREG)
+    );
 }
 
 #[test]
 fn creating_aggregated_with_riid_other_than_iunknown_returns_e_invalidarg() {
     // Spec D11: aggregating with riid != IID_IUnknown -> E_INVALIDARG.
-    for clsid in [CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer] {
+    for clsid in [
+        CLSID_ManualResetEvent,
+        CLSID_StdEvent,
+        CLSID_SynchronizeContainer,
+    ] {
         let outer = Arc::new_cyclic(|me| TestOuter::new(me, &[]));
         let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
         let mut sync: Option<ComPtr<dyn ISynchronize>> = None;
-        assert_eq!(co_create_instance(&clsid, Some(&unk), &IID_ISynchronize, &mut sync), E_INVALIDARG);
+        assert_eq!(
+            co_create_instance(&clsid, Some(&unk), &IID_ISynchronize, &mut sync),
+            E_INVALIDARG
+        );
         assert!(sync.is_none());
         let mut handle: Option<ComPtr<dyn ISynchronizeHandle>> = None;
-        assert_eq!(co_create_instance(&clsid, Some(&unk), &IID_ISynchronizeHandle, &mut handle), E_INVALIDARG);
+        assert_eq!(
+            co_create_instance(&clsid, Some(&unk), &IID_ISynchronizeHandle, &mut handle),
+            E_INVALIDARG
+        );
         let mut container: Option<ComPtr<dyn ISynchronizeContainer>> = None;
         assert_eq!(
-            co_create_instance(&clsid, Some(&unk), &IID_ISynchronizeContainer, &mut container),
+            co_create_instance(
+                &clsid,
+                Some(&unk),
+                &IID_ISynchronizeContainer,
+                &mut container
+            ),
             E_INVALIDARG
         );
         assert!(handle.is_none() && container.is_none());
@@ -330,12 +412,36 @@ fn creating_aggregated_with_riid_other_than_iunknown_returns_e_invalidarg() {
 #[test]
 fn creating_for_an_interface_the_class_lacks_returns_e_nointerface() {
     let mut slot: Option<ComPtr<dyn ISynchronizeContainer>> = None;
-    assert_eq!(co_create_instance(&CLSID_ManualResetEvent, None, &IID_ISynchronizeContainer, &mut slot), E_NOINTERFACE);
+    assert_eq!(
+        co_create_instance(
+            &CLSID_ManualResetEvent,
+            None,
+            &IID_ISynchronizeContainer,
+            &mut slot
+        ),
+        E_NOINTERFACE
+    );
     assert!(slot.is_none());
     let mut ev: Option<ComPtr<dyn ISynchronizeEvent>> = None;
-    assert_eq!(co_create_instance(&CLSID_ManualResetEvent, None, &IID_ISynchronizeEvent, &mut ev), E_NOINTERFACE);
+    assert_eq!(
+        co_create_instance(
+            &CLSID_ManualResetEvent,
+            None,
+            &IID_ISynchronizeEvent,
+            &mut ev
+        ),
+        E_NOINTERFACE
+    );
     let mut sync: Option<ComPtr<dyn ISynchronize>> = None;
-    assert_eq!(co_create_instance(&CLSID_SynchronizeContainer, None, &IID_ISynchronize, &mut sync), E_NOINTERFACE);
+    assert_eq!(
+        co_create_instance(
+            &CLSID_SynchronizeContainer,
+            None,
+            &IID_ISynchronize,
+            &mut sync
+        ),
+        E_NOINTERFACE
+    );
     assert!(ev.is_none() && sync.is_none());
 }
 
@@ -347,7 +453,10 @@ fn an_object_is_freed_when_its_last_pointer_goes() {
     let weak = Arc::downgrade(e.as_arc());
     let h = e.query::<dyn ISynchronizeHandle>().unwrap();
     drop(e);
-    assert!(weak.upgrade().is_some(), "still held through ISynchronizeHandle");
+    assert!(
+        weak.upgrade().is_some(),
+        "still held through ISynchronizeHandle"
+    );
     drop(h);
     assert!(weak.upgrade().is_none(), "freed");
 
@@ -363,7 +472,10 @@ fn a_failed_creation_frees_the_new_object() {
     // Nothing to hold a Weak to, but the failed request must release what it made: a
     // successful creation right after still starts at one reference.
     let mut slot: Option<ComPtr<dyn ISynchronizeContainer>> = None;
-    assert_eq!(co_create_instance(&CLSID_StdEvent, None, &IID_ISynchronizeContainer, &mut slot), E_NOINTERFACE);
+    assert_eq!(
+        co_create_instance(&CLSID_StdEvent, None, &IID_ISynchronizeContainer, &mut slot),
+        E_NOINTERFACE
+    );
     let e = create_instance::<dyn ISynchronize>(&CLSID_StdEvent).unwrap();
     assert_eq!(Arc::strong_count(e.as_arc()), 1);
 }
@@ -377,7 +489,12 @@ fn aggregated_event_delegates_query_interface_to_the_outer() {
     let before = outer.qi_calls.load(Ordering::SeqCst);
     // The inner implements ISynchronizeHandle, but its delegating QueryInterface asks the
     // outer, which does not expose it.
-    assert_eq!(sync.query::<dyn ISynchronizeHandle>().err().map(|e| e.code()), Some(E_NOINTERFACE));
+    assert_eq!(
+        sync.query::<dyn ISynchronizeHandle>()
+            .err()
+            .map(|e| e.code()),
+        Some(E_NOINTERFACE)
+    );
     assert_eq!(outer.qi_calls.load(Ordering::SeqCst), before + 1);
     assert!(sync.query::<dyn ISynchronize>().is_ok());
     assert_eq!(outer.qi_calls.load(Ordering::SeqCst), before + 2);
@@ -390,7 +507,11 @@ fn aggregated_event_delegates_add_ref_and_release_to_the_outer() {
     assert_eq!(nd_count, 1, "the outer holds one reference on the inner");
     assert_eq!(outer.count(), 1);
     let sync = unk.query::<dyn ISynchronize>().unwrap();
-    assert_eq!(outer.count(), 2, "an interface of the inner counts on the outer");
+    assert_eq!(
+        outer.count(),
+        2,
+        "an interface of the inner counts on the outer"
+    );
     assert_eq!(sync.add_ref(), 3);
     assert_eq!(outer.count(), 3);
     assert_eq!(sync.release(), 2);
@@ -399,7 +520,11 @@ fn aggregated_event_delegates_add_ref_and_release_to_the_outer() {
     drop(again);
     drop(sync);
     assert_eq!(outer.count(), 1);
-    assert_eq!(outer.nd().ref_count(), nd_count, "the inner's own count never moved");
+    assert_eq!(
+        outer.nd().ref_count(),
+        nd_count,
+        "the inner's own count never moved"
+    );
 }
 
 #[test]
@@ -438,7 +563,10 @@ fn non_delegating_query_for_iunknown_returns_the_non_delegating_unknown() {
     let (outer, unk) = TestOuter::aggregating(&CLSID_ManualResetEvent, &[IID_ISynchronize]);
     let nd = outer.nd();
     let again = nd.query::<dyn IUnknown>().unwrap();
-    assert!(ComPtr::ptr_eq(&again, nd), "the same non-delegating unknown, not the outer");
+    assert!(
+        ComPtr::ptr_eq(&again, nd),
+        "the same non-delegating unknown, not the outer"
+    );
     assert_ne!(addr(again.as_arc()), addr(&outer));
     assert_eq!(nd.ref_count(), 2, "it counts on the inner's own count");
     assert_eq!(outer.count(), 1, "... not the outer's");
@@ -467,8 +595,15 @@ fn an_interface_of_the_inner_keeps_the_outer_alive() {
     assert!(outer_weak.upgrade().is_some());
     assert_eq!(sync.signal(), S_OK);
     assert_eq!(sync.wait(0, 0), S_OK);
-    assert!(ComPtr::is_same_object(&sync, &sync.query::<dyn IUnknown>().unwrap()));
-    let final_releases = outer_weak.upgrade().unwrap().final_releases.load(Ordering::SeqCst);
+    assert!(ComPtr::is_same_object(
+        &sync,
+        &sync.query::<dyn IUnknown>().unwrap()
+    ));
+    let final_releases = outer_weak
+        .upgrade()
+        .unwrap()
+        .final_releases
+        .load(Ordering::SeqCst);
     assert_eq!(final_releases, 0);
     drop(sync);
     assert!(outer_weak.upgrade().is_none(), "outer freed");
@@ -490,7 +625,8 @@ fn aggregated_objects_are_freed_with_their_outer() {
         assert!(outer_weak.upgrade().is_none(), "{clsid:?}: outer freed");
         assert!(inner_weak.upgrade().is_none(), "{clsid:?}: inner freed");
     }
-    let (outer, unk) = TestOuter::aggregating(&CLSID_SynchronizeContainer, &[IID_ISynchronizeContainer]);
+    let (outer, unk) =
+        TestOuter::aggregating(&CLSID_SynchronizeContainer, &[IID_ISynchronizeContainer]);
     let inner_weak = Arc::downgrade(unk.query::<dyn ISynchronizeContainer>().unwrap().as_arc());
     let outer_weak = Arc::downgrade(&outer);
     drop((outer, unk));
@@ -510,7 +646,8 @@ fn last_release_of_an_inner_interface_is_the_outers_final_release() {
 
 #[test]
 fn aggregated_container_delegates_to_its_outer() {
-    let (outer, unk) = TestOuter::aggregating(&CLSID_SynchronizeContainer, &[IID_ISynchronizeContainer]);
+    let (outer, unk) =
+        TestOuter::aggregating(&CLSID_SynchronizeContainer, &[IID_ISynchronizeContainer]);
     let container = unk.query::<dyn ISynchronizeContainer>().unwrap();
     assert_eq!(identity(&container), addr(&outer));
     assert_eq!(outer.count(), 2);
@@ -535,11 +672,19 @@ fn new_aggregated_event_delegates_to_the_outer_and_reaches_the_inner_non_delegat
     assert_eq!(inner.nd_add_ref(), 2);
     assert_eq!(inner.nd_release(), 1);
     // The inner's delegating IUnknown goes to the outer.
-    assert_eq!(addr(query::<dyn IUnknown>(&*inner).unwrap().as_arc()), addr(&outer));
+    assert_eq!(
+        addr(query::<dyn IUnknown>(&*inner).unwrap().as_arc()),
+        addr(&outer)
+    );
     assert_eq!(inner.add_ref(), 3);
     assert_eq!(outer.count(), 3);
     assert_eq!(inner.release(), 2);
-    assert_eq!(query::<dyn ISynchronizeHandle>(&*inner).err().map(|e| e.code()), Some(E_NOINTERFACE));
+    assert_eq!(
+        query::<dyn ISynchronizeHandle>(&*inner)
+            .err()
+            .map(|e| e.code()),
+        Some(E_NOINTERFACE)
+    );
     // It is a working manual-reset event.
     assert_eq!(sync.signal(), S_OK);
     assert_eq!(sync.wait(0, 0), S_OK);
@@ -554,7 +699,10 @@ fn new_aggregated_event_delegates_to_the_outer_and_reaches_the_inner_non_delegat
 fn new_aggregated_std_event_exposes_isynchronizeevent_through_the_outer() {
     let (_outer, unk, inner_weak) = TestOuter::with_sync_event(CLSID_StdEvent);
     let ev = unk.query::<dyn ISynchronizeEvent>().unwrap();
-    assert_eq!(ev.get_handle().unwrap(), *inner_weak.upgrade().unwrap().handle());
+    assert_eq!(
+        ev.get_handle().unwrap(),
+        *inner_weak.upgrade().unwrap().handle()
+    );
     drop(unk);
     drop(ev);
 }
@@ -566,7 +714,10 @@ fn inner_whose_outer_is_gone_answers_rpc_e_disconnected() {
     drop((outer, unk));
     // Only a raw Rust handle to the inner is left: its delegating methods have nobody to go to.
     let mut slot: Option<ComPtr<dyn IUnknown>> = None;
-    assert_eq!(inner.query_interface(&IID_IUnknown, &mut slot), RPC_E_DISCONNECTED);
+    assert_eq!(
+        inner.query_interface(&IID_IUnknown, &mut slot),
+        RPC_E_DISCONNECTED
+    );
     assert!(slot.is_none());
     assert_eq!(inner.add_ref(), 0);
     assert_eq!(inner.release(), 0);
