@@ -14,6 +14,9 @@ use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
 use comasync::sync::ISynchronize;
 use comasync::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
 
+/// What the completion callback delivers: `Finish_Read`'s return value and data.
+pub type Completion = (HRESULT, Vec<u8>);
+
 /// The client's outer object: it owns the call object (aggregated inside it) and implements
 /// `ISynchronize` itself.
 pub struct CallbackClient {
@@ -21,14 +24,14 @@ pub struct CallbackClient {
     me: Weak<CallbackClient>,
     /// The call object's non-delegating unknown: the client's reference on the inner object.
     inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
-    results: Mutex<Sender<(HRESULT, Vec<u8>)>>,
+    results: Mutex<Sender<Completion>>,
 }
 
 impl CallbackClient {
     /// A client whose call objects come from `factory`; completions arrive on the receiver.
     pub fn create(
         factory: &ComPtr<dyn ICallFactory>,
-    ) -> comasync::Result<(ComPtr<dyn IUnknown>, Receiver<(HRESULT, Vec<u8>)>)> {
+    ) -> comasync::Result<(ComPtr<dyn IUnknown>, Receiver<Completion>)> {
         let (tx, rx) = channel();
         let client = Arc::new_cyclic(|me| CallbackClient {
             refs: RefCount::new(),

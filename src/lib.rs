@@ -36,6 +36,7 @@ pub mod hresult;
 pub mod interop;
 pub mod model;
 pub mod sample_server;
+pub mod script;
 pub mod simple_stream;
 pub mod sync;
 #[cfg(feature = "testing")]

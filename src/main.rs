@@ -32,8 +32,32 @@ struct Cli {
 enum Command {
     /// Walk through an asynchronous call step by step: the guided tour of the model.
     Tour,
+    /// Run scenario scripts: each step's HRESULT, out-parameters and call state; stops at the
+    /// first mismatch with FILE:LINE (exit 1), or a syntax error (exit 2).
+    Run(RunArgs),
+    /// Turn a scenario script's trace into a Mermaid sequence diagram.
+    Diagram(DiagramArgs),
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
+}
+
+/// Arguments of `comasync run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Print the timeline of COM-visible events after each step.
+    #[arg(long)]
+    trace: bool,
+    /// The scenario scripts to run, in order.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<std::path::PathBuf>,
+}
+
+/// Arguments of `comasync diagram`.
+#[derive(Debug, Args)]
+struct DiagramArgs {
+    /// The scenario script to draw.
+    #[arg(value_name = "FILE")]
+    file: std::path::PathBuf,
 }
 
 /// Arguments of `comasync hresult`.
@@ -58,6 +82,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Tour => run_tour(),
+        Command::Run(args) => run_scripts(&args),
+        Command::Diagram(args) => run_diagram(&args),
         Command::Hresult(args) => run_hresult(&args),
     }
 }
@@ -69,6 +95,33 @@ fn run_tour() -> ExitCode {
         return fail(&format!("tour: {e}"));
     }
     emit(&String::from_utf8_lossy(&out))
+}
+
+/// `comasync run [--trace] FILE...` runs scenario scripts.
+fn run_scripts(args: &RunArgs) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let result = comasync::script::run_files(&args.files, args.trace, &mut out);
+    let _ = out.flush();
+    script_exit(result)
+}
+
+/// `comasync diagram FILE` prints the script's Mermaid sequence diagram.
+fn run_diagram(args: &DiagramArgs) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let result = comasync::script::diagram_file(&args.file, &mut out);
+    let _ = out.flush();
+    script_exit(result)
+}
+
+/// Exit 0 on success; otherwise the error on stderr and its exit code (1 mismatch, 2 syntax).
+fn script_exit(result: Result<(), comasync::script::ScriptError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 /// `comasync hresult CODE` prints [`describe`] of the code; `comasync hresult --all` prints

@@ -24,8 +24,11 @@
 //!   alive (its *owner*), so delegation never finds the outer gone while a pointer exists.
 //! * `release` never takes a count below zero; an unbalanced `release` returns 0 and changes
 //!   nothing.
-//! * `IID_IUnknown` always yields the controlling object, so [`ComPtr::is_same_object`] is COM's
-//!   identity test.
+//! * `IID_IUnknown` through any interface yields the controlling object, so
+//!   [`ComPtr::is_same_object`] is COM's identity test. The one exception is COM's own: asked
+//!   through an aggregated inner's *non-delegating* unknown, `IID_IUnknown` yields that
+//!   non-delegating unknown (the same pointer each time; see [`RefCount::nd_identity`]), which
+//!   is how `CoCreateInstance` with an outer obtains it.
 
 use std::any::Any;
 use std::fmt;

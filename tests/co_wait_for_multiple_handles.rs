@@ -69,7 +69,12 @@ fn wait(flags: u32, timeout: u32, handles: &[HANDLE], start: u32) -> (HRESULT, u
 #[test]
 fn missing_index_returns_e_invalidarg_and_waits_for_nothing() {
     let h = auto(true);
-    let hr = co_wait_for_multiple_handles(COWAIT_DEFAULT, INFINITE, Some(std::slice::from_ref(&h)), None);
+    let hr = co_wait_for_multiple_handles(
+        COWAIT_DEFAULT,
+        INFINITE,
+        Some(std::slice::from_ref(&h)),
+        None,
+    );
     assert_eq!(hr, E_INVALIDARG);
     assert!(
         h.is_signaled(),

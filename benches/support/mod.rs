@@ -492,6 +492,17 @@ pub fn outstanding_channels(n: usize, workers: usize, heap: &dyn Fn() -> isize) 
     }
 }
 
+/// Where `benches/memory.rs` leaves its summary lines for `benches/performance.rs`: beside
+/// the bench executables' `deps/` folder (`target/release/comasync-memory.txt`).
+pub fn memory_summary_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    dir.join("comasync-memory.txt")
+}
+
 // ---------------------------------------------------------------------------------------
 // Statistics.
 

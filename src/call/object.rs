@@ -13,9 +13,10 @@
 //!   `Signal` is ever called while it is held.
 //! * The result slot is written once per call (by the server's completion, if it is current)
 //!   and taken once (by `Finish_`); a late or abandoned result is dropped, never delivered.
-//! * The completion is published (state `Signaled`) before the event is signaled, so whoever
-//!   sees the signal can `Finish_` without waiting — also from inside an aggregating client's
-//!   `Signal` (spec 3.6).
+//! * The completion is published (state `Signaled`) and the call's event set in one critical
+//!   section, so whoever sees the signal can `Finish_` without waiting, and whoever sees the
+//!   state (by `Finish_`, `Cancel` or a new `Begin_`) sees the event set; an aggregating
+//!   client's `Signal` is called after, outside the lock (spec 3.6).
 //! * `Finish_` and `Cancel` wait on the call's own condition variable, not on the COM-visible
 //!   event, so a client that resets or signals the event itself cannot make them hang.
 
@@ -165,6 +166,11 @@ impl<M: AsyncInterface> CallObject<M> {
             let mut slot = self.slot.lock();
             if slot.state.complete(generation) {
                 slot.result = Some((hr, out));
+                // Under the lock, with the state change: nobody can see the call completed
+                // (Finish_ it, Begin_ the next) while its event is still clear, and a late
+                // set_event can never land on the next call (regression test
+                // `completion_signal_never_lags_the_state`).
+                self.event.handle().set_event();
                 None
             } else {
                 Some(out)
@@ -191,10 +197,10 @@ impl<M: AsyncInterface> CallObject<M> {
         self.slot.lock().state.is_current(generation)
     }
 
-    /// Signals the call's event, then an aggregating client's `ISynchronize` (its completion
-    /// callback). A failing outer `Signal` fails the call, if `Finish_` has not taken it yet.
+    /// Signals an aggregating client's `ISynchronize` (its completion callback), outside the
+    /// lock; the call's own event was set under the lock. A failing outer `Signal` fails the
+    /// call, if `Finish_` has not taken it yet.
     fn signal_completion(&self, generation: u64) {
-        self.event.handle().set_event();
         if let Some(sync) = self.outer_synchronize() {
             let hr = sync.signal();
             if hr.failed() {
@@ -252,6 +258,10 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
             }
         }
         let hr = slot.state.cancel_window_over(generation);
+        if hr == S_OK {
+            // Completed locally: set the event with the state change (see `complete`).
+            self.event.handle().set_event();
+        }
         drop(slot);
         if hr == S_OK {
             self.done.notify_all();

@@ -33,7 +33,11 @@ pub fn render(trace: &Trace) -> String {
         if p.label == p.id {
             out.push_str(&format!("    participant {}\n", p.id));
         } else {
-            out.push_str(&format!("    participant {} as {}\n", p.id, escape(&p.label)));
+            out.push_str(&format!(
+                "    participant {} as {}\n",
+                p.id,
+                escape(&p.label)
+            ));
         }
     }
     for e in &trace.events {

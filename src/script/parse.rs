@@ -313,7 +313,10 @@ impl Op {
     /// The variables the operation reads.
     pub fn uses(&self) -> Vec<&str> {
         match self {
-            Op::SimpleStream { .. } | Op::ManualResetEvent | Op::StdEvent | Op::SynchronizeContainer => vec![],
+            Op::SimpleStream { .. }
+            | Op::ManualResetEvent
+            | Op::StdEvent
+            | Op::SynchronizeContainer => vec![],
             Op::QueryInterface { target, .. }
             | Op::AddRef { target }
             | Op::Release { target }
@@ -332,7 +335,9 @@ impl Op {
             | Op::ServerTestCancel { call } => vec![call],
             Op::AddSynchronize { container, sync } => vec![container, sync],
             Op::WaitMultiple { container, .. } => vec![container],
-            Op::CoWaitForMultipleHandles { handles, .. } => handles.iter().map(String::as_str).collect(),
+            Op::CoWaitForMultipleHandles { handles, .. } => {
+                handles.iter().map(String::as_str).collect()
+            }
         }
     }
 
@@ -449,7 +454,9 @@ fn tokenize(line: &str, n: usize) -> Result<Vec<Tok>, SyntaxError> {
                 let mut s = Vec::new();
                 loop {
                     match b.get(i) {
-                        None => return Err(err("unterminated string: expected a closing `\"`".into())),
+                        None => {
+                            return Err(err("unterminated string: expected a closing `\"`".into()))
+                        }
                         Some(b'"') => {
                             i += 1;
                             break;
@@ -462,16 +469,16 @@ fn tokenize(line: &str, n: usize) -> Result<Vec<Tok>, SyntaxError> {
                                 Some(b'x') => {
                                     let hex = line.get(i + 2..i + 4).unwrap_or("");
                                     let v = u8::from_str_radix(hex, 16).map_err(|_| {
-                                        err("expected two hex digits after `\\x` in a string".into())
+                                        err("expected two hex digits after `\\x` in a string"
+                                            .into())
                                     })?;
                                     s.push(v);
                                     i += 2;
                                 }
-                                _ => {
-                                    return Err(err(
-                                        "unknown escape in a string: expected \\\" \\\\ \\n or \\xNN".into(),
-                                    ))
-                                }
+                                _ => return Err(err(
+                                    "unknown escape in a string: expected \\\" \\\\ \\n or \\xNN"
+                                        .into(),
+                                )),
                             }
                             i += 2;
                         }
@@ -485,7 +492,9 @@ fn tokenize(line: &str, n: usize) -> Result<Vec<Tok>, SyntaxError> {
             }
             _ => {
                 let start = i;
-                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b':' | b'=' | b'"' | b'#') {
+                while i < b.len()
+                    && !matches!(b[i], b' ' | b'\t' | b'\r' | b':' | b'=' | b'"' | b'#')
+                {
                     if b[i] == b'-' && b.get(i + 1) == Some(&b'>') {
                         break;
                     }
@@ -535,7 +544,8 @@ fn cowait_flags(s: &str) -> Option<u32> {
 }
 
 /// The operation names, for "expected an operation" messages.
-const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, ManualResetEvent, StdEvent, SynchronizeContainer, \
+const OPS: &str =
+    "SimpleStream, SimpleStreamSyncOnly, ManualResetEvent, StdEvent, SynchronizeContainer, \
 QueryInterface, AddRef, Release, CreateCall, Begin_Read, Begin_Write, Finish_Read, Finish_Write, \
 Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, CoWaitForMultipleHandles, \
 Complete, Fail, ServerTestCancel";
@@ -553,7 +563,10 @@ impl<'a> Args<'a> {
             Some(t) => format!("`{}`", t.show()),
             None => "the end of the statement".into(),
         };
-        SyntaxError { line: self.line, message: format!("{}: expected {what}, found {found}", self.op) }
+        SyntaxError {
+            line: self.line,
+            message: format!("{}: expected {what}, found {found}", self.op),
+        }
     }
 
     fn word(&mut self, what: &str) -> Result<&'a str, SyntaxError> {
@@ -626,9 +639,19 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
                 message: format!("expected an operation ({OPS}), found `{}`", t.show()),
             })
         }
-        None => return Err(SyntaxError { line, message: format!("expected an operation ({OPS})") }),
+        None => {
+            return Err(SyntaxError {
+                line,
+                message: format!("expected an operation ({OPS})"),
+            })
+        }
     };
-    let mut a = Args { op: name, toks, pos: 1, line };
+    let mut a = Args {
+        op: name,
+        toks,
+        pos: 1,
+        line,
+    };
     let op = match name {
         "SimpleStream" => {
             let data = a.string("the stream's contents as a string, such as \"hello, world\"")?;
@@ -647,7 +670,10 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
         }
         "SimpleStreamSyncOnly" => {
             let data = a.string("the stream's contents as a string")?;
-            Op::SimpleStream { data, kind: ServerKind::SyncOnly }
+            Op::SimpleStream {
+                data,
+                kind: ServerKind::SyncOnly,
+            }
         }
         "ManualResetEvent" => Op::ManualResetEvent,
         "StdEvent" => Op::StdEvent,
@@ -656,13 +682,25 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
             target: a.var("the variable to query")?,
             iface: a.iface("an interface name")?,
         },
-        "AddRef" => Op::AddRef { target: a.var("a variable")? },
-        "Release" => Op::Release { target: a.var("a variable")? },
+        "AddRef" => Op::AddRef {
+            target: a.var("a variable")?,
+        },
+        "Release" => Op::Release {
+            target: a.var("a variable")?,
+        },
         "CreateCall" => {
             let factory = a.var("the factory variable")?;
             let riid = a.iface("the asynchronous interface (AsyncISimpleStream)")?;
-            let riid2 = if a.more() { a.iface("the returned interface or nothing")? } else { riid };
-            Op::CreateCall { factory, riid, riid2 }
+            let riid2 = if a.more() {
+                a.iface("the returned interface or nothing")?
+            } else {
+                riid
+            };
+            Op::CreateCall {
+                factory,
+                riid,
+                riid2,
+            }
         }
         "Begin_Read" => Op::BeginRead {
             call: a.var("the call object variable")?,
@@ -672,19 +710,32 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
             call: a.var("the call object variable")?,
             data: a.string("the bytes to write as a string")?,
         },
-        "Finish_Read" => Op::FinishRead { call: a.var("the call object variable")? },
-        "Finish_Write" => Op::FinishWrite { call: a.var("the call object variable")? },
+        "Finish_Read" => Op::FinishRead {
+            call: a.var("the call object variable")?,
+        },
+        "Finish_Write" => Op::FinishWrite {
+            call: a.var("the call object variable")?,
+        },
         "Wait" => Op::Wait {
             target: a.var("an event or call object variable")?,
             timeout: a.num(TIMEOUT, Some(INFINITE))?,
         },
-        "Signal" => Op::Signal { target: a.var("an event or call object variable")? },
-        "Reset" => Op::Reset { target: a.var("an event or call object variable")? },
+        "Signal" => Op::Signal {
+            target: a.var("an event or call object variable")?,
+        },
+        "Reset" => Op::Reset {
+            target: a.var("an event or call object variable")?,
+        },
         "Cancel" => Op::Cancel {
             call: a.var("the call object variable")?,
-            seconds: a.num("the seconds to wait for the server, or INFINITE", Some(RPC_C_CANCEL_INFINITE_TIMEOUT))?,
+            seconds: a.num(
+                "the seconds to wait for the server, or INFINITE",
+                Some(RPC_C_CANCEL_INFINITE_TIMEOUT),
+            )?,
         },
-        "TestCancel" => Op::TestCancel { call: a.var("the call object variable")? },
+        "TestCancel" => Op::TestCancel {
+            call: a.var("the call object variable")?,
+        },
         "AddSynchronize" => Op::AddSynchronize {
             container: a.var("the container variable")?,
             sync: a.var("an event or call object variable")?,
@@ -704,9 +755,15 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
             while a.more() {
                 handles.push(a.var("an event or call object variable")?);
             }
-            Op::CoWaitForMultipleHandles { flags, timeout, handles }
+            Op::CoWaitForMultipleHandles {
+                flags,
+                timeout,
+                handles,
+            }
         }
-        "Complete" => Op::Complete { call: a.var("the call object variable")? },
+        "Complete" => Op::Complete {
+            call: a.var("the call object variable")?,
+        },
         "Fail" => {
             let call = a.var("the call object variable")?;
             let w = a.word("the failure HRESULT, such as E_FAIL")?;
@@ -716,7 +773,9 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
             })?;
             Op::Fail { call, hr }
         }
-        "ServerTestCancel" => Op::ServerTestCancel { call: a.var("the call object variable")? },
+        "ServerTestCancel" => Op::ServerTestCancel {
+            call: a.var("the call object variable")?,
+        },
         other => {
             return Err(SyntaxError {
                 line,
@@ -731,9 +790,17 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
 fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
     let err = |message: String| SyntaxError { line, message };
     let hr = match toks.first() {
-        Some(Tok::Word(w)) => parse_hresult(w)
-            .map_err(|_| err(format!("expected an HRESULT name or hex value after `->`, found `{w}`")))?,
-        Some(t) => return Err(err(format!("expected an HRESULT after `->`, found `{}`", t.show()))),
+        Some(Tok::Word(w)) => parse_hresult(w).map_err(|_| {
+            err(format!(
+                "expected an HRESULT name or hex value after `->`, found `{w}`"
+            ))
+        })?,
+        Some(t) => {
+            return Err(err(format!(
+                "expected an HRESULT after `->`, found `{}`",
+                t.show()
+            )))
+        }
         None => return Err(err("expected an HRESULT after `->`".into())),
     };
     let mut values = Vec::new();
@@ -744,7 +811,12 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
                 Some(n) => Value::Num(n.into()),
                 None => Value::Name(w.clone()),
             },
-            other => return Err(err(format!("expected an out-parameter value, found `{}`", other.show()))),
+            other => {
+                return Err(err(format!(
+                    "expected an out-parameter value, found `{}`",
+                    other.show()
+                )))
+            }
         });
     }
     Ok(Expect { hr, values })
@@ -771,7 +843,9 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
         let (actor, rest) = match (&toks[0], toks.get(1)) {
             (Tok::Word(w), Some(Tok::Colon)) => {
                 if !is_ident(w) {
-                    return Err(err(format!("expected an actor name before `:`, found `{w}`")));
+                    return Err(err(format!(
+                        "expected an actor name before `:`, found `{w}`"
+                    )));
                 }
                 (w.clone(), &toks[2..])
             }
@@ -792,16 +866,24 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
         let kind = match body.first() {
             Some(Tok::Word(w)) if w == "join" => {
                 if body.len() > 1 {
-                    return Err(err(format!("join: expected nothing more, found `{}`", body[1].show())));
+                    return Err(err(format!(
+                        "join: expected nothing more, found `{}`",
+                        body[1].show()
+                    )));
                 }
                 if started.remove(&actor).is_none() {
-                    return Err(err(format!("{actor}: join: nothing was started by {actor}")));
+                    return Err(err(format!(
+                        "{actor}: join: nothing was started by {actor}"
+                    )));
                 }
                 StepKind::Join
             }
             Some(Tok::Word(w)) if w == "start" => {
                 if expect.is_some() {
-                    return Err(err("start: expected no `->` here; put the expected result on the `join`".into()));
+                    return Err(err(
+                        "start: expected no `->` here; put the expected result on the `join`"
+                            .into(),
+                    ));
                 }
                 let op = parse_op(&body[1..], line)?;
                 if !op.startable() {
@@ -817,7 +899,9 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
                 let (bind, op_toks) = match (body.first(), body.get(1)) {
                     (Some(Tok::Word(v)), Some(Tok::Eq)) => {
                         if !is_ident(v) {
-                            return Err(err(format!("expected a variable name before `=`, found `{v}`")));
+                            return Err(err(format!(
+                                "expected a variable name before `=`, found `{v}`"
+                            )));
                         }
                         (Some(v.clone()), &body[2..])
                     }
@@ -832,7 +916,9 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
                 }
                 if !op.creates() {
                     if let Some(b) = &bind {
-                        return Err(err(format!("`{b} =`: this operation creates nothing to bind")));
+                        return Err(err(format!(
+                            "`{b} =`: this operation creates nothing to bind"
+                        )));
                     }
                 }
                 StepKind::Do { bind, op }
@@ -845,7 +931,9 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
         if let Some(op) = op {
             for v in op.uses() {
                 if !defined.contains_key(v) {
-                    return Err(err(format!("unknown variable `{v}`: expected one bound by an earlier `{v} = ...`")));
+                    return Err(err(format!(
+                        "unknown variable `{v}`: expected one bound by an earlier `{v} = ...`"
+                    )));
                 }
             }
         }
@@ -856,7 +944,13 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
             Some(p) => canonical(&rest[..p]),
             None => canonical(rest),
         };
-        steps.push(Step { line, actor, kind, expect, text });
+        steps.push(Step {
+            line,
+            actor,
+            kind,
+            expect,
+            text,
+        });
     }
     if let Some((actor, line)) = started.iter().min_by_key(|(_, l)| **l) {
         return Err(SyntaxError {
@@ -888,9 +982,28 @@ mod tests {
         assert_eq!(s.len(), 7);
         assert_eq!(s[0].actor, DEFAULT_ACTOR);
         assert_eq!(s[1].line, 3);
-        assert_eq!(s[3].expect, Some(Expect { hr: RPC_S_CALLPENDING, values: vec![] }));
-        assert_eq!(s[6].expect, Some(Expect { hr: S_OK, values: vec![Value::Str(b"hello".to_vec())] }));
-        assert_eq!(s[4].kind, StepKind::Start { op: Op::FinishRead { call: "call".into() } });
+        assert_eq!(
+            s[3].expect,
+            Some(Expect {
+                hr: RPC_S_CALLPENDING,
+                values: vec![]
+            })
+        );
+        assert_eq!(
+            s[6].expect,
+            Some(Expect {
+                hr: S_OK,
+                values: vec![Value::Str(b"hello".to_vec())]
+            })
+        );
+        assert_eq!(
+            s[4].kind,
+            StepKind::Start {
+                op: Op::FinishRead {
+                    call: "call".into()
+                }
+            }
+        );
     }
 
     #[test]
@@ -899,7 +1012,11 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.message.contains("expected a timeout"), "{}", e.message);
         let e = parse("Wait nothing 0\n").unwrap_err();
-        assert!(e.message.contains("unknown variable `nothing`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown variable `nothing`"),
+            "{}",
+            e.message
+        );
         let e = parse("t1: start Release x\n").unwrap_err();
         assert!(e.message.contains("start"), "{}", e.message);
         let e = parse("e = StdEvent\nt1: start Wait e INFINITE\n").unwrap_err();

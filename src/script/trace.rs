@@ -90,7 +90,11 @@ impl Trace {
             }
             return;
         }
-        self.participants.push(Participant { id: id.to_string(), label: label.to_string(), role });
+        self.participants.push(Participant {
+            id: id.to_string(),
+            label: label.to_string(),
+            role,
+        });
     }
 
     /// The events of script line `line`.
@@ -102,7 +106,11 @@ impl Trace {
 impl fmt::Display for Event {
     /// `client [thread client, MTA]: client -> call: Begin_Read(5)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [thread {}, {}]: ", self.actor, self.thread, self.apartment)?;
+        write!(
+            f,
+            "{} [thread {}, {}]: ",
+            self.actor, self.thread, self.apartment
+        )?;
         match self.kind {
             EventKind::Call => write!(f, "{} -> {}: {}", self.from, self.to, self.label),
             EventKind::Return => write!(f, "{} --> {}: {}", self.from, self.to, self.label),

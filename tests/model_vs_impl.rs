@@ -1,0 +1,369 @@
+//! The implementation must never disagree with the reference model (`comasync::model`).
+//!
+//! * Sequential: random operation sequences run against real objects and against the model,
+//!   step by step (`comasync::testing::runner`): the call object (served by a `ManualHandler`,
+//!   so the server completes exactly when the sequence says), events, the container and
+//!   `CoWaitForMultipleHandles`. A failure prints the shrunk sequence as COM calls.
+//! * Concurrent: client threads and a server thread on one call object; every history must be
+//!   linearizable against the model (`comasync::testing::linearize`).
+//! * The byte decoder shared with the fuzz targets: random bytes decode to sequences the runners
+//!   accept, and encoding inverts decoding.
+#![cfg(feature = "testing")]
+
+use comasync::call::{create_call, FinishMode as RealMode, ManualHandler};
+use comasync::guid::{IID_ICallFactory, IID_ISynchronize, IID_IUnknown, IID};
+use comasync::hresult::*;
+use comasync::model::{EventKind, FinishMode, Op, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE};
+use comasync::testing::decode::{self, WorldProfile};
+use comasync::testing::linearize::{run_concurrent_call, ConcOp, ConcurrentPlan};
+use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
+use comasync::testing::{strategy, AsyncIProbe, IProbeCalls, PROBE_ASYNC_IID};
+use comasync::unknown::{ComPtr, IUnknown, PlainObject};
+use proptest::prelude::*;
+
+fn fail(m: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(format!("\n{m}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequential: the call object
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    /// Begin, second Begin, server complete/fail, Wait (0 / 1 ms / INFINITE when it would not
+    /// block), Finish (blocking and strict), Cancel(0), Cancel with a window resolved by the
+    /// server, TestCancel, Release, reuse and QueryInterface.
+    #[test]
+    fn call_object_agrees_with_the_model(mode in strategy::finish_mode(),
+                                         ops in strategy::call_ops(40, false)) {
+        check_call_ops(mode, &ops, &RunOptions::default()).map_err(fail)?;
+    }
+
+    /// Any byte string, through the fuzz targets' decoder.
+    #[test]
+    fn call_object_agrees_with_the_model_on_decoded_bytes(
+        bytes in proptest::collection::vec(any::<u8>(), 0..160)) {
+        let (mode, ops) = decode::call_ops(&bytes);
+        check_call_ops(mode, &ops, &RunOptions::fast()).map_err(fail)?;
+    }
+}
+
+proptest! {
+    // Each Cancel(1) whose window expires costs a second: few cases.
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// The same, with 1 s cancel windows that the runner lets expire (the timeout branch).
+    #[test]
+    fn call_object_agrees_with_the_model_when_cancel_windows_expire(
+        mode in strategy::finish_mode(), ops in strategy::call_ops(16, true)) {
+        check_call_ops(mode, &ops, &RunOptions::default()).map_err(fail)?;
+    }
+}
+
+fn agrees(mode: FinishMode, ops: &[Op]) {
+    if let Err(m) = check_call_ops(mode, ops, &RunOptions::default()) {
+        panic!("\n{m}");
+    }
+}
+
+#[test]
+fn cancel_window_expiry_completes_the_call_locally_as_the_model_says() {
+    agrees(
+        FinishMode::Blocking,
+        &[
+            Op::Begin(READ),
+            Op::Cancel(1),
+            Op::TestCancel, // skipped: the 1 s window is running
+            Op::CancelTimeout,
+            Op::Wait {
+                flags: 0,
+                timeout: 0,
+            },
+            Op::ServerComplete {
+                hr: S_OK,
+                outs: vec![1],
+            },
+            Op::Finish(READ),
+            Op::Begin(WRITE),
+        ],
+    );
+}
+
+#[test]
+fn cancel_window_resolved_by_the_server_returns_rpc_e_call_complete_as_the_model_says() {
+    for seconds in [3600, RPC_C_CANCEL_INFINITE_TIMEOUT] {
+        agrees(
+            FinishMode::Strict,
+            &[
+                Op::Begin(WRITE),
+                Op::Cancel(seconds),
+                Op::TestCancel,
+                Op::Cancel(0),
+                Op::Begin(READ),
+                Op::Finish(WRITE),
+                Op::ServerComplete {
+                    hr: RPC_E_CALL_CANCELED,
+                    outs: vec![],
+                },
+                Op::Finish(WRITE),
+                Op::TestCancel,
+            ],
+        );
+    }
+}
+
+#[test]
+fn late_completion_of_an_earlier_call_is_dropped_as_the_model_says() {
+    agrees(
+        FinishMode::Strict,
+        &[
+            Op::Begin(READ),
+            Op::Cancel(0),
+            Op::Finish(READ),
+            Op::Begin(READ),
+            // The runner completes the first call (late: must be dropped), then the current one.
+            Op::ServerComplete {
+                hr: E_FAIL,
+                outs: vec![9],
+            },
+            Op::Finish(READ),
+            Op::Release,
+            Op::Begin(READ),
+        ],
+    );
+}
+
+#[test]
+fn a_mismatch_prints_the_operation_list_as_com_calls() {
+    // Not a real disagreement: a report is built by hand to pin its shape.
+    use comasync::testing::runner::{Mismatch, StepRecord, StepResult};
+    let m = Mismatch {
+        at: 1,
+        setup: "call object".into(),
+        steps: vec![
+            StepRecord {
+                op: Op::Begin(READ),
+                result: StepResult::Agreed(comasync::model::Outcome::Returns(S_OK)),
+            },
+            StepRecord {
+                op: Op::Finish(READ),
+                result: StepResult::Disagreed {
+                    expected: "RPC_S_CALLPENDING".into(),
+                    got: "S_OK".into(),
+                },
+            },
+        ],
+    };
+    let text = m.to_string();
+    assert!(text.contains("Begin_Read"), "{text}");
+    assert!(text.contains("> "), "{text}");
+    assert!(text.contains("Finish_Read"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequential: events, the container, CoWaitForMultipleHandles
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    #[test]
+    fn events_and_the_container_agree_with_the_model(
+        (kinds, ops) in strategy::world_ops(WorldProfile::Events, 40)) {
+        check_world_ops(&kinds, &ops, &RunOptions::default()).map_err(fail)?;
+    }
+
+    #[test]
+    fn co_wait_for_multiple_handles_agrees_with_the_model(
+        (kinds, ops) in strategy::world_ops(WorldProfile::CoWait, 40)) {
+        check_world_ops(&kinds, &ops, &RunOptions::default()).map_err(fail)?;
+    }
+
+    #[test]
+    fn events_agree_with_the_model_on_decoded_bytes(
+        profile in prop_oneof![Just(WorldProfile::Events), Just(WorldProfile::CoWait)],
+        bytes in proptest::collection::vec(any::<u8>(), 0..160)) {
+        let (kinds, ops) = decode::world_ops(profile, &bytes);
+        check_world_ops(&kinds, &ops, &RunOptions::fast()).map_err(fail)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decoder
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #[test]
+    fn encoding_call_ops_inverts_decoding(mode in strategy::finish_mode(),
+                                          ops in strategy::call_ops(decode::MAX_OPS, true)) {
+        let bytes = decode::encode_call_ops(mode, &ops).expect("strategy values are encodable");
+        prop_assert_eq!(decode::call_ops(&bytes), (mode, ops));
+    }
+
+    #[test]
+    fn encoding_world_ops_inverts_decoding(
+        profile in prop_oneof![Just(WorldProfile::Events), Just(WorldProfile::CoWait)],
+        (kinds, ops) in strategy::world_ops(WorldProfile::Events, decode::MAX_OPS)) {
+        let ops: Vec<Op> = match profile {
+            WorldProfile::Events => ops,
+            WorldProfile::CoWait => ops.into_iter()
+                .filter(|o| !matches!(o, Op::AddSynchronize(_) | Op::WaitMultiple { .. }))
+                .collect(),
+        };
+        let bytes = decode::encode_world_ops(profile, &kinds, &ops).expect("encodable");
+        prop_assert_eq!(decode::world_ops(profile, &bytes), (kinds, ops));
+    }
+
+    #[test]
+    fn decoding_is_total_and_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let (_, ops) = decode::call_ops(&bytes);
+        prop_assert!(ops.len() <= decode::MAX_OPS);
+        let (kinds, ops) = decode::world_ops(WorldProfile::Events, &bytes);
+        prop_assert!((1..=4).contains(&kinds.len()) && ops.len() <= decode::MAX_OPS);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CreateCall's argument rules (spec 2.1 rows 1–4, D11)
+// ---------------------------------------------------------------------------------------------
+
+/// Rows 1–4 as a reference: the order of the checks is D11's.
+fn create_call_reference(riid_ok: bool, outer: bool, riid2: IID, ppv: bool) -> HRESULT {
+    let exposed = [
+        PROBE_ASYNC_IID,
+        IID_IUnknown,
+        IID_ISynchronize,
+        comasync::guid::IID_ISynchronizeHandle,
+        comasync::guid::IID_ICancelMethodCalls,
+    ];
+    if !ppv {
+        E_POINTER
+    } else if !riid_ok {
+        E_NOINTERFACE
+    } else if outer && riid2 != IID_IUnknown {
+        E_INVALIDARG
+    } else if !outer && !exposed.contains(&riid2) {
+        E_NOINTERFACE
+    } else {
+        S_OK
+    }
+}
+
+/// `CreateCall` with an out-slot of `riid2`'s own type (what C's `void **` would receive):
+/// the `HRESULT` and whether a pointer was written.
+fn create_call_typed(riid: &IID, outer: Option<&ComPtr<dyn IUnknown>>, riid2: &IID, ppv: bool)
+    -> (HRESULT, bool) {
+    fn go<I: ?Sized + IUnknown + 'static>(riid: &IID, outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID, ppv: bool) -> (HRESULT, bool) {
+        let mut slot: Option<ComPtr<I>> = None;
+        let hr = create_call::<IProbeCalls>(
+            riid,
+            outer,
+            riid2,
+            ppv.then_some(&mut slot as &mut dyn std::any::Any),
+            ManualHandler::<IProbeCalls>::new(),
+            RealMode::Blocking,
+        );
+        (hr, slot.is_some())
+    }
+    use comasync::call::ICancelMethodCalls;
+    use comasync::guid::{IID_ICancelMethodCalls, IID_ISynchronizeHandle};
+    use comasync::sync::{ISynchronize, ISynchronizeHandle};
+    match *riid2 {
+        _ if outer.is_some() => go::<dyn IUnknown>(riid, outer, riid2, ppv),
+        x if x == PROBE_ASYNC_IID => go::<dyn AsyncIProbe>(riid, outer, riid2, ppv),
+        x if x == IID_ISynchronize => go::<dyn ISynchronize>(riid, outer, riid2, ppv),
+        x if x == IID_ISynchronizeHandle => go::<dyn ISynchronizeHandle>(riid, outer, riid2, ppv),
+        x if x == IID_ICancelMethodCalls => go::<dyn ICancelMethodCalls>(riid, outer, riid2, ppv),
+        _ => go::<dyn IUnknown>(riid, outer, riid2, ppv),
+    }
+}
+
+proptest! {
+    #[test]
+    fn create_call_argument_rules_agree_with_rows_1_to_4(
+        riid_ok in any::<bool>(), outer in any::<bool>(),
+        riid2 in proptest::sample::select(decode::iids().to_vec()), ppv in any::<bool>()) {
+        let riid = if riid_ok { PROBE_ASYNC_IID } else { IID_ICallFactory };
+        let outer_obj = PlainObject::create();
+        let (hr, written) = create_call_typed(&riid, outer.then_some(&outer_obj), &riid2, ppv);
+        prop_assert_eq!(hr, create_call_reference(riid_ok, outer, riid2, ppv));
+        prop_assert_eq!(written, hr == S_OK);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent histories are linearizable
+// ---------------------------------------------------------------------------------------------
+
+fn conc_op() -> impl Strategy<Value = ConcOp> {
+    prop_oneof![
+        4 => (0usize..2).prop_map(ConcOp::Begin),
+        4 => (0usize..2).prop_map(ConcOp::Finish),
+        2 => Just(ConcOp::Cancel0),
+        2 => Just(ConcOp::TestCancel),
+        3 => Just(ConcOp::Wait0),
+    ]
+}
+
+fn plan() -> impl Strategy<Value = ConcurrentPlan> {
+    (
+        proptest::collection::vec(proptest::collection::vec(conc_op(), 1..6), 2..4),
+        proptest::collection::vec(
+            (proptest::sample::select(decode::HRESULTS.to_vec()), proptest::collection::vec(0u32..9, 0..3)),
+            1..4,
+        ),
+    )
+        .prop_map(|(clients, server_results)| ConcurrentPlan {
+            clients,
+            server_results,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Begin_, strict Finish_, Cancel(0), TestCancel and Wait(0) from several threads while a
+    /// server thread completes calls: each history (about 10–25 operations) must have a
+    /// sequential order, consistent with real-time precedence, that the model accepts.
+    #[test]
+    fn concurrent_histories_on_one_call_object_are_linearizable(plan in plan()) {
+        for _ in 0..8 {
+            run_concurrent_call(&plan).map_err(fail)?;
+        }
+    }
+}
+
+#[test]
+fn a_non_linearizable_history_is_rejected() {
+    use comasync::model::{CallModel, Outcome};
+    use comasync::testing::linearize::{check, conc_step, ConcResult, Entry, GenModel};
+    // Two sequential Begin_s that both succeed: impossible.
+    let e = |op, hr, invoke, response| Entry {
+        thread: 0,
+        op,
+        result: ConcResult::Outcome(Outcome::Returns(hr)),
+        invoke,
+        response,
+    };
+    let history = vec![e(ConcOp::Begin(0), S_OK, 0, 1), e(ConcOp::Begin(0), S_OK, 2, 3)];
+    let init = GenModel {
+        call: CallModel::with_mode(PROBE_ASYNC_IID, FinishMode::Strict),
+        generation: 0,
+    };
+    assert!(check(&init, &history, conc_step).is_none());
+    // Overlapping, one busy: linearizable either way round.
+    let history = vec![
+        e(ConcOp::Begin(0), RPC_S_CALLPENDING, 0, 3),
+        e(ConcOp::Begin(1), S_OK, 1, 2),
+    ];
+    assert_eq!(check(&init, &history, conc_step), Some(vec![1, 0]));
+}
+
+#[test]
+fn event_kinds_decode_from_the_header_byte() {
+    let (kinds, _) = decode::world_ops(WorldProfile::Events, &[0b0000_1001]);
+    assert_eq!(kinds, vec![EventKind::ManualReset, EventKind::Auto]);
+}

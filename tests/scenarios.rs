@@ -1,0 +1,288 @@
+//! The scenario language: every script in `scenarios/` passes, failures name their file and
+//! line, output is deterministic, and the committed diagrams are what the code draws today.
+//!
+//! Regenerate the diagrams with `COMASYNC_UPDATE_DIAGRAMS=1 cargo test --test scenarios`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use comasync::script::{diagram_file, run_file, run_files, run_source, RunOptions, ScriptError};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let v = files("scenarios", "cas");
+    assert!(
+        v.len() >= 15,
+        "expected the scenario scripts in scenarios/, found {}",
+        v.len()
+    );
+    v
+}
+
+fn run_text(name: &str, script: &str, opts: &RunOptions) -> (String, Result<(), ScriptError>) {
+    let mut out = Vec::new();
+    let r = run_source(name, script, opts, &mut out).map(|_| ());
+    (String::from_utf8(out).unwrap(), r)
+}
+
+#[test]
+fn every_scenario_passes() {
+    for path in scenarios() {
+        let mut out = Vec::new();
+        if let Err(e) = run_files(std::slice::from_ref(&path), true, &mut out) {
+            panic!("{e}\n{}", String::from_utf8_lossy(&out));
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.trim_end().ends_with("steps"), "{text}");
+    }
+}
+
+#[test]
+fn a_wrong_expectation_stops_with_file_and_line() {
+    let script = "server = SimpleStream \"hello\"\n\
+                  client: f = QueryInterface server ICallFactory -> S_OK\n\
+                  client: call = CreateCall f AsyncISimpleStream\n\
+                  client: Begin_Read call 5 -> S_OK\n\
+                  client: Wait call 0 -> S_OK\n\
+                  client: Release call -> 0\n";
+    let (out, r) = run_text("wrong.cas", script, &RunOptions::default());
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "wrong.cas:5: expected S_OK, got RPC_S_CALLPENDING"
+    );
+    assert_eq!(e.exit_code(), 1);
+    // The steps before it ran and were printed, the step itself too; nothing after it.
+    assert!(out.contains("Begin_Read call 5"), "{out}");
+    assert!(out.contains("RPC_S_CALLPENDING (0x80010115)"), "{out}");
+    assert!(!out.contains("Release call"), "{out}");
+
+    // Out-parameters are compared too, and a file's path is what the message names.
+    let path = std::env::temp_dir().join(format!("comasync-wrong-{}.cas", std::process::id()));
+    std::fs::write(
+        &path,
+        "server = SimpleStream \"hello\"\n\
+         client: f = QueryInterface server ICallFactory\n\
+         client: call = CreateCall f AsyncISimpleStream\n\
+         client: Begin_Read call 5\n\
+         server: Complete call\n\
+         # a comment\n\
+         client: Finish_Read call -> S_OK \"help!\"\n",
+    )
+    .unwrap();
+    let e = run_files(std::slice::from_ref(&path), false, &mut Vec::new()).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:7: expected S_OK \"help!\", got S_OK \"hello\"",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_syntax_error_is_clear() {
+    let (out, r) = run_text(
+        "syntax.cas",
+        "server = SimpleStream \"hello\"\nclient: f = QueryInterface server ICallFactory\nclient: call = CreateCall f AsyncISimpleStream\nclient: Begin_Read call\n",
+        &RunOptions::default(),
+    );
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "syntax.cas:4: Begin_Read: expected the byte count, found the end of the statement"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        out.is_empty(),
+        "nothing runs when the script does not parse: {out}"
+    );
+
+    let e = run_text("s.cas", "client: Frobnicate x\n", &RunOptions::default())
+        .1
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("s.cas:1: unknown operation `Frobnicate`: expected one of"),
+        "{e}"
+    );
+    let e = run_text(
+        "s.cas",
+        "e = StdEvent\nclient: Wait e 0 -> S_MAYBE\n",
+        &RunOptions::default(),
+    )
+    .1
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "s.cas:2: expected an HRESULT name or hex value after `->`, found `S_MAYBE`"
+    );
+    let e = run_text("s.cas", "client: Wait e 0\n", &RunOptions::default())
+        .1
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("s.cas:1: unknown variable `e`"),
+        "{e}"
+    );
+    let e = run_text(
+        "s.cas",
+        "e = StdEvent\nt1: start Wait e INFINITE\nt1: Signal e\nt1: join\n",
+        &RunOptions::default(),
+    )
+    .1
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("s.cas:3: t1 is still running the operation started at line 2"),
+        "{e}"
+    );
+
+    let e = run_files(
+        &[root().join("scenarios/no-such-file.cas")],
+        false,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn a_hang_becomes_a_clear_error() {
+    let opts = RunOptions {
+        watchdog: Duration::from_millis(200),
+        ..RunOptions::default()
+    };
+    let e = run_text(
+        "hang.cas",
+        "e = ManualResetEvent\nclient: Wait e INFINITE\n",
+        &opts,
+    )
+    .1
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "hang.cas:2: client still blocked after 200 ms in `Wait e INFINITE`"
+    );
+    assert_eq!(e.exit_code(), 1);
+
+    let script = "server = SimpleStream \"hello\"\n\
+                  client: f = QueryInterface server ICallFactory\n\
+                  client: call = CreateCall f AsyncISimpleStream\n\
+                  client: Begin_Read call 5\n\
+                  t1: start Finish_Read call\n\
+                  t1: join -> S_OK \"hello\"\n";
+    let e = run_text("hang.cas", script, &opts).1.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "hang.cas:6: t1 still blocked after 200 ms in `Finish_Read call` (started at line 5)"
+    );
+
+    // A server with nothing to complete is an error, not a hang.
+    let e = run_text(
+        "idle.cas",
+        "server = SimpleStream \"hello\"\nclient: f = QueryInterface server ICallFactory\nclient: call = CreateCall f AsyncISimpleStream\nserver: Complete call\n",
+        &opts,
+    )
+    .1
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("idle.cas:4: no call of `call` is waiting at the server"),
+        "{e}"
+    );
+}
+
+#[test]
+fn output_is_deterministic() {
+    let opts = RunOptions {
+        trace: true,
+        ..RunOptions::default()
+    };
+    for path in scenarios() {
+        if path.ends_with("cancel_window_expires.cas") {
+            continue; // deterministic too, but takes a second per run
+        }
+        let run = || {
+            let mut out = Vec::new();
+            run_file(&path, &opts, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let first = run();
+        for _ in 0..2 {
+            assert_eq!(
+                first,
+                run(),
+                "{} printed something else on a second run",
+                path.display()
+            );
+        }
+    }
+}
+
+fn diagram(path: &Path) -> String {
+    let mut out = Vec::new();
+    diagram_file(path, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn committed_diagrams_are_current() {
+    let update = std::env::var_os("COMASYNC_UPDATE_DIAGRAMS").is_some();
+    let dir = root().join("docs/diagrams");
+    if update {
+        std::fs::create_dir_all(&dir).unwrap();
+        for path in scenarios() {
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            std::fs::write(dir.join(format!("{stem}.mmd")), diagram(&path)).unwrap();
+        }
+    }
+    let committed = files("docs/diagrams", "mmd");
+    assert!(
+        committed.iter().any(|p| p.ends_with("seed_procedure.mmd")),
+        "docs/diagrams/seed_procedure.mmd is missing (COMASYNC_UPDATE_DIAGRAMS=1 regenerates)"
+    );
+    for mmd in &committed {
+        let stem = mmd.file_stem().unwrap().to_string_lossy().to_string();
+        let script = root().join("scenarios").join(format!("{stem}.cas"));
+        assert!(
+            script.exists(),
+            "{} has no scenario {}",
+            mmd.display(),
+            script.display()
+        );
+        let want = std::fs::read_to_string(mmd).unwrap();
+        assert_eq!(
+            want,
+            diagram(&script),
+            "{} is stale: COMASYNC_UPDATE_DIAGRAMS=1 cargo test --test scenarios regenerates it",
+            mmd.display()
+        );
+    }
+}
+
+#[test]
+fn the_docs_embed_the_current_diagrams() {
+    let docs = std::fs::read_to_string(root().join("docs/scenarios.md")).unwrap();
+    for stem in ["seed_procedure", "cancel_before_server_completes"] {
+        let mmd = diagram(&root().join(format!("scenarios/{stem}.cas")));
+        let block = format!("```mermaid\n{mmd}```");
+        assert!(
+            docs.contains(&block),
+            "docs/scenarios.md does not embed the current diagram of {stem}"
+        );
+    }
+}
