@@ -8,11 +8,11 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 
 use comasync::call::ICallFactory;
-use comasync::guid::{IID_ISynchronize, IID_IUnknown, IID};
-use comasync::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+use comasync::guid::{IID_IUnknown, IID};
+use comasync::hresult::{E_NOINTERFACE, HRESULT, S_OK};
 use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
 use comasync::sync::ISynchronize;
-use comasync::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use comasync::unknown::{ComPtr, IUnknown, Interface, RefCount};
 
 /// What the completion callback delivers: `Finish_Read`'s return value and data.
 pub type Completion = (HRESULT, Vec<u8>);
@@ -78,37 +78,26 @@ impl ISynchronize for CallbackClient {
     }
 }
 
-impl INonDelegatingUnknown for CallbackClient {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
-        } else if *iid == IID_ISynchronize {
-            set_out::<dyn ISynchronize>(ppv, ComPtr::new(me as Arc<dyn ISynchronize>))
-        } else {
-            // Everything else is the aggregated call object's.
-            match self.inner.lock().unwrap().clone() {
-                Some(inner) => inner.query_interface(iid, ppv),
-                None => E_NOINTERFACE,
-            }
+impl CallbackClient {
+    /// Everything but `ISynchronize` is the aggregated call object's.
+    fn inner_interfaces(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        match self.inner.lock().unwrap().clone() {
+            Some(inner) => inner.query_interface(iid, ppv),
+            None => E_NOINTERFACE,
         }
     }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        let (n, last) = self.refs.nd_release();
-        if last {
-            // Our final release: let go of the inner call object.
-            self.inner.lock().unwrap().take();
-        }
-        n
+
+    /// Our final release: let go of the inner call object.
+    fn final_release(&self) {
+        self.inner.lock().unwrap().take();
     }
 }
 
-comasync::delegating_unknown!(CallbackClient);
+comasync::com_object!([] CallbackClient {
+    interfaces: [dyn ISynchronize],
+    more: CallbackClient::inner_interfaces,
+    final_release: CallbackClient::final_release,
+});
 
 #[allow(dead_code)]
 fn main() -> comasync::Result<()> {

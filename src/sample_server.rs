@@ -33,17 +33,15 @@ use std::sync::{Arc, Weak};
 use crate::call::{
     create_call, FinishMode, ICallFactory, ICancelMethodCalls, Pool, ServerCallHost,
 };
-use crate::guid::{IID_ICallFactory, IID_IUnknown, IID};
+use crate::guid::IID;
 use crate::hresult::{
-    E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE,
-    RPC_S_CALLPENDING, S_FALSE, S_OK,
+    E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING, S_FALSE,
+    S_OK,
 };
 use crate::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
 use crate::sync::prim::Mutex;
 use crate::sync::{ISynchronize, INFINITE};
-use crate::unknown::{
-    query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
-};
+use crate::unknown::{query, ComPtr, INonDelegatingUnknown, IUnknown, RefCount};
 
 /// The server's data: a byte buffer and a position.
 #[derive(Default)]
@@ -97,28 +95,7 @@ impl ICallFactory for SampleServer {
     }
 }
 
-impl INonDelegatingUnknown for SampleServer {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
-        } else if *iid == IID_ICallFactory {
-            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me as Arc<dyn ICallFactory>))
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-crate::delegating_unknown!(SampleServer);
+crate::com_object!([] SampleServer { interfaces: [dyn ICallFactory] });
 
 /// The call in progress, as the sample keeps it.
 enum Work {
@@ -256,28 +233,4 @@ impl AsyncISimpleStream for SampleStreamCall {
     }
 }
 
-impl INonDelegatingUnknown for SampleStreamCall {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == <dyn AsyncISimpleStream as Interface>::IID {
-            set_out::<dyn AsyncISimpleStream>(ppv, self.refs.ptr(me as Arc<dyn AsyncISimpleStream>))
-        } else if *iid == IID_IUnknown {
-            match self.refs.outer() {
-                Some(o) => o.query_interface(iid, ppv),
-                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-            }
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-crate::delegating_unknown!(SampleStreamCall);
+crate::com_object!([] SampleStreamCall { interfaces: [dyn AsyncISimpleStream] });

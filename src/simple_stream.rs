@@ -29,10 +29,10 @@ use std::sync::{Arc, Weak};
 use crate::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
 };
-use crate::guid::{IID_ICallFactory, IID_IUnknown, IID};
+use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
-use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
 
 crate::com_interface! {
     /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
@@ -173,27 +173,18 @@ impl ICallFactory for SimpleStream {
     }
 }
 
-impl INonDelegatingUnknown for SimpleStream {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
-        } else if *iid == <dyn ISimpleStream as Interface>::IID {
-            set_out::<dyn ISimpleStream>(ppv, self.refs.ptr(me as Arc<dyn ISimpleStream>))
-        } else if *iid == IID_ICallFactory && !matches!(self.serving, Serving::SyncOnly) {
-            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me as Arc<dyn ICallFactory>))
+impl SimpleStream {
+    /// `ICallFactory`, unless the stream has no async support.
+    fn call_factory(&self, me: &Arc<SimpleStream>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        if *iid == IID_ICallFactory && !matches!(self.serving, Serving::SyncOnly) {
+            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me.clone() as Arc<dyn ICallFactory>))
         } else {
             E_NOINTERFACE
         }
     }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
 }
 
-crate::delegating_unknown!(SimpleStream);
+crate::com_object!([] SimpleStream {
+    interfaces: [dyn ISimpleStream],
+    more: SimpleStream::call_factory,
+});

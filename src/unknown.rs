@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::guid::{IID_IUnknown, IID};
-use crate::hresult::{Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+use crate::hresult::{Error, Result, E_INVALIDARG, E_UNEXPECTED, HRESULT, S_OK};
 use crate::sync::prim::Mutex;
 
 /// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
@@ -341,10 +341,12 @@ impl fmt::Debug for RefCount {
 
 /// Implements [`IUnknown`] for a type that implements [`INonDelegatingUnknown`] and has a
 /// `refs: RefCount` field: delegating to the outer when aggregated, to itself otherwise.
+/// Generic types list their parameters in brackets first:
+/// `delegating_unknown!([M: AsyncInterface] CallObject<M>)`.
 #[macro_export]
 macro_rules! delegating_unknown {
-    ($ty:ty) => {
-        impl $crate::unknown::IUnknown for $ty {
+    ([$($g:tt)*] $ty:ty) => {
+        impl<$($g)*> $crate::unknown::IUnknown for $ty {
             fn query_interface(
                 &self,
                 iid: &$crate::guid::IID,
@@ -373,6 +375,99 @@ macro_rules! delegating_unknown {
                 }
             }
         }
+    };
+    ($ty:ty) => {
+        $crate::delegating_unknown!([] $ty);
+    };
+}
+
+/// Implements COM identity for an object type: [`INonDelegatingUnknown`] (its own
+/// `QueryInterface` table, count and final release) and the delegating [`IUnknown`].
+///
+/// The type needs two fields: `refs: RefCount` and `me: Weak<Self>` (set with
+/// `Arc::new_cyclic`). `IID_IUnknown` is answered with the object's identity
+/// ([`RefCount::nd_identity`]); each listed interface with the object itself; any other IID
+/// goes to the optional `more` function (`fn(&self, me: &Arc<Self>, iid, ppv) -> HRESULT`),
+/// else `E_NOINTERFACE`. `guard` (`fn(&self) -> Result<(), HRESULT>`), if given, is asked
+/// first and can refuse every `QueryInterface` (a released call object). `final_release`
+/// (`fn(&self)`) runs when the object's own count reaches zero. Generic types list their parameters in brackets first.
+///
+/// ```
+/// use std::sync::{Arc, Weak};
+/// use comasync::sync::ISynchronize;
+/// use comasync::hresult::{HRESULT, S_OK};
+/// use comasync::unknown::{ComPtr, RefCount};
+///
+/// struct Always { refs: RefCount, me: Weak<Always> }
+/// impl ISynchronize for Always {
+///     fn wait(&self, _: u32, _: u32) -> HRESULT { S_OK }
+///     fn signal(&self) -> HRESULT { S_OK }
+///     fn reset(&self) -> HRESULT { S_OK }
+/// }
+/// comasync::com_object!([] Always { interfaces: [dyn ISynchronize] });
+///
+/// let obj = Arc::new_cyclic(|me| Always { refs: RefCount::new(), me: me.clone() });
+/// let sync: ComPtr<dyn ISynchronize> = ComPtr::new(obj);
+/// assert_eq!(sync.wait(0, 0), S_OK);
+/// ```
+#[macro_export]
+macro_rules! com_object {
+    (
+        [$($g:tt)*] $ty:ty {
+            interfaces: [$($iface:ty),* $(,)?]
+            $(, guard: $guard:path)?
+            $(, more: $more:path)?
+            $(, final_release: $fin:path)?
+            $(,)?
+        }
+    ) => {
+        impl<$($g)*> $crate::unknown::INonDelegatingUnknown for $ty {
+            fn nd_query_interface(
+                &self,
+                iid: &$crate::guid::IID,
+                ppv: &mut dyn ::std::any::Any,
+            ) -> $crate::hresult::HRESULT {
+                $(
+                    if let ::std::result::Result::Err(hr) = $guard(self) {
+                        return hr;
+                    }
+                )?
+                let ::std::option::Option::Some(me) = self.me.upgrade() else {
+                    return $crate::hresult::RPC_E_DISCONNECTED;
+                };
+                if *iid == $crate::guid::IID_IUnknown {
+                    return $crate::unknown::set_out::<dyn $crate::unknown::IUnknown>(
+                        ppv,
+                        self.refs.nd_identity(me),
+                    );
+                }
+                $(
+                    if *iid == <$iface as $crate::unknown::Interface>::IID {
+                        return $crate::unknown::set_out::<$iface>(
+                            ppv,
+                            self.refs.ptr(me as ::std::sync::Arc<$iface>),
+                        );
+                    }
+                )*
+                $crate::com_object!(@more self, me, iid, ppv $(, $more)?)
+            }
+            fn nd_add_ref(&self) -> u32 {
+                self.refs.nd_add_ref()
+            }
+            fn nd_release(&self) -> u32 {
+                let (count, _last) = self.refs.nd_release();
+                $( if _last { $fin(self); } )?
+                count
+            }
+        }
+        $crate::delegating_unknown!([$($g)*] $ty);
+    };
+    (@more $s:ident, $me:ident, $iid:ident, $ppv:ident) => {{
+        let _ = $me;
+        $crate::hresult::E_NOINTERFACE
+    }};
+    (@more $s:ident, $me:ident, $iid:ident, $ppv:ident, $more:path) => {
+        $more($s, &$me, $iid, $ppv)
     };
 }
 
@@ -428,23 +523,4 @@ impl PlainObject {
     }
 }
 
-impl INonDelegatingUnknown for PlainObject {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        if *iid == IID_IUnknown {
-            match self.me.upgrade() {
-                Some(me) => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-                None => E_UNEXPECTED,
-            }
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-delegating_unknown!(PlainObject);
+com_object!([] PlainObject { interfaces: [] });

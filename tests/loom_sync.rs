@@ -60,7 +60,7 @@ fn a_timed_out_wait_never_loses_an_auto_reset_signal() {
         let t = thread::spawn(move || s.signal());
         // A finite wait: under loom, the timeout fires as soon as nothing is there.
         let hr = e.wait(0, 5);
-        t.join().unwrap();
+        assert_eq!(t.join().unwrap(), S_OK);
         let left = handle(&e).is_signaled();
         match hr {
             S_OK => assert!(!left, "the wait took the signal: it must be consumed"),
@@ -77,8 +77,8 @@ fn two_auto_reset_signals_release_two_waiters() {
         let (w, s) = (e.clone(), e.clone());
         let waiter = thread::spawn(move || w.wait(0, INFINITE));
         let signaller = thread::spawn(move || {
-            s.signal();
-            s.signal();
+            assert_eq!(s.signal(), S_OK);
+            assert_eq!(s.signal(), S_OK);
         });
         assert_eq!(e.wait(0, INFINITE), S_OK);
         assert_eq!(waiter.join().unwrap(), S_OK);
@@ -92,8 +92,8 @@ fn manual_reset_signal_then_reset_still_releases_the_waiter_it_found() {
         let e = ManualResetEvent::create();
         let w = e.clone();
         let waiter = thread::spawn(move || w.wait(0, 5));
-        e.signal();
-        e.reset();
+        assert_eq!(e.signal(), S_OK);
+        assert_eq!(e.reset(), S_OK);
         // The waiter either timed out before the signal, or was released by it; both are
         // allowed. What must never happen is a hang or another code.
         let hr = waiter.join().unwrap();
@@ -112,8 +112,8 @@ fn wait_any_over_two_events_takes_exactly_one_signal() {
         let tb = thread::spawn(move || sb.signal());
         let mut index = 99;
         let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&handles), Some(&mut index));
-        ta.join().unwrap();
-        tb.join().unwrap();
+        assert_eq!(ta.join().unwrap(), S_OK);
+        assert_eq!(tb.join().unwrap(), S_OK);
         assert_eq!(hr, S_OK);
         assert!(index < 2);
         // Exactly one auto-reset signal was consumed: the other event is still signaled.
@@ -132,7 +132,7 @@ fn wait_any_wakes_on_a_manual_reset_event_signaled_after_it_sleeps() {
         let t = thread::spawn(move || sb.signal());
         let mut index = 99;
         let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&handles), Some(&mut index));
-        t.join().unwrap();
+        assert_eq!(t.join().unwrap(), S_OK);
         assert_eq!((hr, index), (S_OK, 1));
         assert!(!handles[1].is_signaled());
     });
@@ -148,8 +148,8 @@ fn wait_all_over_two_events_needs_both() {
         let tb = thread::spawn(move || sb.signal());
         let mut index = 99;
         let hr = co_wait_for_multiple_handles(1, INFINITE, Some(&handles), Some(&mut index));
-        ta.join().unwrap();
-        tb.join().unwrap();
+        assert_eq!(ta.join().unwrap(), S_OK);
+        assert_eq!(tb.join().unwrap(), S_OK);
         assert_eq!((hr, index), (S_OK, 0));
         assert!(!handles[0].is_signaled(), "the auto-reset event is consumed");
         assert!(handles[1].is_signaled(), "the manual-reset event is not");

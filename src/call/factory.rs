@@ -148,47 +148,4 @@ impl<M: AsyncInterface> ICallFactory for StdCallFactory<M> {
     }
 }
 
-impl<M: AsyncInterface> INonDelegatingUnknown for StdCallFactory<M> {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            match self.refs.outer() {
-                Some(o) => o.query_interface(iid, ppv),
-                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-            }
-        } else if *iid == IID_ICallFactory {
-            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me as Arc<dyn ICallFactory>))
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-impl<M: AsyncInterface> IUnknown for StdCallFactory<M> {
-    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        match self.refs.outer() {
-            Some(o) => o.query_interface(iid, ppv),
-            None => self.nd_query_interface(iid, ppv),
-        }
-    }
-    fn add_ref(&self) -> u32 {
-        match self.refs.outer() {
-            Some(o) => o.add_ref(),
-            None => self.nd_add_ref(),
-        }
-    }
-    fn release(&self) -> u32 {
-        match self.refs.outer() {
-            Some(o) => o.release(),
-            None => self.nd_release(),
-        }
-    }
-}
+crate::com_object!([M: AsyncInterface] StdCallFactory<M> { interfaces: [dyn ICallFactory] });

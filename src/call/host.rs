@@ -17,12 +17,12 @@ use std::sync::{Arc, Weak};
 use super::cancel::ICancelMethodCalls;
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
-use crate::guid::{IID_ICancelMethodCalls, IID_ISynchronize, IID_IUnknown, IID};
-use crate::hresult::{E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_S_CALLPENDING, S_OK};
+use crate::guid::IID;
+use crate::hresult::{E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_S_CALLPENDING, S_OK};
 use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, HANDLE};
-use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use crate::unknown::{ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
 
 struct Current<M: AsyncInterface> {
     call: Option<ServerCall<M>>,
@@ -146,42 +146,19 @@ impl<M: AsyncInterface> ICancelMethodCalls for ServerCallHost<M> {
     }
 }
 
-impl<M: AsyncInterface> INonDelegatingUnknown for ServerCallHost<M> {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
-        } else if *iid == IID_ISynchronize {
-            set_out::<dyn ISynchronize>(ppv, ComPtr::new(me as Arc<dyn ISynchronize>))
-        } else if *iid == IID_ICancelMethodCalls {
-            set_out::<dyn ICancelMethodCalls>(ppv, ComPtr::new(me as Arc<dyn ICancelMethodCalls>))
-        } else {
-            // Everything else is the aggregated server call object's.
-            let inner = self.inner.lock().clone();
-            match inner {
-                Some(inner) => inner.query_interface(iid, ppv),
-                None => crate::hresult::E_NOINTERFACE,
-            }
+impl<M: AsyncInterface> ServerCallHost<M> {
+    /// Everything but `ISynchronize` and `ICancelMethodCalls` is the aggregated server call
+    /// object's.
+    fn inner_interfaces(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        let inner = self.inner.lock().clone();
+        match inner {
+            Some(inner) => inner.query_interface(iid, ppv),
+            None => E_NOINTERFACE,
         }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
     }
 }
 
-impl<M: AsyncInterface> IUnknown for ServerCallHost<M> {
-    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        self.nd_query_interface(iid, ppv)
-    }
-    fn add_ref(&self) -> u32 {
-        self.nd_add_ref()
-    }
-    fn release(&self) -> u32 {
-        self.nd_release()
-    }
-}
+crate::com_object!([M: AsyncInterface] ServerCallHost<M> {
+    interfaces: [dyn ISynchronize, dyn ICancelMethodCalls],
+    more: ServerCallHost::inner_interfaces,
+});

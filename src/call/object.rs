@@ -28,12 +28,9 @@ use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use super::state::{CallState, FinishMode, FinishStep, State};
 use crate::guid::{
-    CLSID_ManualResetEvent, IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle,
-    IID_IUnknown, IID,
+    CLSID_ManualResetEvent, IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID,
 };
-use crate::hresult::{
-    E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_DISCONNECTED, S_OK,
-};
+use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, S_OK};
 use crate::sync::prim::{Condvar, Deadline, Mutex};
 use crate::sync::{ISynchronize, ISynchronizeHandle, SyncEvent, HANDLE};
 use crate::unknown::{
@@ -275,75 +272,39 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
     }
 }
 
-impl<M: AsyncInterface> INonDelegatingUnknown for CallObject<M> {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        if let Err(hr) = self.slot.lock().state.check_alive() {
-            return hr;
-        }
-        let Some(me) = self.me.upgrade() else {
-            return RPC_E_DISCONNECTED;
-        };
-        if *iid == IID_IUnknown {
-            match self.refs.outer() {
-                Some(outer) => outer.query_interface(iid, ppv),
-                None => set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>)),
-            }
-        } else if *iid == <M::Async as Interface>::IID {
-            set_out::<M::Async>(ppv, self.refs.ptr(M::upcast(me)))
+impl<M: AsyncInterface> CallObject<M> {
+    /// Refuses every `QueryInterface` once the call object is released.
+    fn check_alive(&self) -> Result<(), HRESULT> {
+        self.slot.lock().state.check_alive()
+    }
+
+    /// The asynchronous interface, `ICancelMethodCalls`, and the aggregated event's
+    /// `ISynchronize` and `ISynchronizeHandle` (handed out with this object's identity).
+    fn more_interfaces(&self, me: &Arc<CallObject<M>>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        if *iid == <M::Async as Interface>::IID {
+            set_out::<M::Async>(ppv, self.refs.ptr(M::upcast(me.clone())))
         } else if *iid == IID_ICancelMethodCalls {
-            set_out::<dyn ICancelMethodCalls>(ppv, self.refs.ptr(me as Arc<dyn ICancelMethodCalls>))
+            set_out::<dyn ICancelMethodCalls>(
+                ppv,
+                self.refs.ptr(me.clone() as Arc<dyn ICancelMethodCalls>),
+            )
         } else if *iid == IID_ISynchronize {
             let mut p: Option<ComPtr<dyn ISynchronize>> = None;
             let hr = self.event.nd_query_interface(iid, &mut p);
-            match p {
-                Some(p) => set_out(ppv, p.with_owner(self.identity())),
-                None => hr,
-            }
+            p.map_or(hr, |p| set_out(ppv, p.with_owner(self.identity())))
         } else if *iid == IID_ISynchronizeHandle {
             let mut p: Option<ComPtr<dyn ISynchronizeHandle>> = None;
             let hr = self.event.nd_query_interface(iid, &mut p);
-            match p {
-                Some(p) => set_out(ppv, p.with_owner(self.identity())),
-                None => hr,
-            }
+            p.map_or(hr, |p| set_out(ppv, p.with_owner(self.identity())))
         } else {
             E_NOINTERFACE
         }
     }
-
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-
-    fn nd_release(&self) -> u32 {
-        let (n, last) = self.refs.nd_release();
-        if last {
-            self.final_release();
-        }
-        n
-    }
 }
 
-impl<M: AsyncInterface> IUnknown for CallObject<M> {
-    fn query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        match self.refs.outer() {
-            Some(o) => o.query_interface(iid, ppv),
-            None if self.refs.is_aggregated() => RPC_E_DISCONNECTED,
-            None => self.nd_query_interface(iid, ppv),
-        }
-    }
-    fn add_ref(&self) -> u32 {
-        match self.refs.outer() {
-            Some(o) => o.add_ref(),
-            None if self.refs.is_aggregated() => 0,
-            None => self.nd_add_ref(),
-        }
-    }
-    fn release(&self) -> u32 {
-        match self.refs.outer() {
-            Some(o) => o.release(),
-            None if self.refs.is_aggregated() => 0,
-            None => self.nd_release(),
-        }
-    }
-}
+crate::com_object!([M: AsyncInterface] CallObject<M> {
+    interfaces: [],
+    guard: CallObject::check_alive,
+    more: CallObject::more_interfaces,
+    final_release: CallObject::final_release,
+});

@@ -17,13 +17,13 @@ use super::prim::{AtomicBool, Mutex, Ordering};
 use super::wait::{wait_single, COWAIT_VALID_FLAGS, COWAIT_WAITALL};
 use crate::guid::{
     CLSID_ManualResetEvent, CLSID_StdEvent, IID_ISynchronize, IID_ISynchronizeContainer,
-    IID_ISynchronizeEvent, IID_ISynchronizeHandle, IID_IUnknown, CLSID, IID,
+    IID_ISynchronizeEvent, IID_ISynchronizeHandle, CLSID, IID,
 };
 use crate::hresult::{
-    Error, Result, E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_NO_SYNC,
-    RPC_E_OUT_OF_RESOURCES, RPC_E_TIMEOUT, S_OK,
+    Result, E_INVALIDARG, E_NOINTERFACE, HRESULT, RPC_E_NO_SYNC, RPC_E_OUT_OF_RESOURCES,
+    RPC_E_TIMEOUT, S_OK,
 };
-use crate::unknown::{set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
+use crate::unknown::{set_out, ComPtr, IUnknown, Interface, RefCount};
 
 /// `ISynchronize`: the signal a call object's completion is told by.
 pub trait ISynchronize: IUnknown {
@@ -187,10 +187,6 @@ impl SyncEvent {
             f(h.as_ref().unwrap_or(&self.handle))
         }
     }
-
-    fn me(&self) -> Result<Arc<SyncEvent>> {
-        self.me.upgrade().ok_or(Error(E_UNEXPECTED))
-    }
 }
 
 impl ISynchronize for SyncEvent {
@@ -225,33 +221,24 @@ impl ISynchronizeEvent for SyncEvent {
     }
 }
 
-impl INonDelegatingUnknown for SyncEvent {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let me = match self.me() {
-            Ok(me) => me,
-            Err(e) => return e.0,
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
-        } else if *iid == IID_ISynchronize {
-            set_out::<dyn ISynchronize>(ppv, self.refs.ptr(me as Arc<dyn ISynchronize>))
-        } else if *iid == IID_ISynchronizeHandle {
-            set_out::<dyn ISynchronizeHandle>(ppv, self.refs.ptr(me as Arc<dyn ISynchronizeHandle>))
-        } else if *iid == IID_ISynchronizeEvent && self.clsid == CLSID_StdEvent {
-            set_out::<dyn ISynchronizeEvent>(ppv, self.refs.ptr(me as Arc<dyn ISynchronizeEvent>))
+impl SyncEvent {
+    /// `ISynchronizeEvent`, for `StdEvent` only (Wine's `ManualResetEvent` has none).
+    fn more_interfaces(&self, me: &Arc<SyncEvent>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        if *iid == IID_ISynchronizeEvent && self.clsid == CLSID_StdEvent {
+            set_out::<dyn ISynchronizeEvent>(
+                ppv,
+                self.refs.ptr(me.clone() as Arc<dyn ISynchronizeEvent>),
+            )
         } else {
             E_NOINTERFACE
         }
     }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
 }
 
-crate::delegating_unknown!(SyncEvent);
+crate::com_object!([] SyncEvent {
+    interfaces: [dyn ISynchronize, dyn ISynchronizeHandle],
+    more: SyncEvent::more_interfaces,
+});
 
 /// The most objects a [`SynchronizeContainer`] holds (`MAXIMUM_WAIT_OBJECTS` − 1).
 pub const SYNCHRONIZE_CONTAINER_CAPACITY: usize = 63;
@@ -363,28 +350,4 @@ impl ISynchronizeContainer for SynchronizeContainer {
     }
 }
 
-impl INonDelegatingUnknown for SynchronizeContainer {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
-        } else if *iid == IID_ISynchronizeContainer {
-            set_out::<dyn ISynchronizeContainer>(
-                ppv,
-                self.refs.ptr(me as Arc<dyn ISynchronizeContainer>),
-            )
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-crate::delegating_unknown!(SynchronizeContainer);
+crate::com_object!([] SynchronizeContainer { interfaces: [dyn ISynchronizeContainer] });
