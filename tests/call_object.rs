@@ -2,10 +2,12 @@
 //! the discrepancy readings D2, D5, D11, D13, D14. No test sleeps to order events: servers are
 //! driven by hand (`ManualHandler`) or signal before the client waits.
 
+mod common;
+
+use common::{eventually, within};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use comasync::call::{
     create_call, create_call_as, CallHandler, FinishMode, ICallFactory, ICancelMethodCalls,
@@ -98,28 +100,6 @@ fn counter_call(
 
 fn sync_of<I: ?Sized + IUnknown>(p: &ComPtr<I>) -> ComPtr<dyn ISynchronize> {
     p.query::<dyn ISynchronize>().unwrap()
-}
-
-/// Runs `f` on a thread and fails with `what` if it does not finish within 60 s.
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("watchdog: {what} did not finish within 60 s"))
-}
-
-/// Waits (bounded) until `cond` holds, yielding; for states another thread reaches.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "never reached: {what}"
-        );
-        thread::yield_now();
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -262,7 +242,7 @@ fn row06_begin_from_a_second_thread_while_pending_is_busy() {
     let (call, _handler, _s) = manual_call(FinishMode::Blocking);
     assert_eq!(call.begin_read(5), S_OK);
     let c2 = call.clone();
-    let hr = watchdog("second client's Begin_", move || c2.begin_read(1));
+    let hr = within("second client's Begin_", move || c2.begin_read(1));
     assert_eq!(hr, RPC_S_CALLPENDING);
 }
 
@@ -283,7 +263,7 @@ fn row07_server_completion_wakes_a_waiting_client() {
     let sync = sync_of(&call);
     let waiter = thread::spawn(move || sync.wait(0, INFINITE));
     handler.run_next(&*server).unwrap();
-    assert_eq!(watchdog("waiter", move || waiter.join().unwrap()), S_OK);
+    assert_eq!(within("waiter", move || waiter.join().unwrap()), S_OK);
 }
 
 #[test]
@@ -372,7 +352,7 @@ fn row13_finish_while_pending_blocks_until_the_server_completes() {
             <ISimpleStreamCalls as comasync::call::AsyncInterface>::invoke_sync(&*server, input);
         sc.complete(hr, out);
     }
-    let got = watchdog("blocked Finish_", move || finisher.join().unwrap());
+    let got = within("blocked Finish_", move || finisher.join().unwrap());
     assert_eq!(got, (S_OK, b"hello".to_vec()));
 }
 
@@ -461,7 +441,7 @@ fn row15_cancel_returns_rpc_e_call_complete_when_the_server_completes_in_the_win
         },
     );
     assert_eq!(
-        watchdog("Cancel(INFINITE)", move || canceller.join().unwrap()),
+        within("Cancel(INFINITE)", move || canceller.join().unwrap()),
         RPC_E_CALL_COMPLETE
     );
     assert_eq!(
@@ -495,7 +475,7 @@ fn row15_a_server_that_sees_the_cancel_may_return_rpc_e_call_canceled_itself() {
     });
     sc.fail(RPC_E_CALL_CANCELED);
     assert_eq!(
-        watchdog("cancel", move || canceller.join().unwrap()),
+        within("cancel", move || canceller.join().unwrap()),
         RPC_E_CALL_COMPLETE
     );
     assert_eq!(call.finish_add().0, RPC_E_CALL_CANCELED);
@@ -530,7 +510,7 @@ fn row16_cancel_while_another_cancel_waits_returns_rpc_e_call_canceled() {
         },
     );
     assert_eq!(
-        watchdog("first cancel", move || first.join().unwrap()),
+        within("first cancel", move || first.join().unwrap()),
         RPC_E_CALL_COMPLETE
     );
     assert_eq!(call.finish_add().0, S_OK);

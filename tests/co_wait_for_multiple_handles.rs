@@ -6,9 +6,11 @@
 //! for with `HANDLE::waiter_count`, results come back over channels, and every multi-thread
 //! test runs under a watchdog that fails with a message instead of hanging.
 
+mod common;
+
+use common::{until_blocked, within};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use comasync::hresult::{E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
 use comasync::sync::{
@@ -16,38 +18,6 @@ use comasync::sync::{
     COWAIT_DISPATCH_WINDOW_MESSAGES, COWAIT_INPUTAVAILABLE, COWAIT_VALID_FLAGS, COWAIT_WAITALL,
     HANDLE, INFINITE, MAXIMUM_WAIT_OBJECTS,
 };
-
-/// Generous: only a broken (hung) implementation gets near it.
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `f` on its own thread and fails the test with `what` if it does not finish within
-/// [`WATCHDOG`] (a lost wake-up or a deadlock), instead of hanging the test run.
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => {
-            worker.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the worker sent nothing but did not panic"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("watchdog: {what} did not finish within {WATCHDOG:?} (lost wake-up or deadlock)")
-        }
-    }
-}
-
-/// Returns once `n` threads are blocked on `h` (registered with it).
-fn until_blocked(h: &HANDLE, n: usize) {
-    while h.waiter_count() < n {
-        thread::yield_now();
-    }
-}
 
 fn auto(signaled: bool) -> HANDLE {
     HANDLE::create_event(false, signaled)

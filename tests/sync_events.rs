@@ -5,9 +5,11 @@
 //! for with `HANDLE::waiter_count`, results come back over channels, and every multi-thread
 //! test runs under a watchdog that fails with a message instead of hanging.
 
+mod common;
+
+use common::{handle_of, until_blocked, within};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use comasync::class::{co_create_instance, create_instance};
 use comasync::guid::{
@@ -22,46 +24,6 @@ use comasync::sync::{
     HANDLE, INFINITE,
 };
 use comasync::unknown::{ComPtr, IUnknown};
-
-/// Generous: only a broken (hung) implementation gets near it.
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `f` on its own thread and fails the test with `what` if it does not finish within
-/// [`WATCHDOG`] (a lost wake-up or a deadlock), instead of hanging the test run.
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => {
-            worker.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the worker sent nothing but did not panic"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("watchdog: {what} did not finish within {WATCHDOG:?} (lost wake-up or deadlock)")
-        }
-    }
-}
-
-/// Returns once `n` threads are blocked on `h` (registered with it), so that a signal sent
-/// next is certainly sent to waiting threads. Runs under the caller's watchdog.
-fn until_blocked(h: &HANDLE, n: usize) {
-    while h.waiter_count() < n {
-        thread::yield_now();
-    }
-}
-
-fn handle_of(e: &ComPtr<dyn ISynchronize>) -> HANDLE {
-    e.query::<dyn ISynchronizeHandle>()
-        .unwrap()
-        .get_handle()
-        .unwrap()
-}
 
 fn both_classes() -> [(&'static str, ComPtr<dyn ISynchronize>); 2] {
     [

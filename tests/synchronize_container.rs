@@ -4,11 +4,13 @@
 //! own reset behaviour and stays in the container; the container holds a reference on each
 //! object; the returned object is AddRef'd for the caller.
 
+mod common;
+
+use common::{handle_of, until_blocked, within};
 use std::any::Any;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Weak};
+use std::sync::{Arc, Weak};
 use std::thread;
-use std::time::Duration;
 
 use comasync::class::{co_create_instance, create_instance};
 use comasync::guid::{
@@ -24,45 +26,6 @@ use comasync::sync::{
     COWAIT_WAITALL, HANDLE, INFINITE, SYNCHRONIZE_CONTAINER_CAPACITY,
 };
 use comasync::unknown::{set_out, ComPtr, IUnknown};
-
-/// Generous: only a broken (hung) implementation gets near it.
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `f` on its own thread and fails the test with `what` if it does not finish within
-/// [`WATCHDOG`] (a lost wake-up or a deadlock), instead of hanging the test run.
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => {
-            worker.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the worker sent nothing but did not panic"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("watchdog: {what} did not finish within {WATCHDOG:?} (lost wake-up or deadlock)")
-        }
-    }
-}
-
-/// Returns once `n` threads are blocked on `h` (registered with it).
-fn until_blocked(h: &HANDLE, n: usize) {
-    while h.waiter_count() < n {
-        thread::yield_now();
-    }
-}
-
-fn handle_of(e: &ComPtr<dyn ISynchronize>) -> HANDLE {
-    e.query::<dyn ISynchronizeHandle>()
-        .unwrap()
-        .get_handle()
-        .unwrap()
-}
 
 /// `WaitMultiple` with a real out-pointer: the result and the object it received.
 fn wait_multiple(
