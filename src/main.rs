@@ -90,11 +90,10 @@ fn main() -> ExitCode {
 
 /// `comasync tour` prints the guided tour.
 fn run_tour() -> ExitCode {
-    let mut out = Vec::new();
-    if let Err(e) = comasync::tour::run(&mut out) {
-        return fail(&format!("tour: {e}"));
-    }
-    emit(&String::from_utf8_lossy(&out))
+    let mut out = std::io::stdout().lock();
+    let result = comasync::tour::run(&mut out);
+    let _ = out.flush();
+    script_exit(result)
 }
 
 /// `comasync run [--trace] FILE...` runs scenario scripts.

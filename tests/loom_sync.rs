@@ -70,19 +70,25 @@ fn a_timed_out_wait_never_loses_an_auto_reset_signal() {
     });
 }
 
+/// Two signals release two *blocked* waiters: signals are handed to waiting threads, never
+/// merged while someone waits. (With nobody waiting, two `SetEvent`s on an auto-reset event
+/// are one signal, as on Windows; so the signals come once both waiters are registered.)
 #[test]
-fn two_auto_reset_signals_release_two_waiters() {
+fn two_auto_reset_signals_release_two_blocked_waiters() {
     loom::model(|| {
         let e = StdEvent::create();
-        let (w, s) = (e.clone(), e.clone());
-        let waiter = thread::spawn(move || w.wait(0, INFINITE));
-        let signaller = thread::spawn(move || {
-            assert_eq!(s.signal(), S_OK);
-            assert_eq!(s.signal(), S_OK);
-        });
-        assert_eq!(e.wait(0, INFINITE), S_OK);
-        assert_eq!(waiter.join().unwrap(), S_OK);
-        signaller.join().unwrap();
+        let h = handle(&e);
+        let (w1, w2) = (e.clone(), e.clone());
+        let t1 = thread::spawn(move || w1.wait(0, INFINITE));
+        let t2 = thread::spawn(move || w2.wait(0, INFINITE));
+        while h.waiter_count() < 2 {
+            thread::yield_now();
+        }
+        assert_eq!(e.signal(), S_OK);
+        assert_eq!(e.signal(), S_OK);
+        assert_eq!(t1.join().unwrap(), S_OK);
+        assert_eq!(t2.join().unwrap(), S_OK);
+        assert!(!h.is_signaled());
     });
 }
 

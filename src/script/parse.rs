@@ -389,6 +389,8 @@ pub enum StepKind {
     },
     /// Wait for the actor's started operation and check its result.
     Join,
+    /// Commentary (a line starting with `>`): printed as it is, and drawn as a note.
+    Say(String),
 }
 
 /// One statement of a script.
@@ -836,6 +838,17 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
     for (i, text) in source.lines().enumerate() {
         let line = i + 1;
         let err = |message: String| SyntaxError { line, message };
+        if let Some(note) = text.trim_start().strip_prefix('>') {
+            let note = note.trim().to_string();
+            steps.push(Step {
+                line,
+                actor: DEFAULT_ACTOR.to_string(),
+                kind: StepKind::Say(note.clone()),
+                expect: None,
+                text: note,
+            });
+            continue;
+        }
         let toks = tokenize(text, line)?;
         if toks.is_empty() {
             continue;
@@ -926,7 +939,7 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
         };
         let op = match &kind {
             StepKind::Do { op, .. } | StepKind::Start { op } => Some(op),
-            StepKind::Join => None,
+            StepKind::Join | StepKind::Say(_) => None,
         };
         if let Some(op) = op {
             for v in op.uses() {

@@ -729,6 +729,22 @@ impl Runner {
 
     fn run(&mut self, steps: &[Step], out: &mut dyn Write) -> Result<(), ScriptError> {
         for step in steps {
+            if let StepKind::Say(note) = &step.kind {
+                self.trace
+                    .participant(&step.actor, &step.actor, Role::Client);
+                self.trace.events.push(Event {
+                    line: step.line,
+                    actor: step.actor.clone(),
+                    thread: step.actor.clone(),
+                    apartment: "MTA",
+                    kind: EventKind::Note,
+                    from: step.actor.clone(),
+                    to: step.actor.clone(),
+                    label: note.clone(),
+                });
+                writeln!(out, "      > {note}")?;
+                continue;
+            }
             if !self.actors.contains_key(&step.actor) {
                 let actor = Actor::spawn(&step.actor)?;
                 self.actors.insert(step.actor.clone(), actor);
@@ -744,6 +760,7 @@ impl Runner {
                 }
                 StepKind::Start { op } => self.start(step, op)?,
                 StepKind::Join => self.join(step)?,
+                StepKind::Say(_) => continue,
             };
             self.print(step, &outcome, out)?;
             self.check(step, &outcome)?;
