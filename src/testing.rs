@@ -59,5 +59,4 @@ crate::com_interface! {
 }
 
 /// The asynchronous IID of [`IProbe`], the call object's interface in every runner.
-pub const PROBE_ASYNC_IID: crate::guid::IID =
-    <dyn AsyncIProbe as crate::unknown::Interface>::IID;
+pub const PROBE_ASYNC_IID: crate::guid::IID = <dyn AsyncIProbe as crate::unknown::Interface>::IID;

@@ -219,3 +219,30 @@ fn second_begin_racing_finish_and_reuse_is_busy_or_succeeds() {
         while s.server.take().is_some() {}
     });
 }
+
+#[test]
+fn cancel_server_and_strict_finish_three_ways_agree() {
+    loom::model(|| {
+        let s = setup(FinishMode::Strict);
+        let server = thread::spawn(begin_and_server(&s));
+        let c = cancel(&s);
+        let canceller = thread::spawn(move || c.cancel(0));
+        let first = s.client.finish_read();
+        let cancel_hr = canceller.join().unwrap();
+        server.join().unwrap();
+        let second = s.client.finish_read();
+        // Exactly one Finish_ hands the call back, with the winner's result.
+        let done = if first.0 == RPC_S_CALLPENDING {
+            second
+        } else {
+            assert_eq!(second.0, RPC_E_CALL_COMPLETE);
+            first
+        };
+        match cancel_hr {
+            S_OK => assert_eq!(done, (RPC_E_CALL_CANCELED, vec![])),
+            RPC_E_CALL_COMPLETE => assert_eq!(done, (S_FALSE, vec![7])),
+            other => panic!("Cancel(0) returned {other:?}"),
+        }
+        assert_eq!(sync(&s).wait(0, 0), S_OK);
+    });
+}

@@ -64,7 +64,9 @@ fn a_timed_out_wait_never_loses_an_auto_reset_signal() {
         let left = handle(&e).is_signaled();
         match hr {
             S_OK => assert!(!left, "the wait took the signal: it must be consumed"),
-            RPC_S_CALLPENDING => assert!(left, "the wait timed out: the signal must still be there"),
+            RPC_S_CALLPENDING => {
+                assert!(left, "the wait timed out: the signal must still be there")
+            }
             other => panic!("unexpected {other:?}"),
         }
     });
@@ -124,7 +126,10 @@ fn wait_any_over_two_events_takes_exactly_one_signal() {
         assert!(index < 2);
         // Exactly one auto-reset signal was consumed: the other event is still signaled.
         let other = &handles[1 - index as usize];
-        assert!(other.is_signaled(), "wait-any consumed both signals (index {index})");
+        assert!(
+            other.is_signaled(),
+            "wait-any consumed both signals (index {index})"
+        );
         assert!(!handles[index as usize].is_signaled());
     });
 }
@@ -157,7 +162,10 @@ fn wait_all_over_two_events_needs_both() {
         assert_eq!(ta.join().unwrap(), S_OK);
         assert_eq!(tb.join().unwrap(), S_OK);
         assert_eq!((hr, index), (S_OK, 0));
-        assert!(!handles[0].is_signaled(), "the auto-reset event is consumed");
+        assert!(
+            !handles[0].is_signaled(),
+            "the auto-reset event is consumed"
+        );
         assert!(handles[1].is_signaled(), "the manual-reset event is not");
     });
 }

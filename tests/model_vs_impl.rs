@@ -253,10 +253,18 @@ fn create_call_reference(riid_ok: bool, outer: bool, riid2: IID, ppv: bool) -> H
 
 /// `CreateCall` with an out-slot of `riid2`'s own type (what C's `void **` would receive):
 /// the `HRESULT` and whether a pointer was written.
-fn create_call_typed(riid: &IID, outer: Option<&ComPtr<dyn IUnknown>>, riid2: &IID, ppv: bool)
-    -> (HRESULT, bool) {
-    fn go<I: ?Sized + IUnknown + 'static>(riid: &IID, outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID, ppv: bool) -> (HRESULT, bool) {
+fn create_call_typed(
+    riid: &IID,
+    outer: Option<&ComPtr<dyn IUnknown>>,
+    riid2: &IID,
+    ppv: bool,
+) -> (HRESULT, bool) {
+    fn go<I: ?Sized + IUnknown + 'static>(
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: bool,
+    ) -> (HRESULT, bool) {
         let mut slot: Option<ComPtr<I>> = None;
         let hr = create_call::<IProbeCalls>(
             riid,
@@ -312,7 +320,10 @@ fn plan() -> impl Strategy<Value = ConcurrentPlan> {
     (
         proptest::collection::vec(proptest::collection::vec(conc_op(), 1..6), 2..4),
         proptest::collection::vec(
-            (proptest::sample::select(decode::HRESULTS.to_vec()), proptest::collection::vec(0u32..9, 0..3)),
+            (
+                proptest::sample::select(decode::HRESULTS.to_vec()),
+                proptest::collection::vec(0u32..9, 0..3),
+            ),
             1..4,
         ),
     )
@@ -348,7 +359,10 @@ fn a_non_linearizable_history_is_rejected() {
         invoke,
         response,
     };
-    let history = vec![e(ConcOp::Begin(0), S_OK, 0, 1), e(ConcOp::Begin(0), S_OK, 2, 3)];
+    let history = vec![
+        e(ConcOp::Begin(0), S_OK, 0, 1),
+        e(ConcOp::Begin(0), S_OK, 2, 3),
+    ];
     let init = GenModel {
         call: CallModel::with_mode(PROBE_ASYNC_IID, FinishMode::Strict),
         generation: 0,

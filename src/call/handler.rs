@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::interface::AsyncInterface;
 use super::object::CallObject;
@@ -132,6 +132,10 @@ impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
 ///
 /// A method that blocks holds a worker while it blocks; the pool has a fixed number of them.
 pub struct SyncMethodHandler<M: AsyncInterface> {
+    /// A queued job holds the handler (`me`, upgraded: one pointer in its box), not a `ComPtr`
+    /// of its own (two fat pointers and a COM `AddRef`/`Release` per call): the handler's one
+    /// COM reference keeps the object alive until the last job has run.
+    me: Weak<Self>,
     object: ComPtr<M::Sync>,
     pool: Arc<Pool>,
 }
@@ -139,15 +143,20 @@ pub struct SyncMethodHandler<M: AsyncInterface> {
 impl<M: AsyncInterface> SyncMethodHandler<M> {
     /// Serves calls by running `object`'s synchronous methods on `pool`.
     pub fn new(object: ComPtr<M::Sync>, pool: Arc<Pool>) -> Arc<Self> {
-        Arc::new(SyncMethodHandler { object, pool })
+        Arc::new_cyclic(|me| SyncMethodHandler {
+            me: me.clone(),
+            object,
+            pool,
+        })
     }
 }
 
 impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
-        let object = self.object.clone();
+        // `&self` is borrowed from a live `Arc`, so the upgrade succeeds.
+        let Some(me) = self.me.upgrade() else { return };
         self.pool.execute(move || {
-            match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*object, input))) {
+            match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*me.object, input))) {
                 Ok((hr, out)) => call.complete(hr, out),
                 Err(_) => call.fail(RPC_E_SERVERFAULT),
             }

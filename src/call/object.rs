@@ -2,6 +2,12 @@
 //! asynchronous interface, `ISynchronize` and `ISynchronizeHandle` (an aggregated
 //! `ManualResetEvent`, spec D13) and `ICancelMethodCalls` — and nothing else.
 //!
+//! The aggregated `ManualResetEvent` is built in: the call object answers `ISynchronize` and
+//! `ISynchronizeHandle` itself, over its own manual-reset event handle, exactly as a
+//! `CLSID_ManualResetEvent` aggregated under it would (its `IUnknown` is the call object's,
+//! `Wait` does not reset, no `ISynchronizeEvent`). That saves a separate COM object per call
+//! object: a pending call's bytes are a goal of docs/performance.md (P5).
+//!
 //! Every decision of the call protocol is [`CallState`]'s; this module only carries the
 //! effects out: it starts the server ([`CallHandler::begin`]) with the in-parameters, stores
 //! the server's result, resets and signals the event, wakes a blocked `Finish_` or `Cancel`,
@@ -27,15 +33,12 @@ use super::cancel::{ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT};
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use super::state::{CallState, FinishMode, FinishStep, State};
-use crate::guid::{
-    CLSID_ManualResetEvent, IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID,
-};
+use crate::guid::{IID_ICancelMethodCalls, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, S_OK};
 use crate::sync::prim::{Condvar, Deadline, Mutex};
-use crate::sync::{ISynchronize, ISynchronizeHandle, SyncEvent, HANDLE};
-use crate::unknown::{
-    query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
-};
+use crate::sync::wait::wait_single;
+use crate::sync::{ISynchronize, ISynchronizeHandle, HANDLE};
+use crate::unknown::{query, set_out, ComPtr, IUnknown, Interface, RefCount};
 
 struct Slot<M: AsyncInterface> {
     state: CallState,
@@ -49,7 +52,8 @@ struct Slot<M: AsyncInterface> {
 pub struct CallObject<M: AsyncInterface> {
     refs: RefCount,
     me: Weak<CallObject<M>>,
-    event: Arc<SyncEvent>,
+    /// The call's manual-reset event: what its `ISynchronize` waits on, signals and resets.
+    event: HANDLE,
     slot: Mutex<Slot<M>>,
     done: Condvar,
     handler: Arc<dyn CallHandler<M>>,
@@ -67,20 +71,17 @@ impl<M: AsyncInterface> CallObject<M> {
             Some(o) => RefCount::aggregated(Arc::downgrade(o.as_arc())),
             None => RefCount::new(),
         };
-        Arc::new_cyclic(|me: &Weak<CallObject<M>>| {
-            let as_outer: Weak<dyn IUnknown> = me.clone();
-            CallObject {
-                refs,
-                me: me.clone(),
-                event: SyncEvent::new_aggregated(CLSID_ManualResetEvent, as_outer),
-                slot: Mutex::new(Slot {
-                    state: CallState::new(),
-                    result: None,
-                }),
-                done: Condvar::new(),
-                handler,
-                mode,
-            }
+        Arc::new_cyclic(|me: &Weak<CallObject<M>>| CallObject {
+            refs,
+            me: me.clone(),
+            event: HANDLE::create_event(true, false),
+            slot: Mutex::new(Slot {
+                state: CallState::new(),
+                result: None,
+            }),
+            done: Condvar::new(),
+            handler,
+            mode,
         })
     }
 
@@ -101,7 +102,7 @@ impl<M: AsyncInterface> CallObject<M> {
 
     /// The handle of the call's event (what its `ISynchronizeHandle` returns).
     pub fn handle(&self) -> &HANDLE {
-        self.event.handle()
+        &self.event
     }
 
     /// `Begin_<m>` with `input`'s in-parameters: `S_OK`, or `RPC_S_CALLPENDING` while a call
@@ -116,7 +117,7 @@ impl<M: AsyncInterface> CallObject<M> {
             };
             // Row 5: the call's ISynchronize starts each call non-signaled. Done under the
             // lock so no waiter can see the previous call's signal for this one.
-            self.event.handle().reset_event();
+            self.event.reset_event();
             generation
         };
         // An aggregating client's ISynchronize is reset too; it must say S_OK (spec 3.6).
@@ -167,7 +168,7 @@ impl<M: AsyncInterface> CallObject<M> {
                 // (Finish_ it, Begin_ the next) while its event is still clear, and a late
                 // set_event can never land on the next call (regression test
                 // `completion_signal_never_lags_the_state`).
-                self.event.handle().set_event();
+                self.event.set_event();
                 None
             } else {
                 Some(out)
@@ -209,16 +210,21 @@ impl<M: AsyncInterface> CallObject<M> {
         }
     }
 
+    /// An aggregating client's `ISynchronize`, if it has one. Called twice per call, so the
+    /// common case (not aggregated) is decided inline.
+    #[inline]
     fn outer_synchronize(&self) -> Option<ComPtr<dyn ISynchronize>> {
-        let outer = self.refs.outer()?;
-        query::<dyn ISynchronize>(&*outer).ok()
+        if self.refs.is_aggregated() {
+            self.aggregating_synchronize()
+        } else {
+            None
+        }
     }
 
-    /// The object pointers handed out keep alive: the aggregating outer, or this object.
-    fn identity(&self) -> Option<Arc<dyn IUnknown>> {
-        self.refs
-            .outer()
-            .or_else(|| self.me.upgrade().map(|m| m as Arc<dyn IUnknown>))
+    #[cold]
+    fn aggregating_synchronize(&self) -> Option<ComPtr<dyn ISynchronize>> {
+        let outer = self.refs.outer()?;
+        query::<dyn ISynchronize>(&*outer).ok()
     }
 
     fn final_release(&self) {
@@ -257,7 +263,7 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
         let hr = slot.state.cancel_window_over(generation);
         if hr == S_OK {
             // Completed locally: set the event with the state change (see `complete`).
-            self.event.handle().set_event();
+            self.event.set_event();
         }
         drop(slot);
         if hr == S_OK {
@@ -278,8 +284,8 @@ impl<M: AsyncInterface> CallObject<M> {
         self.slot.lock().state.check_alive()
     }
 
-    /// The asynchronous interface, `ICancelMethodCalls`, and the aggregated event's
-    /// `ISynchronize` and `ISynchronizeHandle` (handed out with this object's identity).
+    /// The asynchronous interface and `ICancelMethodCalls` (`ISynchronize` and
+    /// `ISynchronizeHandle` are in the `com_object!` list below).
     fn more_interfaces(&self, me: &Arc<CallObject<M>>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         if *iid == <M::Async as Interface>::IID {
             set_out::<M::Async>(ppv, self.refs.ptr(M::upcast(me.clone())))
@@ -288,22 +294,38 @@ impl<M: AsyncInterface> CallObject<M> {
                 ppv,
                 self.refs.ptr(me.clone() as Arc<dyn ICancelMethodCalls>),
             )
-        } else if *iid == IID_ISynchronize {
-            let mut p: Option<ComPtr<dyn ISynchronize>> = None;
-            let hr = self.event.nd_query_interface(iid, &mut p);
-            p.map_or(hr, |p| set_out(ppv, p.with_owner(self.identity())))
-        } else if *iid == IID_ISynchronizeHandle {
-            let mut p: Option<ComPtr<dyn ISynchronizeHandle>> = None;
-            let hr = self.event.nd_query_interface(iid, &mut p);
-            p.map_or(hr, |p| set_out(ppv, p.with_owner(self.identity())))
         } else {
             E_NOINTERFACE
         }
     }
 }
 
+/// The built-in `ManualResetEvent` (see the module documentation): `Wait` does not reset.
+impl<M: AsyncInterface> ISynchronize for CallObject<M> {
+    #[inline]
+    fn wait(&self, flags: u32, timeout_ms: u32) -> HRESULT {
+        wait_single(&self.event, flags, timeout_ms)
+    }
+    #[inline]
+    fn signal(&self) -> HRESULT {
+        self.event.set_event();
+        S_OK
+    }
+    #[inline]
+    fn reset(&self) -> HRESULT {
+        self.event.reset_event();
+        S_OK
+    }
+}
+
+impl<M: AsyncInterface> ISynchronizeHandle for CallObject<M> {
+    fn get_handle(&self) -> crate::hresult::Result<HANDLE> {
+        Ok(self.event.clone())
+    }
+}
+
 crate::com_object!([M: AsyncInterface] CallObject<M> {
-    interfaces: [],
+    interfaces: [dyn ISynchronize, dyn ISynchronizeHandle],
     guard: CallObject::check_alive,
     more: CallObject::more_interfaces,
     final_release: CallObject::final_release,

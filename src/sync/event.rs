@@ -3,9 +3,12 @@
 //!
 //! # Invariants
 //!
-//! * An event's `signaled` flag and its list of registered waiters change only under the
-//!   event's own lock. `hint` mirrors `signaled` and is written only under that lock, so a
-//!   lock-free read of `hint` is a read of `signaled` at some instant.
+//! * An event's list of registered waiters changes only under the event's own lock. Its
+//!   `signaled` flag (an atomic, read lock-free by the fast paths) becomes true only under that
+//!   lock; it becomes false under it (a wait consuming an auto-reset signal) or lock-free
+//!   (`ResetEvent`). So while a thread holds the lock, a clear event stays clear: whatever it
+//!   finds signaled under the lock was signaled from the moment it looked, and a reset racing
+//!   with it is ordered after it. (A reset takes no lock: it never has a waiter to wake.)
 //! * **Signals are handed off, as Windows' dispatcher does.** A wait-any waiter registers with
 //!   every event it sleeps on, checking the event under the same lock. A `SetEvent` that finds
 //!   registered wait-any waiters *grants* its signal to them under the lock: an auto-reset event
@@ -24,7 +27,7 @@
 //! * Lock order: an event's lock, then a waiter's lock; several event locks only in address
 //!   order. No path takes an event lock while holding a waiter's lock.
 //! * Waiting never polls and never starts a thread: a waiter spins briefly (bounded backoff,
-//!   reading only `hint`), then sleeps on a parker until granted, notified or timed out. A
+//!   reading only `signaled`), then sleeps on a parker until granted, notified or timed out. A
 //!   signal with no waiters wakes no one.
 
 use std::cell::Cell;
@@ -156,15 +159,28 @@ struct Registration {
 }
 
 struct EventState {
-    signaled: bool,
-    /// Threads sleeping on this event, in arrival order.
-    waiters: Vec<Registration>,
+    /// Threads sleeping on this event, in arrival order. Boxed on the first registration
+    /// (and kept): most events — a call object's, say — are never slept on, and an empty list
+    /// then costs one pointer instead of a `Vec`'s three words.
+    waiters: Option<Box<Vec<Registration>>>,
+}
+
+impl EventState {
+    #[inline]
+    fn waiters(&self) -> &[Registration] {
+        self.waiters.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn register(&mut self, r: Registration) {
+        self.waiters.get_or_insert_with(Box::default).push(r);
+    }
 }
 
 /// A Win32-style event: the object behind a [`HANDLE`].
 pub(crate) struct EventCore {
     manual: bool,
-    hint: AtomicBool,
+    /// Set only under `state`'s lock; cleared under it or lock-free (see the invariants).
+    signaled: AtomicBool,
     state: Mutex<EventState>,
 }
 
@@ -172,24 +188,23 @@ impl EventCore {
     fn new(manual: bool, initial: bool) -> Self {
         EventCore {
             manual,
-            hint: AtomicBool::new(initial),
-            state: Mutex::new(EventState {
-                signaled: initial,
-                waiters: Vec::new(),
-            }),
+            signaled: AtomicBool::new(initial),
+            state: Mutex::new(EventState { waiters: None }),
         }
+    }
+
+    #[inline]
+    fn is_signaled(&self) -> bool {
+        self.signaled.load(Ordering::Acquire)
     }
 
     /// `SetEvent`.
     fn set(&self) {
-        let mut s = self.state.lock();
+        let s = self.state.lock();
         if self.manual {
-            if !s.signaled {
-                s.signaled = true;
-                self.hint.store(true, Ordering::Release);
-            }
+            self.signaled.store(true, Ordering::Release);
             // Every thread waiting now is released, whatever happens to the event next.
-            for r in &s.waiters {
+            for r in s.waiters() {
                 if r.all {
                     r.waiter.notify();
                 } else {
@@ -197,60 +212,60 @@ impl EventCore {
                 }
             }
         } else {
-            if s.signaled {
+            if self.is_signaled() {
                 // Already signaled: no wait-any waiter can be open on it (it would have been
                 // granted the signal), and wait-alls were woken when it was set.
                 return;
             }
             // Hand the signal to the first waiter that can take it; the event stays clear.
-            if s.waiters.iter().any(|r| !r.all && r.waiter.grant(r.index)) {
+            if s.waiters()
+                .iter()
+                .any(|r| !r.all && r.waiter.grant(r.index))
+            {
                 return;
             }
-            s.signaled = true;
-            self.hint.store(true, Ordering::Release);
-            for r in s.waiters.iter().filter(|r| r.all) {
+            self.signaled.store(true, Ordering::Release);
+            for r in s.waiters().iter().filter(|r| r.all) {
                 r.waiter.notify();
             }
         }
     }
 
-    /// `ResetEvent`.
+    /// `ResetEvent`: lock-free. Clearing wakes no one and grants nothing, and nothing done
+    /// under the lock depends on the event staying signaled (see the invariants).
+    #[inline]
     fn reset(&self) {
-        if !self.hint.load(Ordering::Acquire) {
-            // Already clear: a reset on a clear event changes nothing, and `hint` is `signaled`
-            // at this instant.
-            return;
+        // Reading first leaves a clear event's cache line shared with its waiters.
+        if self.is_signaled() {
+            self.signaled.store(false, Ordering::Release);
         }
-        let mut s = self.state.lock();
-        s.signaled = false;
-        self.hint.store(false, Ordering::Release);
     }
 
-    /// Under the lock: takes the signal if there is one (consuming it if auto-reset).
+    /// Under the lock (`_locked`): takes the signal if there is one (consuming it if
+    /// auto-reset).
     #[inline]
-    fn try_acquire_locked(&self, s: &mut EventState) -> bool {
-        if s.signaled {
-            self.consume_locked(s);
+    fn try_acquire_locked(&self, _locked: &mut EventState) -> bool {
+        if self.is_signaled() {
+            self.consume_locked(_locked);
             true
         } else {
             false
         }
     }
 
-    /// Under the lock, the event being signaled: an auto-reset event is reset by the wait that
-    /// takes its signal.
+    /// Under the lock (`_locked`), the event being signaled: an auto-reset event is reset by
+    /// the wait that takes its signal.
     #[inline]
-    fn consume_locked(&self, s: &mut EventState) {
+    fn consume_locked(&self, _locked: &mut EventState) {
         if !self.manual {
-            s.signaled = false;
-            self.hint.store(false, Ordering::Release);
+            self.signaled.store(false, Ordering::Release);
         }
     }
 
     /// Takes the signal if there is one, without waiting.
     #[inline]
     fn try_acquire(&self) -> bool {
-        if !self.hint.load(Ordering::Acquire) {
+        if !self.is_signaled() {
             return false;
         }
         if self.manual {
@@ -261,10 +276,9 @@ impl EventCore {
     }
 
     fn unregister(&self, w: &Arc<Waiter>) {
-        self.state
-            .lock()
-            .waiters
-            .retain(|r| !Arc::ptr_eq(&r.waiter, w));
+        if let Some(waiters) = &mut self.state.lock().waiters {
+            waiters.retain(|r| !Arc::ptr_eq(&r.waiter, w));
+        }
     }
 }
 
@@ -297,13 +311,14 @@ impl HANDLE {
     }
 
     /// `ResetEvent`: makes the event non-signaled.
+    #[inline]
     pub fn reset_event(&self) {
         self.0.reset();
     }
 
     /// Whether the event is signaled now (a snapshot; does not consume an auto-reset signal).
     pub fn is_signaled(&self) -> bool {
-        self.0.hint.load(Ordering::Acquire)
+        self.0.is_signaled()
     }
 
     /// Whether this is a manual-reset event.
@@ -321,9 +336,10 @@ impl HANDLE {
     /// threads are blocked before signalling, instead of sleeping and hoping.
     pub fn waiter_count(&self) -> usize {
         let s = self.0.state.lock();
+        let waiters = s.waiters();
         let mut n = 0;
-        for (i, r) in s.waiters.iter().enumerate() {
-            if !s.waiters[..i]
+        for (i, r) in waiters.iter().enumerate() {
+            if !waiters[..i]
                 .iter()
                 .any(|q| Arc::ptr_eq(&q.waiter, &r.waiter))
             {
@@ -387,15 +403,15 @@ pub(crate) fn wait_handles(handles: &[HANDLE], all: bool, timeout_ms: u32) -> Op
     if timeout_ms == 0 {
         return None;
     }
-    // Spin briefly, reading only the lock-free hints: a signal that arrives within a few
+    // Spin briefly, reading only the lock-free flags: a signal that arrives within a few
     // hundred nanoseconds is caught without sleeping.
     let backoff = Backoff::new();
     while !backoff.is_completed() {
         backoff.snooze();
         let ready = if all {
-            handles.iter().all(|h| h.0.hint.load(Ordering::Acquire))
+            handles.iter().all(|h| h.0.is_signaled())
         } else {
-            handles.iter().any(|h| h.0.hint.load(Ordering::Acquire))
+            handles.iter().any(|h| h.0.is_signaled())
         };
         if ready {
             if let Some(i) = try_once(handles, all) {
@@ -409,7 +425,7 @@ pub(crate) fn wait_handles(handles: &[HANDLE], all: bool, timeout_ms: u32) -> Op
 #[inline]
 fn try_once(handles: &[HANDLE], all: bool) -> Option<usize> {
     if all {
-        if handles.iter().all(|h| h.0.hint.load(Ordering::Acquire)) {
+        if handles.iter().all(|h| h.0.is_signaled()) {
             with_all_locked(handles, |states| try_acquire_all(handles, states)).then_some(0)
         } else {
             None
@@ -421,9 +437,12 @@ fn try_once(handles: &[HANDLE], all: bool) -> Option<usize> {
 
 /// Under all the locks: takes every signal at once, or none.
 fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, EventState>>]) -> bool {
-    if !states
+    // Under the locks no event can become signaled, only be reset: if each is signaled when
+    // looked at, all were at the first look.
+    if !handles
         .iter()
-        .all(|s| s.as_ref().is_some_and(|s| s.signaled))
+        .zip(states.iter())
+        .all(|(h, s)| s.is_some() && h.0.is_signaled())
     {
         return false;
     }
@@ -483,13 +502,13 @@ fn wait_any_slow(
     let mut registered = 0;
     for (i, h) in handles.iter().enumerate() {
         let mut s = h.0.state.lock();
-        if s.signaled {
+        if h.0.is_signaled() {
             if w.grant(i) {
                 h.0.consume_locked(&mut s);
             }
             break;
         }
-        s.waiters.push(Registration {
+        s.register(Registration {
             waiter: w.clone(),
             index: i,
             all: false,
@@ -521,7 +540,7 @@ fn wait_all_slow(
         }
         for (i, s) in states.iter_mut().enumerate() {
             if let Some(s) = s {
-                s.waiters.push(Registration {
+                s.register(Registration {
                     waiter: w.clone(),
                     index: i,
                     all: true,

@@ -48,7 +48,7 @@ use crate::guid::{
     IID_ICallFactory, IID_ICancelMethodCalls, IID_IClientSecurity, IID_ISynchronize,
     IID_ISynchronizeHandle, IID_IUnknown, IID,
 };
-use crate::hresult::{HRESULT, E_FAIL, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
+use crate::hresult::{E_FAIL, HRESULT, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
 use crate::model::{
     EventKind, FinishMode, Op, COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS,
     RPC_C_CANCEL_INFINITE_TIMEOUT,

@@ -44,9 +44,7 @@ use crate::guid::{
     IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID_IUnknown, IID,
 };
 use crate::hresult::{HRESULT, S_OK};
-use crate::model::{
-    CallModel, CallState, EventKind, FinishMode, Op, Outcome, World, INFINITE,
-};
+use crate::model::{CallModel, CallState, EventKind, FinishMode, Op, Outcome, World, INFINITE};
 use crate::sync::{
     co_wait_for_multiple_handles, ISynchronize, ISynchronizeContainer, ISynchronizeHandle,
     ManualResetEvent, StdEvent, SynchronizeContainer, HANDLE,
@@ -62,6 +60,10 @@ pub struct RunOptions {
     /// How long a real operation that the model says returns may take before the run reports
     /// it as hung.
     pub hang_limit: Duration,
+    /// Run every real call that could block forever (an `INFINITE` wait, a blocking
+    /// `Finish_`) on a helper thread bounded by [`RunOptions::hang_limit`]. Off: run it inline
+    /// and rely on an outer timeout (libFuzzer's `-timeout`), which is much faster.
+    pub guard_blocking_calls: bool,
 }
 
 impl Default for RunOptions {
@@ -69,16 +71,29 @@ impl Default for RunOptions {
         RunOptions {
             short_cancel_windows: true,
             hang_limit: Duration::from_secs(20),
+            guard_blocking_calls: true,
         }
     }
 }
 
 impl RunOptions {
-    /// The options the fuzz targets use: no 1 s cancel windows, a 10 s hang limit.
+    /// The options the fuzz targets use: no 1 s cancel windows, blocking calls run inline
+    /// (libFuzzer's `-timeout` reports a hang), a 10 s limit for the `Cancel` helper threads.
     pub fn fast() -> Self {
         RunOptions {
             short_cancel_windows: false,
             hang_limit: Duration::from_secs(10),
+            guard_blocking_calls: false,
+        }
+    }
+
+    /// Runs `f`, on a bounded helper thread if [`RunOptions::guard_blocking_calls`] is set:
+    /// `None` if it did not return within the hang limit.
+    fn guarded<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        if self.guard_blocking_calls {
+            bounded(self.hang_limit, f)
+        } else {
+            Some(f())
         }
     }
 }
@@ -358,7 +373,11 @@ impl CallRun {
         };
         self.model = next;
         if let Err(why) = self.check_state() {
-            return Err(self.fail(op, format!("{} and {}", describe(&expected), self.model_summary()), why));
+            return Err(self.fail(
+                op,
+                format!("{} and {}", describe(&expected), self.model_summary()),
+                why,
+            ));
         }
         self.steps.push(StepRecord {
             op: op.clone(),
@@ -371,7 +390,11 @@ impl CallRun {
         format!(
             "state {:?}, event {}",
             self.model.state(),
-            if self.model.event_set() { "set" } else { "clear" }
+            if self.model.event_set() {
+                "set"
+            } else {
+                "clear"
+            }
         )
     }
 
@@ -477,7 +500,7 @@ impl CallRun {
                     }
                 };
                 let (hr, outs) = if obj.finish_mode() == call::FinishMode::Blocking {
-                    bounded(limit, finish).ok_or("Finish_ blocked")?
+                    self.opts.guarded(finish).ok_or("Finish_ blocked")?
                 } else {
                     finish()
                 };
@@ -535,7 +558,9 @@ impl CallRun {
                 };
                 let (flags, timeout) = (*flags, *timeout);
                 Outcome::Returns(if timeout == INFINITE {
-                    bounded(limit, move || sync.wait(flags, timeout)).ok_or("Wait blocked")?
+                    self.opts
+                        .guarded(move || sync.wait(flags, timeout))
+                        .ok_or("Wait blocked")?
                 } else {
                     sync.wait(flags, timeout)
                 })
@@ -718,7 +743,10 @@ impl WorldRun {
                 return Err(self.fail(
                     op,
                     format!("{}; event[{i}] {}", describe(&expected), state(m.is_set())),
-                    format!("the result agreed, but event[{i}] is {}", state(h.is_signaled())),
+                    format!(
+                        "the result agreed, but event[{i}] is {}",
+                        state(h.is_signaled())
+                    ),
                 ));
             }
         }
@@ -730,7 +758,6 @@ impl WorldRun {
     }
 
     fn exec(&mut self, op: &Op) -> Exec {
-        let limit = self.opts.hang_limit;
         Ok(match op {
             Op::EventSignal(e) => Outcome::Returns(self.events[*e].signal()),
             Op::EventReset(e) => Outcome::Returns(self.events[*e].reset()),
@@ -741,7 +768,9 @@ impl WorldRun {
             } => {
                 let (ev, flags, timeout) = (self.events[*event].clone(), *flags, *timeout);
                 Outcome::Returns(if timeout == INFINITE {
-                    bounded(limit, move || ev.wait(flags, timeout)).ok_or("Wait blocked")?
+                    self.opts
+                        .guarded(move || ev.wait(flags, timeout))
+                        .ok_or("Wait blocked")?
                 } else {
                     ev.wait(flags, timeout)
                 })
@@ -770,7 +799,9 @@ impl WorldRun {
                     }
                 };
                 if timeout == INFINITE {
-                    bounded(limit, run).ok_or("CoWaitForMultipleHandles blocked")?
+                    self.opts
+                        .guarded(run)
+                        .ok_or("CoWaitForMultipleHandles blocked")?
                 } else {
                     run()
                 }
@@ -791,7 +822,7 @@ impl WorldRun {
                     (hr, got)
                 };
                 let (hr, got) = if timeout == INFINITE {
-                    bounded(limit, run).ok_or("WaitMultiple blocked")?
+                    self.opts.guarded(run).ok_or("WaitMultiple blocked")?
                 } else {
                     run()
                 };

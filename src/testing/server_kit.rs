@@ -90,7 +90,11 @@ impl<M: AsyncInterface> fmt::Display for ServerOp<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerOp::Begin { input, cancelled } => {
-                write!(f, "Begin_{}({input:?})", method_name::<M>(M::method_of(input)))?;
+                write!(
+                    f,
+                    "Begin_{}({input:?})",
+                    method_name::<M>(M::method_of(input))
+                )?;
                 if *cancelled {
                     f.write_str(" + client Cancel")?;
                 }
@@ -309,8 +313,9 @@ where
                     // Flaky: the minimal case passed on a re-run. Report the shrinker's view.
                     Ok(_) => Departure {
                         at: 0,
-                        rule: "failed during shrinking, passed when re-run (nondeterministic server?)"
-                            .into(),
+                        rule:
+                            "failed during shrinking, passed when re-run (nondeterministic server?)"
+                                .into(),
                         steps: vec![],
                     },
                 };

@@ -67,8 +67,7 @@ pub fn call_op(short_windows: bool) -> BoxedStrategy<Op> {
     if short_windows {
         options.push((1, Just(Op::Cancel(1)).boxed()));
     }
-    proptest::strategy::Union::new_weighted(options)
-    .boxed()
+    proptest::strategy::Union::new_weighted(options).boxed()
 }
 
 /// Up to `max_len` call-object operations (see [`call_op`]).

@@ -1,0 +1,14 @@
+//! `CoWaitForMultipleHandles` (with `Signal`/`Reset`/`Wait` around it) against the reference
+//! model, on the sequence the bytes decode to (`decode::world_ops`, profile `CoWait`).
+#![no_main]
+
+use comasync::testing::decode::{self, WorldProfile};
+use comasync::testing::runner;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (kinds, ops) = decode::world_ops(WorldProfile::CoWait, data);
+    if let Err(m) = runner::check_world_ops(&kinds, &ops, &runner::RunOptions::fast()) {
+        panic!("\n{m}");
+    }
+});

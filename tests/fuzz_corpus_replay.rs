@@ -1,0 +1,303 @@
+//! Replays every file of the fuzz corpora (`fuzz/corpus/<target>/`) through the same decoder and
+//! model check as the cargo-fuzz targets, on the stable toolchain, so the targets and their
+//! seeds never rot.
+//!
+//! The seeds are written from readable operation lists by the ignored test
+//! `write_seed_corpus` (`cargo test --features testing --test fuzz_corpus_replay --
+//! --ignored`), which encodes them with `comasync::testing::decode`; files that libFuzzer
+//! found and that were copied into the corpus (for example a crash turned regression) are
+//! replayed the same way.
+#![cfg(feature = "testing")]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use comasync::hresult::{E_FAIL, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
+use comasync::model::{
+    EventKind, FinishMode, Op, COWAIT_WAITALL, INFINITE, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+};
+use comasync::testing::decode::{self, WorldProfile};
+use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
+use comasync::testing::PROBE_ASYNC_IID;
+
+fn corpus(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target)
+}
+
+fn files(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = corpus(target);
+    let mut out: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "{} has no seeds", dir.display());
+    out
+}
+
+#[test]
+fn every_call_object_corpus_file_agrees_with_the_model() {
+    for (path, bytes) in files("call_object") {
+        let (mode, ops) = decode::call_ops(&bytes);
+        if let Err(m) = check_call_ops(mode, &ops, &RunOptions::fast()) {
+            panic!("{}:\n{m}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_events_corpus_file_agrees_with_the_model() {
+    for (path, bytes) in files("events") {
+        let (kinds, ops) = decode::world_ops(WorldProfile::Events, &bytes);
+        if let Err(m) = check_world_ops(&kinds, &ops, &RunOptions::fast()) {
+            panic!("{}:\n{m}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_co_wait_corpus_file_agrees_with_the_model() {
+    for (path, bytes) in files("co_wait") {
+        let (kinds, ops) = decode::world_ops(WorldProfile::CoWait, &bytes);
+        if let Err(m) = check_world_ops(&kinds, &ops, &RunOptions::fast()) {
+            panic!("{}:\n{m}", path.display());
+        }
+    }
+}
+
+fn complete(hr: comasync::hresult::HRESULT, outs: &[u32]) -> Op {
+    Op::ServerComplete {
+        hr,
+        outs: outs.to_vec(),
+    }
+}
+
+fn wait(flags: u32, timeout: u32) -> Op {
+    Op::Wait { flags, timeout }
+}
+
+/// The seeds, as readable operation lists.
+fn call_seeds() -> Vec<(&'static str, FinishMode, Vec<Op>)> {
+    vec![
+        (
+            "seed-begin-complete-finish-reuse",
+            FinishMode::Blocking,
+            vec![
+                Op::Begin(READ),
+                wait(0, 0),
+                complete(S_OK, &[1, 2]),
+                wait(0, INFINITE),
+                Op::Finish(READ),
+                Op::Finish(READ),
+                Op::Begin(WRITE),
+                complete(E_FAIL, &[]),
+                Op::Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-busy-begin-and-strict-finish",
+            FinishMode::Strict,
+            vec![
+                Op::Begin(READ),
+                Op::Begin(WRITE),
+                Op::Finish(READ),
+                Op::Finish(WRITE),
+                complete(S_FALSE, &[7]),
+                Op::Begin(READ),
+                Op::Finish(READ),
+            ],
+        ),
+        (
+            "seed-cancel-zero-and-late-completion",
+            FinishMode::Strict,
+            vec![
+                Op::Begin(READ),
+                Op::Cancel(0),
+                Op::Cancel(0),
+                Op::TestCancel,
+                Op::Finish(READ),
+                Op::TestCancel,
+                Op::Begin(READ),
+                complete(S_OK, &[3]),
+                Op::Finish(READ),
+            ],
+        ),
+        (
+            "seed-cancel-window-resolved-by-server",
+            FinishMode::Blocking,
+            vec![
+                Op::Begin(WRITE),
+                Op::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                Op::TestCancel,
+                Op::Cancel(3600),
+                complete(RPC_E_CALL_CANCELED, &[]),
+                Op::Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-query-interface-and-release",
+            FinishMode::Blocking,
+            vec![
+                Op::QueryInterface(PROBE_ASYNC_IID),
+                Op::QueryInterface(decode::iids()[5]),
+                Op::Begin(READ),
+                Op::Release,
+                complete(S_OK, &[]),
+                Op::Begin(READ),
+                wait(0x20, 0),
+                Op::QueryInterface(decode::iids()[2]),
+            ],
+        ),
+    ]
+}
+
+fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventKind>, Vec<Op>)> {
+    use EventKind::{Auto, ManualReset};
+    let co_wait = |flags, timeout, handles: Option<Vec<usize>>, index_present| Op::CoWait {
+        flags,
+        timeout,
+        handles,
+        index_present,
+    };
+    let mut seeds = vec![
+        (
+            "seed-signal-wait-reset",
+            vec![ManualReset, Auto],
+            vec![
+                Op::EventSignal(0),
+                Op::EventSignal(1),
+                Op::EventWait {
+                    event: 1,
+                    flags: 0,
+                    timeout: INFINITE,
+                },
+                Op::EventWait {
+                    event: 1,
+                    flags: 0,
+                    timeout: 1,
+                },
+                Op::EventWait {
+                    event: 0,
+                    flags: COWAIT_WAITALL,
+                    timeout: 0,
+                },
+                Op::EventReset(0),
+                Op::EventWait {
+                    event: 0,
+                    flags: 0x20,
+                    timeout: 0,
+                },
+            ],
+        ),
+        (
+            "seed-co-wait-any-all-and-argument-checks",
+            vec![Auto, ManualReset, Auto],
+            vec![
+                Op::EventSignal(2),
+                Op::EventSignal(1),
+                co_wait(0, 0, Some(vec![0, 2, 1]), true),
+                co_wait(COWAIT_WAITALL, 0, Some(vec![1, 1]), true),
+                co_wait(COWAIT_WAITALL, 1, Some(vec![0, 1]), true),
+                Op::EventSignal(0),
+                co_wait(COWAIT_WAITALL, INFINITE, Some(vec![0, 1]), true),
+                co_wait(0, 0, None, true),
+                co_wait(0, 0, Some(vec![]), true),
+                co_wait(0, 0, Some(vec![0]), false),
+                co_wait(0, 0, Some((0..65).map(|i| i % 3).collect()), true),
+            ],
+        ),
+    ];
+    if profile == WorldProfile::Events {
+        seeds.push((
+            "seed-container",
+            vec![Auto, ManualReset],
+            vec![
+                Op::WaitMultiple {
+                    flags: 0,
+                    timeout: 0,
+                    out_present: true,
+                },
+                Op::AddSynchronize(Some(0)),
+                Op::AddSynchronize(Some(1)),
+                Op::AddSynchronize(Some(0)),
+                Op::AddSynchronize(None),
+                Op::EventSignal(1),
+                Op::EventSignal(0),
+                Op::WaitMultiple {
+                    flags: 0,
+                    timeout: INFINITE,
+                    out_present: true,
+                },
+                Op::WaitMultiple {
+                    flags: 0,
+                    timeout: 1,
+                    out_present: true,
+                },
+                Op::WaitMultiple {
+                    flags: COWAIT_WAITALL,
+                    timeout: 0,
+                    out_present: true,
+                },
+                Op::WaitMultiple {
+                    flags: 0,
+                    timeout: 0,
+                    out_present: false,
+                },
+            ],
+        ));
+    }
+    seeds
+}
+
+#[test]
+fn the_seed_lists_encode_and_agree_with_the_model() {
+    for (name, mode, ops) in call_seeds() {
+        let bytes = decode::encode_call_ops(mode, &ops).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(decode::call_ops(&bytes), (mode, ops.clone()), "{name}");
+        if let Err(m) = check_call_ops(mode, &ops, &RunOptions::fast()) {
+            panic!("{name}:\n{m}");
+        }
+    }
+    for profile in [WorldProfile::Events, WorldProfile::CoWait] {
+        for (name, kinds, ops) in world_seeds(profile) {
+            let bytes =
+                decode::encode_world_ops(profile, &kinds, &ops).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                decode::world_ops(profile, &bytes),
+                (kinds.clone(), ops.clone())
+            );
+            if let Err(m) = check_world_ops(&kinds, &ops, &RunOptions::fast()) {
+                panic!("{name}:\n{m}");
+            }
+        }
+    }
+}
+
+/// Writes the seed corpus files (run with `--ignored` after changing a seed list).
+#[test]
+#[ignore = "writes fuzz/corpus/*/seed-*; run by hand"]
+fn write_seed_corpus() {
+    for (name, mode, ops) in call_seeds() {
+        let dir = corpus("call_object");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), decode::encode_call_ops(mode, &ops).unwrap()).unwrap();
+    }
+    for (target, profile) in [
+        ("events", WorldProfile::Events),
+        ("co_wait", WorldProfile::CoWait),
+    ] {
+        let dir = corpus(target);
+        fs::create_dir_all(&dir).unwrap();
+        for (name, kinds, ops) in world_seeds(profile) {
+            let bytes = decode::encode_world_ops(profile, &kinds, &ops).unwrap();
+            fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
