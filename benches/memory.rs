@@ -73,7 +73,10 @@ fn main() {
         for _ in 0..11_000 {
             let (call, input) = manual_handler.take_wait(INFINITE).unwrap();
             let IBenchIn::Ping { n } = input;
-            call.complete(comasync::hresult::S_OK, support::IBenchOut::Ping { m: n + 1 });
+            call.complete(
+                comasync::hresult::S_OK,
+                support::IBenchOut::Ping { m: n + 1 },
+            );
         }
         drop(echo);
     });
@@ -84,7 +87,8 @@ fn main() {
     ));
 
     // P5: bytes per pending call.
-    let o = outstanding_calls(n_calls, 2, &heap);
+    let pool = Pool::new(2);
+    let o = outstanding_calls(n_calls, &pool, &heap);
     let params = (size_of::<support::IBenchIn>() + size_of::<support::IBenchOut>()) as f64;
     let ours = o.pending_bytes - params;
     lines.push(format!(
@@ -94,13 +98,13 @@ fn main() {
     ));
     lines.push(format!(
         "P5   of which the idle call object = {:.1}, the pending call (queued job) = {:.1}; \
-         threads {} before, {} while outstanding (no goal)",
+         threads {} before (the pool's 2 included), {} while outstanding (no goal)",
         o.idle_bytes,
         o.pending_bytes - o.idle_bytes,
         o.threads_before,
         o.threads_during
     ));
-    let b = outstanding_channels(n_calls, 2, &heap);
+    let b = outstanding_channels(n_calls, &pool, &heap);
     lines.push(format!(
         "P5 heap bytes per pending request, crossbeam bounded(1) reply channel + boxed job = \
          {:.1} (baseline, no goal)",

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 
+use comasync::call::Pool;
 use comasync::hresult::S_OK;
 use comasync::sync::{ISynchronize, ManualResetEvent, StdEvent};
 use comasync::unknown::ComPtr;
@@ -31,7 +32,8 @@ use support::{median, outstanding_calls, outstanding_channels, Call, Trip};
 /// How much the summary measures.
 struct Plan {
     rounds: usize,
-    p1_trips: u64,
+    p1_rounds: usize,
+    p1_chunk: u64,
     p2_calls: u64,
     p3_batches: u64,
     p5_calls: usize,
@@ -40,7 +42,8 @@ struct Plan {
 
 const FULL: Plan = Plan {
     rounds: 9,
-    p1_trips: 20_000,
+    p1_rounds: 101,
+    p1_chunk: 300,
     p2_calls: 400_000,
     p3_batches: 10_000,
     p5_calls: 100_000,
@@ -49,7 +52,8 @@ const FULL: Plan = Plan {
 
 const QUICK: Plan = Plan {
     rounds: 1,
-    p1_trips: 200,
+    p1_rounds: 2,
+    p1_chunk: 20,
     p2_calls: 1_000,
     p3_batches: 10,
     p5_calls: 1_000,
@@ -58,6 +62,9 @@ const QUICK: Plan = Plan {
 
 /// The threads P5 serves its calls on, whatever the number of calls.
 const P5_WORKERS: usize = 2;
+
+/// The lock+unlock pairs a same-thread call costs at least (P2's floor): 10 atomic RMWs.
+const P2_FLOOR_PAIRS: usize = 5;
 
 /// The events (and mutexes) a P3 batch goes through.
 const BATCH: usize = 64;
@@ -82,6 +89,7 @@ fn main() {
 // Criterion groups.
 
 fn p1(c: &mut Criterion) {
+    support::pin_to(support::CLIENT_CPU);
     let mut g = c.benchmark_group("p1_round_trip");
     for trip in Trip::ALL {
         g.bench_function(trip.id(), |b| {
@@ -93,6 +101,7 @@ fn p1(c: &mut Criterion) {
         });
     }
     g.finish();
+    support::unpin();
 }
 
 fn p2(c: &mut Criterion) {
@@ -261,6 +270,7 @@ fn p3(c: &mut Criterion) {
 }
 
 fn p5(c: &mut Criterion, plan: &Plan) {
+    let pool = Pool::new(P5_WORKERS);
     let mut g = c.benchmark_group("p5_outstanding");
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     let n = plan.p5_calls;
@@ -268,22 +278,25 @@ fn p5(c: &mut Criterion, plan: &Plan) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let o = outstanding_calls(n, P5_WORKERS, &|| 0);
+                    let o = outstanding_calls(n, &pool, &|| 0);
                     o.begin + o.finish
                 })
                 .sum()
         })
     });
-    g.bench_function(format!("bounded1_replies_{n}_on_{P5_WORKERS}_workers"), |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let o = outstanding_channels(n, P5_WORKERS, &|| 0);
-                    o.begin + o.finish
-                })
-                .sum()
-        })
-    });
+    g.bench_function(
+        format!("bounded1_replies_{n}_on_{P5_WORKERS}_workers"),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let o = outstanding_channels(n, &pool, &|| 0);
+                        o.begin + o.finish
+                    })
+                    .sum()
+            })
+        },
+    );
     g.finish();
 }
 
@@ -302,21 +315,18 @@ fn summary(plan: &Plan) {
         plan.rounds
     );
 
-    // P1: every round runs every kind of trip, in rotating order.
-    let k = Trip::ALL.len();
-    let mut wall = vec![Vec::new(); k];
-    let mut cpu = vec![Vec::new(); k];
-    for r in 0..plan.rounds {
-        for j in 0..k {
-            let i = (j + r) % k;
-            let s = Trip::ALL[i].start();
-            s.run(plan.p1_trips / 10);
-            let (w, c) = s.run(plan.p1_trips);
-            wall[i].push(ns(w, plan.p1_trips));
-            cpu[i].push(ns(c, plan.p1_trips));
-        }
-    }
-    let base = Trip::ALL.iter().position(|&t| t == Trip::Crossbeam).unwrap();
+    // P1: many short rounds, each running a chunk of every kind of trip in rotating order.
+    let times = support::p1_interleaved(plan.p1_rounds, plan.p1_chunk);
+    let wall: Vec<Vec<f64>> = times.iter().map(|(_, t)| t.wall.clone()).collect();
+    let cpu: Vec<Vec<f64>> = times.iter().map(|(_, t)| t.cpu.clone()).collect();
+    println!(
+        "P1: {} rounds of {} round trips of each kind, interleaved",
+        plan.p1_rounds, plan.p1_chunk
+    );
+    let base = Trip::ALL
+        .iter()
+        .position(|&t| t == Trip::Crossbeam)
+        .unwrap();
     println!("P1 cross-thread round trip (wall ns, CPU ns of the whole process, per call):");
     for (i, t) in Trip::ALL.iter().enumerate() {
         let ratio = per_round_ratio(&wall[i], &wall[base]);
@@ -331,7 +341,10 @@ fn summary(plan: &Plan) {
         );
     }
     let pool = Trip::ALL.iter().position(|&t| t == Trip::CallPool).unwrap();
-    let manual = Trip::ALL.iter().position(|&t| t == Trip::CallManual).unwrap();
+    let manual = Trip::ALL
+        .iter()
+        .position(|&t| t == Trip::CallManual)
+        .unwrap();
     lines.push(goal(
         "P1 cross-thread round trip (Pool) / crossbeam bounded(1) ping-pong",
         per_round_ratio(&wall[pool], &wall[base]),
@@ -341,6 +354,14 @@ fn summary(plan: &Plan) {
         "P1 CPU time per call (Pool) / crossbeam bounded(1) ping-pong CPU",
         per_round_ratio(&cpu[pool], &cpu[base]),
         2.0,
+    ));
+    let channel = Trip::ALL
+        .iter()
+        .position(|&t| t == Trip::CallChannel)
+        .unwrap();
+    lines.push(info(
+        "P1 cross-thread round trip (channel to a server thread) / crossbeam bounded(1)",
+        per_round_ratio(&wall[channel], &wall[base]),
     ));
     lines.push(info(
         "P1 cross-thread round trip (ManualHandler thread) / crossbeam bounded(1)",
@@ -352,10 +373,15 @@ fn summary(plan: &Plan) {
         per_round_ratio(&wall[pool], &wall[spin]),
     ));
 
-    // P2: a reused call completing inline, against lock + unlock.
+    // P2: a reused call completing inline, against lock + unlock, and against the floor of
+    // its design: the 10 atomic read-modify-writes a call makes (5 lock+unlock pairs, on 5
+    // mutexes: the call's state at Begin_, Complete and Finish_, its event at Signal, and the
+    // server's reference to the call object taken and dropped).
     let call = Call::new(support::inline_handler());
     let m = parking_lot::Mutex::new(0u64);
-    let (mut subject, mut baseline) = (Vec::new(), Vec::new());
+    let five: Vec<parking_lot::Mutex<u64>> =
+        (0..P2_FLOOR_PAIRS).map(|_| Default::default()).collect();
+    let (mut subject, mut baseline, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..plan.rounds {
         let time_call = || {
             let t = Instant::now();
@@ -372,23 +398,52 @@ fn summary(plan: &Plan) {
             }
             ns(t.elapsed(), plan.p2_calls)
         };
-        if r % 2 == 0 {
-            subject.push(time_call());
-            baseline.push(time_lock());
-        } else {
-            baseline.push(time_lock());
-            subject.push(time_call());
+        let time_floor = || {
+            let t = Instant::now();
+            for _ in 0..plan.p2_calls {
+                for m in &five {
+                    lock_unlock(m);
+                }
+            }
+            ns(t.elapsed(), plan.p2_calls)
+        };
+        match r % 3 {
+            0 => {
+                subject.push(time_call());
+                baseline.push(time_lock());
+                floor.push(time_floor());
+            }
+            1 => {
+                baseline.push(time_lock());
+                floor.push(time_floor());
+                subject.push(time_call());
+            }
+            _ => {
+                floor.push(time_floor());
+                subject.push(time_call());
+                baseline.push(time_lock());
+            }
         }
     }
     println!(
-        "P2 reused call, inline completion: {:.1} ns per Begin_+Wait(0)+Finish_; lock+unlock {:.1} ns",
+        "P2 reused call, inline completion: {:.1} ns per Begin_+Wait(0)+Finish_; lock+unlock \
+         {:.1} ns; {P2_FLOOR_PAIRS} lock+unlock pairs {:.1} ns",
         median(&mut subject.clone()),
-        median(&mut baseline.clone())
+        median(&mut baseline.clone()),
+        median(&mut floor.clone())
     );
     lines.push(goal(
         "P2 same-thread call (Begin_, signal, Wait(0), Finish_) / parking_lot lock+unlock",
         per_round_ratio(&subject, &baseline),
         5.0,
+    ));
+    lines.push(info(
+        "P2   its floor: 5 lock+unlock pairs (10 atomic RMWs) / lock+unlock",
+        per_round_ratio(&floor, &baseline),
+    ));
+    lines.push(info(
+        "P2   same-thread call / its floor (5 lock+unlock pairs)",
+        per_round_ratio(&subject, &floor),
     ));
 
     // P3: each operation on each event kind, in batches over 64 events, against batches of
@@ -396,7 +451,11 @@ fn summary(plan: &Plan) {
     let locks = LockBatch::new();
     let batches: Vec<(Kind, Op, EventBatch)> = [Kind::Manual, Kind::Std]
         .into_iter()
-        .flat_map(|k| Op::ALL.into_iter().map(move |op| (k, op, EventBatch::new(k, op))))
+        .flat_map(|k| {
+            Op::ALL
+                .into_iter()
+                .map(move |op| (k, op, EventBatch::new(k, op)))
+        })
         .collect();
     let mut op_ns = vec![Vec::new(); batches.len()];
     let mut lock_ns = Vec::new();
@@ -432,14 +491,15 @@ fn summary(plan: &Plan) {
     // P5 timing: the calls against per-request bounded(1) reply channels on the same pool.
     let (mut calls, mut chans) = (Vec::new(), Vec::new());
     let mut threads = (0, 0);
+    let pool = Pool::new(P5_WORKERS);
     for r in 0..plan.p5_rounds {
         let mut run_calls = || {
-            let o = outstanding_calls(plan.p5_calls, P5_WORKERS, &|| 0);
+            let o = outstanding_calls(plan.p5_calls, &pool, &|| 0);
             threads = (o.threads_before, o.threads_during);
             calls.push((o.begin + o.finish).as_secs_f64() * 1e3);
         };
         let mut run_chans = || {
-            let o = outstanding_channels(plan.p5_calls, P5_WORKERS, &|| 0);
+            let o = outstanding_channels(plan.p5_calls, &pool, &|| 0);
             chans.push((o.begin + o.finish).as_secs_f64() * 1e3);
         };
         if r % 2 == 0 {
@@ -479,11 +539,7 @@ fn summary(plan: &Plan) {
 
 /// The median over rounds of subject / baseline, each round's pair measured back to back.
 fn per_round_ratio(subject: &[f64], baseline: &[f64]) -> f64 {
-    let mut r: Vec<f64> = subject
-        .iter()
-        .zip(baseline)
-        .map(|(s, b)| s / b)
-        .collect();
+    let mut r: Vec<f64> = subject.iter().zip(baseline).map(|(s, b)| s / b).collect();
     median(&mut r)
 }
 

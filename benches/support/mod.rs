@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use comasync::call::{
     create_call, AsyncInterface, CallHandler, FinishMode, InlineHandler, ManualHandler, Pool,
-    SyncMethodHandler,
+    ServerCall, SyncMethodHandler,
 };
-use comasync::hresult::{HRESULT, E_NOINTERFACE, S_OK};
+use comasync::hresult::{E_NOINTERFACE, HRESULT, S_OK};
 use comasync::sync::{ISynchronize, INFINITE};
 use comasync::unknown::{ComPtr, IUnknown, Interface};
-
 
 comasync::com_interface! {
     /// The benchmarks' interface: one method with a `u32` in and a `u32` out, so that the
@@ -111,7 +110,12 @@ pub fn call_with(handler: Arc<dyn CallHandler<IBenchCalls>>) -> ComPtr<dyn Async
 pub fn inline_handler() -> Arc<dyn CallHandler<IBenchCalls>> {
     Arc::new(InlineHandler(|input: IBenchIn| {
         let IBenchIn::Ping { n } = input;
-        (S_OK, IBenchOut::Ping { m: n.wrapping_add(1) })
+        (
+            S_OK,
+            IBenchOut::Ping {
+                m: n.wrapping_add(1),
+            },
+        )
     }))
 }
 
@@ -158,17 +162,21 @@ pub enum Trip {
     /// A call object whose `SyncMethodHandler` runs the method on a 1-worker `Pool` (the
     /// path `StdCallFactory` and `SimpleStream` use): Begin_, Wait(INFINITE), Finish_.
     CallPool,
+    /// A call object whose handler sends each call down a crossbeam channel to a dedicated
+    /// server thread (a server of the user's own, with no boxing and no pool).
+    CallChannel,
     /// A call object whose `ManualHandler` queue is served by a dedicated thread
     /// (`take_wait`, then `complete`).
     CallManual,
 }
 
 impl Trip {
-    pub const ALL: [Trip; 5] = [
+    pub const ALL: [Trip; 6] = [
         Trip::Spin,
         Trip::Park,
         Trip::Crossbeam,
         Trip::CallPool,
+        Trip::CallChannel,
         Trip::CallManual,
     ];
 
@@ -178,6 +186,7 @@ impl Trip {
             Trip::Park => "park/unpark ping-pong",
             Trip::Crossbeam => "crossbeam bounded(1) ping-pong",
             Trip::CallPool => "call: SyncMethodHandler on 1-worker Pool",
+            Trip::CallChannel => "call: channel to a dedicated server thread",
             Trip::CallManual => "call: ManualHandler + server thread",
         }
     }
@@ -188,6 +197,7 @@ impl Trip {
             Trip::Park => "park_unpark",
             Trip::Crossbeam => "crossbeam_bounded1",
             Trip::CallPool => "call_pool1",
+            Trip::CallChannel => "call_channel_thread",
             Trip::CallManual => "call_manual_thread",
         }
     }
@@ -199,8 +209,36 @@ impl Trip {
             Trip::Crossbeam => Session::crossbeam(),
             Trip::CallPool => {
                 let pool = Pool::new(1);
+                // The pool's one worker pins itself, and says so before the first trip.
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                pool.execute(move || {
+                    pin_server();
+                    let _ = tx.send(());
+                });
+                let _ = rx.recv();
                 let handler = SyncMethodHandler::<IBenchCalls>::new(Echo::create(None), pool);
                 Session::Call(Call::new(handler), None)
+            }
+            Trip::CallChannel => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                let stop = Arc::new(AtomicBool::new(false));
+                let server = {
+                    let stop = stop.clone();
+                    thread::spawn(move || {
+                        pin_server();
+                        let echo = Echo::create(None);
+                        while !stop.load(Ordering::Acquire) {
+                            if let Ok((call, input)) = rx.recv_timeout(Duration::from_millis(20)) {
+                                let (hr, out) = IBenchCalls::invoke_sync(&*echo, input);
+                                ServerCall::complete(call, hr, out);
+                            }
+                        }
+                    })
+                };
+                Session::Call(
+                    Call::new(Arc::new(ChannelHandler(tx))),
+                    Some((stop, server)),
+                )
             }
             Trip::CallManual => {
                 let handler = ManualHandler::<IBenchCalls>::new();
@@ -208,6 +246,7 @@ impl Trip {
                 let server = {
                     let (handler, stop) = (handler.clone(), stop.clone());
                     thread::spawn(move || {
+                        pin_server();
                         let echo = Echo::create(None);
                         while !stop.load(Ordering::Acquire) {
                             if let Some((call, input)) = handler.take_wait(20) {
@@ -220,6 +259,15 @@ impl Trip {
                 Session::Call(Call::new(handler), Some((stop, server)))
             }
         }
+    }
+}
+
+/// A server of the user's own: each begun call goes down a channel to its thread.
+pub struct ChannelHandler(crossbeam_channel::Sender<(ServerCall<IBenchCalls>, IBenchIn)>);
+
+impl CallHandler<IBenchCalls> for ChannelHandler {
+    fn begin(&self, call: ServerCall<IBenchCalls>, input: IBenchIn) {
+        let _ = self.0.send((call, input));
     }
 }
 
@@ -248,14 +296,17 @@ impl Session {
         let stop = Arc::new(AtomicBool::new(false));
         let server = {
             let (turn, stop) = (turn.clone(), stop.clone());
-            thread::spawn(move || loop {
-                while turn.load(Ordering::Acquire) != 1 {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
+            thread::spawn(move || {
+                pin_server();
+                loop {
+                    while turn.load(Ordering::Acquire) != 1 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::hint::spin_loop();
                     }
-                    std::hint::spin_loop();
+                    turn.store(0, Ordering::Release);
                 }
-                turn.store(0, Ordering::Release);
             })
         };
         Session::Spin {
@@ -271,15 +322,18 @@ impl Session {
         let client = thread::current();
         let server = {
             let (turn, stop) = (turn.clone(), stop.clone());
-            thread::spawn(move || loop {
-                while turn.load(Ordering::Acquire) != 1 {
-                    if stop.load(Ordering::Acquire) {
-                        return;
+            thread::spawn(move || {
+                pin_server();
+                loop {
+                    while turn.load(Ordering::Acquire) != 1 {
+                        if stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        thread::park();
                     }
-                    thread::park();
+                    turn.store(0, Ordering::Release);
+                    client.unpark();
                 }
-                turn.store(0, Ordering::Release);
-                client.unpark();
             })
         };
         Session::Park {
@@ -293,6 +347,7 @@ impl Session {
         let (tx, srx) = crossbeam_channel::bounded::<u32>(1);
         let (stx, rx) = crossbeam_channel::bounded::<u32>(1);
         let server = thread::spawn(move || {
+            pin_server();
             for v in srx {
                 if stx.send(v.wrapping_add(1)).is_err() {
                     return;
@@ -372,6 +427,87 @@ impl Drop for Session {
     }
 }
 
+/// What [`p1_interleaved`] measured for one kind of trip: per-chunk wall and CPU nanoseconds
+/// per round trip.
+#[derive(Clone, Debug, Default)]
+pub struct TripTimes {
+    pub wall: Vec<f64>,
+    pub cpu: Vec<f64>,
+}
+
+/// P1, measured so that a shared, busy machine hurts every kind of trip alike (client on CPU 0,
+/// servers on CPU 1, see [`pin_to`]): every session
+/// is started once (their servers park when idle, except the spin floor's, which is started
+/// afresh for each of its chunks), then `rounds` rounds each run a chunk of `chunk` round trips
+/// of every kind, in rotating order, after a few untimed trips that wake its server up.
+/// Subject and baseline are thus measured milliseconds apart, many times over.
+pub fn p1_interleaved(rounds: usize, chunk: u64) -> Vec<(Trip, TripTimes)> {
+    pin_to(CLIENT_CPU);
+    let sessions: Vec<(Trip, Option<Session>)> = Trip::ALL
+        .iter()
+        .map(|&t| (t, (t != Trip::Spin).then(|| t.start())))
+        .collect();
+    let mut out: Vec<(Trip, TripTimes)> = Trip::ALL
+        .iter()
+        .map(|&t| (t, TripTimes::default()))
+        .collect();
+    let warm = (chunk / 10).max(5);
+    for r in 0..rounds {
+        for j in 0..sessions.len() {
+            let i = (j + r) % sessions.len();
+            let fresh;
+            let s = match &sessions[i].1 {
+                Some(s) => s,
+                None => {
+                    fresh = sessions[i].0.start();
+                    &fresh
+                }
+            };
+            s.run(warm);
+            let (w, c) = s.run(chunk);
+            out[i].1.wall.push(w.as_nanos() as f64 / chunk as f64);
+            out[i].1.cpu.push(c.as_nanos() as f64 / chunk as f64);
+        }
+    }
+    drop(sessions);
+    unpin();
+    out
+}
+
+/// Pins the calling thread to CPU `cpu` (P1 runs its client on CPU 0 and every server on CPU
+/// 1, so that no kind of trip is measured with both its threads on one core while another
+/// gets two: on a shared 2-core machine the scheduler's placement otherwise decides the
+/// figures). `false` where that CPU is not available; then nothing changed.
+pub fn pin_to(cpu: usize) -> bool {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let here = Pid::from_raw(0);
+    let allowed = sched_getaffinity(here).ok();
+    if !allowed.is_some_and(|a| a.is_set(cpu).unwrap_or(false)) {
+        return false;
+    }
+    let mut only = CpuSet::new();
+    only.set(cpu).is_ok() && sched_setaffinity(here, &only).is_ok()
+}
+
+fn pin_server() {
+    pin_to(SERVER_CPU);
+}
+
+/// Lets the calling thread run on every CPU again (after [`pin_to`]).
+pub fn unpin() {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    let mut all = CpuSet::new();
+    for cpu in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        let _ = all.set(cpu);
+    }
+    let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &all);
+}
+
+/// The CPU P1's servers run on, and its client's.
+pub const SERVER_CPU: usize = 1;
+pub const CLIENT_CPU: usize = 0;
+
 /// The process's CPU time (all threads, user + system), from
 /// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)` through the `nix` crate.
 pub fn cpu_now() -> Duration {
@@ -406,20 +542,19 @@ pub struct Outstanding {
     /// outstanding, as `heap` reported them (0 when it reports nothing).
     pub idle_bytes: f64,
     pub pending_bytes: f64,
-    /// The process's threads while the calls were outstanding, and before the scenario's pool
-    /// was created.
+    /// The process's threads when the scenario started (its pool already running), and while
+    /// the calls were outstanding.
     pub threads_before: usize,
     pub threads_during: usize,
 }
 
-/// P5: `n` call objects served by `SyncMethodHandler` on a pool of `workers` threads, each
-/// with one call outstanding (the workers are held at a gate until every call is begun),
-/// then all finished. `heap()` reports the bytes allocated now (the memory bench passes its
-/// counting allocator's figure; the timing bench passes `|| 0`).
-pub fn outstanding_calls(n: usize, workers: usize, heap: &dyn Fn() -> isize) -> Outstanding {
+/// P5: `n` call objects served by `SyncMethodHandler` on `pool`, each with one call
+/// outstanding (the workers are held at a gate until every call is begun), then all
+/// finished. `heap()` reports the bytes allocated now (the memory bench and tests/alloc.rs
+/// pass their counting allocator's figure; the timing bench passes `|| 0`).
+pub fn outstanding_calls(n: usize, pool: &Arc<Pool>, heap: &dyn Fn() -> isize) -> Outstanding {
     let threads_before = thread_count();
     let gate = Gate::new();
-    let pool = Pool::new(workers);
     let handler: Arc<dyn CallHandler<IBenchCalls>> =
         SyncMethodHandler::<IBenchCalls>::new(Echo::create(Some(gate.clone())), pool.clone());
     let mut calls: Vec<ComPtr<dyn AsyncIBench>> = Vec::with_capacity(n);
@@ -454,12 +589,11 @@ pub fn outstanding_calls(n: usize, workers: usize, heap: &dyn Fn() -> isize) -> 
     }
 }
 
-/// P5's baseline: the same `n` requests to the same kind of pool, each answered through its
-/// own crossbeam `bounded(1)` reply channel (what a hand-rolled "future" would use).
-pub fn outstanding_channels(n: usize, workers: usize, heap: &dyn Fn() -> isize) -> Outstanding {
+/// P5's baseline: the same `n` requests to the same pool, each answered through its own
+/// crossbeam `bounded(1)` reply channel (what a hand-rolled "future" would use).
+pub fn outstanding_channels(n: usize, pool: &Arc<Pool>, heap: &dyn Fn() -> isize) -> Outstanding {
     let threads_before = thread_count();
     let gate = Gate::new();
-    let pool = Pool::new(workers);
     let mut replies: Vec<crossbeam_channel::Receiver<u32>> = Vec::with_capacity(n);
     let h0 = heap();
     let t = Instant::now();

@@ -429,8 +429,13 @@ where
                 line.into(),
                 hr_name(hr),
                 format!(
-                    "Begin_ on an idle call object must return S_OK: the client never sees Begin_'s HRESULT, so errors are stored, signalled and returned by Finish_ (spec 2.2); it returned {}",
-                    hr_name(hr)
+                    "Begin_ on an idle call object must return S_OK: the client never sees Begin_'s HRESULT, so errors are stored, signalled and returned by Finish_ (spec 2.2); it returned {}{}",
+                    hr_name(hr),
+                    if hr == RPC_S_CALLPENDING && self.begun > 0 {
+                        " — the object still thinks the previous call is in progress: Finish_ must end the call (and hand its result back once)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
