@@ -479,15 +479,9 @@ pub fn p1_interleaved(rounds: usize, chunk: u64) -> Vec<(Trip, TripTimes)> {
 /// gets two: on a shared 2-core machine the scheduler's placement otherwise decides the
 /// figures). `false` where that CPU is not available; then nothing changed.
 pub fn pin_to(cpu: usize) -> bool {
-    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
-    use nix::unistd::Pid;
-    let here = Pid::from_raw(0);
-    let allowed = sched_getaffinity(here).ok();
-    if !allowed.is_some_and(|a| a.is_set(cpu).unwrap_or(false)) {
-        return false;
-    }
+    use nix::sched::{sched_setaffinity, CpuSet};
     let mut only = CpuSet::new();
-    only.set(cpu).is_ok() && sched_setaffinity(here, &only).is_ok()
+    only.set(cpu).is_ok() && sched_setaffinity(nix::unistd::Pid::from_raw(0), &only).is_ok()
 }
 
 fn pin_server() {
@@ -497,8 +491,9 @@ fn pin_server() {
 /// Lets the calling thread run on every CPU again (after [`pin_to`]).
 pub fn unpin() {
     use nix::sched::{sched_setaffinity, CpuSet};
+    // Every CPU there may be: the kernel keeps those that exist.
     let mut all = CpuSet::new();
-    for cpu in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+    for cpu in 0..CpuSet::count() {
         let _ = all.set(cpu);
     }
     let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &all);

@@ -162,6 +162,7 @@ struct EventState {
     /// Threads sleeping on this event, in arrival order. Boxed on the first registration
     /// (and kept): most events — a call object's, say — are never slept on, and an empty list
     /// then costs one pointer instead of a `Vec`'s three words.
+    #[allow(clippy::box_collection)] // one pointer when empty, on purpose (see above)
     waiters: Option<Box<Vec<Registration>>>,
 }
 
