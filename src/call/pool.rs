@@ -2,7 +2,7 @@
 //! crossbeam channel. Never a thread per call.
 //!
 //! Workers block in `recv` (crossbeam spins briefly, then parks), so an idle pool costs no
-//! CPU. Before that they look at the queue after each of a few spin hints ([`next_job`]):
+//! CPU. Before that they look at the queue after each of a few spin hints (`next_job`):
 //! crossbeam's own spin looks only after exponentially longer rounds, which on the
 //! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the last handle to a pool closes its channel; its workers finish the queued
 //! jobs and exit.

@@ -14,7 +14,7 @@
 //! client: Release call                                    -> 0
 //! ```
 //!
-//! * [`parse`] — text → [`Step`]s, with `FILE:LINE` syntax errors;
+//! * [`parse`](mod@parse) — text → [`Step`]s, with `FILE:LINE` syntax errors;
 //! * [`run`] — runs steps on named actor threads against the real objects, checks the
 //!   expectations, and stops at the first mismatch;
 //! * [`trace`] — the timeline of COM-visible events a run produces;

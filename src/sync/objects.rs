@@ -162,7 +162,7 @@ impl SyncEvent {
     }
 
     /// An event of class `clsid` aggregated under `outer`. The outer keeps the returned `Arc`
-    /// and reaches the event's interfaces through [`INonDelegatingUnknown::nd_query_interface`].
+    /// and reaches the event's interfaces through [`INonDelegatingUnknown::nd_query_interface`](crate::unknown::INonDelegatingUnknown::nd_query_interface).
     pub fn new_aggregated(clsid: CLSID, outer: Weak<dyn IUnknown>) -> Arc<SyncEvent> {
         SyncEvent::new_with(clsid, RefCount::aggregated(outer))
     }
