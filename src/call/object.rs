@@ -247,6 +247,8 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
             Err(hr) => return hr,
         };
         if seconds != 0 {
+            // A harness waiting for this Cancel to block (the scenario runner) may look now.
+            crate::sync::observe::changed();
             let deadline = if seconds == RPC_C_CANCEL_INFINITE_TIMEOUT {
                 Deadline::Never
             } else {

@@ -12,8 +12,9 @@
 //!   call completes, so results never depend on machine speed.
 //! * After every statement the runner waits until each started operation has either returned
 //!   or is blocked (a `Finish_` on a call still pending, a `Cancel` waiting out its window, a
-//!   wait registered on handles none of which is signaled). It polls observable state for
-//!   this — the call's state and `HANDLE::waiter_count` — and never sleeps to order events.
+//!   wait registered on handles none of which is signaled). It reads observable state for
+//!   this — the call's state and `HANDLE::waiter_count` — each time the library says a thread
+//!   blocked or an actor returned (`sync::observe`); it never polls or sleeps to order events.
 //!   So the output and the trace of a script are the same on every run.
 //! * Operations that need an interface the variable is not (`Wait call 0`, `Cancel call 0`)
 //!   query for it, use it and release it, as a client would.
@@ -40,6 +41,8 @@ use crate::simple_stream::{
     AsyncISimpleStream, ISimpleStream, ISimpleStreamCalls, ISimpleStreamIn, ISimpleStreamOut,
     SimpleStream,
 };
+use crate::sync::observe::Observer;
+use crate::sync::prim::Deadline;
 use crate::sync::{
     co_wait_for_multiple_handles, ISynchronize, ISynchronizeContainer, ISynchronizeHandle,
     ManualResetEvent, StdEvent, SynchronizeContainer, COWAIT_VALID_FLAGS, COWAIT_WAITALL, HANDLE,
@@ -516,6 +519,7 @@ impl Actor {
                     if reply_tx.send(Reply { thread, res }).is_err() {
                         break;
                     }
+                    crate::sync::observe::changed();
                 }
             })?;
         Ok(Actor {
@@ -679,6 +683,8 @@ struct Runner {
     actors: HashMap<String, Actor>,
     started: Vec<Started>,
     trace: Trace,
+    /// Wakes `quiesce` when another thread blocks or an actor returns.
+    observer: Observer,
 }
 
 impl Drop for Runner {
@@ -716,6 +722,7 @@ impl Runner {
             actors: HashMap::new(),
             started: Vec::new(),
             trace: Trace::default(),
+            observer: Observer::new(),
         }
     }
 
@@ -1504,6 +1511,8 @@ impl Runner {
     fn quiesce(&mut self, step: &Step) -> Result<(), ScriptError> {
         let deadline = Instant::now() + self.opts.watchdog;
         loop {
+            // Read the generation before looking: a change after this wakes the wait below.
+            let seen = self.observer.generation();
             self.drain();
             for s in self.started.iter_mut() {
                 if s.reply.is_none() {
@@ -1529,8 +1538,9 @@ impl Runner {
                     ),
                 ));
             }
-            // Polling observable state (call states, waiter counts); not ordering by time.
-            thread::sleep(Duration::from_micros(100));
+            // Sleep until a thread registers on an event, a Cancel starts its window, or an
+            // actor returns (crate::sync::observe); no polling.
+            self.observer.wait_past(seen, Deadline::At(deadline));
         }
     }
 

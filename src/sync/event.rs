@@ -520,6 +520,7 @@ fn wait_any_slow(
             break;
         }
     }
+    super::observe::changed();
     let result = loop {
         match w.park(deadline) {
             Wake::Granted(i) => break Some(i),
@@ -553,6 +554,7 @@ fn wait_all_slow(
     if done {
         return (Some(0), 0);
     }
+    super::observe::changed();
     loop {
         let wake = w.park(deadline);
         if with_all_locked(handles, |states| try_acquire_all(handles, states)) {

@@ -9,6 +9,7 @@
 //! * [`wait`] — `CoWaitForMultipleHandles` and the `COWAIT_*` flags;
 //! * [`objects`] — the COM classes `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`.
 
+pub(crate) mod observe;
 pub(crate) mod prim;
 
 pub mod event;

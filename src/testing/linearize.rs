@@ -354,7 +354,8 @@ pub fn run_concurrent_call(
                 // Read the flag before looking at the queue: once it is set, every Begin_ has
                 // queued its call, so an empty queue then means the server is done.
                 let finished = done.load(Ordering::SeqCst);
-                match server.take() {
+                // Parks until a call arrives (or 1 ms passes, to look at the flag again).
+                match server.take_wait(1) {
                     Some((call, _input)) => {
                         let (hr, outs) = results
                             .get(n % results.len().max(1))
@@ -383,7 +384,7 @@ pub fn run_concurrent_call(
                         });
                     }
                     None if finished => break,
-                    None => thread::yield_now(),
+                    None => continue,
                 }
             }
         })

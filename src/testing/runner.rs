@@ -33,6 +33,8 @@
 //! sequence resolves it. Every real operation the model says returns is bounded by
 //! [`RunOptions::hang_limit`]: one that does not return is reported, never hangs the test.
 
+use crate::sync::observe::Observer;
+use crate::sync::prim::Deadline;
 use std::fmt::{self, Write as _};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -514,14 +516,18 @@ impl CallRun {
                     Err(e) => return Ok(Outcome::Returns(e.0)),
                 };
                 let (tx, rx) = mpsc::channel();
+                let observer = Observer::new();
                 let thread = thread::spawn(move || {
                     let hr = p.cancel(seconds);
                     drop(p); // before reporting, so the reference count is back when we look
                     let _ = tx.send(hr);
+                    crate::sync::observe::changed();
                 });
                 if *expected == Outcome::CancelInFlight {
                     let start = Instant::now();
                     loop {
+                        // Read the generation first: a change after it ends the wait below.
+                        let seen = observer.generation();
                         if obj.state() == State::Cancelling {
                             self.cancel = Some(InFlight {
                                 seconds,
@@ -537,7 +543,8 @@ impl CallRun {
                         if start.elapsed() > limit {
                             return Err("Cancel neither returned nor reached Cancelling".into());
                         }
-                        thread::yield_now();
+                        // Woken when the Cancel starts its window or returns; no polling.
+                        observer.wait_past(seen, Deadline::At(start + limit));
                     }
                 } else {
                     let hr = rx
