@@ -1540,7 +1540,7 @@ impl Runner {
             }
             // Sleep until a thread registers on an event, a Cancel starts its window, or an
             // actor returns (crate::sync::observe); no polling.
-            self.observer.wait_past(seen, Deadline::At(deadline));
+            self.observer.wait_past(seen, Deadline::at(deadline));
         }
     }
 

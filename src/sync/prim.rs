@@ -103,6 +103,11 @@ mod imp {
     }
 
     impl Deadline {
+        /// The deadline at instant `t`.
+        pub(crate) fn at(t: Instant) -> Deadline {
+            Deadline::At(t)
+        }
+
         /// The deadline of a wait of `ms` milliseconds starting now (`INFINITE` = never).
         pub(crate) fn after_ms(ms: u32) -> Deadline {
             if ms == u32::MAX {
@@ -187,6 +192,9 @@ mod imp {
     }
 
     impl Deadline {
+        pub(crate) fn at(_t: std::time::Instant) -> Deadline {
+            Deadline::Finite
+        }
         pub(crate) fn after_ms(ms: u32) -> Deadline {
             if ms == u32::MAX {
                 Deadline::Never

@@ -544,7 +544,7 @@ impl CallRun {
                             return Err("Cancel neither returned nor reached Cancelling".into());
                         }
                         // Woken when the Cancel starts its window or returns; no polling.
-                        observer.wait_past(seen, Deadline::At(start + limit));
+                        observer.wait_past(seen, Deadline::at(start + limit));
                     }
                 } else {
                     let hr = rx
