@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{eventually, within};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use common::{eventually, live_here, within, Token};
+
 use std::sync::Arc;
 use std::thread;
 
@@ -23,33 +23,6 @@ use comasync::unknown::{ComPtr, IUnknown, Interface, PlainObject};
 
 // ---------------------------------------------------------------------------------------
 // A test interface whose out-parameter counts its live instances, to prove nothing leaks.
-
-static LIVE_TOKENS: AtomicUsize = AtomicUsize::new(0);
-
-/// An out-parameter that counts how many exist.
-#[derive(Debug, PartialEq)]
-pub struct Token(u32);
-impl Token {
-    fn new(v: u32) -> Token {
-        LIVE_TOKENS.fetch_add(1, Ordering::SeqCst);
-        Token(v)
-    }
-}
-impl Default for Token {
-    fn default() -> Token {
-        Token::new(0)
-    }
-}
-impl Clone for Token {
-    fn clone(&self) -> Token {
-        Token::new(self.0)
-    }
-}
-impl Drop for Token {
-    fn drop(&mut self) {
-        LIVE_TOKENS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 comasync::com_interface! {
     /// A counter service.
@@ -337,7 +310,7 @@ fn row12_a_server_failure_is_returned_by_finish_with_default_out_parameters() {
     server_call.fail(E_ACCESSDENIED);
     let (hr, token) = call.finish_add();
     assert_eq!(hr, E_ACCESSDENIED);
-    assert_eq!(token, Token(0));
+    assert_eq!(token, Token::new(Token::NONE));
 }
 
 #[test]
@@ -446,7 +419,7 @@ fn row15_cancel_returns_rpc_e_call_complete_when_the_server_completes_in_the_win
     );
     assert_eq!(
         call.finish_add(),
-        (S_OK, Token(7)),
+        (S_OK, Token::new(7)),
         "Finish_ gives the server's result"
     );
 }
@@ -529,7 +502,7 @@ fn row17_cancel_after_completion_or_with_no_call_returns_rpc_e_call_complete() {
 
 #[test]
 fn row18_finish_after_a_local_cancel_returns_rpc_e_call_canceled_and_drops_the_late_result() {
-    let before = LIVE_TOKENS.load(Ordering::SeqCst);
+    let before = live_here();
     {
         let handler = ManualHandler::<ICounterCalls>::new();
         let call = counter_call(handler.clone(), FinishMode::Blocking);
@@ -548,11 +521,7 @@ fn row18_finish_after_a_local_cancel_returns_rpc_e_call_canceled_and_drops_the_l
             },
         );
     }
-    assert_eq!(
-        LIVE_TOKENS.load(Ordering::SeqCst),
-        before,
-        "the late result was dropped"
-    );
+    assert_eq!(live_here(), before, "the late result was dropped");
 }
 
 #[test]
@@ -611,7 +580,7 @@ fn call_cancellation_count_is_per_thread() {
 
 #[test]
 fn row20_releasing_a_pending_call_abandons_it_cleanly() {
-    let before = LIVE_TOKENS.load(Ordering::SeqCst);
+    let before = live_here();
     let handler = ManualHandler::<ICounterCalls>::new();
     let call = counter_call(handler.clone(), FinishMode::Blocking);
     let weak = Arc::downgrade(call.as_arc());
@@ -634,11 +603,7 @@ fn row20_releasing_a_pending_call_abandons_it_cleanly() {
         weak.upgrade().is_none(),
         "the call object is freed once the server lets go"
     );
-    assert_eq!(
-        LIVE_TOKENS.load(Ordering::SeqCst),
-        before,
-        "its result was dropped"
-    );
+    assert_eq!(live_here(), before, "its result was dropped");
 }
 
 #[test]
@@ -660,7 +625,7 @@ fn row20_releasing_while_a_pool_server_runs_is_clean() {
 
 #[test]
 fn row21_releasing_a_signaled_call_discards_its_results() {
-    let before = LIVE_TOKENS.load(Ordering::SeqCst);
+    let before = live_here();
     let handler = ManualHandler::<ICounterCalls>::new();
     let call = counter_call(handler.clone(), FinishMode::Blocking);
     assert_eq!(call.begin_add(2), S_OK);
@@ -670,13 +635,9 @@ fn row21_releasing_a_signaled_call_discards_its_results() {
             token: Token::new(2),
         },
     );
-    assert_eq!(LIVE_TOKENS.load(Ordering::SeqCst), before + 1);
+    assert_eq!(live_here(), before + 1);
     drop(call);
-    assert_eq!(
-        LIVE_TOKENS.load(Ordering::SeqCst),
-        before,
-        "results discarded on release"
-    );
+    assert_eq!(live_here(), before, "results discarded on release");
 }
 
 #[test]
@@ -838,7 +799,7 @@ fn an_inline_server_completes_inside_begin() {
             ICounterIn::Add { n } => (
                 S_OK,
                 ICounterOut::Add {
-                    token: Token::new(n + 1),
+                    token: Token::new(u64::from(n) + 1),
                 },
             ),
             ICounterIn::Ping {} => (S_FALSE, ICounterOut::Ping {}),
@@ -847,7 +808,7 @@ fn an_inline_server_completes_inside_begin() {
     );
     assert_eq!(call.begin_add(41), S_OK);
     assert_eq!(sync_of(&call).wait(0, 0), S_OK);
-    assert_eq!(call.finish_add(), (S_OK, Token(42)));
+    assert_eq!(call.finish_add(), (S_OK, Token::new(42)));
     assert_eq!(call.begin_ping(), S_OK);
     assert_eq!(call.finish_ping(), (S_FALSE,));
 }

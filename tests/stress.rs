@@ -16,8 +16,11 @@
 //! `cargo test --test stress` runs the short version (a few seconds);
 //! `COMASYNC_STRESS_LONG=1 cargo test --release --test stress` the long one.
 
+mod common;
+
+use common::{live_tokens, Token};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,34 +31,6 @@ use comasync::call::{
 use comasync::hresult::*;
 use comasync::sync::ISynchronize;
 use comasync::unknown::{query, ComPtr};
-
-static LIVE_TOKENS: AtomicUsize = AtomicUsize::new(0);
-
-/// An out-parameter naming the call it answers; counts how many exist.
-#[derive(Debug, PartialEq)]
-pub struct Token(u64);
-
-impl Token {
-    fn new(id: u64) -> Token {
-        LIVE_TOKENS.fetch_add(1, Ordering::SeqCst);
-        Token(id)
-    }
-}
-impl Default for Token {
-    fn default() -> Token {
-        Token::new(u64::MAX)
-    }
-}
-impl Clone for Token {
-    fn clone(&self) -> Token {
-        Token::new(self.0)
-    }
-}
-impl Drop for Token {
-    fn drop(&mut self) {
-        LIVE_TOKENS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 comasync::com_interface! {
     /// A service whose one method answers with a token naming the call.
@@ -212,7 +187,11 @@ fn client(t: usize, calls: u64, server: Arc<Server>, shared: Arc<Shared>) {
                 match hr {
                     S_OK => {
                         assert!(!cancelled, "call {id:#x}: delivered after a local cancel");
-                        assert_eq!(token.0, id, "call {id:#x} got another call's out-parameter");
+                        assert_eq!(
+                            token.id(),
+                            id,
+                            "call {id:#x} got another call's out-parameter"
+                        );
                         assert!(
                             shared.delivered.lock().unwrap().insert(id),
                             "call {id:#x}: out-parameter delivered twice"
@@ -221,11 +200,11 @@ fn client(t: usize, calls: u64, server: Arc<Server>, shared: Arc<Shared>) {
                     }
                     RPC_E_CALL_CANCELED => {
                         assert!(cancelled, "call {id:#x}: cancelled without a cancel");
-                        assert_eq!(token.0, u64::MAX, "call {id:#x}: cancelled, yet outs");
+                        assert_eq!(token.id(), u64::MAX, "call {id:#x}: cancelled, yet outs");
                         Fate::Cancelled
                     }
                     E_FAIL | RPC_E_SERVER_DIED => {
-                        assert_eq!(token.0, u64::MAX, "call {id:#x}: failed, yet outs");
+                        assert_eq!(token.id(), u64::MAX, "call {id:#x}: failed, yet outs");
                         Fate::Failed
                     }
                     other => panic!("call {id:#x}: Finish_ returned {other:?}"),
@@ -327,7 +306,7 @@ fn run(clients: usize, calls: u64, servers: usize, stall: Duration) {
         "call objects still alive after everything was released"
     );
     assert_eq!(
-        LIVE_TOKENS.load(Ordering::SeqCst),
+        live_tokens(),
         0,
         "out-parameters leaked (never delivered, never dropped)"
     );

@@ -58,3 +58,64 @@ pub fn handle_of(e: &ComPtr<dyn ISynchronize>) -> HANDLE {
         .get_handle()
         .unwrap()
 }
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static LIVE_TOKENS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static LIVE_HERE: Cell<isize> = const { Cell::new(0) };
+}
+
+/// An out-parameter that counts how many exist, to prove results are dropped, never leaked:
+/// [`live_tokens`] counts all (for a test that has the process to itself), [`live_here`] those
+/// made minus those dropped on the calling thread (exact while other tests run in parallel).
+#[derive(Debug, PartialEq)]
+pub struct Token(u64);
+
+impl Token {
+    /// What a failed call leaves in a token out-parameter.
+    pub const NONE: u64 = u64::MAX;
+
+    /// A new live token carrying `id`.
+    pub fn new(id: u64) -> Token {
+        LIVE_TOKENS.fetch_add(1, Ordering::SeqCst);
+        LIVE_HERE.with(|c| c.set(c.get() + 1));
+        Token(id)
+    }
+
+    /// The value it carries.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Token {
+    fn default() -> Token {
+        Token::new(Token::NONE)
+    }
+}
+
+impl Clone for Token {
+    fn clone(&self) -> Token {
+        Token::new(self.0)
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        LIVE_TOKENS.fetch_sub(1, Ordering::SeqCst);
+        let _ = LIVE_HERE.try_with(|c| c.set(c.get() - 1));
+    }
+}
+
+/// Tokens alive in the whole process.
+pub fn live_tokens() -> usize {
+    LIVE_TOKENS.load(Ordering::SeqCst)
+}
+
+/// Tokens made minus tokens dropped on this thread.
+pub fn live_here() -> isize {
+    LIVE_HERE.with(Cell::get)
+}
