@@ -25,9 +25,11 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
 use super::interface::AsyncInterface;
 use super::object::CallObject;
-use super::pool::Pool;
+use super::pool::{Pool, PoolTask};
 use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
 use crate::sync::prim::{Condvar, Deadline, Mutex};
 use crate::unknown::ComPtr;
@@ -132,12 +134,16 @@ impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
 ///
 /// A method that blocks holds a worker while it blocks; the pool has a fixed number of them.
 pub struct SyncMethodHandler<M: AsyncInterface> {
-    /// A queued job holds the handler (`me`, upgraded: one pointer in its box), not a `ComPtr`
-    /// of its own (two fat pointers and a COM `AddRef`/`Release` per call): the handler's one
-    /// COM reference keeps the object alive until the last job has run.
+    /// `Arc<Self>` as the pool's task: one pool job per queued call, no allocation per call.
     me: Weak<Self>,
     object: ComPtr<M::Sync>,
     pool: Arc<Pool>,
+    /// Begun calls waiting for a worker, oldest first. Each has exactly one pool job; a job
+    /// runs the oldest call, so calls run in the order they began.
+    queue: (
+        Sender<(ServerCall<M>, M::In)>,
+        Receiver<(ServerCall<M>, M::In)>,
+    ),
 }
 
 impl<M: AsyncInterface> SyncMethodHandler<M> {
@@ -147,6 +153,7 @@ impl<M: AsyncInterface> SyncMethodHandler<M> {
             me: me.clone(),
             object,
             pool,
+            queue: unbounded(),
         })
     }
 }
@@ -155,12 +162,23 @@ impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
         // `&self` is borrowed from a live `Arc`, so the upgrade succeeds.
         let Some(me) = self.me.upgrade() else { return };
-        self.pool.execute(move || {
-            match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*me.object, input))) {
-                Ok((hr, out)) => call.complete(hr, out),
-                Err(_) => call.fail(RPC_E_SERVERFAULT),
-            }
-        });
+        // Both ends live in `self`, so the send cannot fail.
+        let _ = self.queue.0.send((call, input));
+        self.pool.execute_task(me);
+    }
+}
+
+impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
+    /// Runs the oldest queued call's synchronous method and completes the call with its
+    /// result; a panic completes it with `RPC_E_SERVERFAULT`.
+    fn run(&self) {
+        let Ok((call, input)) = self.queue.1.try_recv() else {
+            return;
+        };
+        match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*self.object, input))) {
+            Ok((hr, out)) => call.complete(hr, out),
+            Err(_) => call.fail(RPC_E_SERVERFAULT),
+        }
     }
 }
 

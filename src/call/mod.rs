@@ -29,5 +29,5 @@ pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMet
 pub use host::ServerCallHost;
 pub use interface::{method_index, AsyncInterface};
 pub use object::CallObject;
-pub use pool::Pool;
+pub use pool::{Pool, PoolTask};
 pub use state::{CallState, FinishMode, FinishStep, State};

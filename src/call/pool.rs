@@ -4,15 +4,41 @@
 //! Workers block in `recv` (crossbeam spins briefly, then parks), so an idle pool costs no
 //! CPU. Before that they look at the queue after each of a few spin hints (`next_job`):
 //! crossbeam's own spin looks only after exponentially longer rounds, which on the
-//! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the last handle to a pool closes its channel; its workers finish the queued
-//! jobs and exit.
+//! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the
+//! last handle to a pool closes its channel; its workers finish the queued jobs and exit.
+//!
+//! A job is an `Arc` to a [`PoolTask`]: queued without allocating by [`Pool::execute_task`]
+//! (how `SyncMethodHandler` queues each call), or wrapping a closure given to
+//! [`Pool::execute`] (one allocation).
 
 use std::sync::{Arc, OnceLock};
 use std::thread;
 
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+use crate::sync::prim::Mutex;
+
+/// Work a pool runs without allocating per job: an object that knows what to do next (for
+/// example, a handler that runs its oldest queued call).
+pub trait PoolTask: Send + Sync + 'static {
+    /// Does one unit of work, on a worker thread.
+    fn run(&self);
+}
+
+/// One queued job: a task to run once. (A closure is wrapped in a [`OnceTask`].)
+type Job = Arc<dyn PoolTask>;
+
+/// A closure as a task: runs it the first time, and never again.
+struct OnceTask<F>(Mutex<Option<F>>);
+
+impl<F: FnOnce() + Send + 'static> PoolTask for OnceTask<F> {
+    fn run(&self) {
+        let f = self.0.lock().take();
+        if let Some(f) = f {
+            f();
+        }
+    }
+}
 
 /// Spin hints a worker spends looking for its next job before it blocks (~2 µs here).
 const SPINS: u32 = 32;
@@ -48,7 +74,8 @@ impl Pool {
                 .spawn(move || {
                     while let Some(job) = next_job(&rx) {
                         // A panicking job must not take a worker with it.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        let _ =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
                     }
                 })
                 .expect("spawning a comasync worker thread");
@@ -77,6 +104,11 @@ impl Pool {
         // The receivers live as long as the workers, which live as long as the channel is
         // open; a send can only fail if every worker died, and then the job is dropped (its
         // ServerCall, dropped with it, completes the call with RPC_E_SERVER_DIED).
-        let _ = self.sender.send(Box::new(job));
+        let _ = self.sender.send(Arc::new(OnceTask(Mutex::new(Some(job)))));
+    }
+
+    /// Queues one `task.run()` for a worker, without allocating.
+    pub fn execute_task(&self, task: Arc<dyn PoolTask>) {
+        let _ = self.sender.send(task);
     }
 }
