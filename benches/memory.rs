@@ -64,7 +64,7 @@ fn main() {
     let (allocs, bytes) = allocations_per_call(&pool, 10_000, INFINITE);
     lines.push(format!(
         "P1 heap allocations per call, SyncMethodHandler on a Pool = {allocs:.3} ({bytes:.1} bytes: \
-         the pool's boxed job and its channel's blocks) (no goal)"
+         the queues' channel blocks, amortized) (no goal)"
     ));
     let manual_handler = ManualHandler::<IBenchCalls>::new();
     let manual = Call::new(manual_handler.clone());
