@@ -128,6 +128,9 @@ impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
     }
 }
 
+/// A begun call waiting for a pool worker: its completion token and its in-parameters.
+type Queued<M> = (ServerCall<M>, <M as AsyncInterface>::In);
+
 /// Runs the synchronous method of `object` on a worker pool: the generic call object for an
 /// object without a call object of its own. A panic in the method completes the call with
 /// `RPC_E_SERVERFAULT` ("the server threw an exception").
@@ -140,10 +143,7 @@ pub struct SyncMethodHandler<M: AsyncInterface> {
     pool: Arc<Pool>,
     /// Begun calls waiting for a worker, oldest first. Each has exactly one pool job; a job
     /// runs the oldest call, so calls run in the order they began.
-    queue: (
-        Sender<(ServerCall<M>, M::In)>,
-        Receiver<(ServerCall<M>, M::In)>,
-    ),
+    queue: (Sender<Queued<M>>, Receiver<Queued<M>>),
 }
 
 impl<M: AsyncInterface> SyncMethodHandler<M> {
