@@ -183,14 +183,36 @@ pub(crate) struct EventCore {
     /// Set only under `state`'s lock; cleared under it or lock-free (see the invariants).
     signaled: AtomicBool,
     state: Mutex<EventState>,
+    /// Under loom, the lock order of a wait-all: creation order. Addresses, the order of the
+    /// ordinary build, differ between loom's iterations, and loom needs every iteration to
+    /// make the same operations in the same order for the same schedule.
+    #[cfg(loom)]
+    seq: u64,
 }
 
 impl EventCore {
     fn new(manual: bool, initial: bool) -> Self {
+        #[cfg(loom)]
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         EventCore {
             manual,
             signaled: AtomicBool::new(initial),
             state: Mutex::new(EventState { waiters: None }),
+            #[cfg(loom)]
+            seq: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The key of the global lock order among events (see `with_all_locked`).
+    #[inline]
+    fn lock_order(&self) -> usize {
+        #[cfg(loom)]
+        {
+            self.seq as usize
+        }
+        #[cfg(not(loom))]
+        {
+            self as *const EventCore as usize
         }
     }
 
@@ -466,7 +488,7 @@ fn with_all_locked<R>(
     for (i, o) in order.iter_mut().enumerate().take(n) {
         *o = i;
     }
-    order[..n].sort_unstable_by_key(|&i| handles[i].id());
+    order[..n].sort_unstable_by_key(|&i| handles[i].0.lock_order());
     let mut guards: [Option<MutexGuard<'_, EventState>>; MAXIMUM_WAIT_OBJECTS] =
         std::array::from_fn(|_| None);
     for &i in &order[..n] {
