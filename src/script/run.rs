@@ -476,6 +476,13 @@ impl Res {
             made: Made::Nothing,
         }
     }
+    /// A `Finish_`'s result: its out-parameter shown only when the call succeeded.
+    fn finished(hr: HRESULT, out: Value) -> Res {
+        Res {
+            outs: if hr.succeeded() { vec![out] } else { vec![] },
+            ..Res::hr(hr)
+        }
+    }
     fn made(made: Made) -> Res {
         Res {
             hr: None,
@@ -1116,15 +1123,7 @@ impl Runner {
                     Box::new(move || match t.call() {
                         Ok(c) => {
                             let (hr, data) = c.finish_read();
-                            let outs = if hr.succeeded() {
-                                vec![Value::Str(data)]
-                            } else {
-                                vec![]
-                            };
-                            Res {
-                                outs,
-                                ..Res::hr(hr)
-                            }
+                            Res::finished(hr, Value::Str(data))
                         }
                         Err(hr) => Res::hr(hr),
                     })
@@ -1133,15 +1132,7 @@ impl Runner {
                     Box::new(move || match t.call() {
                         Ok(c) => {
                             let (hr, n) = c.finish_write();
-                            let outs = if hr.succeeded() {
-                                vec![Value::Num(n.into())]
-                            } else {
-                                vec![]
-                            };
-                            Res {
-                                outs,
-                                ..Res::hr(hr)
-                            }
+                            Res::finished(hr, Value::Num(n.into()))
                         }
                         Err(hr) => Res::hr(hr),
                     })

@@ -401,15 +401,7 @@ impl CallRun {
     }
 
     fn fail(&mut self, op: &Op, expected: String, got: String) -> Mismatch {
-        self.steps.push(StepRecord {
-            op: op.clone(),
-            result: StepResult::Disagreed { expected, got },
-        });
-        Mismatch {
-            at: self.steps.len() - 1,
-            steps: std::mem::take(&mut self.steps),
-            setup: self.setup.clone(),
-        }
+        disagreed(&mut self.steps, &self.setup, op, expected, got)
     }
 
     /// After a step both sides agreed on: the same state, the same event, no leaked reference.
@@ -710,15 +702,7 @@ impl WorldRun {
     }
 
     fn fail(&mut self, op: &Op, expected: String, got: String) -> Mismatch {
-        self.steps.push(StepRecord {
-            op: op.clone(),
-            result: StepResult::Disagreed { expected, got },
-        });
-        Mismatch {
-            at: self.steps.len() - 1,
-            steps: std::mem::take(&mut self.steps),
-            setup: self.setup.clone(),
-        }
+        disagreed(&mut self.steps, &self.setup, op, expected, got)
     }
 
     fn step(&mut self, op: &Op) -> Result<(), Mismatch> {
@@ -867,4 +851,23 @@ pub fn check_world_ops(
         skipped: run.skipped,
         steps: run.steps,
     })
+}
+
+/// Records the step both sides disagreed on and hands the whole run over as a [`Mismatch`].
+fn disagreed(
+    steps: &mut Vec<StepRecord>,
+    setup: &str,
+    op: &Op,
+    expected: String,
+    got: String,
+) -> Mismatch {
+    steps.push(StepRecord {
+        op: op.clone(),
+        result: StepResult::Disagreed { expected, got },
+    });
+    Mismatch {
+        at: steps.len() - 1,
+        steps: std::mem::take(steps),
+        setup: setup.to_string(),
+    }
 }
