@@ -211,9 +211,14 @@ pub fn set_out<I: ?Sized + IUnknown>(ppv: &mut dyn Any, p: ComPtr<I>) -> HRESULT
 ///
 /// Not aggregated: `add_ref`/`release` count here. Aggregated: they go to the outer, and this
 /// count is the outer's reference on the inner (its non-delegating count).
+///
+/// The count saturates: an `AddRef` at `u32::MAX` leaves it there, and so does every
+/// `Release` after, so an object referenced 2³² times is never finally released (leaked,
+/// never freed early). COM's `ULONG` count would wrap to 0 instead.
 pub struct RefCount {
     count: AtomicU32,
-    outer: Option<Outer>,
+    /// Boxed: one pointer for the (common) object that is not aggregated.
+    outer: Option<Box<Outer>>,
 }
 
 /// An aggregated object's links: its controlling outer (weak: the outer owns the inner) and
@@ -237,10 +242,10 @@ impl RefCount {
     pub fn aggregated(outer: Weak<dyn IUnknown>) -> Self {
         RefCount {
             count: AtomicU32::new(0),
-            outer: Some(Outer {
+            outer: Some(Box::new(Outer {
                 link: outer,
                 nd: Mutex::new(Weak::new()),
-            }),
+            })),
         }
     }
 
@@ -284,21 +289,32 @@ impl RefCount {
         }
     }
 
-    /// The object's own `AddRef` (non-delegating).
+    /// The object's own `AddRef` (non-delegating). Saturates at `u32::MAX` (see the type's
+    /// documentation).
     #[inline]
     pub fn nd_add_ref(&self) -> u32 {
-        self.count.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+        match self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1))
+        {
+            Ok(prev) => prev + 1,
+            Err(_) => u32::MAX,
+        }
     }
 
     /// The object's own `Release` (non-delegating): the new count, and whether this was the
-    /// final release. An unbalanced release returns `(0, false)` and changes nothing.
+    /// final release. An unbalanced release returns `(0, false)` and changes nothing; a
+    /// saturated count (`u32::MAX`) stays saturated.
     #[inline]
     pub fn nd_release(&self) -> (u32, bool) {
         match self
             .count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1))
-        {
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| match c {
+                u32::MAX => None,
+                c => c.checked_sub(1),
+            }) {
             Ok(prev) => (prev - 1, prev == 1),
+            Err(u32::MAX) => (u32::MAX, false),
             Err(_) => (0, false),
         }
     }

@@ -29,6 +29,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::interface::AsyncInterface;
 use super::object::CallObject;
+use super::on_thread;
 use super::pool::{Pool, PoolTask};
 use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
 use crate::sync::prim::{Condvar, Deadline, Mutex};
@@ -42,19 +43,35 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
 }
 
 /// The right and duty to complete one call: a one-shot token handed to a [`CallHandler`].
+///
+/// The token does not keep the client's call object alive: a call object whose client
+/// released it is freed even while its server still holds the token (there is no reference
+/// cycle call object → handler → queued token → call object), and completing the token then
+/// does nothing.
 pub struct ServerCall<M: AsyncInterface> {
-    call: Option<Arc<CallObject<M>>>,
+    /// The call object; `Weak::new()` once the token is used.
+    call: Weak<CallObject<M>>,
     generation: u64,
     method: usize,
 }
 
 impl<M: AsyncInterface> ServerCall<M> {
-    pub(crate) fn new(call: Arc<CallObject<M>>, generation: u64, method: usize) -> Self {
+    pub(crate) fn new(call: Weak<CallObject<M>>, generation: u64, method: usize) -> Self {
         ServerCall {
-            call: Some(call),
+            call,
             generation,
             method,
         }
+    }
+
+    /// The address of the call object, to name it in `on_thread`'s records.
+    pub(crate) fn object_addr(&self) -> usize {
+        Weak::as_ptr(&self.call) as *const () as usize
+    }
+
+    /// Takes the call object out of the token (it is used up), if the object is still alive.
+    fn take(&mut self) -> Option<Arc<CallObject<M>>> {
+        std::mem::take(&mut self.call).upgrade()
     }
 
     /// The method index of the call (its position in `M::METHODS`).
@@ -72,17 +89,18 @@ impl<M: AsyncInterface> ServerCall<M> {
         self.generation
     }
 
-    /// The client's call object this call belongs to (`None` once completed). Read-only: for
-    /// matching queued calls to call objects and reading their [`CallObject::state`] (the
-    /// scenario runner does both). Takes no COM reference.
-    pub fn call_object(&self) -> Option<&Arc<CallObject<M>>> {
-        self.call.as_ref()
+    /// The client's call object this call belongs to, while it is alive (`None` once the
+    /// token is used or the object is gone). For matching queued calls to call objects and
+    /// reading their [`CallObject::state`] (the scenario runner does both). Takes no COM
+    /// reference.
+    pub fn call_object(&self) -> Option<Arc<CallObject<M>>> {
+        self.call.upgrade()
     }
 
     /// The server's `TestCancel` through its outer: `RPC_E_CALL_CANCELED` if the client
     /// cancelled this call (or abandoned it, or has moved on), otherwise `RPC_S_CALLPENDING`.
     pub fn test_cancel(&self) -> HRESULT {
-        match &self.call {
+        match self.call.upgrade() {
             Some(c) => c.server_test_cancel(self.generation),
             None => crate::hresult::RPC_E_CALL_CANCELED,
         }
@@ -92,20 +110,21 @@ impl<M: AsyncInterface> ServerCall<M> {
     /// or released).
     pub fn is_wanted(&self) -> bool {
         self.call
-            .as_ref()
+            .upgrade()
             .is_some_and(|c| c.is_current(self.generation))
     }
 
     /// Completes the call with the method's return value and out-parameters, and signals it.
     pub fn complete(mut self, hr: HRESULT, out: M::Out) {
-        if let Some(c) = self.call.take() {
-            c.complete(self.generation, hr, Some(out));
+        match self.take() {
+            Some(c) => c.complete(self.generation, hr, Some(out)),
+            None => drop(out),
         }
     }
 
     /// Completes the call with a failure and no out-parameters (they read as their defaults).
     pub fn fail(mut self, hr: HRESULT) {
-        if let Some(c) = self.call.take() {
+        if let Some(c) = self.take() {
             c.complete(self.generation, hr, None);
         }
     }
@@ -113,7 +132,7 @@ impl<M: AsyncInterface> ServerCall<M> {
 
 impl<M: AsyncInterface> Drop for ServerCall<M> {
     fn drop(&mut self) {
-        if let Some(c) = self.call.take() {
+        if let Some(c) = self.take() {
             c.complete(self.generation, RPC_E_SERVER_DIED, None);
         }
     }
@@ -135,7 +154,20 @@ type Queued<M> = (ServerCall<M>, <M as AsyncInterface>::In);
 /// object without a call object of its own. A panic in the method completes the call with
 /// `RPC_E_SERVERFAULT` ("the server threw an exception").
 ///
-/// A method that blocks holds a worker while it blocks; the pool has a fixed number of them.
+/// A call that is no longer wanted when a worker reaches it (the client cancelled it locally,
+/// released the call object, or moved on) is skipped: its method never runs.
+///
+/// A method that blocks holds a worker while it blocks, and the pool has a fixed number of
+/// them: [`Pool::global`] has one per core (2 to 8), shared by every server that uses it. A
+/// server whose methods block for long should have a pool of its own:
+///
+/// ```
+/// use comasync::call::{FinishMode, Pool};
+/// use comasync::simple_stream::SimpleStream;
+/// // A stream whose calls run on four workers of its own, not on the global pool.
+/// let stream = SimpleStream::create_on(b"data".to_vec(), Pool::new(4), FinishMode::Blocking);
+/// # drop(stream);
+/// ```
 pub struct SyncMethodHandler<M: AsyncInterface> {
     /// `Arc<Self>` as the pool's task: one pool job per queued call, no allocation per call.
     me: Weak<Self>,
@@ -175,14 +207,30 @@ impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
         let Ok((call, input)) = self.queue.1.try_recv() else {
             return;
         };
-        match catch_unwind(AssertUnwindSafe(|| M::invoke_sync(&*self.object, input))) {
-            Ok((hr, out)) => call.complete(hr, out),
-            Err(_) => call.fail(RPC_E_SERVERFAULT),
+        if !call.is_wanted() {
+            return; // cancelled, abandoned or superseded: the method does not run
         }
+        serve(call, || M::invoke_sync(&*self.object, input));
     }
 }
 
-/// Completes every call inside `Begin_`, on the calling thread, with `f(input)`.
+/// Runs a server's method for `call` on this thread and completes the call with its result;
+/// a panic completes it with `RPC_E_SERVERFAULT`. While it runs, the thread reads as serving
+/// the call object (a blocking `Finish_` or windowed `Cancel` on it from inside the method
+/// returns instead of waiting for itself).
+fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
+    let result = {
+        let _serving = on_thread::Serving::enter(call.object_addr());
+        catch_unwind(AssertUnwindSafe(method))
+    };
+    match result {
+        Ok((hr, out)) => call.complete(hr, out),
+        Err(_) => call.fail(RPC_E_SERVERFAULT),
+    }
+}
+
+/// Completes every call inside `Begin_`, on the calling thread, with `f(input)`. A panic in
+/// `f` completes the call with `RPC_E_SERVERFAULT`, as [`SyncMethodHandler`] does.
 pub struct InlineHandler<F>(pub F);
 
 impl<M, F> CallHandler<M> for InlineHandler<F>
@@ -191,8 +239,7 @@ where
     F: Fn(M::In) -> (HRESULT, M::Out) + Send + Sync + 'static,
 {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
-        let (hr, out) = (self.0)(input);
-        call.complete(hr, out);
+        serve(call, || (self.0)(input));
     }
 }
 
@@ -251,8 +298,7 @@ impl<M: AsyncInterface> ManualHandler<M> {
     /// `None` if no call was waiting.
     pub fn run_next(&self, object: &M::Sync) -> Option<()> {
         let (call, input) = self.take()?;
-        let (hr, out) = M::invoke_sync(object, input);
-        call.complete(hr, out);
+        serve(call, || M::invoke_sync(object, input));
         Some(())
     }
 }

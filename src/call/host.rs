@@ -10,23 +10,47 @@
 //!
 //! Server code must not hold its own lock while it calls `Signal`: the host calls its
 //! `Finish_` from inside `Signal`.
+//!
+//! # Invariants
+//!
+//! * The server call object runs one call at a time, as the samples' own state requires: the
+//!   host begins a call on it only after the previous one was signalled (or its `Begin_`
+//!   failed). A client call begun while the server still works on an earlier, locally
+//!   cancelled call waits in the host and is begun when the server signals; if the client has
+//!   given it up by then, it is skipped.
+//! * A `Signal` completes exactly the call the server was working on, never a later one: the
+//!   late result of a cancelled call is dropped by the client's call object (its generation is
+//!   old), and cannot complete the call begun after it.
+//! * A panic in the server's `Begin_` or `Finish_` completes the call with
+//!   `RPC_E_SERVERFAULT`; no host lock is held while server code runs.
 
 use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
 use super::cancel::ICancelMethodCalls;
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use crate::guid::IID;
-use crate::hresult::{E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_S_CALLPENDING, S_OK};
+use crate::hresult::{
+    E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_SERVERFAULT, RPC_S_CALLPENDING, S_OK,
+};
 use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, HANDLE};
 use crate::unknown::{ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount};
 
 struct Current<M: AsyncInterface> {
+    /// Whether the server call object is working on a call (begun, not yet signalled).
+    busy: bool,
+    /// Counts the calls begun on the server, to tell whose `Begin_` failed.
+    seq: u64,
+    /// The client's call the server works on (`None` once its `Signal` took it).
     call: Option<ServerCall<M>>,
     method: usize,
+    /// Client calls begun while the server was busy, oldest first.
+    waiting: VecDeque<(ServerCall<M>, M::In)>,
 }
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
@@ -56,8 +80,11 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             inner: Mutex::new(None),
             server: Mutex::new(None),
             current: Mutex::new(Current {
+                busy: false,
+                seq: 0,
                 call: None,
                 method: 0,
+                waiting: VecDeque::new(),
             }),
         });
         let outer: Weak<dyn IUnknown> = Arc::downgrade(&host) as Weak<dyn IUnknown>;
@@ -74,28 +101,84 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     fn server(&self) -> Option<Arc<M::Async>> {
         self.server.lock().clone()
     }
+
+    /// Begins the current call (`input`; the host is marked busy with it, as `seq`) on the
+    /// server call object,
+    /// then every call that was waiting for the server and is still wanted, for as long as
+    /// the server's `Begin_` fails at once.
+    fn start(&self, mut input: M::In, mut seq: u64) {
+        loop {
+            let hr = match self.server() {
+                Some(server) => catch_unwind(AssertUnwindSafe(|| M::begin_async(&*server, input)))
+                    .unwrap_or(RPC_E_SERVERFAULT),
+                None => E_UNEXPECTED,
+            };
+            if hr.succeeded() {
+                return;
+            }
+            // The server did not start the call: fail it, unless a Signal already took it.
+            let mut skipped = Vec::new();
+            let (failed, next) = {
+                let mut cur = self.current.lock();
+                if cur.busy && cur.seq == seq {
+                    let failed = cur.call.take();
+                    (failed, Self::next_locked(&mut cur, &mut skipped))
+                } else {
+                    (None, None)
+                }
+            };
+            drop(skipped);
+            if let Some(failed) = failed {
+                failed.fail(hr);
+            }
+            match next {
+                Some((i, s)) => (input, seq) = (i, s),
+                None => return,
+            }
+        }
+    }
+
+    /// Under the host's lock, the server being done with its call: the next waiting call that
+    /// is still wanted becomes current (with a placeholder token for `start`), or the host is
+    /// idle. Calls no longer wanted are moved to `skipped`, for the caller to drop outside the
+    /// lock (their late completion is ignored; their in-parameters are the user's).
+    fn next_locked(
+        cur: &mut Current<M>,
+        skipped: &mut Vec<(ServerCall<M>, M::In)>,
+    ) -> Option<(M::In, u64)> {
+        cur.busy = false;
+        while let Some((call, input)) = cur.waiting.pop_front() {
+            if !call.is_wanted() {
+                skipped.push((call, input));
+                continue;
+            }
+            cur.busy = true;
+            cur.seq += 1;
+            cur.method = call.method();
+            cur.call = Some(call);
+            return Some((input, cur.seq));
+        }
+        None
+    }
 }
 
 impl<M: AsyncInterface> CallHandler<M> for ServerCallHost<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
-        let Some(server) = self.server() else {
-            call.fail(E_UNEXPECTED);
-            return;
-        };
-        {
+        let seq = {
             let mut cur = self.current.lock();
-            cur.method = call.method();
-            // A previous call the server never signalled is dropped here: its client has
-            // moved on (it was cancelled locally), so its completion would be late anyway.
-            cur.call = Some(call);
-        }
-        let hr = M::begin_async(&*server, input);
-        if hr.failed() {
-            let call = self.current.lock().call.take();
-            if let Some(call) = call {
-                call.fail(hr);
+            if cur.busy {
+                // The server still works on an earlier call (one its client cancelled
+                // locally): this one waits for its Signal.
+                cur.waiting.push_back((call, input));
+                return;
             }
-        }
+            cur.busy = true;
+            cur.seq += 1;
+            cur.method = call.method();
+            cur.call = Some(call);
+            cur.seq
+        };
+        self.start(input, seq);
     }
 }
 
@@ -110,16 +193,29 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
         self.event.set_event();
         let (call, method) = {
             let mut cur = self.current.lock();
+            if !cur.busy {
+                return S_OK; // no call in progress: nothing to finish
+            }
             (cur.call.take(), cur.method)
         };
-        if let Some(server) = self.server() {
-            let (hr, out) = M::finish_async(&*server, method);
-            if let Some(call) = call {
-                match out {
-                    Some(out) => call.complete(hr, out),
-                    None => call.fail(hr),
-                }
+        let (hr, out) = match self.server() {
+            Some(server) => catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method)))
+                .unwrap_or((RPC_E_SERVERFAULT, None)),
+            None => (E_UNEXPECTED, None),
+        };
+        // Completes exactly the call the server worked on; if the client cancelled it
+        // locally, its call object drops this late result.
+        if let Some(call) = call {
+            match out {
+                Some(out) => call.complete(hr, out),
+                None => call.fail(hr),
             }
+        }
+        let mut skipped = Vec::new();
+        let next = Self::next_locked(&mut self.current.lock(), &mut skipped);
+        drop(skipped);
+        if let Some((input, seq)) = next {
+            self.start(input, seq);
         }
         S_OK
     }
@@ -139,9 +235,10 @@ impl<M: AsyncInterface> ICancelMethodCalls for ServerCallHost<M> {
     /// Whether the client cancelled the call in progress (`RPC_E_CALL_CANCELED`), else
     /// `RPC_S_CALLPENDING`.
     fn test_cancel(&self) -> HRESULT {
-        match &self.current.lock().call {
-            Some(call) => call.test_cancel(),
-            None => RPC_S_CALLPENDING,
+        let cur = self.current.lock();
+        match &cur.call {
+            Some(call) if cur.busy => call.test_cancel(),
+            _ => RPC_S_CALLPENDING,
         }
     }
 }

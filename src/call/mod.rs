@@ -17,6 +17,7 @@ pub mod handler;
 pub mod host;
 pub mod interface;
 pub mod object;
+mod on_thread;
 pub mod pool;
 pub mod state;
 

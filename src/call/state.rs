@@ -79,11 +79,12 @@ pub enum FinishMode {
 /// The answer to `Finish_`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishStep {
-    /// The call is over: hand back its result (`cancelled`: return `RPC_E_CALL_CANCELED`
-    /// instead). The state is now `Idle`.
+    /// The call is over: hand back its result — the server's, or `replaced_by` instead when the
+    /// protocol decided otherwise (`RPC_E_CALL_CANCELED` for a call completed locally by
+    /// `Cancel`, row 18). The state is now `Idle`.
     Done {
-        /// Whether the call was completed locally by a cancel.
-        cancelled: bool,
+        /// The protocol's `HRESULT` that replaces the server's result, if any.
+        replaced_by: Option<HRESULT>,
     },
     /// Not complete yet and the mode is `Blocking`: wait for completion, then ask again.
     Wait,
@@ -149,11 +150,27 @@ impl CallState {
         }
     }
 
-    /// Undoes a `begin` whose start failed (the outer's `Reset` failed): `Pending → Idle`.
-    pub fn begin_failed(&mut self, generation: u64) {
-        if self.state == State::Pending && self.generation == generation {
+    /// Undoes a `begin` whose start failed (the aggregating outer's `Reset` failed or
+    /// panicked): call `generation` never reached the server, so whatever happened to it in
+    /// the meantime (a `Cancel` from another thread) is undone too: `→ Idle`. Returns whether
+    /// the state changed.
+    pub fn begin_failed(&mut self, generation: u64) -> bool {
+        if self.generation == generation && self.state.in_call() {
             self.state = State::Idle;
+            true
+        } else {
+            false
         }
+    }
+
+    /// The aggregating outer's `Signal` for call `generation` failed with `hr` (spec 3.6:
+    /// COM then considers the call failed). `true`: the call's result is now `hr` with no
+    /// out-parameters — the call is still the current one, completed by its server, and
+    /// `Finish_` has not taken its result. Otherwise nothing changes (a call completed locally
+    /// by `Cancel` still finishes with `RPC_E_CALL_CANCELED`; a finished call keeps what
+    /// `Finish_` returned).
+    pub fn outer_signal_failed(&self, generation: u64) -> bool {
+        self.generation == generation && self.state == State::Signaled { cancelled: false }
     }
 
     /// The server completed call `generation`. `true`: accepted, `Pending`/`Cancelling →
@@ -180,7 +197,9 @@ impl CallState {
             _ if method != self.method => FinishStep::Fail(E_UNEXPECTED),
             State::Signaled { cancelled } => {
                 self.state = State::Idle;
-                FinishStep::Done { cancelled }
+                FinishStep::Done {
+                    replaced_by: cancelled.then_some(RPC_E_CALL_CANCELED),
+                }
             }
             State::Pending | State::Cancelling => match mode {
                 FinishMode::Blocking => FinishStep::Wait,
@@ -230,6 +249,17 @@ impl CallState {
             RPC_E_CALL_CANCELED
         } else {
             RPC_S_CALLPENDING
+        }
+    }
+
+    /// The server's `TestCancel` for call `generation`, through the stub: `RPC_E_CALL_CANCELED`
+    /// if the client cancelled it, abandoned it or has moved on to another call (the server
+    /// should stop working on it), otherwise `RPC_S_CALLPENDING`.
+    pub fn server_test_cancel(&self, generation: u64) -> HRESULT {
+        if self.generation != generation || self.state == State::Gone {
+            RPC_E_CALL_CANCELED
+        } else {
+            self.test_cancel()
         }
     }
 
@@ -286,7 +316,9 @@ mod tests {
         assert_eq!(s.cancel_window_over(g1), S_OK);
         assert_eq!(
             s.finish(0, FinishMode::Blocking),
-            FinishStep::Done { cancelled: true }
+            FinishStep::Done {
+                replaced_by: Some(RPC_E_CALL_CANCELED)
+            }
         );
         let g2 = s.begin(0).unwrap();
         assert!(!s.complete(g1));
@@ -305,7 +337,7 @@ mod tests {
         );
         assert_eq!(
             s.finish(0, FinishMode::Blocking),
-            FinishStep::Done { cancelled: false }
+            FinishStep::Done { replaced_by: None }
         );
     }
 

@@ -880,7 +880,7 @@ impl Runner {
                 };
                 let Some(entry) = entry else { break };
                 if let Some(co) = entry.0.call_object() {
-                    let a = addr_of(co);
+                    let a = addr_of(&co);
                     for o in self.objs.iter_mut() {
                         if let ObjKind::Call { arc, object, .. } = &mut o.kind {
                             if object.is_none() && addr_of(arc) == a {
@@ -1316,7 +1316,7 @@ impl Runner {
                 let stream = stream.clone();
                 let pos = pending
                     .iter()
-                    .position(|(sc, _)| sc.call_object().is_some_and(|c| addr_of(c) == a));
+                    .position(|(sc, _)| sc.call_object().is_some_and(|c| addr_of(&c) == a));
                 let Some(pos) = pos else {
                     return Err(self.rt(
                         step,

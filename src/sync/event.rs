@@ -182,6 +182,9 @@ pub(crate) struct EventCore {
     manual: bool,
     /// Set only under `state`'s lock; cleared under it or lock-free (see the invariants).
     signaled: AtomicBool,
+    /// Set once, under `state`'s lock, when the handle is closed (its owning object was
+    /// released): every wait on it ends, at once or as soon as it looks under the lock.
+    closed: AtomicBool,
     state: Mutex<EventState>,
     /// Under loom, the lock order of a wait-all: creation order. Addresses, the order of the
     /// ordinary build, differ between loom's iterations, and loom needs every iteration to
@@ -197,6 +200,7 @@ impl EventCore {
         EventCore {
             manual,
             signaled: AtomicBool::new(initial),
+            closed: AtomicBool::new(false),
             state: Mutex::new(EventState { waiters: None }),
             #[cfg(loom)]
             seq: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -219,6 +223,27 @@ impl EventCore {
     #[inline]
     fn is_signaled(&self) -> bool {
         self.signaled.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// `CloseHandle`: the event is signaled for good and every registered waiter is woken;
+    /// the wait routines report a woken-by-closing wait as `E_HANDLE`.
+    #[cold]
+    fn close(&self) {
+        let s = self.state.lock();
+        self.closed.store(true, Ordering::Release);
+        self.signaled.store(true, Ordering::Release);
+        for r in s.waiters() {
+            if r.all {
+                r.waiter.notify();
+            } else {
+                r.waiter.grant(r.index);
+            }
+        }
     }
 
     /// `SetEvent`.
@@ -268,7 +293,7 @@ impl EventCore {
     /// auto-reset).
     #[inline]
     fn try_acquire_locked(&self, _locked: &mut EventState) -> bool {
-        if self.is_signaled() {
+        if self.is_signaled() || self.is_closed() {
             self.consume_locked(_locked);
             true
         } else {
@@ -280,7 +305,7 @@ impl EventCore {
     /// the wait that takes its signal.
     #[inline]
     fn consume_locked(&self, _locked: &mut EventState) {
-        if !self.manual {
+        if !self.manual && !self.is_closed() {
             self.signaled.store(false, Ordering::Release);
         }
     }
@@ -289,7 +314,8 @@ impl EventCore {
     #[inline]
     fn try_acquire(&self) -> bool {
         if !self.is_signaled() {
-            return false;
+            // A closed event reads as signaled unless a racing lock-free reset cleared it.
+            return self.is_closed();
         }
         if self.manual {
             return true;
@@ -342,6 +368,31 @@ impl HANDLE {
     /// Whether the event is signaled now (a snapshot; does not consume an auto-reset signal).
     pub fn is_signaled(&self) -> bool {
         self.0.is_signaled()
+    }
+
+    /// `CloseHandle`: closes the handle — every copy of it, since clones of a `HANDLE` are
+    /// the same handle value. The object that owns an event closes it on its final release
+    /// (an `ManualResetEvent`, `StdEvent` or call object). A wait on a closed handle, or in
+    /// progress when it is closed, fails with `E_HANDLE` (Win32's `ERROR_INVALID_HANDLE`)
+    /// instead of waiting for a signal that can no longer come.
+    ///
+    /// ```
+    /// use comasync::hresult::E_HANDLE;
+    /// use comasync::sync::{co_wait_for_multiple_handles, HANDLE};
+    /// let h = HANDLE::create_event(true, false);
+    /// h.close_handle();
+    /// assert!(h.is_closed());
+    /// let mut i = 0;
+    /// assert_eq!(co_wait_for_multiple_handles(0, u32::MAX, Some(&[h]), Some(&mut i)), E_HANDLE);
+    /// ```
+    pub fn close_handle(&self) {
+        self.0.close();
+    }
+
+    /// Whether the handle was closed ([`close_handle`](Self::close_handle)).
+    #[inline]
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 
     /// Whether this is a manual-reset event.
@@ -462,6 +513,9 @@ fn try_once(handles: &[HANDLE], all: bool) -> Option<usize> {
 fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, EventState>>]) -> bool {
     // Under the locks no event can become signaled, only be reset: if each is signaled when
     // looked at, all were at the first look.
+    if handles.iter().any(|h| h.0.is_closed()) {
+        return true; // the caller reports E_HANDLE
+    }
     if !handles
         .iter()
         .zip(states.iter())
@@ -525,7 +579,7 @@ fn wait_any_slow(
     let mut registered = 0;
     for (i, h) in handles.iter().enumerate() {
         let mut s = h.0.state.lock();
-        if h.0.is_signaled() {
+        if h.0.is_signaled() || h.0.is_closed() {
             if w.grant(i) {
                 h.0.consume_locked(&mut s);
             }

@@ -235,9 +235,19 @@ impl SyncEvent {
     }
 }
 
+impl SyncEvent {
+    /// The final release closes the event's own handle (as releasing a Windows event object
+    /// closes its handle): a copy of it obtained by `GetHandle` is then invalid, and a wait on
+    /// it fails with `E_HANDLE` instead of waiting forever.
+    fn final_release(&self) {
+        self.handle.close_handle();
+    }
+}
+
 crate::com_object!([] SyncEvent {
     interfaces: [dyn ISynchronize, dyn ISynchronizeHandle],
     more: SyncEvent::more_interfaces,
+    final_release: SyncEvent::final_release,
 });
 
 /// The most objects a [`SynchronizeContainer`] holds (`MAXIMUM_WAIT_OBJECTS` − 1).
@@ -322,8 +332,11 @@ impl ISynchronizeContainer for SynchronizeContainer {
         if flags & COWAIT_WAITALL != 0 || flags & !COWAIT_VALID_FLAGS != 0 {
             return E_INVALIDARG;
         }
-        // Wait on a snapshot: the container's lock is not held while waiting, so another
-        // thread may add objects meanwhile (they join the next wait).
+        // Wait on a snapshot, as Windows' container does (it copies its handle array into
+        // one CoWaitForMultipleHandles call): the container's lock is not held while waiting,
+        // so another thread may add objects meanwhile, and they join the next wait. An
+        // INFINITE wait is therefore woken only by the objects present when it began
+        // (docs/differences-from-windows.md, "SynchronizeContainer").
         let snapshot: Vec<Arc<ComPtr<dyn ISynchronize>>> = self.items.lock().clone();
         if snapshot.is_empty() {
             return RPC_E_NO_SYNC;
@@ -340,12 +353,13 @@ impl ISynchronizeContainer for SynchronizeContainer {
                 Err(e) => return e.0,
             }
         }
-        match super::event::wait_handles(&handles, false, timeout_ms) {
-            Some(i) => {
+        match super::wait::wait_checked(&handles, false, timeout_ms) {
+            Ok(Some(i)) => {
                 *out = Some((*snapshot[i]).clone());
                 S_OK
             }
-            None => RPC_E_TIMEOUT,
+            Ok(None) => RPC_E_TIMEOUT,
+            Err(hr) => hr,
         }
     }
 }

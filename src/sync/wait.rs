@@ -21,7 +21,7 @@
 //! message wakes the wait as a signal does.
 
 use super::event::{wait_handles, HANDLE, MAXIMUM_WAIT_OBJECTS};
-use crate::hresult::{E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
+use crate::hresult::{E_HANDLE, E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
 
 /// Wait for a signal, the default.
 pub const COWAIT_DEFAULT: u32 = 0;
@@ -86,12 +86,31 @@ pub fn co_wait_for_multiple_handles(
     if all && has_duplicates(handles) {
         return E_INVALIDARG;
     }
-    match wait_handles(handles, all, timeout_ms) {
-        Some(i) => {
+    match wait_checked(handles, all, timeout_ms) {
+        Ok(Some(i)) => {
             *index = i as u32;
             S_OK
         }
-        None => RPC_S_CALLPENDING,
+        Ok(None) => RPC_S_CALLPENDING,
+        Err(hr) => hr,
+    }
+}
+
+/// The wait, with closed handles reported as Win32 reports invalid ones: `E_HANDLE` before
+/// waiting if one is closed already, and for a wait that a closing ended (for a wait-any, if
+/// the handle it returned was closed; for a wait-all, if any was).
+pub(crate) fn wait_checked(
+    handles: &[HANDLE],
+    all: bool,
+    timeout_ms: u32,
+) -> Result<Option<usize>, HRESULT> {
+    let closed = |hs: &[HANDLE]| hs.iter().any(HANDLE::is_closed);
+    if closed(handles) {
+        return Err(E_HANDLE);
+    }
+    match wait_handles(handles, all, timeout_ms) {
+        Some(i) if closed(if all { handles } else { &handles[i..=i] }) => Err(E_HANDLE),
+        r => Ok(r),
     }
 }
 
@@ -110,7 +129,11 @@ pub(crate) fn wait_single(handle: &HANDLE, flags: u32, timeout_ms: u32) -> HRESU
         return E_INVALIDARG;
     }
     if handle.wait_one(timeout_ms) {
-        S_OK
+        if handle.is_closed() {
+            E_HANDLE
+        } else {
+            S_OK
+        }
     } else {
         RPC_S_CALLPENDING
     }
