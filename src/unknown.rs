@@ -33,12 +33,11 @@
 use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::guid::{IID_IUnknown, IID};
 use crate::hresult::{Error, Result, E_INVALIDARG, E_UNEXPECTED, HRESULT, S_OK};
-use crate::sync::prim::Mutex;
+use crate::sync::prim::{AtomicU32, Mutex, Ordering};
 
 /// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
 pub trait Interface: 'static {
@@ -540,3 +539,33 @@ impl PlainObject {
 }
 
 com_object!([] PlainObject { interfaces: [] });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_ref_saturates_at_u32_max_and_never_releases_early() {
+        // Reaching 2^32 by AddRef takes minutes; start just below it.
+        let refs = RefCount {
+            count: AtomicU32::new(u32::MAX - 1),
+            outer: None,
+        };
+        assert_eq!(refs.nd_add_ref(), u32::MAX);
+        assert_eq!(refs.nd_add_ref(), u32::MAX, "saturated, not wrapped to 0");
+        assert_eq!(
+            refs.nd_release(),
+            (u32::MAX, false),
+            "a saturated count stays"
+        );
+        assert_eq!(refs.nd_count(), u32::MAX);
+    }
+
+    #[test]
+    fn release_below_zero_changes_nothing() {
+        let refs = RefCount::new();
+        assert_eq!(refs.nd_release(), (0, false));
+        assert_eq!(refs.nd_add_ref(), 1);
+        assert_eq!(refs.nd_release(), (0, true));
+    }
+}

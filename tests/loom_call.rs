@@ -246,3 +246,218 @@ fn cancel_server_and_strict_finish_three_ways_agree() {
         assert_eq!(sync(&s).wait(0, 0), S_OK);
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 9: the paths around the call object — an aggregating outer, the worker pool with
+// `SyncMethodHandler`, and `ServerCallHost` — under loom. The first three models failed on
+// the code before the fix (findings 1, 2 and 6).
+
+mod outer {
+    use std::any::Any;
+    use std::sync::{Arc, Weak};
+
+    use comasync::guid::IID;
+    use comasync::hresult::{E_NOINTERFACE, HRESULT, S_OK};
+    use comasync::sync::ISynchronize;
+    use comasync::unknown::{ComPtr, IUnknown, RefCount};
+    use loom::sync::atomic::{AtomicU32, Ordering};
+    use loom::sync::Mutex;
+
+    /// An aggregating outer whose `ISynchronize` logs what the call object asks of it.
+    pub struct LoomOuter {
+        refs: RefCount,
+        me: Weak<LoomOuter>,
+        pub inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
+        pub log: Mutex<Vec<&'static str>>,
+        pub final_releases: AtomicU32,
+        releases_inner: bool,
+    }
+
+    impl LoomOuter {
+        pub fn new(releases_inner: bool) -> Arc<LoomOuter> {
+            Arc::new_cyclic(|me| LoomOuter {
+                refs: RefCount::new(),
+                me: me.clone(),
+                inner: Mutex::new(None),
+                log: Mutex::new(Vec::new()),
+                final_releases: AtomicU32::new(0),
+                releases_inner,
+            })
+        }
+        fn inner_interfaces(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+            let inner = self.inner.lock().unwrap().clone();
+            match inner {
+                Some(inner) => inner.query_interface(iid, ppv),
+                None => E_NOINTERFACE,
+            }
+        }
+        fn final_release(&self) {
+            self.final_releases.fetch_add(1, Ordering::SeqCst);
+            if self.releases_inner {
+                let inner = self.inner.lock().unwrap().take();
+                drop(inner);
+            }
+        }
+    }
+
+    impl ISynchronize for LoomOuter {
+        fn wait(&self, _: u32, _: u32) -> HRESULT {
+            S_OK
+        }
+        fn signal(&self) -> HRESULT {
+            self.log.lock().unwrap().push("signal>");
+            self.log.lock().unwrap().push("signal<");
+            S_OK
+        }
+        fn reset(&self) -> HRESULT {
+            self.log.lock().unwrap().push("reset");
+            S_OK
+        }
+    }
+
+    comasync::com_object!([] LoomOuter {
+        interfaces: [dyn ISynchronize],
+        more: LoomOuter::inner_interfaces,
+        final_release: LoomOuter::final_release,
+    });
+}
+
+use comasync::call::create_call;
+use comasync::guid::IID_IUnknown;
+use comasync::unknown::{IUnknown, Interface};
+use outer::LoomOuter;
+
+/// An aggregated call object under a fresh `LoomOuter`: (outer memory, outer pointer, call).
+fn aggregated(
+    releases_inner: bool,
+    server: &Arc<ManualHandler<ISimpleStreamCalls>>,
+) -> (
+    Arc<LoomOuter>,
+    ComPtr<dyn IUnknown>,
+    ComPtr<dyn AsyncISimpleStream>,
+) {
+    let outer = LoomOuter::new(releases_inner);
+    let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
+    let mut inner: Option<ComPtr<dyn IUnknown>> = None;
+    let iid = <dyn AsyncISimpleStream as Interface>::IID;
+    let hr = create_call::<ISimpleStreamCalls>(
+        &iid,
+        Some(&unk),
+        &IID_IUnknown,
+        Some(&mut inner),
+        server.clone(),
+        FinishMode::Blocking,
+    );
+    assert_eq!(hr, S_OK);
+    *outer.inner.lock().unwrap() = inner;
+    let call = unk.query::<dyn AsyncISimpleStream>().unwrap();
+    (outer, unk, call)
+}
+
+/// Finding 1: the server completes call 1 on its thread while the client finishes it and
+/// begins call 2. The outer must see `Signal(1)` return before `Reset(2)`.
+#[test]
+fn outer_signal_never_lands_after_the_next_calls_reset() {
+    loom::model(|| {
+        let server = ManualHandler::<ISimpleStreamCalls>::new();
+        let (outer, unk, call) = aggregated(true, &server);
+        assert_eq!(call.begin_read(1), S_OK);
+        let (first, _) = server.take().unwrap();
+        let t = thread::spawn(move || {
+            first.complete(S_OK, ISimpleStreamOut::Read { data: vec![1] });
+        });
+        assert_eq!(call.finish_read(), (S_OK, vec![1]));
+        assert_eq!(call.begin_read(2), S_OK);
+        t.join().unwrap();
+        assert_eq!(
+            *outer.log.lock().unwrap(),
+            ["reset", "signal>", "signal<", "reset"]
+        );
+        drop((call, unk));
+    });
+}
+
+/// Finding 6: the client releases its last reference on an outer that keeps its inner (no
+/// final-release hook letting go of it) while the server completes. The completion must not
+/// `AddRef`/`Release` the dead outer: exactly one final release.
+#[test]
+fn completion_never_revives_a_released_outer() {
+    loom::model(|| {
+        let server = ManualHandler::<ISimpleStreamCalls>::new();
+        let (outer, unk, call) = aggregated(false, &server);
+        assert_eq!(call.begin_read(1), S_OK);
+        let (first, _) = server.take().unwrap();
+        let t = thread::spawn(move || {
+            first.complete(S_OK, ISimpleStreamOut::Read { data: vec![1] });
+        });
+        drop((call, unk));
+        t.join().unwrap();
+        assert_eq!(
+            outer
+                .final_releases
+                .load(loom::sync::atomic::Ordering::SeqCst),
+            1
+        );
+        let inner = outer.inner.lock().unwrap().take();
+        drop(inner);
+    });
+}
+
+/// Finding 2: a server-side call object (the sample's) hosted by `ServerCallHost`, its work on
+/// a one-worker pool. The client cancels call 1 locally and begins call 2 while the server may
+/// still work on call 1: call 2's `Finish_` returns a `Read(4)` result — never call 1's, never
+/// "busy".
+#[test]
+fn a_late_server_signal_never_completes_the_next_call() {
+    use comasync::call::{create_call_as, ICallFactory, Pool};
+    use comasync::sample_server::SampleServer;
+    loom::model(|| {
+        let server = SampleServer::create_on(b"abcdefgh".to_vec(), Pool::new(1));
+        let factory = server.query::<dyn ICallFactory>().unwrap();
+        let call = create_call_as::<dyn AsyncISimpleStream>(
+            &*factory,
+            &<dyn AsyncISimpleStream as Interface>::IID,
+        )
+        .unwrap();
+        assert_eq!(call.begin_read(3), S_OK);
+        let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
+        let (hr, _) = call.finish_read();
+        if cancelled == S_OK {
+            assert_eq!(hr, RPC_E_CALL_CANCELED);
+        }
+        assert_eq!(call.begin_read(4), S_OK);
+        let (hr, data) = call.finish_read();
+        assert_eq!(hr, S_OK);
+        assert_eq!(data.len(), 4, "call 2 got another call's result: {data:?}");
+    });
+}
+
+/// The pool path: `SyncMethodHandler` runs `Read` on a one-worker pool while the client
+/// cancels; the result reaches `Finish_` exactly once, and the call object is reusable.
+#[test]
+fn a_pooled_call_racing_cancel_delivers_once_and_the_object_is_reusable() {
+    use comasync::call::{create_call_as, ICallFactory, Pool};
+    use comasync::simple_stream::SimpleStream;
+    loom::model(|| {
+        let stream =
+            SimpleStream::create_on(b"abcdef".to_vec(), Pool::new(1), FinishMode::Blocking);
+        let factory = stream.query::<dyn ICallFactory>().unwrap();
+        let call = create_call_as::<dyn AsyncISimpleStream>(
+            &*factory,
+            &<dyn AsyncISimpleStream as Interface>::IID,
+        )
+        .unwrap();
+        assert_eq!(call.begin_read(2), S_OK);
+        let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+        let t = thread::spawn(move || cancel.cancel(0));
+        let (hr, data) = call.finish_read();
+        let cancelled = t.join().unwrap();
+        match cancelled {
+            S_OK => assert_eq!(hr, RPC_E_CALL_CANCELED),
+            _ => assert_eq!((hr, data), (S_OK, b"ab".to_vec())),
+        }
+        assert_eq!(call.finish_read().0, RPC_E_CALL_COMPLETE, "delivered once");
+        assert_eq!(call.begin_read(1), S_OK);
+        assert_eq!(call.finish_read().0, S_OK);
+    });
+}

@@ -25,14 +25,12 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
-
 use super::interface::AsyncInterface;
 use super::object::CallObject;
 use super::on_thread;
 use super::pool::{Pool, PoolTask};
 use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
-use crate::sync::prim::{Condvar, Deadline, Mutex};
+use crate::sync::prim::{channel, Condvar, Deadline, Mutex, Receiver, Sender};
 use crate::unknown::ComPtr;
 
 /// Serves the calls of call objects for the interface `M`.
@@ -185,7 +183,7 @@ impl<M: AsyncInterface> SyncMethodHandler<M> {
             me: me.clone(),
             object,
             pool,
-            queue: unbounded(),
+            queue: channel(),
         })
     }
 }
@@ -196,7 +194,10 @@ impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
         let Some(me) = self.me.upgrade() else { return };
         // Both ends live in `self`, so the send cannot fail.
         let _ = self.queue.0.send((call, input));
-        self.pool.execute_task(me);
+        if !self.pool.execute_task(me) {
+            // No worker will ever run it: drop it, completing it with RPC_E_SERVER_DIED.
+            drop(self.queue.1.try_recv());
+        }
     }
 }
 

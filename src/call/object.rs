@@ -25,6 +25,19 @@
 //!   client's `Signal` is called after, outside the lock (spec 3.6).
 //! * `Finish_` and `Cancel` wait on the call's own condition variable, not on the COM-visible
 //!   event, so a client that resets or signals the event itself cannot make them hang.
+//! * An aggregating outer sees, for consecutive calls N and N+1, `Reset(N)`, then `Signal(N)`
+//!   returning, then `Reset(N+1)`: a `Begin_` waits for the previous call's `Signal` to return,
+//!   unless it is made from inside that `Signal` (then the outer itself ordered them). A
+//!   completion inside the outer's `Signal` on the same thread is delivered after it returns,
+//!   in a loop (constant stack), or dropped if the client has begun another call since.
+//! * The outer is reached at completion through the `ISynchronize` taken at `Begin_` (memory
+//!   only): no `AddRef`/`Release` on an outer that may have been released. A panic in the
+//!   outer's `Reset`, `Signal` or `QueryInterface` is caught and becomes `E_UNEXPECTED`.
+//! * Server tokens ([`ServerCall`]) hold the call object weakly, so a released call object is
+//!   freed even while its server never completes; its final release closes its handle.
+//! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
+//!   this call object does not wait for itself (docs/model.md, "Misuse, re-entrancy and the
+//!   outer").
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

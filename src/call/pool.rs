@@ -14,9 +14,7 @@
 use std::sync::{Arc, OnceLock};
 use std::thread;
 
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
-
-use crate::sync::prim::Mutex;
+use crate::sync::prim::{channel, spawn, Mutex, Receiver, Sender, TryRecvError, POOL_SPINS};
 
 /// Work a pool runs without allocating per job: an object that knows what to do next (for
 /// example, a handler that runs its oldest queued call).
@@ -40,13 +38,11 @@ impl<F: FnOnce() + Send + 'static> PoolTask for OnceTask<F> {
     }
 }
 
-/// Spin hints a worker spends looking for its next job before it blocks (~2 µs here).
-const SPINS: u32 = 32;
-
 /// The next job, or `None` once every handle to the pool is gone and the queue is empty.
 #[inline]
 fn next_job(rx: &Receiver<Job>) -> Option<Job> {
-    for _ in 0..SPINS {
+    // POOL_SPINS: ~2 µs here; none under loom.
+    for _ in 0..POOL_SPINS {
         match rx.try_recv() {
             Ok(job) => return Some(job),
             Err(TryRecvError::Disconnected) => return None,
@@ -66,21 +62,26 @@ impl Pool {
     /// A pool of `workers` threads (at least 1), named `comasync-worker-N`.
     pub fn new(workers: usize) -> Arc<Pool> {
         let workers = workers.max(1);
-        let (sender, receiver) = unbounded::<Job>();
+        let (sender, receiver) = channel::<Job>();
+        let mut started = 0;
         for i in 0..workers {
             let rx = receiver.clone();
-            thread::Builder::new()
-                .name(format!("comasync-worker-{i}"))
-                .spawn(move || {
-                    while let Some(job) = next_job(&rx) {
-                        // A panicking job must not take a worker with it.
-                        let _ =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
-                    }
-                })
-                .expect("spawning a comasync worker thread");
+            let spawned = spawn(format!("comasync-worker-{i}"), move || {
+                while let Some(job) = next_job(&rx) {
+                    // A panicking job must not take a worker with it.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+                }
+            });
+            if spawned.is_ok() {
+                started += 1;
+            }
         }
-        Arc::new(Pool { sender, workers })
+        // A pool the system gave no thread at all drops the jobs it is given (`execute`): a
+        // dropped call completes with RPC_E_SERVER_DIED, never a panic or a hang.
+        Arc::new(Pool {
+            sender,
+            workers: started,
+        })
     }
 
     /// The process-wide pool: one worker per available core, between 2 and 8.
@@ -104,11 +105,14 @@ impl Pool {
         // The receivers live as long as the workers, which live as long as the channel is
         // open; a send can only fail if every worker died, and then the job is dropped (its
         // ServerCall, dropped with it, completes the call with RPC_E_SERVER_DIED).
-        let _ = self.sender.send(Arc::new(OnceTask(Mutex::new(Some(job)))));
+        if self.workers > 0 {
+            let _ = self.sender.send(Arc::new(OnceTask(Mutex::new(Some(job)))));
+        }
     }
 
-    /// Queues one `task.run()` for a worker, without allocating.
-    pub fn execute_task(&self, task: Arc<dyn PoolTask>) {
-        let _ = self.sender.send(task);
+    /// Queues one `task.run()` for a worker, without allocating. `false` (and the task is
+    /// dropped) if the pool has no worker: the system gave it no thread.
+    pub fn execute_task(&self, task: Arc<dyn PoolTask>) -> bool {
+        self.workers > 0 && self.sender.send(task).is_ok()
     }
 }

@@ -332,8 +332,7 @@ impl ISynchronizeContainer for SynchronizeContainer {
         if flags & COWAIT_WAITALL != 0 || flags & !COWAIT_VALID_FLAGS != 0 {
             return E_INVALIDARG;
         }
-        // Wait on a snapshot, as Windows' container does (it copies its handle array into
-        // one CoWaitForMultipleHandles call): the container's lock is not held while waiting,
+        // Wait on a snapshot: the container's lock is not held while waiting,
         // so another thread may add objects meanwhile, and they join the next wait. An
         // INFINITE wait is therefore woken only by the objects present when it began
         // (docs/differences-from-windows.md, "SynchronizeContainer").

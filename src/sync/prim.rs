@@ -1,8 +1,15 @@
 //! The only module that names concrete synchronization primitives.
 //!
-//! Everything else in comasync reaches mutexes, condition variables, atomics, `Arc` and the
-//! spin-then-park backoff through here, so that `--cfg loom` swaps them all at once for
-//! loom's model-checked versions.
+//! Everything else in comasync reaches mutexes, condition variables, atomics, the channel the
+//! worker pool and `SyncMethodHandler` queue on, thread spawning and the spin-then-park
+//! backoff through here, so that `--cfg loom` swaps them all at once for loom's
+//! model-checked versions: the pool, `SyncMethodHandler`, `ServerCallHost` and an aggregating
+//! outer's `Signal`/`Reset` ordering all run under loom (`tests/loom_call.rs`).
+//!
+//! One kind of primitive is deliberately left to `std`: `std::sync::Arc`/`Weak` as *memory*
+//! (COM objects live in them; `ComPtr` needs unsized coercion and `Weak`, which loom's `Arc`
+//! lacks). No protocol decision reads their counts: the COM count, the call state and every
+//! flag a decision depends on are loom-visible atomics or sit behind loom-visible locks.
 //!
 //! Under loom, time does not pass: a wait with a finite deadline re-checks its condition once
 //! and then reports a timeout (it models "the timeout fired first"); an infinite wait sleeps
@@ -12,9 +19,18 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) use crossbeam_channel::{unbounded as channel, Receiver, Sender, TryRecvError};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     pub(crate) use std::sync::Arc;
     use std::time::Instant;
+
+    /// Spawns a named thread (`std::thread::Builder`); `Err` if the system refuses.
+    pub(crate) fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        std::thread::Builder::new().name(name).spawn(f).map(drop)
+    }
+
+    /// Spin hints a pool worker spends looking for its next job before it blocks.
+    pub(crate) const POOL_SPINS: u32 = 32;
 
     /// A mutex (parking_lot's: one byte, no poisoning, fast uncontended path).
     #[derive(Debug, Default)]
@@ -128,8 +144,110 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     pub(crate) use loom::sync::Arc;
+    use std::collections::VecDeque;
+
+    /// Spawns a loom thread (loom threads have no names).
+    pub(crate) fn spawn(_name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        loom::thread::spawn(f);
+        Ok(())
+    }
+
+    /// No spinning under loom (see [`Backoff`]).
+    pub(crate) const POOL_SPINS: u32 = 0;
+
+    /// An unbounded multi-producer, multi-consumer channel on loom's mutex and condition
+    /// variable, with crossbeam's interface as far as comasync uses it: the receivers see
+    /// "disconnected" once every sender is gone and the queue is empty.
+    pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
+        let shared = Arc::new(Chan {
+            state: loom::sync::Mutex::new(ChanState {
+                queue: VecDeque::new(),
+                senders: 1,
+            }),
+            ready: loom::sync::Condvar::new(),
+        });
+        (Sender(shared.clone()), Receiver(shared))
+    }
+
+    struct ChanState<T> {
+        queue: VecDeque<T>,
+        senders: usize,
+    }
+
+    struct Chan<T> {
+        state: loom::sync::Mutex<ChanState<T>>,
+        ready: loom::sync::Condvar,
+    }
+
+    /// The sending half of [`channel`].
+    pub(crate) struct Sender<T>(Arc<Chan<T>>);
+    /// The receiving half of [`channel`].
+    pub(crate) struct Receiver<T>(Arc<Chan<T>>);
+
+    /// Why a [`Receiver::try_recv`] found nothing.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(crate) enum TryRecvError {
+        Empty,
+        Disconnected,
+    }
+
+    impl<T> Sender<T> {
+        pub(crate) fn send(&self, v: T) -> Result<(), T> {
+            self.0.state.lock().unwrap().queue.push_back(v);
+            self.0.ready.notify_one();
+            Ok(())
+        }
+    }
+
+    impl<T> Clone for Sender<T> {
+        fn clone(&self) -> Self {
+            self.0.state.lock().unwrap().senders += 1;
+            Sender(self.0.clone())
+        }
+    }
+
+    impl<T> Drop for Sender<T> {
+        fn drop(&mut self) {
+            let mut s = self.0.state.lock().unwrap();
+            s.senders -= 1;
+            if s.senders == 0 {
+                drop(s);
+                self.0.ready.notify_all();
+            }
+        }
+    }
+
+    impl<T> Clone for Receiver<T> {
+        fn clone(&self) -> Self {
+            Receiver(self.0.clone())
+        }
+    }
+
+    impl<T> Receiver<T> {
+        pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+            let mut s = self.0.state.lock().unwrap();
+            match s.queue.pop_front() {
+                Some(v) => Ok(v),
+                None if s.senders == 0 => Err(TryRecvError::Disconnected),
+                None => Err(TryRecvError::Empty),
+            }
+        }
+
+        pub(crate) fn recv(&self) -> Result<T, ()> {
+            let mut s = self.0.state.lock().unwrap();
+            loop {
+                if let Some(v) = s.queue.pop_front() {
+                    return Ok(v);
+                }
+                if s.senders == 0 {
+                    return Err(());
+                }
+                s = self.0.ready.wait(s).unwrap();
+            }
+        }
+    }
 
     #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
