@@ -7,7 +7,6 @@
 //! --ignored`), which encodes them with `comasync::testing::decode`; files that libFuzzer
 //! found and that were copied into the corpus (for example a crash turned regression) are
 //! replayed the same way.
-#![cfg(feature = "testing")]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! `From`/`Into` between comasync's `HRESULT`, `GUID` and `Error` and windows-core's.
 //! Built only with `--features windows-core`.
-#![cfg(feature = "windows-core")]
 
 use comasync::guid::{IID_ICallFactory, GUID, WELL_KNOWN};
 use comasync::hresult::{Error, E_FAIL, RPC_S_CALLPENDING, S_FALSE, S_OK, TABLE};

@@ -3,7 +3,7 @@
 //! (its queue is behind the loom facade); no worker pool runs under loom.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_call
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_call
 //! ```
 //!
 //! Timeouts: under loom a finite wait reports "the timeout fired first" once nothing is there

@@ -1,6 +1,6 @@
 //! Model checks of the event core under loom: every interleaving of a few threads.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom_event`. Under loom a
+//! Run with `RUSTFLAGS="--cfg loom" cargo test --release --features loom --test loom_event`. Under loom a
 //! finite timeout models "the timeout fired first" (time does not pass), so a finite wait
 //! explores both outcomes: taking the signal, or timing out and leaving it.
 #![cfg(loom)]

@@ -2,7 +2,7 @@
 //! signal against wait on both event kinds, and of wait-any over two events.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_sync
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_sync
 //! ```
 //!
 //! Under loom time does not pass: a finite wait re-checks its events once and then reports a

@@ -8,7 +8,6 @@
 //!   linearizable against the model (`comasync::testing::linearize`).
 //! * The byte decoder shared with the fuzz targets: random bytes decode to sequences the runners
 //!   accept, and encoding inverts decoding.
-#![cfg(feature = "testing")]
 
 use comasync::call::{create_call, FinishMode as RealMode, ManualHandler};
 use comasync::guid::{IID_ICallFactory, IID_ISynchronize, IID_IUnknown, IID};

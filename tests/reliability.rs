@@ -581,7 +581,9 @@ fn an_infinite_cancel_from_inside_the_servers_own_method_does_not_wait_for_itsel
         assert_eq!(call.begin_work(5), S_OK);
         assert_eq!(call.finish_work().0, RPC_E_CALL_CANCELED);
         // The cancel completed the call locally; the method returns after it.
-        eventually("the method returned", || server.reentered.lock().unwrap().len() == 1);
+        eventually("the method returned", || {
+            server.reentered.lock().unwrap().len() == 1
+        });
         assert_eq!(*server.reentered.lock().unwrap(), [S_OK]);
         server.call.lock().unwrap().take();
     });
@@ -674,16 +676,18 @@ fn calls_begun_from_completion_callbacks_run_in_constant_stack() {
 
 #[test]
 fn a_wait_on_the_handle_of_a_released_event_fails_with_e_handle() {
-    let event = comasync::sync::ManualResetEvent::create();
-    let handle = event
-        .query::<dyn ISynchronizeHandle>()
-        .unwrap()
-        .get_handle()
-        .unwrap();
-    drop(event);
-    let mut index = 0;
-    let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&[handle]), Some(&mut index));
-    assert_eq!(hr, E_HANDLE);
+    within("wait on a released event's handle", || {
+        let event = comasync::sync::ManualResetEvent::create();
+        let handle = event
+            .query::<dyn ISynchronizeHandle>()
+            .unwrap()
+            .get_handle()
+            .unwrap();
+        drop(event);
+        let mut index = 0;
+        let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&[handle]), Some(&mut index));
+        assert_eq!(hr, E_HANDLE);
+    });
 }
 
 #[test]

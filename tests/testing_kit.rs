@@ -3,7 +3,6 @@
 //! the work to a worker and returns `S_OK`; the worker asks `TestCancel` and reaches
 //! `ISynchronize` through the outer unknown and signals; errors are stored and returned by
 //! `Finish_` — and on deliberately wrong variants of it, whose planted bugs the kit must find.
-#![cfg(feature = "testing")]
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};

@@ -69,13 +69,3 @@ fn the_tour_shows_each_step_of_the_procedure_and_its_error_paths_in_order() {
 fn the_tour_prints_the_same_text_every_run() {
     assert_eq!(tour_text(), tour_text());
 }
-
-#[test]
-fn the_tour_subcommand_runs_to_completion() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_comasync"))
-        .arg("tour")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), tour_text());
-}

@@ -191,3 +191,15 @@ fn help_lists_the_hresult_subcommand() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("--all"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_tour_subcommand_runs_to_completion() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_comasync"))
+        .arg("tour")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut expected = Vec::new();
+    comasync::tour::run(&mut expected).unwrap();
+    assert_eq!(out.stdout, expected, "the subcommand prints the library's tour");
+}
