@@ -201,5 +201,8 @@ fn the_tour_subcommand_runs_to_completion() {
     assert!(out.status.success());
     let mut expected = Vec::new();
     comasync::tour::run(&mut expected).unwrap();
-    assert_eq!(out.stdout, expected, "the subcommand prints the library's tour");
+    assert_eq!(
+        out.stdout, expected,
+        "the subcommand prints the library's tour"
+    );
 }
