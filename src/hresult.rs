@@ -420,6 +420,8 @@ pub fn parse_hresult(input: &str) -> std::result::Result<HRESULT, String> {
         );
     }
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        // winerror.h's own spelling, `_HRESULT_TYPEDEF_(0x80010115L)`, has a long suffix.
+        let hex = hex.strip_suffix(['L', 'l']).unwrap_or(hex);
         return parse_hex(s, hex);
     }
     if s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -19,7 +19,12 @@ const EXIT_IO: u8 = 1;
 
 /// A portable emulation of Microsoft COM asynchronous calls.
 #[derive(Debug, Parser)]
-#[command(name = "comasync", version, propagate_version = true)]
+#[command(
+    name = "comasync",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
 struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -39,6 +44,16 @@ enum Command {
     Diagram(DiagramArgs),
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
+    /// Print the help of comasync or of one of its subcommands.
+    Help(HelpArgs),
+}
+
+/// Arguments of `comasync help`.
+#[derive(Debug, Args)]
+struct HelpArgs {
+    /// The subcommand to explain (none: comasync itself).
+    #[arg(value_name = "SUBCOMMAND")]
+    subcommand: Option<String>,
 }
 
 /// Arguments of `comasync run`.
@@ -47,6 +62,9 @@ struct RunArgs {
     /// Print the timeline of COM-visible events after each step.
     #[arg(long)]
     trace: bool,
+    /// Run every script even after one fails; the exit code is the worst one.
+    #[arg(long)]
+    keep_going: bool,
     /// The scenario scripts to run, in order.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<std::path::PathBuf>,
@@ -85,7 +103,23 @@ fn main() -> ExitCode {
         Command::Run(args) => run_scripts(&args),
         Command::Diagram(args) => run_diagram(&args),
         Command::Hresult(args) => run_hresult(&args),
+        Command::Help(args) => run_help(&args),
     }
+}
+
+/// `comasync help [SUBCOMMAND]` prints clap's help for comasync or the subcommand.
+fn run_help(args: &HelpArgs) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let help = match &args.subcommand {
+        None => cmd.render_long_help(),
+        Some(name) => match cmd.find_subcommand_mut(name) {
+            Some(sub) => sub.render_long_help(),
+            None => return fail(&format!("help: no subcommand `{name}`")),
+        },
+    };
+    emit(&help.to_string())
 }
 
 /// `comasync tour` prints the guided tour.
@@ -96,12 +130,34 @@ fn run_tour() -> ExitCode {
     script_exit(result)
 }
 
-/// `comasync run [--trace] FILE...` runs scenario scripts.
+/// `comasync run [--trace] [--keep-going] FILE...` runs scenario scripts, stopping at the
+/// first that fails unless `--keep-going`, and ends with `N passed, N failed`.
 fn run_scripts(args: &RunArgs) -> ExitCode {
+    let opts = comasync::script::RunOptions {
+        trace: args.trace,
+        ..Default::default()
+    };
     let mut out = std::io::stdout().lock();
-    let result = comasync::script::run_files(&args.files, args.trace, &mut out);
-    let _ = out.flush();
-    script_exit(result)
+    let (mut passed, mut failed, mut worst) = (0usize, 0usize, 0u8);
+    for path in &args.files {
+        match comasync::script::run_file(path, &opts, &mut out) {
+            Ok(_) => passed += 1,
+            Err(e) => {
+                failed += 1;
+                let _ = out.flush();
+                eprintln!("{e}");
+                worst = worst.max(e.exit_code());
+                if !args.keep_going {
+                    break;
+                }
+            }
+        }
+    }
+    let written = writeln!(out, "{passed} passed, {failed} failed").and_then(|()| out.flush());
+    if written.is_err() {
+        worst = worst.max(EXIT_IO);
+    }
+    ExitCode::from(worst)
 }
 
 /// `comasync diagram FILE` prints the script's Mermaid sequence diagram.

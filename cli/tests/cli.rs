@@ -206,3 +206,100 @@ fn the_tour_subcommand_runs_to_completion() {
         "the subcommand prints the library's tour"
     );
 }
+
+/// Writes `text` to a fresh scenario file in the target directory and returns its path.
+fn script(name: &str, text: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const PASSING: &str = "e = StdEvent\nclient: Signal e -> S_OK\nclient: Wait e 0 -> S_OK\n";
+const FAILING: &str =
+    "e = StdEvent\nclient: Signal e -> S_OK\nclient: Wait e 0 -> RPC_S_CALLPENDING\n";
+
+#[test]
+fn hresult_accepts_winerror_h_spelling_with_a_long_suffix() {
+    assert_eq!(hresult_ok("0x80010115L"), hresult_ok("0x80010115"));
+}
+
+#[test]
+fn help_of_help_prints_help_and_help_names_a_subcommand() {
+    let out = comasync(&["help", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Usage: comasync help"));
+    let out = comasync(&["help", "run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Usage: comasync run"));
+    assert_eq!(comasync(&["help", "nonsense"]).status.code(), Some(2));
+}
+
+#[test]
+fn run_keep_going_runs_every_script_and_ends_with_a_total() {
+    let pass = script("pass.cas", PASSING);
+    let fail = script("fail.cas", FAILING);
+    let out = comasync(&["run", "--keep-going", &fail, &pass]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).ends_with("1 passed, 1 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("fail.cas:3: expected RPC_S_CALLPENDING, got S_OK"));
+    // Without --keep-going the run stops at the first failure, and still says so.
+    let out = comasync(&["run", &fail, &pass]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).ends_with("0 passed, 1 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn diagram_of_a_failing_script_is_drawn_up_to_the_failure_and_marks_it() {
+    let fail = script("fail-diagram.cas", FAILING);
+    let out = comasync(&["diagram", &fail]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.starts_with("sequenceDiagram\n"), "{text}");
+    assert!(text.contains("Signal()"), "{text}");
+    assert!(
+        text.contains("Note over")
+            && text.contains("✗")
+            && text.contains("expected RPC_S_CALLPENDING, got S_OK"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_script_that_binds_a_name_twice_is_a_syntax_error() {
+    let twice = script("twice.cas", "e = StdEvent\ne = ManualResetEvent\n");
+    let out = comasync(&["run", &twice]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("twice.cas:2: `e` is already bound (line 1)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_failed_finish_is_compared_with_the_out_parameter_the_script_expects() {
+    // Finish_ of a cancelled call fails and leaves its out-parameter empty: an expectation
+    // naming another value is a mismatch that shows what came back.
+    let text = "s = SimpleStream \"hello\"\nf = QueryInterface s ICallFactory -> S_OK\n\
+                call = CreateCall f AsyncISimpleStream -> S_OK\n\
+                client: Begin_Read call 5 -> S_OK\nclient: Cancel call 0 -> S_OK\n\
+                client: Finish_Read call -> RPC_E_CALL_CANCELED \"hello\"\n";
+    let path = script("failed-finish.cas", text);
+    let out = comasync(&["run", &path]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("expected RPC_E_CALL_CANCELED \"hello\", got RPC_E_CALL_CANCELED \"\""),
+        "{err}"
+    );
+}

@@ -53,6 +53,17 @@ pub enum Value {
     Name(String),
 }
 
+impl Value {
+    /// Whether this is what an out-parameter holds when a call failed: an empty string or 0.
+    pub fn is_default(&self) -> bool {
+        match self {
+            Value::Str(b) => b.is_empty(),
+            Value::Num(n) => *n == 0,
+            Value::Name(_) => false,
+        }
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -951,6 +962,11 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
             }
         }
         if let StepKind::Do { bind: Some(b), .. } = &kind {
+            if let Some(first) = defined.get(b) {
+                return Err(err(format!(
+                    "`{b}` is already bound (line {first}): names are bound once"
+                )));
+            }
             defined.insert(b.clone(), line);
         }
         let text = match arrow {

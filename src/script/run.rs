@@ -171,24 +171,77 @@ pub fn run_source(
     opts: &RunOptions,
     out: &mut dyn Write,
 ) -> Result<Trace, ScriptError> {
-    let steps = parse::parse(source).map_err(|e| ScriptError::Syntax {
-        file: name.to_string(),
-        line: e.line,
-        message: e.message,
-    })?;
-    writeln!(out, "== {name}")?;
-    let mut runner = Runner::new(name, opts.clone());
-    runner.run(&steps, out)?;
-    writeln!(out, "ok: {} steps", steps.len())?;
-    Ok(std::mem::take(&mut runner.trace))
+    let (trace, result) = run_source_traced(name, source, opts, out);
+    result.map(|()| trace)
 }
 
-/// Runs the script at `path` and writes its trace as a Mermaid `sequenceDiagram` to `out`.
+/// Runs a script and returns its trace also when it fails: the events up to the failing step.
+fn run_source_traced(
+    name: &str,
+    source: &str,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> (Trace, Result<(), ScriptError>) {
+    let steps = match parse::parse(source) {
+        Ok(steps) => steps,
+        Err(e) => {
+            let error = ScriptError::Syntax {
+                file: name.to_string(),
+                line: e.line,
+                message: e.message,
+            };
+            return (Trace::default(), Err(error));
+        }
+    };
+    let mut runner = Runner::new(name, opts.clone());
+    let result = writeln!(out, "== {name}")
+        .map_err(ScriptError::from)
+        .and_then(|()| runner.run(&steps, out))
+        .and_then(|()| Ok(writeln!(out, "ok: {} steps", steps.len())?));
+    (std::mem::take(&mut runner.trace), result)
+}
+
+/// Runs the script at `path` and writes its trace as a Mermaid `sequenceDiagram` to `out`. A
+/// script that fails is drawn up to the failing step, which is marked with a note (`✗
+/// FILE:LINE: ...`); the error is returned after the diagram is written.
 pub fn diagram_file(path: &Path, out: &mut dyn Write) -> Result<(), ScriptError> {
-    let mut sink = io::sink();
-    let trace = run_file(path, &RunOptions::default(), &mut sink)?;
-    out.write_all(mermaid::render(&trace).as_bytes())?;
-    Ok(())
+    let name = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|source| ScriptError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let (mut trace, result) =
+        run_source_traced(&name, &source, &RunOptions::default(), &mut io::sink());
+    if let Err(e @ (ScriptError::Mismatch { .. } | ScriptError::Runtime { .. })) = &result {
+        let over = trace
+            .participants
+            .first()
+            .map_or_else(|| "script".to_string(), |p| p.id.clone());
+        if trace.participants.is_empty() {
+            trace.participant(&over, &over, Role::Client);
+        }
+        let line = match e {
+            ScriptError::Mismatch { line, .. } | ScriptError::Runtime { line, .. } => *line,
+            _ => 0,
+        };
+        trace.events.push(Event {
+            line,
+            actor: over.clone(),
+            thread: String::new(),
+            apartment: "MTA",
+            kind: EventKind::Note,
+            from: over.clone(),
+            to: over,
+            label: format!("✗ {e}"),
+        });
+    }
+    if !matches!(
+        result,
+        Err(ScriptError::Syntax { .. } | ScriptError::Io { .. })
+    ) {
+        out.write_all(mermaid::render(&trace).as_bytes())?;
+    }
+    result
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,6 +517,8 @@ struct Res {
     /// `AddRef`/`Release`: the new count.
     count: Option<u32>,
     outs: Vec<Value>,
+    /// A `Finish_`: when it fails, its default out-parameters are left out of the output.
+    finish: bool,
     made: Made,
 }
 
@@ -473,13 +528,17 @@ impl Res {
             hr: Some(hr),
             count: None,
             outs: Vec::new(),
+            finish: false,
             made: Made::Nothing,
         }
     }
-    /// A `Finish_`'s result: its out-parameter shown only when the call succeeded.
+    /// A `Finish_`'s result: its `HRESULT` and out-parameter — on failure the value the
+    /// out-parameter was left with (its default), so that an expectation naming one is
+    /// compared, never ignored.
     fn finished(hr: HRESULT, out: Value) -> Res {
         Res {
-            outs: if hr.succeeded() { vec![out] } else { vec![] },
+            outs: vec![out],
+            finish: true,
             ..Res::hr(hr)
         }
     }
@@ -488,6 +547,7 @@ impl Res {
             hr: None,
             count: None,
             outs: Vec::new(),
+            finish: false,
             made,
         }
     }
@@ -599,6 +659,8 @@ struct Outcome {
     hr: Option<HRESULT>,
     count: Option<u32>,
     outs: Vec<Value>,
+    /// A `Finish_` (see [`Res::finish`]).
+    finish: bool,
     /// Overrides the result column (`created`, `started`).
     text: Option<String>,
     /// A remark after the result (`late result dropped`).
@@ -616,8 +678,12 @@ impl Outcome {
             (Some(hr), None) => format!("{} (0x{:08X})", hr_name(hr), hr.as_u32()),
             (None, None) => "done".into(),
         };
-        for v in &self.outs {
-            s.push_str(&format!(" {v}"));
+        // A failed call's out-parameters are shown only when they are not their defaults
+        // (they are always compared: see `check`).
+        if !self.hides_outs() {
+            for v in &self.outs {
+                s.push_str(&format!(" {v}"));
+            }
         }
         if let Some(n) = &self.note {
             s.push_str(&format!(" ({n})"));
@@ -625,16 +691,36 @@ impl Outcome {
         s
     }
 
+    /// The result as a mismatch reports it: every out-parameter, also a failed call's.
     fn got(&self) -> String {
+        self.short(true)
+    }
+
+    /// The result as a diagram labels it: a failed call's default out-parameters left out.
+    fn label(&self) -> String {
+        self.short(false)
+    }
+
+    fn short(&self, all_outs: bool) -> String {
         let mut s = match (self.hr, self.count) {
             (_, Some(n)) => n.to_string(),
             (Some(hr), None) => hr_name(hr),
             (None, None) => "no result".into(),
         };
-        for v in &self.outs {
-            s.push_str(&format!(" {v}"));
+        if all_outs || !self.hides_outs() {
+            for v in &self.outs {
+                s.push_str(&format!(" {v}"));
+            }
         }
         s
+    }
+
+    /// A failed `Finish_` whose out-parameters all hold their defaults: shown without them.
+    fn hides_outs(&self) -> bool {
+        self.finish
+            && self.hr.is_some_and(|hr| hr.failed())
+            && self.count.is_none()
+            && self.outs.iter().all(Value::is_default)
     }
 }
 
@@ -1452,6 +1538,7 @@ impl Runner {
             hr: None,
             count: None,
             outs: vec![],
+            finish: false,
             text: Some(text.into()),
             note: None,
             call_obj,
@@ -1619,6 +1706,7 @@ impl Runner {
             hr: res.hr,
             count: res.count,
             outs: res.outs.clone(),
+            finish: res.finish,
             text: None,
             note: None,
             call_obj: None,
@@ -1840,6 +1928,7 @@ impl Runner {
                             hr: res.hr,
                             count: None,
                             outs: outcome_outs,
+                            finish: false,
                             text: None,
                             note: None,
                             call_obj,
@@ -1857,6 +1946,7 @@ impl Runner {
             hr: res.hr,
             count: res.count,
             outs: res.outs,
+            finish: res.finish,
             text,
             note,
             call_obj,
@@ -1874,7 +1964,7 @@ impl Runner {
         one_way: bool,
     ) -> Outcome {
         if !one_way && o.text.is_none() && !ctx.label.is_empty() {
-            let label = o.got();
+            let label = o.label();
             self.event(
                 step,
                 thread,
