@@ -15,13 +15,46 @@
 //! `Begin_Read`, does other work, `Wait`s on the call object's `ISynchronize` (a timeout,
 //! `RPC_S_CALLPENDING`, means "not yet"), and calls `Finish_Read`.
 //!
+//! ```
+//! use comasync::call::{create_call_as, ICallFactory};
+//! use comasync::hresult::{RPC_E_CALL_COMPLETE, S_OK};
+//! use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+//! use comasync::sync::{ISynchronize, INFINITE};
+//! use comasync::unknown::Interface;
+//!
+//! let server = SimpleStream::create(b"hello, world".to_vec());
+//! let factory = server.query::<dyn ICallFactory>()?;          // E_NOINTERFACE: no async
+//! let call = create_call_as::<dyn AsyncISimpleStream>(
+//!     &*factory,
+//!     &<dyn AsyncISimpleStream as Interface>::IID,
+//! )?;
+//! assert_eq!(call.begin_read(5), S_OK);                        // Begin_Read: in-parameters
+//! let sync = call.query::<dyn ISynchronize>()?;
+//! assert_eq!(sync.wait(0, INFINITE), S_OK);                    // the server signalled
+//! assert_eq!(call.finish_read(), (S_OK, b"hello".to_vec()));   // Finish_Read: out-parameters
+//! assert_eq!(call.finish_read().0, RPC_E_CALL_COMPLETE);       // one result per call
+//! # Ok::<(), comasync::Error>(())
+//! ```
+//!
 //! ## Modules
 //!
 //! * [`hresult`] — `HRESULT`, every code with its exact Windows value, [`Error`], [`Result`];
 //! * [`guid`] — `GUID`, the SDK's IIDs and CLSIDs;
 //! * [`unknown`] — `IUnknown`, [`ComPtr`], aggregation;
 //! * [`sync`] — event handles, `ISynchronize`, `CoWaitForMultipleHandles`;
-//! * [`class`] — `CoCreateInstance` for the system classes.
+//! * [`call`] — asynchronous interfaces, `ICallFactory`, call objects, cancellation, servers;
+//! * [`class`] — `CoCreateInstance` for the system classes;
+//! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
+//!   for it, and a server-side call object written as Microsoft's samples write them;
+//! * [`script`] and [`tour`] — the scenario language and the guided tour;
+//! * [`model`] — the reference model the tests compare the implementation with;
+//! * `testing` (feature `testing`) — proptest strategies, the fuzz decoder, the
+//!   model-vs-implementation runners and the test kit for your server call objects;
+//! * `interop` (feature `windows-core`) — conversions to and from windows-core's types.
+//!
+//! References such as "spec 2.2", "row 19" and "D5" are to `docs/spec.md`, the behavioural
+//! specification shipped with the crate: its sections, the rows of its state table (2.1) and
+//! its discrepancy readings (section 5). `docs/model.md` draws the state machine.
 //!
 //! What is emulated rather than real, and every deliberate difference from Windows, is listed
 //! in `docs/differences-from-windows.md`.

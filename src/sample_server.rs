@@ -28,7 +28,7 @@
 //! ```
 
 use std::any::Any;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::call::{
     create_call, FinishMode, ICallFactory, ICancelMethodCalls, Pool, ServerCallHost,
@@ -39,11 +39,16 @@ use crate::hresult::{
     S_OK,
 };
 use crate::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
-use crate::sync::prim::Mutex;
 use crate::sync::{ISynchronize, INFINITE};
 use crate::unknown::{query, ComPtr, INonDelegatingUnknown, IUnknown, RefCount};
 
 /// The server's data: a byte buffer and a position.
+/// Locks `m`; a lock poisoned by a panic elsewhere is still usable (the data stays valid:
+/// every critical section here is a plain assignment).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[derive(Default)]
 struct Data {
     bytes: Vec<u8>,
@@ -141,7 +146,7 @@ impl SampleStreamCall {
     /// `Begin_`: busy check, reset, hand the work to a worker, return at once.
     fn begin(&self, work: impl FnOnce(&Data, &mut usize) -> Done + Send + 'static) -> HRESULT {
         {
-            let mut w = self.work.lock();
+            let mut w = lock(&self.work);
             if matches!(*w, Work::Busy { .. }) {
                 return RPC_S_CALLPENDING;
             }
@@ -162,13 +167,13 @@ impl SampleStreamCall {
             let done = if cancelled {
                 Done::Read(RPC_E_CALL_CANCELED, Vec::new())
             } else {
-                let mut d = me.data.lock();
+                let mut d = lock(&me.data);
                 let mut pos = d.pos;
                 let done = work(&d, &mut pos);
                 d.pos = pos;
                 done
             };
-            if let Work::Busy { result } = &mut *me.work.lock() {
+            if let Work::Busy { result } = &mut *lock(&me.work) {
                 *result = Some(done);
             }
             // Signal with no lock held: COM's stub calls Finish_ from here.
@@ -179,13 +184,13 @@ impl SampleStreamCall {
 
     /// `Finish_`: wait if still working, then hand back the stored result once.
     fn finish(&self) -> Option<Done> {
-        if matches!(*self.work.lock(), Work::Idle) {
+        if matches!(*lock(&self.work), Work::Idle) {
             return None;
         }
         if let Some(sync) = self.synchronize() {
             let _ = sync.wait(0, INFINITE);
         }
-        match std::mem::replace(&mut *self.work.lock(), Work::Idle) {
+        match std::mem::replace(&mut *lock(&self.work), Work::Idle) {
             Work::Busy { result } => result,
             Work::Idle => None,
         }

@@ -29,6 +29,7 @@ use super::interface::AsyncInterface;
 use super::object::CallObject;
 use super::on_thread;
 use super::pool::{Pool, PoolTask};
+use super::state::CallState;
 use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
 use crate::sync::prim::{channel, Condvar, Deadline, Mutex, Receiver, Sender};
 use crate::unknown::ComPtr;
@@ -100,7 +101,7 @@ impl<M: AsyncInterface> ServerCall<M> {
     pub fn test_cancel(&self) -> HRESULT {
         match self.call.upgrade() {
             Some(c) => c.server_test_cancel(self.generation),
-            None => crate::hresult::RPC_E_CALL_CANCELED,
+            None => CallState::server_test_cancel_of_a_freed_call(),
         }
     }
 

@@ -32,10 +32,9 @@ use std::sync::{Arc, Weak};
 use super::cancel::ICancelMethodCalls;
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
+use super::state::CallState;
 use crate::guid::IID;
-use crate::hresult::{
-    E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_SERVERFAULT, RPC_S_CALLPENDING, S_OK,
-};
+use crate::hresult::{E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_SERVERFAULT, S_OK};
 use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, HANDLE};
@@ -238,7 +237,7 @@ impl<M: AsyncInterface> ICancelMethodCalls for ServerCallHost<M> {
         let cur = self.current.lock();
         match &cur.call {
             Some(call) if cur.busy => call.test_cancel(),
-            _ => RPC_S_CALLPENDING,
+            _ => CallState::test_cancel_without_a_call(),
         }
     }
 }

@@ -49,7 +49,7 @@ use super::interface::AsyncInterface;
 use super::on_thread;
 use super::state::{CallState, FinishMode, FinishStep, State};
 use crate::guid::{IID_ICancelMethodCalls, IID};
-use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_S_CALLPENDING, S_OK};
+use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
 use crate::sync::prim::{Condvar, Deadline, Mutex, MutexGuard};
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, ISynchronizeHandle, HANDLE};
@@ -277,7 +277,15 @@ impl<M: AsyncInterface> CallObject<M> {
     pub fn finish(&self, method: usize) -> (HRESULT, Option<M::Out>) {
         let mut slot = self.slot.lock();
         loop {
-            match slot.state.finish(method, self.mode) {
+            let mode = match slot.state.state() {
+                // Only a Finish_ that would block asks: from inside the method serving this
+                // call object it would wait for itself, so it answers as Strict does.
+                State::Pending | State::Cancelling if on_thread::is_serving(self.addr()) => {
+                    FinishMode::Strict
+                }
+                _ => self.mode,
+            };
+            match slot.state.finish(method, mode) {
                 FinishStep::Done { replaced_by } => {
                     let result = slot.result.take();
                     drop(slot);
@@ -287,12 +295,7 @@ impl<M: AsyncInterface> CallObject<M> {
                     };
                 }
                 FinishStep::Fail(hr) => return (hr, None),
-                FinishStep::Wait => {
-                    if on_thread::is_serving(self.addr()) {
-                        return (RPC_S_CALLPENDING, None);
-                    }
-                    slot = self.done.wait_until(slot, Deadline::Never).0;
-                }
+                FinishStep::Wait => slot = self.done.wait_until(slot, Deadline::Never).0,
             }
         }
     }

@@ -263,6 +263,18 @@ impl CallState {
         }
     }
 
+    /// The server's `TestCancel` for a call whose call object is gone (its client released
+    /// it, and its memory is freed): `RPC_E_CALL_CANCELED`, the server should stop.
+    pub const fn server_test_cancel_of_a_freed_call() -> HRESULT {
+        RPC_E_CALL_CANCELED
+    }
+
+    /// A server-side `TestCancel` when no call is in progress at all (a hosted server call
+    /// object asking between calls): `RPC_S_CALLPENDING`, "not cancelled".
+    pub const fn test_cancel_without_a_call() -> HRESULT {
+        RPC_S_CALLPENDING
+    }
+
     /// Whether call `generation` is still the one in progress and may be completed.
     pub fn is_current(&self, generation: u64) -> bool {
         self.generation == generation && matches!(self.state, State::Pending | State::Cancelling)
