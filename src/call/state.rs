@@ -39,6 +39,7 @@ use crate::hresult::{
 
 /// Where a call object is in its life (spec 2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Fresh, or the last call finished.
     Idle,
@@ -68,6 +69,7 @@ impl State {
 
 /// What `Finish_` does when the call has not completed yet (spec D5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum FinishMode {
     /// Block until the call completes, as a proxy's `Finish_` does (the default).
     #[default]
@@ -78,6 +80,7 @@ pub enum FinishMode {
 
 /// The answer to `Finish_`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FinishStep {
     /// The call is over: hand back its result — the server's, or `replaced_by` instead when the
     /// protocol decided otherwise (`RPC_E_CALL_CANCELED` for a call completed locally by
@@ -154,7 +157,7 @@ impl CallState {
     /// panicked): call `generation` never reached the server, so whatever happened to it in
     /// the meantime (a `Cancel` from another thread) is undone too: `→ Idle`. Returns whether
     /// the state changed.
-    pub fn begin_failed(&mut self, generation: u64) -> bool {
+    pub(crate) fn begin_failed(&mut self, generation: u64) -> bool {
         if self.generation == generation && self.state.in_call() {
             self.state = State::Idle;
             true
@@ -169,14 +172,14 @@ impl CallState {
     /// `Finish_` has not taken its result. Otherwise nothing changes (a call completed locally
     /// by `Cancel` still finishes with `RPC_E_CALL_CANCELED`; a finished call keeps what
     /// `Finish_` returned).
-    pub fn outer_signal_failed(&self, generation: u64) -> bool {
+    pub(crate) fn outer_signal_failed(&self, generation: u64) -> bool {
         self.generation == generation && self.state == State::Signaled { cancelled: false }
     }
 
     /// The server completed call `generation`. `true`: accepted, `Pending`/`Cancelling →
     /// Signaled{normal}` (rows 7, 15); store the result and signal. `false`: a late result (the
     /// call was cancelled locally, abandoned, or is not the current one); drop it.
-    pub fn complete(&mut self, generation: u64) -> bool {
+    pub(crate) fn complete(&mut self, generation: u64) -> bool {
         if generation != self.generation {
             return false;
         }

@@ -52,6 +52,7 @@ use crate::unknown::{query, ComPtr, IUnknown, Interface};
 
 /// Why a script did not run to the end. [`ScriptError::exit_code`] gives the CLI's exit code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScriptError {
     /// The script file could not be read (exit code 2).
     #[error("{path}: {source}")]

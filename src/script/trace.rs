@@ -10,6 +10,7 @@ use std::fmt;
 
 /// What a participant of the timeline is; the order here is the order of a diagram's columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// A client actor (a named thread of the script).
     Client,
@@ -38,6 +39,7 @@ pub struct Participant {
 
 /// The kind of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A call from `from` to `to`.
     Call,
