@@ -461,3 +461,38 @@ fn a_pooled_call_racing_cancel_delivers_once_and_the_object_is_reusable() {
         assert_eq!(call.finish_read().0, S_OK);
     });
 }
+
+/// Found by the linearizability check: while call 1's `Begin_` is inside the outer's `Reset`,
+/// another thread cancels and finishes call 1 and a third begins call 2. The outer must never
+/// see two `Reset`s without the first call's `Signal` between them.
+#[test]
+fn a_begin_never_overtakes_a_begin_inside_the_outers_reset() {
+    loom::model(|| {
+        let server = ManualHandler::<ISimpleStreamCalls>::new();
+        let (outer, unk, call) = aggregated(true, &server);
+        let (c1, c2) = (call.clone(), call.clone());
+        let first = thread::spawn(move || c1.begin_read(1));
+        let canceller = thread::spawn(move || {
+            let cancel = c2.query::<dyn ICancelMethodCalls>().unwrap();
+            if cancel.cancel(0) == S_OK {
+                assert_eq!(c2.finish_read().0, RPC_E_CALL_CANCELED);
+                let hr = c2.begin_read(2);
+                assert!(hr == S_OK || hr == RPC_S_CALLPENDING, "{hr:?}");
+            }
+        });
+        assert_eq!(first.join().unwrap(), S_OK);
+        canceller.join().unwrap();
+        let log = outer.log.lock().unwrap().clone();
+        for pair in log.windows(2) {
+            assert_ne!(
+                pair,
+                ["reset", "reset"],
+                "a Reset overtook a Signal: {log:?}"
+            );
+        }
+        while let Some((c, _)) = server.take() {
+            c.complete(S_OK, ISimpleStreamOut::Read { data: vec![] });
+        }
+        drop((call, unk));
+    });
+}

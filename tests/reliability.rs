@@ -717,3 +717,61 @@ fn an_infinite_wait_on_an_abandoned_calls_handle_wakes_with_e_handle() {
         drop(handler);
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Found by the linearizability check after the first fix: a Begin_ overtaking another
+// Begin_ that is still inside the outer's Reset.
+
+#[test]
+fn a_begin_never_overtakes_a_begin_still_inside_the_outers_reset() {
+    within("Begin_ during another Begin_'s Reset", || {
+        let gate = Gate::default();
+        let g = gate.clone();
+        let first_reset = Arc::new(AtomicBool::new(true));
+        let outer = TestOuter::new(
+            ok(),
+            Box::new(move |_| {
+                if first_reset.swap(false, Ordering::SeqCst) {
+                    g.wait(); // call 1's Reset is slow
+                }
+                S_OK
+            }),
+            true,
+        );
+        let handler = ManualHandler::<IWorkCalls>::new();
+        let (_unk, call) = TestOuter::aggregate(&outer, handler.clone());
+        let c1 = call.clone();
+        let begin1 = thread::spawn(move || c1.begin_work(1));
+        eventually("call 1's Reset is running", || gate.arrived() == 1);
+        // Meanwhile another thread cancels call 1 and finishes it...
+        let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+        assert_eq!(cancel.cancel(0), S_OK);
+        assert_eq!(call.finish_work().0, RPC_E_CALL_CANCELED);
+        // ...and a third begins call 2, which must wait for call 1's Begin_ to end.
+        let c2 = call.clone();
+        let begin2 = thread::spawn(move || c2.begin_work(2));
+        probe(Duration::from_millis(200), || outer.log().len() > 1);
+        gate.open();
+        assert_eq!(begin1.join().unwrap(), S_OK);
+        assert_eq!(begin2.join().unwrap(), S_OK);
+        assert_eq!(outer.log(), ["reset", "signal>", "signal<", "reset"]);
+        // Call 1, cancelled during its Reset, never reached the server; call 2 did.
+        assert_eq!(handler.pending(), 1);
+        complete_work(&handler);
+        assert_eq!(call.finish_work().1.id(), 2);
+    });
+}
+
+#[test]
+fn an_outer_released_while_its_call_completes_is_never_signalled_after_its_final_release() {
+    // The outer keeps its inner (no hook), so the call object outlives the outer's count.
+    let outer = TestOuter::new(ok(), ok(), false);
+    let handler = ManualHandler::<IWorkCalls>::new();
+    let (unk, call) = TestOuter::aggregate(&outer, handler.clone());
+    assert_eq!(call.begin_work(1), S_OK);
+    drop((unk, call)); // the final release
+    complete_work(&handler);
+    assert_eq!(outer.log(), ["reset"], "Signal reached a released outer");
+    assert_eq!(outer.final_releases.load(Ordering::SeqCst), 1);
+    outer.inner.lock().unwrap().take();
+}

@@ -31,8 +31,11 @@
 //!   completion inside the outer's `Signal` on the same thread is delivered after it returns,
 //!   in a loop (constant stack), or dropped if the client has begun another call since.
 //! * The outer is reached at completion through the `ISynchronize` taken at `Begin_` (memory
-//!   only): no `AddRef`/`Release` on an outer that may have been released. A panic in the
-//!   outer's `Reset`, `Signal` or `QueryInterface` is caught and becomes `E_UNEXPECTED`.
+//!   only, no `QueryInterface`); `Signal` is called holding a reference taken by `AddRef`, and
+//!   not at all on an outer whose count already reached zero (never revived, never signalled
+//!   after its final release). A panic in the outer's `Reset`, `Signal` or `QueryInterface` is
+//!   caught and becomes `E_UNEXPECTED`.
+//! * A `Begin_` never overtakes another still inside the outer's `Reset`.
 //! * Server tokens ([`ServerCall`]) hold the call object weakly, so a released call object is
 //!   freed even while its server never completes; its final release closes its handle.
 //! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
@@ -69,9 +72,9 @@ struct Slot<M: AsyncInterface> {
 #[derive(Default)]
 struct OuterSlot {
     /// The outer's `ISynchronize` for the current call, asked for by `Begin_` while the client
-    /// demonstrably holds a reference (it is calling `Begin_`). Memory only, no COM reference:
-    /// the completion calls `Signal` through it without an `AddRef`/`Release` pair that could
-    /// revive an outer whose count already reached zero.
+    /// demonstrably holds a reference (it is calling `Begin_`). Memory only, no COM reference
+    /// (which would keep the outer alive for as long as the call): the completion reaches the
+    /// outer through it without a `QueryInterface` (see [`signal_outer`]).
     sync: Option<Weak<dyn ISynchronize>>,
     /// Outer `Signal`s being delivered now, on any thread. A `Begin_` on another thread waits
     /// for zero, so a previous call's `Signal` can never land after the next call's `Reset`.
@@ -218,8 +221,13 @@ impl<M: AsyncInterface> CallObject<M> {
             let mut slot = self.slot.lock();
             // The previous call's Signal must have returned before the outer sees this call's
             // Reset, unless this Begin_ is made from inside that Signal (finding 1).
+            // Nor may it overtake a Begin_ still calling the outer's Reset (whose call another
+            // thread may have cancelled and finished meanwhile).
             while slot.state.state() == State::Idle
-                && slot.outer.as_ref().is_some_and(|o| o.delivering > 0)
+                && slot
+                    .outer
+                    .as_ref()
+                    .is_some_and(|o| o.delivering > 0 || o.resetting)
                 && !on_thread::is_delivering(addr)
             {
                 slot = self.done.wait_until(slot, Deadline::Never).0;
@@ -234,13 +242,19 @@ impl<M: AsyncInterface> CallObject<M> {
             o.resetting = true;
             generation
         };
-        let hr = match &sync {
-            Some(s) => catch_unwind(AssertUnwindSafe(|| s.reset())).unwrap_or(E_UNEXPECTED),
-            None => S_OK,
+        let hr = {
+            // While the outer resets, this thread counts as talking to the outer: a Begin_ it
+            // makes from inside Reset does not wait for itself.
+            let _resetting = on_thread::Delivering::enter(addr);
+            match &sync {
+                Some(s) => catch_unwind(AssertUnwindSafe(|| s.reset())).unwrap_or(E_UNEXPECTED),
+                None => S_OK,
+            }
         };
         drop(sync);
-        let deferred = {
+        let (deferred, current) = {
             let mut slot = self.slot.lock();
+            let current = slot.state.is_current(generation);
             let o = slot.outer_mut();
             o.resetting = false;
             if hr.failed() {
@@ -251,7 +265,7 @@ impl<M: AsyncInterface> CallObject<M> {
                 self.done.notify_all();
                 return hr;
             }
-            if on_thread::is_delivering(addr) {
+            let deferred = if on_thread::is_delivering(addr) {
                 None // the delivery loop this Begin_ runs inside picks it up
             } else {
                 let d = o.deferred.take();
@@ -259,11 +273,23 @@ impl<M: AsyncInterface> CallObject<M> {
                     o.delivering += 1;
                 }
                 d
-            }
+            };
+            (deferred, current)
         };
-        self.start(generation, method, input);
-        if let Some((g, s)) = deferred {
-            self.deliver(g, s);
+        match deferred {
+            Some((g, s)) => {
+                if current {
+                    self.start(generation, method, input);
+                }
+                self.deliver(g, s);
+            }
+            None => {
+                self.done.notify_all(); // a Begin_ may wait for this Reset
+                                        // A call cancelled locally during the Reset never reaches the server.
+                if current {
+                    self.start(generation, method, input);
+                }
+            }
         }
         S_OK
     }
@@ -343,9 +369,7 @@ impl<M: AsyncInterface> CallObject<M> {
             let hr = {
                 let _delivering = on_thread::Delivering::enter(self.addr());
                 match sync.upgrade() {
-                    Some(s) => {
-                        catch_unwind(AssertUnwindSafe(|| s.signal())).unwrap_or(E_UNEXPECTED)
-                    }
+                    Some(s) => signal_outer(&*s),
                     None => S_OK,
                 }
             };
@@ -420,6 +444,30 @@ impl<M: AsyncInterface> CallObject<M> {
         }
         hr
     }
+}
+
+/// Calls an aggregating outer's `Signal` holding a COM reference on it, so that a client's
+/// concurrent last `Release` cannot end the outer's life during the call (the final release
+/// then runs when this reference is dropped). An outer whose count already reached zero — its
+/// `AddRef` answers 1 (or 0 once its memory is going) — was released: it is not called, and
+/// the reference just taken is left, since releasing it would run its final release a second
+/// time. A panic in `Signal` becomes `E_UNEXPECTED`.
+fn signal_outer(outer: &dyn ISynchronize) -> HRESULT {
+    /// Releases the reference taken, also when `Signal` panics.
+    struct Held<'a>(&'a dyn ISynchronize);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.release();
+        }
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        if outer.add_ref() <= 1 {
+            return S_OK;
+        }
+        let _held = Held(outer);
+        outer.signal()
+    }))
+    .unwrap_or(E_UNEXPECTED)
 }
 
 impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
