@@ -338,6 +338,7 @@ pub struct CallModel {
     /// How many `Begin_`s passed the state check (the current call's number).
     calls: u64,
     outer: Option<OuterModel>,
+    resetting: bool,
 }
 
 impl CallModel {
@@ -360,6 +361,7 @@ impl CallModel {
             cancel_in_flight: None,
             calls: 0,
             outer: None,
+            resetting: false,
         }
     }
 
@@ -449,6 +451,18 @@ impl CallModel {
     /// calls the outer's `Reset`. If `Reset` fails (a panic counts as `E_UNEXPECTED`), the call
     /// object stays `Idle`, `Begin_` returns that `HRESULT` and no server call starts.
     pub fn begin(&mut self, m: MethodIndex) -> Outcome {
+        match self.begin_start(m) {
+            Outcome::Returns(S_OK) => self.begin_reset_returns(),
+            other => other,
+        }
+    }
+
+    /// The first half of [`begin`](Self::begin), for histories where other threads can act
+    /// while an aggregating client's `Reset` runs: the state check, the wait for the previous
+    /// call's `Signal`, and (when it passes) the call becomes `Pending` and the outer's
+    /// `Reset` is entered. `S_OK` means "passed, `Reset` entered"; anything else is what
+    /// `Begin_` returns. Not aggregated, the call simply begins.
+    pub fn begin_start(&mut self, m: MethodIndex) -> Outcome {
         match self.state {
             CallState::Gone => Outcome::Returns(RPC_E_DISCONNECTED),
             CallState::Idle => {
@@ -456,18 +470,13 @@ impl CallModel {
                     if matches!(o.phase, SignalPhase::Due { .. }) {
                         return Outcome::Blocks;
                     }
+                    o.resets += 1;
+                    self.resetting = true;
                 }
                 self.calls += 1;
                 self.cancelled = false;
                 self.event_set = false;
                 self.result = None;
-                if let Some(o) = &mut self.outer {
-                    let hr = nth(&o.script.reset_results, o.resets);
-                    o.resets += 1;
-                    if hr.failed() {
-                        return Outcome::Returns(hr);
-                    }
-                }
                 self.state = CallState::Pending;
                 self.method = Some(m);
                 Outcome::Returns(S_OK)
@@ -476,6 +485,32 @@ impl CallModel {
                 Outcome::Returns(RPC_S_CALLPENDING)
             }
         }
+    }
+
+    /// The second half of [`begin`](Self::begin): the outer's `Reset` returns the script's
+    /// `HRESULT`. On a failure a call still `Pending` goes back to `Idle` (no server call
+    /// starts) and `Begin_` returns it; otherwise `Begin_` returns `S_OK`. Not aggregated:
+    /// `S_OK`. [`Outcome::Invalid`] when no `Reset` is running.
+    pub fn begin_reset_returns(&mut self) -> Outcome {
+        let Some(o) = &self.outer else {
+            return Outcome::Returns(S_OK);
+        };
+        if !self.resetting {
+            return Outcome::Invalid("no outer Reset is running");
+        }
+        self.resetting = false;
+        let hr = nth(&o.script.reset_results, o.resets - 1);
+        if hr.failed() && self.state == CallState::Pending {
+            self.state = CallState::Idle;
+            self.method = None;
+        }
+        Outcome::Returns(if hr.failed() { hr } else { S_OK })
+    }
+
+    /// Whether an aggregating client's `Reset` runs (between
+    /// [`begin_start`](Self::begin_start) and [`begin_reset_returns`](Self::begin_reset_returns)).
+    pub fn resetting(&self) -> bool {
+        self.resetting
     }
 
     /// The server completes the current call with `hr` and out-parameters `outs` (rows 7, 15,
@@ -812,6 +847,9 @@ impl CallModel {
                     return Err("Signaled{normal} stores the server's result");
                 }
             }
+        }
+        if self.resetting && self.outer.is_none() {
+            return Err("only an aggregated call object resets an outer");
         }
         if let Some(o) = &self.outer {
             if o.signals > o.resets {
