@@ -367,7 +367,9 @@ fn plan() -> impl Strategy<Value = ConcurrentPlan> {
         .prop_map(|((clients, _), server_results)| ConcurrentPlan::new(clients, server_results))
 }
 
-fn full_plan(outer: impl Strategy<Value = Option<OuterScript>>) -> impl Strategy<Value = ConcurrentPlan> {
+fn full_plan(
+    outer: impl Strategy<Value = Option<OuterScript>>,
+) -> impl Strategy<Value = ConcurrentPlan> {
     (clients(true), server_results(), outer).prop_map(|((clients, mode), server_results, outer)| {
         ConcurrentPlan {
             clients,
@@ -476,9 +478,7 @@ fn a_non_linearizable_history_is_rejected() {
 #[test]
 fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
     use comasync::model::Outcome;
-    use comasync::testing::linearize::{
-        check, conc_step, BeginPart, ConcResult, Entry, GenModel,
-    };
+    use comasync::testing::linearize::{check, conc_step, BeginPart, ConcResult, Entry, GenModel};
     let plan = ConcurrentPlan {
         outer: Some(OuterScript::ok()),
         ..ConcurrentPlan::new(vec![], vec![])
@@ -504,7 +504,13 @@ fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
     // before call 1's Signal is entered (tick 8): finding 1 of issue 9.
     let stale = |signal_invoke| {
         vec![
-            e(0, begin(1, BeginPart::UntilReset), ConcResult::Unobserved, 0, 1),
+            e(
+                0,
+                begin(1, BeginPart::UntilReset),
+                ConcResult::Unobserved,
+                0,
+                1,
+            ),
             e(0, begin(1, BeginPart::FromReset), ok.clone(), 1, 2),
             e(
                 1,
@@ -519,7 +525,13 @@ fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
             ),
             e(1, ConcOp::OuterSignal, ok.clone(), signal_invoke, 9),
             e(0, ConcOp::Finish(0), finished.clone(), 4, 5),
-            e(0, begin(2, BeginPart::UntilReset), ConcResult::Unobserved, 5, 6),
+            e(
+                0,
+                begin(2, BeginPart::UntilReset),
+                ConcResult::Unobserved,
+                5,
+                6,
+            ),
             e(0, begin(2, BeginPart::FromReset), ok.clone(), 6, 7),
         ]
     };

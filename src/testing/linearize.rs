@@ -54,7 +54,7 @@ use crate::guid::IID;
 use crate::hresult::{
     E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
 };
-use crate::model::{CallModel, CallState, FinishMode, OuterScript, Outcome, SignalPhase};
+use crate::model::{CallModel, CallState, FinishMode, Outcome, OuterScript, SignalPhase};
 use crate::sync::ISynchronize;
 use crate::unknown::{non_delegating, ComPtr, IUnknown, RefCount};
 
@@ -231,8 +231,12 @@ impl fmt::Debug for ConcOp {
             ConcOp::Begin(m) => write!(f, "Begin_{}", name(*m)),
             ConcOp::BeginCall { method, tag, part } => match part {
                 BeginPart::Whole => write!(f, "Begin_{}({tag})", name(*method)),
-                BeginPart::UntilReset => write!(f, "Begin_{}({tag}) up to outer.Reset", name(*method)),
-                BeginPart::FromReset => write!(f, "Begin_{}({tag}) from outer.Reset", name(*method)),
+                BeginPart::UntilReset => {
+                    write!(f, "Begin_{}({tag}) up to outer.Reset", name(*method))
+                }
+                BeginPart::FromReset => {
+                    write!(f, "Begin_{}({tag}) from outer.Reset", name(*method))
+                }
             },
             ConcOp::Finish(m) => write!(f, "Finish_{}", name(*m)),
             ConcOp::Cancel0 => f.write_str("Cancel(0)"),
@@ -294,7 +298,11 @@ impl fmt::Debug for ConcResult {
                 event,
                 outer,
             } => {
-                write!(f, "{state:?}, event {}", if *event { "set" } else { "clear" })?;
+                write!(
+                    f,
+                    "{state:?}, event {}",
+                    if *event { "set" } else { "clear" }
+                )?;
                 match outer {
                     Some((r, s)) => write!(f, ", outer reset {r}×, signalled {s}×"),
                     None => Ok(()),
@@ -780,7 +788,12 @@ pub fn run_concurrent_call(
                             tag,
                             part,
                         };
-                        push(call(BeginPart::UntilReset), ConcResult::Unobserved, invoke, reset);
+                        push(
+                            call(BeginPart::UntilReset),
+                            ConcResult::Unobserved,
+                            invoke,
+                            reset,
+                        );
                         push(call(BeginPart::FromReset), result, reset, response);
                     }
                     (ConcOp::Begin(m), None) => {
@@ -797,7 +810,12 @@ pub fn run_concurrent_call(
                             seconds: *s,
                         };
                         push(req, ConcResult::Unobserved, invoke, response);
-                        push(ConcOp::CancelReturn { id: cancel_id }, result, invoke, response);
+                        push(
+                            ConcOp::CancelReturn { id: cancel_id },
+                            result,
+                            invoke,
+                            response,
+                        );
                     }
                     (ConcOp::Release, _) => {
                         push(ConcOp::Release, ConcResult::Unobserved, invoke, response)
