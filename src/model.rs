@@ -98,8 +98,11 @@
 //! its pending `Signal` ([`SignalPhase`]):
 //!
 //! * `Begin_`, after the state check, calls the outer's `Reset`. If it fails (a panicking
-//!   `Reset` counts as `E_UNEXPECTED`), the call object stays `Idle`, `Begin_` returns that
-//!   `HRESULT` and no server call starts.
+//!   `Reset` counts as `E_UNEXPECTED`), the call object returns to `Idle`, `Begin_` returns
+//!   that `HRESULT` and no server call starts. While the `Reset` runs the call is `Pending` to
+//!   other threads; one cancelled meanwhile is signalled after a successful `Reset`, and
+//!   forgotten (back to `Idle`, nothing signalled) after a failed one
+//!   ([`CallModel::begin_start`], [`CallModel::begin_reset_returns`]).
 //! * Each completed call — by the server, or locally by a `Cancel` whose window ended — sets
 //!   the call's own event and then calls the outer's `Signal` exactly once, outside the lock.
 //!   If it fails and `Finish_` has not yet taken the result, the call's result becomes that
@@ -374,6 +377,7 @@ impl CallModel {
                 resets: 0,
                 signals: 0,
                 phase: SignalPhase::Idle,
+                after_reset: false,
             }),
             ..Self::with_mode(async_iid, mode)
         }
@@ -446,8 +450,9 @@ impl CallModel {
     /// `RPC_E_DISCONNECTED`.
     ///
     /// Aggregated (spec 3.6): after the state check, `Begin_` waits for the previous call's
-    /// outer `Signal` to return ([`Outcome::Blocks`] while it is [due](SignalPhase::Due);
-    /// allowed from inside a [running](SignalPhase::Running) `Signal`, on its thread), then
+    /// outer `Signal` to return ([`Outcome::Blocks`] while it is [due](SignalPhase::Due), or
+    /// while the previous call's own `Begin_` is still in the outer's `Reset`; allowed from
+    /// inside a [running](SignalPhase::Running) `Signal`, on its thread), then
     /// calls the outer's `Reset`. If `Reset` fails (a panic counts as `E_UNEXPECTED`), the call
     /// object stays `Idle`, `Begin_` returns that `HRESULT` and no server call starts.
     pub fn begin(&mut self, m: MethodIndex) -> Outcome {
@@ -467,7 +472,10 @@ impl CallModel {
             CallState::Gone => Outcome::Returns(RPC_E_DISCONNECTED),
             CallState::Idle => {
                 if let Some(o) = &mut self.outer {
-                    if matches!(o.phase, SignalPhase::Due { .. }) {
+                    // The previous call's Signal has not returned: it is due, or cannot be
+                    // due yet because that call's Begin_ is still in the outer's Reset (the
+                    // call was cancelled and finished meanwhile).
+                    if self.resetting || matches!(o.phase, SignalPhase::Due { .. }) {
                         return Outcome::Blocks;
                     }
                     o.resets += 1;
@@ -491,8 +499,13 @@ impl CallModel {
     /// `HRESULT`. On a failure a call still `Pending` goes back to `Idle` (no server call
     /// starts) and `Begin_` returns it; otherwise `Begin_` returns `S_OK`. Not aggregated:
     /// `S_OK`. [`Outcome::Invalid`] when no `Reset` is running.
+    ///
+    /// A call completed locally (by a `Cancel`) while the `Reset` ran is signalled once it
+    /// returns `S_OK`. If it fails, the call object returns to `Idle` even so — a call
+    /// cancelled meanwhile and not yet finished is forgotten, a `Cancel` still waiting out its
+    /// window then returns `RPC_E_CALL_COMPLETE` — and nothing is signalled.
     pub fn begin_reset_returns(&mut self) -> Outcome {
-        let Some(o) = &self.outer else {
+        let Some(o) = &mut self.outer else {
             return Outcome::Returns(S_OK);
         };
         if !self.resetting {
@@ -500,11 +513,20 @@ impl CallModel {
         }
         self.resetting = false;
         let hr = nth(&o.script.reset_results, o.resets - 1);
-        if hr.failed() && self.state == CallState::Pending {
-            self.state = CallState::Idle;
-            self.method = None;
+        let after_reset = std::mem::take(&mut o.after_reset);
+        if hr.failed() {
+            if self.in_progress() {
+                self.state = CallState::Idle;
+                self.method = None;
+                self.result = None;
+                self.cancel_in_flight = None;
+            }
+            return Outcome::Returns(hr);
         }
-        Outcome::Returns(if hr.failed() { hr } else { S_OK })
+        if after_reset && self.state != CallState::Gone {
+            self.signal_due();
+        }
+        Outcome::Returns(S_OK)
     }
 
     /// Whether an aggregating client's `Reset` runs (between
@@ -537,6 +559,20 @@ impl CallModel {
     /// due — or, inside a running `Signal`, deferred until it returns — and, unless the script
     /// asks for [explicit signals](OuterScript::explicit_signals), delivered at once.
     fn completed(&mut self) {
+        let resetting = self.resetting;
+        let Some(o) = &mut self.outer else { return };
+        if resetting {
+            // Completed (locally) while the outer's Reset runs: signalled after it returns
+            // S_OK, never if it fails.
+            o.after_reset = true;
+            return;
+        }
+        self.signal_due();
+    }
+
+    /// The current call's `Signal` becomes due (or deferred, inside a running `Signal`), and
+    /// is delivered at once unless signals are explicit.
+    fn signal_due(&mut self) {
         let calls = self.calls;
         let Some(o) = &mut self.outer else { return };
         o.phase = match o.phase {
@@ -937,6 +973,8 @@ pub struct OuterModel {
     resets: u32,
     signals: u32,
     phase: SignalPhase,
+    /// A call completed while the outer's `Reset` ran; its `Signal` waits for the `Reset`.
+    after_reset: bool,
 }
 
 impl OuterModel {

@@ -1329,6 +1329,47 @@ fn begin_of_the_next_call_waits_for_the_previous_calls_signal() {
 }
 
 #[test]
+fn a_call_cancelled_during_the_outer_reset_is_signalled_after_the_reset_returns() {
+    let mut c = agg(OuterScript::ok().explicit());
+    assert_eq!(c.begin_start(READ), ret(S_OK));
+    assert!(c.resetting());
+    // Another thread cancels the call while Begin_ is in the outer's Reset.
+    assert_eq!(c.cancel(0), ret(S_OK));
+    assert_eq!(
+        c.outer().unwrap().phase(),
+        SignalPhase::Idle,
+        "not during the Reset"
+    );
+    // ... and finishes it; the next Begin_ waits for the Reset and the Signal.
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+    let before = c.clone();
+    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c, before);
+    assert_eq!(c.begin_reset_returns(), ret(S_OK));
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Due { call: 1 });
+    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c.outer_signal(), ret(S_OK));
+    assert_eq!(c.begin(WRITE), ret(S_OK));
+    assert_eq!(counts(&c), (2, 1));
+}
+
+#[test]
+fn a_call_cancelled_during_a_failing_outer_reset_is_forgotten_unsignalled() {
+    let mut c = agg(OuterScript {
+        reset_results: vec![E_FAIL],
+        ..OuterScript::ok().explicit()
+    });
+    c.begin_start(READ);
+    assert_eq!(c.cancel(5), Outcome::CancelInFlight);
+    assert_eq!(c.begin_reset_returns(), ret(E_FAIL));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.cancel_in_flight(), None, "the windowed Cancel is over");
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
+    assert_eq!(counts(&c), (1, 0));
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
 fn begin_from_inside_the_signal_on_its_thread_does_not_wait() {
     let mut c = agg(OuterScript::ok().explicit());
     c.begin(READ);

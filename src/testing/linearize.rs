@@ -52,7 +52,8 @@ use super::{AsyncIProbe, IProbeCalls, IProbeIn, IProbeOut};
 use crate::call::{self, AsyncInterface, CallObject, ICancelMethodCalls, ManualHandler};
 use crate::guid::IID;
 use crate::hresult::{
-    E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
+    E_HANDLE, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
+    RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
 };
 use crate::model::{CallModel, CallState, FinishMode, Outcome, OuterScript, SignalPhase};
 use crate::sync::ISynchronize;
@@ -220,6 +221,9 @@ pub enum ConcOp {
     },
     /// The aggregating outer's `Signal` (its result is what the outer returned).
     OuterSignal,
+    /// History: the released call object's handle is closed (a step of the final release,
+    /// after the call object reads as released; recorded with the `Release`'s interval).
+    HandleClosed,
     /// After every thread joined: the call object's state, its event and the outer's counts.
     Observe,
 }
@@ -254,6 +258,7 @@ impl fmt::Debug for ConcOp {
                 super::runner::hr_name(*hr)
             ),
             ConcOp::OuterSignal => f.write_str("outer.Signal()"),
+            ConcOp::HandleClosed => f.write_str("the released call object's handle closes"),
             ConcOp::Observe => f.write_str("observe state"),
         }
     }
@@ -352,6 +357,8 @@ pub struct GenModel {
     pub cancel: Option<u64>,
     /// Windowed `Cancel`s whose result is decided and whose return is not yet placed.
     pub cancel_results: Vec<(u64, HRESULT)>,
+    /// The released call object's handle is closed.
+    pub handle_closed: bool,
 }
 
 impl GenModel {
@@ -373,6 +380,7 @@ impl GenModel {
             current: None,
             cancel: None,
             cancel_results: Vec::new(),
+            handle_closed: false,
         }
     }
 
@@ -384,9 +392,10 @@ impl GenModel {
 
 /// The model step for [`ConcOp`]: `Some(next)` if `op` may give `result` in `s`.
 ///
-/// A `Wait(0, 0)` after the final release is accepted whatever it returns: a raw wait on a
-/// released object's handle is outside the COM contract (the harness calls it through its
-/// memory reference).
+/// A `Wait(0, 0)` after the final release must return `E_HANDLE` once the handle is closed
+/// ([`ConcOp::HandleClosed`]): the harness waits through its memory reference, on the
+/// released call object's closed handle (docs/model.md), where the model's COM caller would
+/// have been refused `RPC_E_DISCONNECTED` by `QueryInterface`.
 pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenModel> {
     let mut n = s.clone();
     let unobserved = *result == ConcResult::Unobserved;
@@ -411,7 +420,14 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 if n.current != Some(*tag) || !n.call.resetting() {
                     return None;
                 }
-                n.call.begin_reset_returns()
+                let o = n.call.begin_reset_returns();
+                if n.call.cancel_in_flight().is_none() {
+                    // A failed Reset forgot the call: a windowed Cancel of it is over.
+                    if let Some(id) = n.cancel.take() {
+                        n.cancel_results.push((id, RPC_E_CALL_COMPLETE));
+                    }
+                }
+                o
             }
         },
         ConcOp::Finish(m) => n.call.finish(*m),
@@ -446,16 +462,27 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
         }
         ConcOp::TestCancel => n.call.test_cancel(),
         ConcOp::Wait0 => {
-            if n.call.state() == CallState::Gone {
+            if n.handle_closed {
+                // The harness waits through its memory reference: the released call object's
+                // handle is closed (docs/model.md), not a COM call refused.
+                Outcome::Returns(E_HANDLE)
+            } else if n.call.state() == CallState::Gone {
+                // Released, the handle not closed yet: whatever the event last said.
                 return matches!(
                     result,
-                    ConcResult::Outcome(Outcome::Returns(
-                        S_OK | RPC_S_CALLPENDING | RPC_E_DISCONNECTED
-                    ))
+                    ConcResult::Outcome(Outcome::Returns(S_OK | RPC_S_CALLPENDING))
                 )
                 .then_some(n);
+            } else {
+                n.call.wait(0, 0)
             }
-            n.call.wait(0, 0)
+        }
+        ConcOp::HandleClosed => {
+            if n.call.state() != CallState::Gone || n.handle_closed || !unobserved {
+                return None;
+            }
+            n.handle_closed = true;
+            return Some(n);
         }
         ConcOp::Release => {
             if !unobserved {
@@ -574,9 +601,18 @@ struct Outer {
     me: Weak<Outer>,
     clock: Arc<Clock>,
     script: OuterScript,
+    counts: Arc<OuterCounts>,
+    inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
+}
+
+/// What the harness reads from the outer, kept apart from it so that the harness holds no
+/// reference to the outer itself: once its COM count reaches 0 its memory goes, as a real
+/// COM object's would.
+#[derive(Default)]
+struct OuterCounts {
     resets: AtomicU32,
     signals: AtomicU32,
-    inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
+    /// When the outer's final release had let the call object go (0: not yet).
     released_at: AtomicU64,
 }
 
@@ -594,7 +630,7 @@ impl ISynchronize for Outer {
     }
     fn signal(&self) -> HRESULT {
         let tick = self.clock.tick();
-        let n = self.signals.fetch_add(1, Ordering::SeqCst);
+        let n = self.counts.signals.fetch_add(1, Ordering::SeqCst);
         let hr = self.script.signal_results.get(n as usize).copied();
         OUTER_CALLS.with(|c| c.borrow_mut().push((tick, Some(hr.unwrap_or(S_OK)))));
         scripted(&self.script.signal_results, n, "Signal")
@@ -602,7 +638,7 @@ impl ISynchronize for Outer {
     fn reset(&self) -> HRESULT {
         let tick = self.clock.tick();
         OUTER_CALLS.with(|c| c.borrow_mut().push((tick, None)));
-        let n = self.resets.fetch_add(1, Ordering::SeqCst);
+        let n = self.counts.resets.fetch_add(1, Ordering::SeqCst);
         scripted(&self.script.reset_results, n, "Reset")
     }
 }
@@ -618,7 +654,9 @@ impl Outer {
     fn final_release(&self) {
         let inner = self.inner.lock().unwrap().take();
         drop(inner);
-        self.released_at.store(self.clock.tick(), Ordering::SeqCst);
+        self.counts
+            .released_at
+            .store(self.clock.tick(), Ordering::SeqCst);
     }
 }
 
@@ -673,20 +711,19 @@ pub fn run_concurrent_call(
     // `obj`, a memory reference, so that calls after the final release reach the object.
     let (obj, outer, reference): (_, _, ComPtr<dyn IUnknown>) = match &plan.outer {
         Some(script) => {
+            let counts = Arc::new(OuterCounts::default());
             let outer = Arc::new_cyclic(|me| Outer {
                 refs: RefCount::new(),
                 me: me.clone(),
                 clock: clock.clone(),
                 script: script.clone(),
-                resets: AtomicU32::new(0),
-                signals: AtomicU32::new(0),
+                counts: counts.clone(),
                 inner: Mutex::new(None),
-                released_at: AtomicU64::new(0),
             });
             let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
             let obj = CallObject::<IProbeCalls>::new(server.clone(), Some(&unk), mode);
             *outer.inner.lock().unwrap() = Some(non_delegating(obj.clone()));
-            (obj, Some(outer), unk)
+            (obj, Some(counts), unk)
         }
         None => {
             let obj = CallObject::<IProbeCalls>::new(server.clone(), None, mode);
@@ -818,7 +855,13 @@ pub fn run_concurrent_call(
                         );
                     }
                     (ConcOp::Release, _) => {
-                        push(ConcOp::Release, ConcResult::Unobserved, invoke, response)
+                        push(ConcOp::Release, ConcResult::Unobserved, invoke, response);
+                        push(
+                            ConcOp::HandleClosed,
+                            ConcResult::Unobserved,
+                            invoke,
+                            response,
+                        );
                     }
                     _ => push(op.clone(), result, invoke, response),
                 }
@@ -918,7 +961,10 @@ pub fn run_concurrent_call(
         .as_ref()
         .map_or(0, |o| o.released_at.load(Ordering::SeqCst))
         .max(released_at.load(Ordering::SeqCst));
-    for e in history.iter_mut().filter(|e| e.op == ConcOp::Release) {
+    for e in history
+        .iter_mut()
+        .filter(|e| matches!(e.op, ConcOp::Release | ConcOp::HandleClosed))
+    {
         e.response = e.response.max(at);
     }
     history.push(Entry {
