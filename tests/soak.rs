@@ -952,8 +952,8 @@ fn random_calls_on_every_kind_of_server_deliver_each_result_once_never_hang_and_
         run(8, 20_000, Duration::from_secs(60), None, seed);
     } else {
         run(
-            6,
-            150,
+            8,
+            1_000,
             Duration::from_secs(20),
             Some(Duration::from_secs(60)),
             seed,
