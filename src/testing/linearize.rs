@@ -43,13 +43,13 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt::{self, Debug};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
 use super::{AsyncIProbe, IProbeCalls, IProbeIn, IProbeOut};
-use crate::call::{self, AsyncInterface, CallObject, ICancelMethodCalls, ManualHandler};
+use crate::call::{self, AsyncInterface, CallHandler, CallObject, ICancelMethodCalls, ServerCall};
 use crate::guid::IID;
 use crate::hresult::{
     E_HANDLE, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
@@ -585,6 +585,17 @@ impl std::error::Error for NotLinearizable {}
 /// call object): only a broken implementation gets near it.
 pub const HANG_LIMIT: Duration = Duration::from_secs(20);
 
+/// The server side of the harness: hands each begun call to the server thread.
+struct Server(crossbeam_channel::Sender<(ServerCall<IProbeCalls>, IProbeIn)>);
+
+impl CallHandler<IProbeCalls> for Server {
+    fn begin(&self, call: ServerCall<IProbeCalls>, input: IProbeIn) {
+        // The server thread outlives every client's Begin_; if it is gone the call is dropped
+        // (RPC_E_SERVER_DIED).
+        let _ = self.0.send((call, input));
+    }
+}
+
 thread_local! {
     /// Ticks of the outer's `Reset` and `Signal`s entered on this thread since the harness
     /// last looked: `(tick, Some(hr))` for a `Signal` returning `hr`, `(tick, None)` for a
@@ -702,7 +713,8 @@ pub fn run_concurrent_call(
     plan: &ConcurrentPlan,
 ) -> Result<Vec<Entry<ConcOp, ConcResult>>, NotLinearizable> {
     let clock = Arc::new(Clock::new());
-    let server = ManualHandler::<IProbeCalls>::new();
+    let (calls_tx, calls_rx) = crossbeam_channel::unbounded();
+    let server = Arc::new(Server(calls_tx));
     let mode = match plan.mode {
         FinishMode::Blocking => call::FinishMode::Blocking,
         FinishMode::Strict => call::FinishMode::Strict,
@@ -736,7 +748,8 @@ pub fn run_concurrent_call(
     };
     let reference = Arc::new(Mutex::new(Some(reference)));
     let history: History = Arc::new(Mutex::new(Vec::new()));
-    let clients_done = Arc::new(AtomicBool::new(false));
+    // Closed (dropped) once the clients are done: the server then drains its queue and ends.
+    let (clients_done, clients_done_rx) = crossbeam_channel::bounded::<()>(0);
     let barrier = Arc::new(Barrier::new(plan.clients.len() + 1));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
     let next_cancel = Arc::new(AtomicU64::new(1));
@@ -871,9 +884,9 @@ pub fn run_concurrent_call(
     }
     drop(done_tx);
     let server_thread = {
-        let (server, clock, history) = (server.clone(), clock.clone(), history.clone());
+        let (clock, history) = (clock.clone(), history.clone());
         let (done, barrier, results) = (
-            clients_done.clone(),
+            clients_done_rx,
             barrier.clone(),
             plan.server_results.clone(),
         );
@@ -881,12 +894,22 @@ pub fn run_concurrent_call(
         thread::spawn(move || {
             barrier.wait();
             let mut n = 0;
+            let mut finished = false;
             loop {
-                // Read the flag before looking at the queue: once it is set, every Begin_ has
-                // queued its call, so an empty queue then means the server is done.
-                let finished = done.load(Ordering::SeqCst);
-                // Parks until a call arrives (or 1 ms passes, to look at the flag again).
-                match server.take_wait(1) {
+                // Once the clients are done every Begin_ has queued its call, so an empty
+                // queue then means the server is done.
+                let next = if finished {
+                    calls_rx.try_recv().ok()
+                } else {
+                    crossbeam_channel::select! {
+                        recv(calls_rx) -> c => c.ok(),
+                        recv(done) -> _ => {
+                            finished = true;
+                            continue;
+                        }
+                    }
+                };
+                match next {
                     Some((call, input)) => {
                         let (hr, mut outs) = results
                             .get(n % results.len().max(1))
@@ -928,7 +951,7 @@ pub fn run_concurrent_call(
     for _ in 0..plan.clients.len() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if done_rx.recv_timeout(left).is_err() {
-            clients_done.store(true, Ordering::SeqCst);
+            drop(clients_done);
             let history = history.lock().unwrap().clone();
             return Err(NotLinearizable {
                 history,
@@ -939,7 +962,7 @@ pub fn run_concurrent_call(
     for t in threads {
         let _ = t.join();
     }
-    clients_done.store(true, Ordering::SeqCst);
+    drop(clients_done);
     let _ = server_thread.join();
 
     let invoke = clock.tick();
