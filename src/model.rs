@@ -89,6 +89,53 @@
 //!   an earlier, locally cancelled call is something the implementation must drop, and it is not
 //!   an operation of this model.
 //!
+//!
+//! # Aggregation
+//!
+//! [`CallModel::aggregated`] models a call object aggregated by a client whose outer unknown
+//! implements `ISynchronize` (spec 3.6, the completion callback). The outer's answers are an
+//! [`OuterScript`]; the model counts its `Reset`s and `Signal`s ([`OuterModel`]) and follows
+//! its pending `Signal` ([`SignalPhase`]):
+//!
+//! * `Begin_`, after the state check, calls the outer's `Reset`. If it fails (a panicking
+//!   `Reset` counts as `E_UNEXPECTED`), the call object returns to `Idle`, `Begin_` returns
+//!   that `HRESULT` and no server call starts. While the `Reset` runs the call is `Pending` to
+//!   other threads; one cancelled meanwhile is signalled after a successful `Reset`, and
+//!   forgotten (back to `Idle`, nothing signalled) after a failed one
+//!   ([`CallModel::begin_start`], [`CallModel::begin_reset_returns`]).
+//! * Each completed call — by the server, or locally by a `Cancel` whose window ended — sets
+//!   the call's own event and then calls the outer's `Signal` exactly once, outside the lock.
+//!   If it fails and `Finish_` has not yet taken the result, the call's result becomes that
+//!   `HRESULT` with no out-parameters.
+//! * The outer never sees the `Signal` of call N after the `Reset` of call N+1: `Begin_` of
+//!   N+1 waits for N's `Signal` to return, unless it is made from inside that `Signal` on the
+//!   same thread. A completion inside the outer's `Signal`, on its thread, is signalled after
+//!   that `Signal` returns, and dropped if the client has begun another call by then.
+//! * The final `Release` abandons a call in progress: a late server result is dropped, and
+//!   a `Signal` not yet called is never called. Afterwards `Begin_`, `Finish_` and `Cancel`
+//!   return `RPC_E_DISCONNECTED`.
+//! * A blocking `Finish_` returns once the call completes, with its result, exactly once.
+//!
+//! By default a completion and its `Signal` are one step (a single thread sees nothing
+//! between them). With [`OuterScript::explicit_signals`], the `Signal` is a step of its own
+//! ([`Op::OuterSignal`]), or two ([`Op::OuterSignalEnter`] and [`Op::OuterSignalReturn`], with
+//! the operations between them made from inside the callback), so that the orderings other
+//! threads can see are reachable too; the linearizability check uses that form.
+//!
+//! ```
+//! use comasync::guid::IID_AsyncIPipeByte;
+//! use comasync::hresult::{E_FAIL, S_OK};
+//! use comasync::model::{CallModel, FinishMode, Outcome, OuterScript, READ};
+//!
+//! let script = OuterScript { signal_results: vec![E_FAIL], ..OuterScript::ok() };
+//! let mut c = CallModel::aggregated(IID_AsyncIPipeByte, FinishMode::Strict, script);
+//! assert_eq!(c.begin(READ), Outcome::Returns(S_OK));
+//! c.server_complete(S_OK, &[1]);
+//! assert_eq!(c.outer().unwrap().signals(), 1);
+//! // The failing Signal replaced the result Finish_ had not taken yet.
+//! assert_eq!(c.finish(READ), Outcome::Finished { hr: E_FAIL, outs: vec![] });
+//! ```
+//!
 //! ```
 //! use comasync::guid::IID_AsyncIPipeByte;
 //! use comasync::hresult::{RPC_E_CALL_CANCELED, RPC_S_CALLPENDING, S_OK};
@@ -291,6 +338,10 @@ pub struct CallModel {
     event_set: bool,
     result: Option<(HRESULT, Outs)>,
     cancel_in_flight: Option<u32>,
+    /// How many `Begin_`s passed the state check (the current call's number).
+    calls: u64,
+    outer: Option<OuterModel>,
+    resetting: bool,
 }
 
 impl CallModel {
@@ -311,7 +362,36 @@ impl CallModel {
             event_set: false,
             result: None,
             cancel_in_flight: None,
+            calls: 0,
+            outer: None,
+            resetting: false,
         }
+    }
+
+    /// A fresh call object aggregated by a client whose outer `ISynchronize` answers as
+    /// `script` says (spec 3.6; see [Aggregation](self#aggregation)).
+    pub fn aggregated(async_iid: IID, mode: FinishMode, script: OuterScript) -> Self {
+        CallModel {
+            outer: Some(OuterModel {
+                script,
+                resets: 0,
+                signals: 0,
+                phase: SignalPhase::Idle,
+                after_reset: false,
+            }),
+            ..Self::with_mode(async_iid, mode)
+        }
+    }
+
+    /// The aggregating client's outer, if the call object is aggregated.
+    pub fn outer(&self) -> Option<&OuterModel> {
+        self.outer.as_ref()
+    }
+
+    /// How many `Begin_`s passed the state check so far: the number of the current (or last)
+    /// call, counting a `Begin_` whose outer `Reset` failed.
+    pub fn call_number(&self) -> u64 {
+        self.calls
     }
 
     /// The IID of the asynchronous interface the call object implements.
@@ -368,21 +448,91 @@ impl CallModel {
     /// `Idle` → `Pending`, `S_OK`, event reset, cancelled flag cleared. `Pending`, `Cancelling`
     /// or `Signaled` → `RPC_S_CALLPENDING` (`RPC_E_CALL_PENDING`), unchanged. `Gone` →
     /// `RPC_E_DISCONNECTED`.
+    ///
+    /// Aggregated (spec 3.6): after the state check, `Begin_` waits for the previous call's
+    /// outer `Signal` to return ([`Outcome::Blocks`] while it is [due](SignalPhase::Due), or
+    /// while the previous call's own `Begin_` is still in the outer's `Reset`; allowed from
+    /// inside a [running](SignalPhase::Running) `Signal`, on its thread), then
+    /// calls the outer's `Reset`. If `Reset` fails (a panic counts as `E_UNEXPECTED`), the call
+    /// object stays `Idle`, `Begin_` returns that `HRESULT` and no server call starts.
     pub fn begin(&mut self, m: MethodIndex) -> Outcome {
+        match self.begin_start(m) {
+            Outcome::Returns(S_OK) => self.begin_reset_returns(),
+            other => other,
+        }
+    }
+
+    /// The first half of [`begin`](Self::begin), for histories where other threads can act
+    /// while an aggregating client's `Reset` runs: the state check, the wait for the previous
+    /// call's `Signal`, and (when it passes) the call becomes `Pending` and the outer's
+    /// `Reset` is entered. `S_OK` means "passed, `Reset` entered"; anything else is what
+    /// `Begin_` returns. Not aggregated, the call simply begins.
+    pub fn begin_start(&mut self, m: MethodIndex) -> Outcome {
         match self.state {
             CallState::Gone => Outcome::Returns(RPC_E_DISCONNECTED),
             CallState::Idle => {
-                self.state = CallState::Pending;
-                self.method = Some(m);
+                if let Some(o) = &mut self.outer {
+                    // The previous call's Signal has not returned: it is due, or cannot be
+                    // due yet because that call's Begin_ is still in the outer's Reset (the
+                    // call was cancelled and finished meanwhile).
+                    if self.resetting || matches!(o.phase, SignalPhase::Due { .. }) {
+                        return Outcome::Blocks;
+                    }
+                    o.resets += 1;
+                    self.resetting = true;
+                }
+                self.calls += 1;
                 self.cancelled = false;
                 self.event_set = false;
                 self.result = None;
+                self.state = CallState::Pending;
+                self.method = Some(m);
                 Outcome::Returns(S_OK)
             }
             CallState::Pending | CallState::Cancelling | CallState::Signaled { .. } => {
                 Outcome::Returns(RPC_S_CALLPENDING)
             }
         }
+    }
+
+    /// The second half of [`begin`](Self::begin): the outer's `Reset` returns the script's
+    /// `HRESULT`. On a failure a call still `Pending` goes back to `Idle` (no server call
+    /// starts) and `Begin_` returns it; otherwise `Begin_` returns `S_OK`. Not aggregated:
+    /// `S_OK`. [`Outcome::Invalid`] when no `Reset` is running.
+    ///
+    /// A call completed locally (by a `Cancel`) while the `Reset` ran is signalled once it
+    /// returns `S_OK`. If it fails, the call object returns to `Idle` even so — a call
+    /// cancelled meanwhile and not yet finished is forgotten, a `Cancel` still waiting out its
+    /// window then returns `RPC_E_CALL_COMPLETE` — and nothing is signalled.
+    pub fn begin_reset_returns(&mut self) -> Outcome {
+        let Some(o) = &mut self.outer else {
+            return Outcome::Returns(S_OK);
+        };
+        if !self.resetting {
+            return Outcome::Invalid("no outer Reset is running");
+        }
+        self.resetting = false;
+        let hr = nth(&o.script.reset_results, o.resets - 1);
+        let after_reset = std::mem::take(&mut o.after_reset);
+        if hr.failed() {
+            if self.in_progress() {
+                self.state = CallState::Idle;
+                self.method = None;
+                self.result = None;
+                self.cancel_in_flight = None;
+            }
+            return Outcome::Returns(hr);
+        }
+        if after_reset && self.state != CallState::Gone {
+            self.signal_due();
+        }
+        Outcome::Returns(S_OK)
+    }
+
+    /// Whether an aggregating client's `Reset` runs (between
+    /// [`begin_start`](Self::begin_start) and [`begin_reset_returns`](Self::begin_reset_returns)).
+    pub fn resetting(&self) -> bool {
+        self.resetting
     }
 
     /// The server completes the current call with `hr` and out-parameters `outs` (rows 7, 15,
@@ -401,7 +551,102 @@ impl CallModel {
         self.event_set = true;
         self.result = Some((hr, outs.to_vec()));
         self.cancel_in_flight = None;
+        self.completed();
         Outcome::Delivered { cancel_returns }
+    }
+
+    /// A call completed (by the server or locally): an aggregating client's `Signal` is now
+    /// due — or, inside a running `Signal`, deferred until it returns — and, unless the script
+    /// asks for [explicit signals](OuterScript::explicit_signals), delivered at once.
+    fn completed(&mut self) {
+        let resetting = self.resetting;
+        let Some(o) = &mut self.outer else { return };
+        if resetting {
+            // Completed (locally) while the outer's Reset runs: signalled after it returns
+            // S_OK, never if it fails.
+            o.after_reset = true;
+            return;
+        }
+        self.signal_due();
+    }
+
+    /// The current call's `Signal` becomes due (or deferred, inside a running `Signal`), and
+    /// is delivered at once unless signals are explicit.
+    fn signal_due(&mut self) {
+        let calls = self.calls;
+        let Some(o) = &mut self.outer else { return };
+        o.phase = match o.phase {
+            SignalPhase::Idle | SignalPhase::Due { .. } => SignalPhase::Due { call: calls },
+            SignalPhase::Running { call, .. } => SignalPhase::Running {
+                call,
+                deferred: Some(calls),
+            },
+        };
+        if !o.script.explicit_signals {
+            self.outer_signal();
+        }
+    }
+
+    /// The due outer `Signal` is called and returns ([`Op::OuterSignal`]): the enter and the
+    /// return of [`outer_signal_enter`](Self::outer_signal_enter) and
+    /// [`outer_signal_return`](Self::outer_signal_return) with nothing between them. Returns
+    /// what `Signal` returned; [`Outcome::Invalid`] when no `Signal` is due.
+    pub fn outer_signal(&mut self) -> Outcome {
+        match self.outer_signal_enter() {
+            Outcome::Returns(_) => self.outer_signal_return(),
+            other => other,
+        }
+    }
+
+    /// The completing thread calls the due outer `Signal` ([`Op::OuterSignalEnter`]); until
+    /// [`outer_signal_return`](Self::outer_signal_return), operations are made from inside it,
+    /// on its thread. `S_OK`, or [`Outcome::Invalid`] when no `Signal` is due.
+    pub fn outer_signal_enter(&mut self) -> Outcome {
+        let Some(o) = &mut self.outer else {
+            return Outcome::Invalid("the call object is not aggregated");
+        };
+        let SignalPhase::Due { call } = o.phase else {
+            return Outcome::Invalid("no outer Signal is due");
+        };
+        o.signals += 1;
+        o.phase = SignalPhase::Running {
+            call,
+            deferred: None,
+        };
+        Outcome::Returns(S_OK)
+    }
+
+    /// The running outer `Signal` returns ([`Op::OuterSignalReturn`]) with the script's
+    /// `HRESULT` (a panic counts as `E_UNEXPECTED`). A failure becomes the call's result, with
+    /// no out-parameters, if `Finish_` has not taken it yet (a locally cancelled call keeps
+    /// `RPC_E_CALL_CANCELED`). A completion deferred while it ran is now due, unless the
+    /// client has begun another call since (then it is dropped). Returns the `Signal`'s
+    /// `HRESULT`; [`Outcome::Invalid`] when no `Signal` runs.
+    pub fn outer_signal_return(&mut self) -> Outcome {
+        let calls = self.calls;
+        let Some(o) = &mut self.outer else {
+            return Outcome::Invalid("the call object is not aggregated");
+        };
+        let SignalPhase::Running { call, deferred } = o.phase else {
+            return Outcome::Invalid("no outer Signal is running");
+        };
+        let hr = nth(&o.script.signal_results, o.signals - 1);
+        let explicit = o.script.explicit_signals;
+        o.phase = match deferred {
+            Some(d) if d == calls && self.state != CallState::Gone => SignalPhase::Due { call: d },
+            _ => SignalPhase::Idle,
+        };
+        if hr.failed() && call == calls && self.result.is_some() {
+            self.result = Some((hr, Vec::new()));
+        }
+        if !explicit && matches!(self.outer_phase(), Some(SignalPhase::Due { .. })) {
+            self.outer_signal();
+        }
+        Outcome::Returns(hr)
+    }
+
+    fn outer_phase(&self) -> Option<SignalPhase> {
+        self.outer.as_ref().map(|o| o.phase)
     }
 
     /// `Finish_m(out…)` (rows 12, 13, 14, 18).
@@ -489,6 +734,7 @@ impl CallModel {
         self.event_set = true;
         self.result = None;
         self.cancel_in_flight = None;
+        self.completed();
     }
 
     /// `ICancelMethodCalls::TestCancel()` (row 19): `RPC_E_CALL_CANCELED` if the cancelled flag
@@ -552,6 +798,12 @@ impl CallModel {
         self.event_set = false;
         self.result = None;
         self.cancel_in_flight = None;
+        if let Some(o) = &mut self.outer {
+            // A released outer is never signalled (no revival); a running Signal finishes.
+            if matches!(o.phase, SignalPhase::Due { .. }) {
+                o.phase = SignalPhase::Idle;
+            }
+        }
         Outcome::Released { abandoned }
     }
 
@@ -568,6 +820,9 @@ impl CallModel {
             Op::Wait { flags, timeout } => self.wait(*flags, *timeout),
             Op::QueryInterface(iid) => self.query_interface(iid),
             Op::Release => self.release(),
+            Op::OuterSignal => self.outer_signal(),
+            Op::OuterSignalEnter => self.outer_signal_enter(),
+            Op::OuterSignalReturn => self.outer_signal_return(),
             _ => Outcome::Invalid("not an operation on the call object"),
         }
     }
@@ -629,7 +884,118 @@ impl CallModel {
                 }
             }
         }
+        if self.resetting && self.outer.is_none() {
+            return Err("only an aggregated call object resets an outer");
+        }
+        if let Some(o) = &self.outer {
+            if o.signals > o.resets {
+                return Err("the outer is signalled at most once per Reset");
+            }
+            if let SignalPhase::Due { call } = o.phase {
+                if call != self.calls {
+                    return Err("only the current call's Signal is ever due");
+                }
+                if matches!(self.state, CallState::Pending | CallState::Cancelling) {
+                    return Err("no call is begun while the previous call's Signal is due");
+                }
+                if self.state == CallState::Gone {
+                    return Err("a released outer is never signalled");
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// The `HRESULT` at position `n` of a script, `S_OK` past its end.
+fn nth(results: &[HRESULT], n: u32) -> HRESULT {
+    results.get(n as usize).copied().unwrap_or(S_OK)
+}
+
+/// How an aggregating client's outer `ISynchronize` answers the call object (spec 3.6): what
+/// its `n`-th `Reset` and `n`-th `Signal` return (index 0 first, `S_OK` past the end of each
+/// list; an outer whose method panics is scripted as `E_UNEXPECTED`), and whether the
+/// model delivers `Signal`s itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OuterScript {
+    /// What each `Reset` returns, in order.
+    pub reset_results: Vec<HRESULT>,
+    /// What each `Signal` returns, in order.
+    pub signal_results: Vec<HRESULT>,
+    /// `false` (the default): a completion calls the outer's `Signal` at once, as one step
+    /// with it (a single-threaded client sees nothing between them). `true`: the `Signal`
+    /// becomes [due](SignalPhase::Due) and waits for [`Op::OuterSignal`] (or
+    /// [`Op::OuterSignalEnter`] … [`Op::OuterSignalReturn`], with operations made from inside
+    /// it between the two), so that other threads' operations can come first.
+    pub explicit_signals: bool,
+}
+
+impl OuterScript {
+    /// An outer whose `Reset` and `Signal` always return `S_OK`.
+    pub fn ok() -> Self {
+        Self::default()
+    }
+
+    /// The same script with [explicit signals](OuterScript::explicit_signals).
+    pub fn explicit(mut self) -> Self {
+        self.explicit_signals = true;
+        self
+    }
+}
+
+/// Where the aggregating client's completion callback (its outer `Signal`) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SignalPhase {
+    /// No completed call waits for its `Signal`.
+    Idle,
+    /// Call number `call` completed; its `Signal` has not been called yet. A `Begin_` of the
+    /// next call waits for it ([`Outcome::Blocks`]); a final `Release` drops it.
+    Due {
+        /// The call's number ([`CallModel::call_number`]).
+        call: u64,
+    },
+    /// The outer's `Signal` for call `call` is running; the model's operations are made from
+    /// inside it, on its thread (`Finish_`, and `Begin_` of the next call, are allowed).
+    Running {
+        /// The call it signals.
+        call: u64,
+        /// A call that completed while it ran (on its thread): signalled after it returns,
+        /// unless another call was begun by then.
+        deferred: Option<u64>,
+    },
+}
+
+/// The model of an aggregating client's outer `ISynchronize`, as the call object sees it:
+/// its script, how many times it was reset and signalled, and its pending `Signal`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OuterModel {
+    script: OuterScript,
+    resets: u32,
+    signals: u32,
+    phase: SignalPhase,
+    /// A call completed while the outer's `Reset` ran; its `Signal` waits for the `Reset`.
+    after_reset: bool,
+}
+
+impl OuterModel {
+    /// How the outer answers.
+    pub fn script(&self) -> &OuterScript {
+        &self.script
+    }
+
+    /// How many times the call object called the outer's `Reset`.
+    pub fn resets(&self) -> u32 {
+        self.resets
+    }
+
+    /// How many times the call object called (entered) the outer's `Signal`.
+    pub fn signals(&self) -> u32 {
+        self.signals
+    }
+
+    /// Where the completion callback is.
+    pub fn phase(&self) -> SignalPhase {
+        self.phase
     }
 }
 
@@ -906,6 +1272,14 @@ pub enum Op {
     QueryInterface(IID),
     /// The final `Release` of the call object.
     Release,
+    /// Aggregated: the completing thread calls the outer's due `Signal`, which returns
+    /// ([`CallModel::outer_signal`]).
+    OuterSignal,
+    /// Aggregated: the completing thread enters the outer's due `Signal`; operations until
+    /// [`Op::OuterSignalReturn`] are made from inside it ([`CallModel::outer_signal_enter`]).
+    OuterSignalEnter,
+    /// Aggregated: the running outer `Signal` returns ([`CallModel::outer_signal_return`]).
+    OuterSignalReturn,
     /// `ISynchronize::Signal()` on an event.
     EventSignal(EventId),
     /// `ISynchronize::Reset()` on an event.
@@ -957,6 +1331,9 @@ impl Op {
                 | Op::Wait { .. }
                 | Op::QueryInterface(_)
                 | Op::Release
+                | Op::OuterSignal
+                | Op::OuterSignalEnter
+                | Op::OuterSignalReturn
         )
     }
 }
@@ -1010,6 +1387,9 @@ impl fmt::Display for Op {
             Op::Wait { flags, timeout } => write!(f, "Wait({flags}, {})", Ms(*timeout)),
             Op::QueryInterface(iid) => write!(f, "QueryInterface({})", Iid(*iid)),
             Op::Release => f.write_str("Release()"),
+            Op::OuterSignal => f.write_str("outer.Signal()"),
+            Op::OuterSignalEnter => f.write_str("outer.Signal() {"),
+            Op::OuterSignalReturn => f.write_str("} outer.Signal() returns"),
             Op::EventSignal(e) => write!(f, "event[{e}].Signal()"),
             Op::EventReset(e) => write!(f, "event[{e}].Reset()"),
             Op::EventWait {
@@ -1068,6 +1448,16 @@ impl World {
     pub fn new(async_iid: IID, mode: FinishMode, events: &[EventKind]) -> Self {
         World {
             call: CallModel::with_mode(async_iid, mode),
+            events: events.iter().map(|&k| EventModel::new(k)).collect(),
+            container: ContainerModel::new(),
+        }
+    }
+
+    /// The given call object (for example an [aggregated](CallModel::aggregated) one), one
+    /// clear event per entry of `events`, and an empty container.
+    pub fn with_call(call: CallModel, events: &[EventKind]) -> Self {
+        World {
+            call,
             events: events.iter().map(|&k| EventModel::new(k)).collect(),
             container: ContainerModel::new(),
         }

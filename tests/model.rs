@@ -14,8 +14,8 @@ use comasync::hresult::{
 };
 use comasync::model::{
     co_wait_for_multiple_handles, method_name, CallModel, CallState, ContainerModel, EventKind,
-    EventModel, FinishMode, Op, Outcome, World, CONTAINER_CAPACITY, COWAIT_WAITALL, INFINITE,
-    MAXIMUM_WAIT_OBJECTS, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+    EventModel, FinishMode, Op, Outcome, OuterScript, SignalPhase, World, CONTAINER_CAPACITY,
+    COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
 };
 use proptest::prelude::*;
 
@@ -1116,6 +1116,552 @@ proptest! {
             if strict {
                 prop_assert!(!(out.blocks() && matches!(op, Op::Finish(_))));
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregation (spec 3.6), blocking Finish_ and Release
+// ---------------------------------------------------------------------------------------------
+
+fn agg(script: OuterScript) -> CallModel {
+    CallModel::aggregated(ASYNC, FinishMode::Strict, script)
+}
+
+fn counts(c: &CallModel) -> (u32, u32) {
+    let o = c.outer().expect("aggregated");
+    (o.resets(), o.signals())
+}
+
+fn delivered() -> Outcome {
+    Outcome::Delivered {
+        cancel_returns: None,
+    }
+}
+
+#[test]
+fn aggregated_begin_resets_the_outer_after_the_state_check() {
+    let mut c = agg(OuterScript::ok());
+    assert_eq!(counts(&c), (0, 0));
+    assert_eq!(c.begin(READ), ret(S_OK));
+    assert_eq!(counts(&c), (1, 0));
+    // A busy Begin_ fails the state check first: the outer is not reset.
+    assert_eq!(c.begin(READ), ret(RPC_S_CALLPENDING));
+    assert_eq!(counts(&c), (1, 0));
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn a_failing_outer_reset_leaves_the_call_idle_and_begin_returns_its_hresult() {
+    let mut c = agg(OuterScript {
+        reset_results: vec![E_FAIL],
+        ..OuterScript::ok()
+    });
+    assert_eq!(c.begin(READ), ret(E_FAIL));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.method(), None, "no server call starts");
+    // Nothing to finish, cancel or deliver.
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
+    assert_eq!(c.cancel(0), ret(RPC_E_CALL_COMPLETE));
+    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+    assert_eq!(
+        counts(&c),
+        (1, 0),
+        "a call that never started is never signalled"
+    );
+    // The next Begin_ (second Reset: S_OK) starts a call.
+    assert_eq!(c.begin(READ), ret(S_OK));
+    assert_eq!(c.state(), CallState::Pending);
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn a_panicking_outer_reset_counts_as_e_unexpected_and_leaves_the_call_idle() {
+    // The script writes a panicking Reset as E_UNEXPECTED (0x8000FFFF).
+    let mut c = agg(OuterScript {
+        reset_results: vec![E_UNEXPECTED],
+        ..OuterScript::ok()
+    });
+    assert_eq!(c.begin(WRITE), ret(E_UNEXPECTED));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(
+        c.begin(WRITE),
+        ret(S_OK),
+        "not wedged: the next Begin_ works"
+    );
+}
+
+#[test]
+fn each_completion_signals_the_outer_exactly_once() {
+    let mut c = agg(OuterScript::ok());
+    // By the server.
+    c.begin(READ);
+    assert_eq!(c.server_complete(S_OK, &[1]), delivered());
+    assert_eq!(counts(&c), (1, 1));
+    assert_eq!(c.server_complete(S_OK, &[2]), Outcome::Dropped);
+    assert_eq!(counts(&c), (1, 1), "a dropped result signals nothing");
+    c.finish(READ);
+    // Locally, by Cancel(0).
+    c.begin(READ);
+    assert_eq!(c.cancel(0), ret(S_OK));
+    assert_eq!(counts(&c), (2, 2));
+    assert_eq!(c.server_complete(S_OK, &[3]), Outcome::Dropped);
+    c.finish(READ);
+    // Locally, by a Cancel window ending.
+    c.begin(READ);
+    assert_eq!(c.cancel(1), Outcome::CancelInFlight);
+    assert_eq!(counts(&c), (3, 2), "no Signal while the window runs");
+    assert_eq!(c.cancel_timeout(), Outcome::CancelReturns(S_OK));
+    assert_eq!(counts(&c), (3, 3));
+    c.finish(READ);
+    // By the server within a Cancel window.
+    c.begin(READ);
+    c.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT);
+    assert_eq!(
+        c.server_complete(S_OK, &[4]),
+        Outcome::Delivered {
+            cancel_returns: Some(RPC_E_CALL_COMPLETE)
+        }
+    );
+    assert_eq!(counts(&c), (4, 4));
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn the_call_event_is_set_before_the_outer_signal() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    // Completed and its event set; the outer's Signal is still due.
+    assert!(c.event_set());
+    assert_eq!(c.wait(0, 0), ret(S_OK));
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Due { call: 1 });
+    assert_eq!(c.outer_signal(), ret(S_OK));
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
+    assert_eq!(counts(&c), (1, 1));
+}
+
+#[test]
+fn a_failing_outer_signal_replaces_a_result_finish_has_not_taken() {
+    let mut c = agg(OuterScript {
+        signal_results: vec![E_FAIL],
+        ..OuterScript::ok()
+    });
+    c.begin(READ);
+    c.server_complete(S_OK, &[7, 8]);
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: E_FAIL,
+            outs: vec![]
+        },
+        "the Signal's HRESULT, no out-parameters"
+    );
+    // A panicking Signal is scripted as E_UNEXPECTED; the same rule.
+    let mut c = agg(OuterScript {
+        signal_results: vec![E_UNEXPECTED],
+        ..OuterScript::ok()
+    });
+    c.begin(READ);
+    c.server_complete(S_OK, &[7]);
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: E_UNEXPECTED,
+            outs: vec![]
+        }
+    );
+}
+
+#[test]
+fn a_failing_outer_signal_after_finish_took_the_result_changes_nothing() {
+    let mut c = agg(OuterScript {
+        signal_results: vec![E_FAIL],
+        ..OuterScript::ok().explicit()
+    });
+    c.begin(READ);
+    c.server_complete(S_OK, &[7]);
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![7]
+        }
+    );
+    assert_eq!(c.outer_signal(), ret(E_FAIL));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE), "delivered once");
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn a_failing_outer_signal_leaves_a_locally_cancelled_call_cancelled() {
+    let mut c = agg(OuterScript {
+        signal_results: vec![E_FAIL],
+        ..OuterScript::ok()
+    });
+    c.begin(READ);
+    assert_eq!(c.cancel(0), ret(S_OK));
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+}
+
+#[test]
+fn begin_of_the_next_call_waits_for_the_previous_calls_signal() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    c.finish(READ);
+    // Call 1's Signal has not returned: Begin_ of call 2 waits (its Reset must come after).
+    let before = c.clone();
+    assert_eq!(c.begin(READ), Outcome::Blocks);
+    assert_eq!(
+        c, before,
+        "a blocked Begin_ changes nothing, resets nothing"
+    );
+    assert_eq!(c.outer_signal(), ret(S_OK));
+    assert_eq!(c.begin(READ), ret(S_OK));
+    assert_eq!(counts(&c), (2, 1));
+    // Still busy first: the state check comes before the wait.
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    assert_eq!(c.begin(READ), ret(RPC_S_CALLPENDING));
+}
+
+#[test]
+fn a_call_cancelled_during_the_outer_reset_is_signalled_after_the_reset_returns() {
+    let mut c = agg(OuterScript::ok().explicit());
+    assert_eq!(c.begin_start(READ), ret(S_OK));
+    assert!(c.resetting());
+    // Another thread cancels the call while Begin_ is in the outer's Reset.
+    assert_eq!(c.cancel(0), ret(S_OK));
+    assert_eq!(
+        c.outer().unwrap().phase(),
+        SignalPhase::Idle,
+        "not during the Reset"
+    );
+    // ... and finishes it; the next Begin_ waits for the Reset and the Signal.
+    assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+    let before = c.clone();
+    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c, before);
+    assert_eq!(c.begin_reset_returns(), ret(S_OK));
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Due { call: 1 });
+    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c.outer_signal(), ret(S_OK));
+    assert_eq!(c.begin(WRITE), ret(S_OK));
+    assert_eq!(counts(&c), (2, 1));
+}
+
+#[test]
+fn a_call_cancelled_during_a_failing_outer_reset_is_forgotten_unsignalled() {
+    let mut c = agg(OuterScript {
+        reset_results: vec![E_FAIL],
+        ..OuterScript::ok().explicit()
+    });
+    c.begin_start(READ);
+    assert_eq!(c.cancel(5), Outcome::CancelInFlight);
+    assert_eq!(c.begin_reset_returns(), ret(E_FAIL));
+    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.cancel_in_flight(), None, "the windowed Cancel is over");
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
+    assert_eq!(counts(&c), (1, 0));
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn begin_from_inside_the_signal_on_its_thread_does_not_wait() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    assert_eq!(c.outer_signal_enter(), ret(S_OK));
+    // The completion callback finishes call 1 and begins call 2 (the CallBackClient sample).
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![1]
+        }
+    );
+    assert_eq!(c.begin(WRITE), ret(S_OK));
+    assert_eq!(counts(&c), (2, 1));
+    assert_eq!(c.outer_signal_return(), ret(S_OK));
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
+    assert_eq!(c.state(), CallState::Pending);
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn a_completion_inside_the_signal_is_signalled_after_the_signal_returns() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    c.outer_signal_enter();
+    c.finish(READ);
+    c.begin(READ);
+    // An inline server completes call 2 inside Begin_, inside call 1's Signal.
+    assert_eq!(c.server_complete(S_OK, &[2]), delivered());
+    assert_eq!(
+        counts(&c),
+        (2, 1),
+        "not signalled inside the running Signal"
+    );
+    assert_eq!(
+        c.outer().unwrap().phase(),
+        SignalPhase::Running {
+            call: 1,
+            deferred: Some(2)
+        }
+    );
+    c.outer_signal_return();
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Due { call: 2 });
+    assert_eq!(c.outer_signal(), ret(S_OK));
+    assert_eq!(counts(&c), (2, 2));
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![2]
+        }
+    );
+}
+
+#[test]
+fn a_completion_inside_the_signal_is_dropped_if_another_call_was_begun_by_then() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    c.outer_signal_enter();
+    c.finish(READ);
+    c.begin(READ);
+    c.server_complete(S_OK, &[2]); // call 2 completes inside call 1's Signal
+    c.finish(READ);
+    c.begin(READ); // call 3 begun, still inside call 1's Signal
+    assert_eq!(counts(&c), (3, 1));
+    c.outer_signal_return();
+    assert_eq!(
+        c.outer().unwrap().phase(),
+        SignalPhase::Idle,
+        "call 2's Signal would land on call 3: dropped"
+    );
+    assert_eq!(c.outer_signal(), Outcome::Invalid("no outer Signal is due"));
+    assert_eq!(c.state(), CallState::Pending);
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn the_outer_is_never_signalled_for_a_call_after_the_next_calls_reset() {
+    // Explicit signals with every interleaving the model allows: whenever a Signal is
+    // entered, the call it signals is the current one (no later Reset happened).
+    let script = OuterScript::ok().explicit();
+    let ops = [
+        Op::Begin(READ),
+        Op::ServerComplete {
+            hr: S_OK,
+            outs: vec![1],
+        },
+        Op::Finish(READ),
+        Op::Begin(READ), // blocks: call 1's Signal is due
+        Op::OuterSignalEnter,
+        Op::Begin(READ), // inside the Signal: allowed
+        Op::OuterSignalReturn,
+    ];
+    let mut c = agg(script);
+    let mut entered = vec![];
+    for op in &ops {
+        let out = c.apply(op);
+        if *op == Op::OuterSignalEnter {
+            let SignalPhase::Running { call, .. } = c.outer().unwrap().phase() else {
+                panic!("entered, yet not running")
+            };
+            entered.push((call, c.call_number()));
+        }
+        if matches!(op, Op::Begin(_)) && out == ret(S_OK) {
+            assert!(
+                !matches!(c.outer().unwrap().phase(), SignalPhase::Due { .. }),
+                "a Reset while a Signal is due"
+            );
+        }
+    }
+    assert_eq!(entered, vec![(1, 1)]);
+    assert_eq!(counts(&c), (2, 1));
+}
+
+#[test]
+fn final_release_abandons_the_call_and_drops_the_late_result_unsignalled() {
+    let mut c = agg(OuterScript::ok());
+    c.begin(READ);
+    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+    assert_eq!(counts(&c), (1, 0), "never delivered, never signalled");
+    assert!(c.check_invariants().is_ok());
+}
+
+#[test]
+fn final_release_drops_a_signal_not_yet_called() {
+    let mut c = agg(OuterScript::ok().explicit());
+    c.begin(READ);
+    c.server_complete(S_OK, &[1]);
+    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
+    assert_eq!(c.outer_signal(), Outcome::Invalid("no outer Signal is due"));
+    assert_eq!(counts(&c), (1, 0));
+}
+
+#[test]
+fn after_final_release_begin_finish_and_cancel_return_rpc_e_disconnected() {
+    for mut c in [
+        call(),
+        strict_call(),
+        agg(OuterScript::ok()),
+        CallModel::aggregated(ASYNC, FinishMode::Blocking, OuterScript::ok().explicit()),
+    ] {
+        c.begin(READ);
+        c.release();
+        assert_eq!(c.begin(READ), ret(RPC_E_DISCONNECTED));
+        assert_eq!(c.finish(READ), ret(RPC_E_DISCONNECTED));
+        assert_eq!(c.cancel(0), ret(RPC_E_DISCONNECTED));
+        assert_eq!(c.cancel(1), ret(RPC_E_DISCONNECTED));
+        assert_eq!(c.test_cancel(), ret(RPC_E_DISCONNECTED));
+        assert_eq!(c.wait(0, 0), ret(RPC_E_DISCONNECTED));
+        if let Some(o) = c.outer() {
+            assert_eq!(o.resets(), 1, "a released call object resets nothing");
+        }
+    }
+}
+
+#[test]
+fn a_blocking_finish_returns_once_the_call_completes_with_its_result_exactly_once() {
+    for script in [
+        None,
+        Some(OuterScript::ok()),
+        Some(OuterScript::ok().explicit()),
+    ] {
+        let mut c = match script {
+            None => call(),
+            Some(s) => CallModel::aggregated(ASYNC, FinishMode::Blocking, s),
+        };
+        c.begin(READ);
+        let before = c.clone();
+        assert_eq!(c.finish(READ), Outcome::Blocks);
+        assert_eq!(c, before);
+        c.server_complete(E_FAIL, &[5]);
+        assert_eq!(
+            c.finish(READ),
+            Outcome::Finished {
+                hr: E_FAIL,
+                outs: vec![5]
+            }
+        );
+        assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
+        // Completed locally: it returns RPC_E_CALL_CANCELED, once.
+        let mut c = CallModel::with_mode(ASYNC, FinishMode::Blocking);
+        c.begin(READ);
+        c.cancel(1);
+        assert_eq!(c.finish(READ), Outcome::Blocks);
+        c.cancel_timeout();
+        assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
+        assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
+    }
+}
+
+#[test]
+fn outer_reset_and_signal_answer_in_script_order() {
+    let mut c = agg(OuterScript {
+        reset_results: vec![S_OK, E_FAIL, S_OK],
+        signal_results: vec![S_OK, E_UNEXPECTED],
+        explicit_signals: false,
+    });
+    assert_eq!(c.begin(READ), ret(S_OK)); // Reset #0
+    c.server_complete(S_OK, &[1]); // Signal #0: S_OK
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: S_OK,
+            outs: vec![1]
+        }
+    );
+    assert_eq!(c.begin(READ), ret(E_FAIL)); // Reset #1
+    assert_eq!(c.begin(READ), ret(S_OK)); // Reset #2
+    c.server_complete(S_OK, &[2]); // Signal #1: E_UNEXPECTED
+    assert_eq!(
+        c.finish(READ),
+        Outcome::Finished {
+            hr: E_UNEXPECTED,
+            outs: vec![]
+        }
+    );
+    assert_eq!(counts(&c), (3, 2));
+    assert_eq!(c.call_number(), 3);
+}
+
+#[test]
+fn outer_signal_operations_print_as_com_calls() {
+    assert_eq!(Op::OuterSignal.to_string(), "outer.Signal()");
+    assert_eq!(Op::OuterSignalEnter.to_string(), "outer.Signal() {");
+    assert_eq!(
+        Op::OuterSignalReturn.to_string(),
+        "} outer.Signal() returns"
+    );
+    assert!(Op::OuterSignal.is_call_op());
+    // Not aggregated: the outer's operations do not apply.
+    assert_eq!(
+        call().apply(&Op::OuterSignal),
+        Outcome::Invalid("the call object is not aggregated")
+    );
+}
+
+fn arb_outer_script() -> impl Strategy<Value = OuterScript> {
+    let hr = prop_oneof![4 => Just(S_OK), 1 => Just(E_FAIL), 1 => Just(E_UNEXPECTED)];
+    (
+        proptest::collection::vec(hr.clone(), 0..6),
+        proptest::collection::vec(hr, 0..6),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(reset_results, signal_results, explicit_signals)| OuterScript {
+                reset_results,
+                signal_results,
+                explicit_signals,
+            },
+        )
+}
+
+fn arb_aggregated_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => arb_op(),
+        3 => Just(Op::OuterSignal),
+        2 => Just(Op::OuterSignalEnter),
+        2 => Just(Op::OuterSignalReturn),
+    ]
+}
+
+proptest! {
+    /// The same for an aggregated call object, with the outer's Signal as steps of their own:
+    /// the invariants hold (never a Signal for a call after the next call's Reset, at most
+    /// one Signal per Reset, a released outer never signalled), and the outer's counts never
+    /// go down.
+    #[test]
+    fn aggregated_invariants_hold_along_any_operation_sequence(
+        strict in any::<bool>(),
+        script in arb_outer_script(),
+        ops in proptest::collection::vec(arb_aggregated_op(), 0..40),
+    ) {
+        let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
+        let mut w = World::with_call(CallModel::aggregated(ASYNC, mode, script), &[EventKind::ManualReset]);
+        for op in &ops {
+            let before = w.clone();
+            let (stepped_out, stepped) = before.step(op);
+            let out = w.apply(op);
+            prop_assert_eq!(&out, &stepped_out);
+            prop_assert_eq!(&w, &stepped);
+            prop_assert!(w.check_invariants().is_ok(), "{:?} after {}", w.check_invariants(), op);
+            if matches!(out, Outcome::Blocks | Outcome::Invalid(_)) {
+                prop_assert_eq!(&w, &before, "{} changed the state", op);
+            }
+            let (b, a) = (before.call().outer().unwrap(), w.call().outer().unwrap());
+            prop_assert!(a.resets() >= b.resets() && a.signals() >= b.signals());
+            prop_assert!(a.resets() - b.resets() <= 1 && a.signals() - b.signals() <= 2);
         }
     }
 }

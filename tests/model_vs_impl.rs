@@ -12,7 +12,9 @@
 use comasync::call::{create_call, FinishMode as RealMode, ManualHandler};
 use comasync::guid::{IID_ICallFactory, IID_ISynchronize, IID_IUnknown, IID};
 use comasync::hresult::*;
-use comasync::model::{EventKind, FinishMode, Op, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE};
+use comasync::model::{
+    EventKind, FinishMode, Op, OuterScript, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+};
 use comasync::testing::decode::{self, WorldProfile};
 use comasync::testing::linearize::{run_concurrent_call, ConcOp, ConcurrentPlan};
 use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
@@ -305,31 +307,100 @@ proptest! {
 // Concurrent histories are linearizable
 // ---------------------------------------------------------------------------------------------
 
-fn conc_op() -> impl Strategy<Value = ConcOp> {
-    prop_oneof![
+fn conc_op(windowed_cancels: bool) -> BoxedStrategy<ConcOp> {
+    let basic = prop_oneof![
         4 => (0usize..2).prop_map(ConcOp::Begin),
         4 => (0usize..2).prop_map(ConcOp::Finish),
         2 => Just(ConcOp::Cancel0),
         2 => Just(ConcOp::TestCancel),
         3 => Just(ConcOp::Wait0),
-    ]
+    ];
+    if windowed_cancels {
+        prop_oneof![
+            15 => basic,
+            2 => prop_oneof![Just(3600u32), Just(RPC_C_CANCEL_INFINITE_TIMEOUT)]
+                .prop_map(ConcOp::Cancel),
+        ]
+        .boxed()
+    } else {
+        basic.boxed()
+    }
+}
+
+fn server_results() -> impl Strategy<Value = Vec<(HRESULT, Vec<u32>)>> {
+    proptest::collection::vec(
+        (
+            proptest::sample::select(decode::HRESULTS.to_vec()),
+            proptest::collection::vec(0u32..9, 0..3),
+        ),
+        1..4,
+    )
+}
+
+/// Client threads of 1–5 operations; with `full`, windowed `Cancel`s, either `Finish_` mode
+/// and (one time in three) a final `Release` as some thread's last operation.
+fn clients(full: bool) -> impl Strategy<Value = (Vec<Vec<ConcOp>>, FinishMode)> {
+    (
+        proptest::collection::vec(proptest::collection::vec(conc_op(full), 1..6), 2..4),
+        if full {
+            strategy::finish_mode().boxed()
+        } else {
+            Just(FinishMode::Strict).boxed()
+        },
+        if full {
+            proptest::option::weighted(0.33, any::<prop::sample::Index>()).boxed()
+        } else {
+            Just(None).boxed()
+        },
+    )
+        .prop_map(|(mut clients, mode, release)| {
+            if let Some(i) = release {
+                let n = clients.len();
+                clients[i.index(n)].push(ConcOp::Release);
+            }
+            (clients, mode)
+        })
 }
 
 fn plan() -> impl Strategy<Value = ConcurrentPlan> {
-    (
-        proptest::collection::vec(proptest::collection::vec(conc_op(), 1..6), 2..4),
-        proptest::collection::vec(
-            (
-                proptest::sample::select(decode::HRESULTS.to_vec()),
-                proptest::collection::vec(0u32..9, 0..3),
-            ),
-            1..4,
-        ),
-    )
-        .prop_map(|(clients, server_results)| ConcurrentPlan {
+    (clients(false), server_results())
+        .prop_map(|((clients, _), server_results)| ConcurrentPlan::new(clients, server_results))
+}
+
+fn full_plan(
+    outer: impl Strategy<Value = Option<OuterScript>>,
+) -> impl Strategy<Value = ConcurrentPlan> {
+    (clients(true), server_results(), outer).prop_map(|((clients, mode), server_results, outer)| {
+        ConcurrentPlan {
             clients,
             server_results,
+            mode,
+            outer,
+        }
+    })
+}
+
+/// An outer whose `Reset`s and `Signal`s return `S_OK` or, now and then, `failure`.
+fn outer_script(failure: HRESULT) -> impl Strategy<Value = Option<OuterScript>> {
+    let hr = prop_oneof![5 => Just(S_OK), 1 => Just(failure)];
+    (
+        proptest::collection::vec(hr.clone(), 0..5),
+        proptest::collection::vec(hr, 0..5),
+    )
+        .prop_map(|(reset_results, signal_results)| {
+            Some(OuterScript {
+                reset_results,
+                signal_results,
+                explicit_signals: true,
+            })
         })
+}
+
+fn linearizable(plan: &ConcurrentPlan, runs: usize) -> std::result::Result<(), TestCaseError> {
+    for _ in 0..runs {
+        run_concurrent_call(plan).map_err(fail)?;
+    }
+    Ok(())
 }
 
 proptest! {
@@ -340,15 +411,47 @@ proptest! {
     /// sequential order, consistent with real-time precedence, that the model accepts.
     #[test]
     fn concurrent_histories_on_one_call_object_are_linearizable(plan in plan()) {
-        for _ in 0..8 {
-            run_concurrent_call(&plan).map_err(fail)?;
-        }
+        linearizable(&plan, 8)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    /// The same with blocking Finish_, windowed Cancels (resolved by the server) and the final
+    /// Release racing the other operations.
+    #[test]
+    fn concurrent_histories_with_blocking_finish_windowed_cancel_and_release_are_linearizable(
+        plan in full_plan(Just(None))) {
+        linearizable(&plan, 6)?;
+    }
+
+    /// The same on an aggregated call object whose outer counts its Resets and Signals and
+    /// sometimes fails them (E_FAIL): a failed Reset leaves the call Idle, a failed Signal
+    /// replaces a result not yet finished, each completion signals the outer once, and no
+    /// Signal of a call comes after the next call's Reset.
+    #[test]
+    fn concurrent_histories_of_an_aggregated_call_object_are_linearizable(
+        plan in full_plan(outer_script(E_FAIL))) {
+        linearizable(&plan, 6)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// An outer whose Reset or Signal panics: the panic counts as E_UNEXPECTED and never
+    /// escapes to the client or the server, and the call object is not wedged.
+    #[test]
+    fn concurrent_histories_with_panicking_outer_callbacks_are_linearizable(
+        plan in full_plan(outer_script(E_UNEXPECTED))) {
+        linearizable(&plan, 4)?;
     }
 }
 
 #[test]
 fn a_non_linearizable_history_is_rejected() {
-    use comasync::model::{CallModel, Outcome};
+    use comasync::model::Outcome;
     use comasync::testing::linearize::{check, conc_step, ConcResult, Entry, GenModel};
     // Two sequential Begin_s that both succeed: impossible.
     let e = |op, hr, invoke, response| Entry {
@@ -362,10 +465,7 @@ fn a_non_linearizable_history_is_rejected() {
         e(ConcOp::Begin(0), S_OK, 0, 1),
         e(ConcOp::Begin(0), S_OK, 2, 3),
     ];
-    let init = GenModel {
-        call: CallModel::with_mode(PROBE_ASYNC_IID, FinishMode::Strict),
-        generation: 0,
-    };
+    let init = GenModel::strict();
     assert!(check(&init, &history, conc_step).is_none());
     // Overlapping, one busy: linearizable either way round.
     let history = vec![
@@ -373,6 +473,72 @@ fn a_non_linearizable_history_is_rejected() {
         e(ConcOp::Begin(1), S_OK, 1, 2),
     ];
     assert_eq!(check(&init, &history, conc_step), Some(vec![1, 0]));
+}
+
+#[test]
+fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
+    use comasync::model::Outcome;
+    use comasync::testing::linearize::{check, conc_step, BeginPart, ConcResult, Entry, GenModel};
+    let plan = ConcurrentPlan {
+        outer: Some(OuterScript::ok()),
+        ..ConcurrentPlan::new(vec![], vec![])
+    };
+    let e = |thread, op, result, invoke, response| Entry {
+        thread,
+        op,
+        result,
+        invoke,
+        response,
+    };
+    let begin = |tag, part| ConcOp::BeginCall {
+        method: 0,
+        tag,
+        part,
+    };
+    let ok = ConcResult::Outcome(Outcome::Returns(S_OK));
+    let finished = ConcResult::Outcome(Outcome::Finished {
+        hr: S_OK,
+        outs: vec![1],
+    });
+    // Call 1 completes; the client finishes it and begins call 2, whose Reset (tick 6) comes
+    // before call 1's Signal is entered (tick 8): finding 1 of issue 9.
+    let stale = |signal_invoke| {
+        vec![
+            e(
+                0,
+                begin(1, BeginPart::UntilReset),
+                ConcResult::Unobserved,
+                0,
+                1,
+            ),
+            e(0, begin(1, BeginPart::FromReset), ok.clone(), 1, 2),
+            e(
+                1,
+                ConcOp::ServerComplete {
+                    tag: 1,
+                    hr: S_OK,
+                    outs: vec![1],
+                },
+                ConcResult::Unobserved,
+                3,
+                9,
+            ),
+            e(1, ConcOp::OuterSignal, ok.clone(), signal_invoke, 9),
+            e(0, ConcOp::Finish(0), finished.clone(), 4, 5),
+            e(
+                0,
+                begin(2, BeginPart::UntilReset),
+                ConcResult::Unobserved,
+                5,
+                6,
+            ),
+            e(0, begin(2, BeginPart::FromReset), ok.clone(), 6, 7),
+        ]
+    };
+    let init = GenModel::for_plan(&plan);
+    assert!(check(&init, &stale(8), conc_step).is_none());
+    // The same with the Signal entered before the Reset (tick 5.5 → 4): explainable.
+    assert!(check(&init, &stale(4), conc_step).is_some());
 }
 
 #[test]

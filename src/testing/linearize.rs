@@ -9,24 +9,55 @@
 //!   (set of operations done, model state) pairs that lead nowhere. Histories of up to 64
 //!   operations; in practice 10–30.
 //! * [`run_concurrent_call`] runs a [`ConcurrentPlan`] — client threads doing `Begin_`,
-//!   strict `Finish_`, `Cancel(0)`, `TestCancel` and `Wait(0)` on one call object and its
-//!   `ISynchronize`, and a server thread completing every call it is handed — records the
-//!   history, and checks it against [`CallModel`] extended with call generations (a server
-//!   completion names the call it completes; a completion of a call that is no longer the
-//!   current one is dropped, as spec 2.1 and the model's documentation require).
+//!   `Finish_` (strict or blocking), `Cancel(0)`, windowed `Cancel`s, `TestCancel`,
+//!   `Wait(0)` and the final `Release` on one call object, optionally aggregated by an outer
+//!   `ISynchronize` that counts (and may fail or panic in) its `Reset`s and `Signal`s, and a
+//!   server thread completing every call it is handed — records the history, and checks it
+//!   against [`CallModel`] (see [`GenModel`]).
+//!
+//! # How the history is cut into steps
+//!
+//! Most operations are one entry, from the tick before the call to the tick after it. Three
+//! have an effect inside them that other threads can see before they return, and are recorded
+//! as two entries, so that the model can place the two halves separately:
+//!
+//! * an aggregated `Begin_` that reaches the outer's `Reset`: `Begin_` up to the `Reset`
+//!   (the outer ticks when it is entered; the call is `Pending` from here) and the `Reset`'s
+//!   return to the `Begin_`'s return ([`CallModel::begin_start`],
+//!   [`CallModel::begin_reset_returns`]);
+//! * a windowed `Cancel(s)`: the request (the call is `Cancelling`, or the `Cancel` answers at
+//!   once) and the return; both span the whole call ([`ConcOp::CancelRequest`],
+//!   [`ConcOp::CancelReturn`]);
+//! * the outer's `Signal` is an entry of its own ([`ConcOp::OuterSignal`]) from its entry tick
+//!   to the return of the operation that completed the call (a server completion or a
+//!   `Cancel`), because a failing `Signal` changes the result after it returns.
+//!
+//! Each client operation holds a COM reference while it runs, as COM requires of a caller, so
+//! the final release happens when the `Release` operation and every operation that overlaps
+//! it are done (for an aggregated call object, possibly later, in a thread of the
+//! implementation that held the outer last); the `Release` entry ends when it has run.
+//! Operations that start after it call through the harness's memory reference, as a
+//! use-after-release would.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt::{self, Debug};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::thread;
+use std::time::Duration;
 
-use super::{AsyncIProbe, IProbeCalls, IProbeOut};
-use crate::call::{self, AsyncInterface, CallObject, ICancelMethodCalls, ManualHandler, State};
-use crate::hresult::{HRESULT, S_OK};
-use crate::model::{CallModel, CallState, FinishMode, Outcome};
+use super::{AsyncIProbe, IProbeCalls, IProbeIn, IProbeOut};
+use crate::call::{self, AsyncInterface, CallHandler, CallObject, ICancelMethodCalls, ServerCall};
+use crate::guid::IID;
+use crate::hresult::{
+    E_HANDLE, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
+    RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
+};
+use crate::model::{CallModel, CallState, FinishMode, Outcome, OuterScript, SignalPhase};
 use crate::sync::ISynchronize;
-use crate::unknown::{query, ComPtr};
+use crate::unknown::{non_delegating, ComPtr, IUnknown, RefCount};
 
 /// A global logical clock: every tick is unique and increasing.
 #[derive(Debug, Default)]
@@ -123,51 +154,121 @@ where
     dfs(init, 0, all, history, &step, &mut dead, &mut order).then_some(order)
 }
 
-/// An operation of a concurrent call-object history.
+/// Which part of a `Begin_` an entry is (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BeginPart {
+    /// The whole `Begin_` (not aggregated, or the outer's `Reset` was not reached).
+    Whole,
+    /// From the call to the outer's `Reset` ([`CallModel::begin_start`]).
+    UntilReset,
+    /// From the outer's `Reset` to the return ([`CallModel::begin_reset_returns`]).
+    FromReset,
+}
+
+/// An operation of a concurrent call-object history. A [`ConcurrentPlan`] lists client
+/// operations (`Begin`, `Finish`, `Cancel0`, `Cancel`, `TestCancel`, `Wait0`, `Release`); the
+/// history records them with what the harness saw (`BeginCall`, `CancelRequest` and
+/// `CancelReturn` instead of `Begin` and `Cancel`) and adds the server's and the outer's steps.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ConcOp {
-    /// `Begin_m`.
+    /// Plan: `Begin_m` (the harness gives each a unique in-parameter, its tag).
     Begin(usize),
-    /// `Finish_m` on a strict call object (never blocks).
+    /// History: (part of) `Begin_m` with in-parameter `tag`.
+    BeginCall {
+        /// The method.
+        method: usize,
+        /// The call's unique in-parameter.
+        tag: u32,
+        /// Which part.
+        part: BeginPart,
+    },
+    /// `Finish_m` (strict or blocking, as the plan's mode says).
     Finish(usize),
     /// `Cancel(0)`.
     Cancel0,
+    /// Plan: `Cancel(s)` with a window (`s > 0`; `u32::MAX` is
+    /// `RPC_C_CANCEL_INFINITE_TIMEOUT`). The server completes every call, so the window ends
+    /// by the server's completion unless `s` is small.
+    Cancel(u32),
+    /// History: a windowed `Cancel`'s request (the call becomes `Cancelling`, or the `Cancel`
+    /// answers at once).
+    CancelRequest {
+        /// Which `Cancel` (unique in the history).
+        id: u64,
+        /// Its window in seconds.
+        seconds: u32,
+    },
+    /// History: a windowed `Cancel`'s return.
+    CancelReturn {
+        /// Which `Cancel`.
+        id: u64,
+    },
     /// `TestCancel()`.
     TestCancel,
-    /// `ISynchronize::Wait(0, 0)` on the call object.
+    /// `ISynchronize::Wait(0, 0)` on the call object's own event.
     Wait0,
-    /// The server completes call `generation` (its result is not observable).
+    /// The client's last COM reference is released (a thread's last operation; at most one
+    /// per plan).
+    Release,
+    /// The server completes the call whose in-parameter was `tag` (nothing observable).
     ServerComplete {
-        /// Which call (1 for the first `Begin_`, ...).
-        generation: u64,
+        /// The call's in-parameter.
+        tag: u32,
         /// The server's `HRESULT`.
         hr: HRESULT,
-        /// The out-values.
+        /// The out-values (the plan's, then the tag).
         outs: Vec<u32>,
     },
-    /// After every thread joined: the call object's state and whether its event is set.
+    /// The aggregating outer's `Signal` (its result is what the outer returned).
+    OuterSignal,
+    /// History: the released call object's handle is closed (a step of the final release,
+    /// after the call object reads as released; recorded with the `Release`'s interval).
+    HandleClosed,
+    /// After every thread joined: the call object's state, its event and the outer's counts.
     Observe,
 }
 
 impl fmt::Debug for ConcOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = crate::model::method_name;
         match self {
-            ConcOp::Begin(m) => write!(f, "Begin_{}", crate::model::method_name(*m)),
-            ConcOp::Finish(m) => write!(f, "Finish_{}", crate::model::method_name(*m)),
+            ConcOp::Begin(m) => write!(f, "Begin_{}", name(*m)),
+            ConcOp::BeginCall { method, tag, part } => match part {
+                BeginPart::Whole => write!(f, "Begin_{}({tag})", name(*method)),
+                BeginPart::UntilReset => {
+                    write!(f, "Begin_{}({tag}) up to outer.Reset", name(*method))
+                }
+                BeginPart::FromReset => {
+                    write!(f, "Begin_{}({tag}) from outer.Reset", name(*method))
+                }
+            },
+            ConcOp::Finish(m) => write!(f, "Finish_{}", name(*m)),
             ConcOp::Cancel0 => f.write_str("Cancel(0)"),
+            ConcOp::Cancel(s) => write!(f, "Cancel({})", seconds(*s)),
+            ConcOp::CancelRequest { id, seconds: s } => {
+                write!(f, "Cancel#{id}({}) request", seconds(*s))
+            }
+            ConcOp::CancelReturn { id } => write!(f, "Cancel#{id} returns"),
             ConcOp::TestCancel => f.write_str("TestCancel()"),
             ConcOp::Wait0 => f.write_str("Wait(0, 0)"),
-            ConcOp::ServerComplete {
-                generation,
-                hr,
-                outs,
-            } => write!(
+            ConcOp::Release => f.write_str("Release()"),
+            ConcOp::ServerComplete { tag, hr, outs } => write!(
                 f,
-                "server completes call #{generation} ({}, {outs:?})",
+                "server completes call({tag}) ({}, {outs:?})",
                 super::runner::hr_name(*hr)
             ),
+            ConcOp::OuterSignal => f.write_str("outer.Signal()"),
+            ConcOp::HandleClosed => f.write_str("the released call object's handle closes"),
             ConcOp::Observe => f.write_str("observe state"),
         }
+    }
+}
+
+fn seconds(s: u32) -> String {
+    if s == u32::MAX {
+        "INFINITE".into()
+    } else {
+        s.to_string()
     }
 }
 
@@ -176,10 +277,20 @@ impl fmt::Debug for ConcOp {
 pub enum ConcResult {
     /// A model [`Outcome`] (`Returns` or `Finished`).
     Outcome(Outcome),
-    /// A server completion: nothing observable.
+    /// Nothing observable (a server completion, a `Release`, a `Cancel`'s request, the first
+    /// part of a `Begin_`).
     Unobserved,
-    /// [`ConcOp::Observe`]: the state and the event.
-    State(CallState, bool),
+    /// [`ConcOp::Observe`].
+    State {
+        /// The call object's state.
+        state: CallState,
+        /// Whether its own event is set.
+        event: bool,
+        /// The outer's `(Reset, Signal)` counts, if aggregated.
+        outer: Option<(u32, u32)>,
+    },
+    /// The operation panicked (never what the model says).
+    Panicked(String),
 }
 
 impl fmt::Debug for ConcResult {
@@ -187,60 +298,234 @@ impl fmt::Debug for ConcResult {
         match self {
             ConcResult::Outcome(o) => f.write_str(&super::runner::describe(o)),
             ConcResult::Unobserved => f.write_str("-"),
-            ConcResult::State(s, e) => {
-                write!(f, "{s:?}, event {}", if *e { "set" } else { "clear" })
+            ConcResult::State {
+                state,
+                event,
+                outer,
+            } => {
+                write!(
+                    f,
+                    "{state:?}, event {}",
+                    if *event { "set" } else { "clear" }
+                )?;
+                match outer {
+                    Some((r, s)) => write!(f, ", outer reset {r}×, signalled {s}×"),
+                    None => Ok(()),
+                }
             }
+            ConcResult::Panicked(m) => write!(f, "panicked: {m}"),
         }
     }
 }
 
 /// Client threads' operations; the server thread completes every call it is handed, in turn
-/// with the results of `server_results` (cycled).
+/// with the results of `server_results` (cycled; each call's tag is appended to the outs).
 #[derive(Clone, Debug)]
 pub struct ConcurrentPlan {
     /// One operation list per client thread.
     pub clients: Vec<Vec<ConcOp>>,
     /// The `(HRESULT, out-values)` the server completes calls with, cycled.
     pub server_results: Vec<(HRESULT, Vec<u32>)>,
+    /// What `Finish_` does before completion.
+    pub mode: FinishMode,
+    /// `Some`: the call object is aggregated by an outer answering as scripted (a scripted
+    /// `E_UNEXPECTED` is a panic in the outer's method).
+    pub outer: Option<OuterScript>,
 }
 
-/// The model state of a concurrent call history: the call model and the current call's
-/// generation.
+impl ConcurrentPlan {
+    /// A plan on a strict, unaggregated call object.
+    pub fn new(clients: Vec<Vec<ConcOp>>, server_results: Vec<(HRESULT, Vec<u32>)>) -> Self {
+        ConcurrentPlan {
+            clients,
+            server_results,
+            mode: FinishMode::Strict,
+            outer: None,
+        }
+    }
+}
+
+/// The model state of a concurrent call history: the call model and what ties the history's
+/// entries to it.
 #[derive(Clone, Debug)]
 pub struct GenModel {
-    /// The call object (strict `Finish_`).
+    /// The call object (with explicit outer `Signal`s when aggregated).
     pub call: CallModel,
-    /// The generation of the current (or last) call; 0 before the first.
-    pub generation: u64,
+    /// The in-parameter of the current (or last) call begun.
+    pub current: Option<u32>,
+    /// The windowed `Cancel` waiting in the model (state `Cancelling`).
+    pub cancel: Option<u64>,
+    /// Windowed `Cancel`s whose result is decided and whose return is not yet placed.
+    pub cancel_results: Vec<(u64, HRESULT)>,
+    /// The released call object's handle is closed.
+    pub handle_closed: bool,
+}
+
+impl GenModel {
+    /// The initial state for `plan` (the async IID of `IProbe`).
+    pub fn for_plan(plan: &ConcurrentPlan) -> Self {
+        let call = match &plan.outer {
+            Some(script) => CallModel::aggregated(
+                super::PROBE_ASYNC_IID,
+                plan.mode,
+                OuterScript {
+                    explicit_signals: true,
+                    ..script.clone()
+                },
+            ),
+            None => CallModel::with_mode(super::PROBE_ASYNC_IID, plan.mode),
+        };
+        GenModel {
+            call,
+            current: None,
+            cancel: None,
+            cancel_results: Vec::new(),
+            handle_closed: false,
+        }
+    }
+
+    /// A strict, unaggregated call object.
+    pub fn strict() -> Self {
+        Self::for_plan(&ConcurrentPlan::new(vec![], vec![]))
+    }
 }
 
 /// The model step for [`ConcOp`]: `Some(next)` if `op` may give `result` in `s`.
+///
+/// A `Wait(0, 0)` after the final release must return `E_HANDLE` once the handle is closed
+/// ([`ConcOp::HandleClosed`]): the harness waits through its memory reference, on the
+/// released call object's closed handle (docs/model.md), where the model's COM caller would
+/// have been refused `RPC_E_DISCONNECTED` by `QueryInterface`.
 pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenModel> {
     let mut n = s.clone();
+    let unobserved = *result == ConcResult::Unobserved;
     let out = match op {
-        ConcOp::Begin(m) => {
-            let o = n.call.begin(*m);
-            if o == Outcome::Returns(S_OK) {
-                n.generation += 1;
+        ConcOp::Begin(m) => n.call.begin(*m),
+        ConcOp::BeginCall { method, tag, part } => match part {
+            BeginPart::Whole => {
+                let o = n.call.begin(*method);
+                if o == Outcome::Returns(S_OK) {
+                    n.current = Some(*tag);
+                }
+                o
             }
-            o
-        }
+            BeginPart::UntilReset => {
+                if !unobserved || n.call.begin_start(*method) != Outcome::Returns(S_OK) {
+                    return None;
+                }
+                n.current = Some(*tag);
+                return Some(n);
+            }
+            BeginPart::FromReset => {
+                if n.current != Some(*tag) || !n.call.resetting() {
+                    return None;
+                }
+                let o = n.call.begin_reset_returns();
+                if n.call.cancel_in_flight().is_none() {
+                    // A failed Reset forgot the call: a windowed Cancel of it is over.
+                    if let Some(id) = n.cancel.take() {
+                        n.cancel_results.push((id, RPC_E_CALL_COMPLETE));
+                    }
+                }
+                o
+            }
+        },
         ConcOp::Finish(m) => n.call.finish(*m),
         ConcOp::Cancel0 => n.call.cancel(0),
-        ConcOp::TestCancel => n.call.test_cancel(),
-        ConcOp::Wait0 => n.call.wait(0, 0),
-        ConcOp::ServerComplete {
-            generation,
-            hr,
-            outs,
-        } => {
-            if *generation == n.generation {
-                n.call.server_complete(*hr, outs);
+        ConcOp::Cancel(sec) => n.call.cancel(*sec),
+        ConcOp::CancelRequest { id, seconds } => {
+            if !unobserved {
+                return None;
+            }
+            match n.call.cancel(*seconds) {
+                Outcome::CancelInFlight => n.cancel = Some(*id),
+                Outcome::Returns(hr) => n.cancel_results.push((*id, hr)),
+                _ => return None,
             }
             return Some(n);
         }
+        ConcOp::CancelReturn { id } => {
+            if let Some(i) = n.cancel_results.iter().position(|(c, _)| c == id) {
+                let (_, hr) = n.cancel_results.remove(i);
+                Outcome::Returns(hr)
+            } else if n.cancel == Some(*id) {
+                match n.call.cancel_timeout() {
+                    Outcome::CancelReturns(hr) => {
+                        n.cancel = None;
+                        Outcome::Returns(hr)
+                    }
+                    _ => return None,
+                }
+            } else {
+                return None;
+            }
+        }
+        ConcOp::TestCancel => n.call.test_cancel(),
+        ConcOp::Wait0 => {
+            if n.handle_closed {
+                // The harness waits through its memory reference: the released call object's
+                // handle is closed (docs/model.md), not a COM call refused.
+                Outcome::Returns(E_HANDLE)
+            } else if n.call.state() == CallState::Gone {
+                // Released, the handle not closed yet: whatever the event last said.
+                return matches!(
+                    result,
+                    ConcResult::Outcome(Outcome::Returns(S_OK | RPC_S_CALLPENDING))
+                )
+                .then_some(n);
+            } else {
+                n.call.wait(0, 0)
+            }
+        }
+        ConcOp::HandleClosed => {
+            if n.call.state() != CallState::Gone || n.handle_closed || !unobserved {
+                return None;
+            }
+            n.handle_closed = true;
+            return Some(n);
+        }
+        ConcOp::Release => {
+            if !unobserved {
+                return None;
+            }
+            n.call.release();
+            if let Some(id) = n.cancel.take() {
+                n.cancel_results.push((id, RPC_E_DISCONNECTED));
+            }
+            return Some(n);
+        }
+        ConcOp::ServerComplete { tag, hr, outs } => {
+            if n.current == Some(*tag) {
+                if let Outcome::Delivered {
+                    cancel_returns: Some(c),
+                } = n.call.server_complete(*hr, outs)
+                {
+                    let id = n.cancel.take()?;
+                    n.cancel_results.push((id, c));
+                }
+            }
+            return unobserved.then_some(n);
+        }
+        ConcOp::OuterSignal => n.call.outer_signal(),
         ConcOp::Observe => {
-            return (*result == ConcResult::State(n.call.state(), n.call.event_set())).then_some(n)
+            let ConcResult::State {
+                state,
+                event,
+                outer,
+            } = result
+            else {
+                return None;
+            };
+            let c = &n.call;
+            let gone = c.state() == CallState::Gone;
+            let ok = *state == c.state()
+                && (gone || *event == c.event_set())
+                && *outer == c.outer().map(|o| (o.resets(), o.signals()))
+                && (gone || !matches!(c.outer().map(|o| o.phase()), Some(SignalPhase::Due { .. })))
+                && !c.resetting()
+                && n.cancel.is_none()
+                && n.cancel_results.is_empty();
+            return ok.then_some(n);
         }
     };
     let observed = match (result, &out) {
@@ -255,26 +540,39 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
     observed.then_some(n)
 }
 
-/// A history that is not linearizable, printed thread by thread with its ticks.
+/// A history that is not linearizable (or that hung), printed thread by thread with its ticks.
 #[derive(Clone, Debug)]
 pub struct NotLinearizable {
-    /// The history.
+    /// The history (as far as it was recorded).
     pub history: Vec<Entry<ConcOp, ConcResult>>,
+    /// `Some`: the run did not finish within the hang limit; what was still running.
+    pub hung: Option<String>,
 }
 
 impl fmt::Display for NotLinearizable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "no sequential order of this history satisfies the model (thread, [invoke, response], operation → result):"
-        )?;
+        match &self.hung {
+            Some(what) => writeln!(
+                f,
+                "the run did not finish within {HANG_LIMIT:?} ({what}); the history so far:"
+            )?,
+            None => writeln!(
+                f,
+                "no sequential order of this history satisfies the model (thread, [invoke, response], operation → result):"
+            )?,
+        }
         let mut h: Vec<_> = self.history.iter().collect();
         h.sort_by_key(|e| e.invoke);
         for e in h {
+            let t = if e.thread == usize::MAX {
+                "main".to_string()
+            } else {
+                format!("T{}", e.thread)
+            };
             writeln!(
                 f,
-                "  T{} [{:>3}, {:>3}] {:?} → {:?}",
-                e.thread, e.invoke, e.response, e.op, e.result
+                "  {t} [{:>3}, {:>3}] {:?} → {:?}",
+                e.invoke, e.response, e.op, e.result
             )?;
         }
         Ok(())
@@ -283,39 +581,208 @@ impl fmt::Display for NotLinearizable {
 
 impl std::error::Error for NotLinearizable {}
 
-/// Runs `plan` once on a strict call object (clients and the server start together behind a
-/// barrier), records the history and checks it: `Ok(history)` if linearizable.
+/// How long a run may take before it counts as hung (a lost wake-up, a deadlock, a wedged
+/// call object): only a broken implementation gets near it.
+pub const HANG_LIMIT: Duration = Duration::from_secs(20);
+
+/// The server side of the harness: hands each begun call to the server thread.
+struct Server(crossbeam_channel::Sender<(ServerCall<IProbeCalls>, IProbeIn)>);
+
+impl CallHandler<IProbeCalls> for Server {
+    fn begin(&self, call: ServerCall<IProbeCalls>, input: IProbeIn) {
+        // The server thread outlives every client's Begin_; if it is gone the call is dropped
+        // (RPC_E_SERVER_DIED).
+        let _ = self.0.send((call, input));
+    }
+}
+
+thread_local! {
+    /// Ticks of the outer's `Reset` and `Signal`s entered on this thread since the harness
+    /// last looked: `(tick, Some(hr))` for a `Signal` returning `hr`, `(tick, None)` for a
+    /// `Reset`.
+    static OUTER_CALLS: RefCell<Vec<(u64, Option<HRESULT>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The aggregating client of the linearizability harness: implements `ISynchronize`, answers
+/// `Reset` and `Signal` from its script (a scripted `E_UNEXPECTED` panics), counts them, and
+/// ticks the clock when they are entered and when its final release has let the call object
+/// go.
+struct Outer {
+    refs: RefCount,
+    me: Weak<Outer>,
+    clock: Arc<Clock>,
+    script: OuterScript,
+    counts: Arc<OuterCounts>,
+    inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
+}
+
+/// What the harness reads from the outer, kept apart from it so that the harness holds no
+/// reference to the outer itself: once its COM count reaches 0 its memory goes, as a real
+/// COM object's would.
+#[derive(Default)]
+struct OuterCounts {
+    resets: AtomicU32,
+    signals: AtomicU32,
+    /// When the outer's final release had let the call object go (0: not yet).
+    released_at: AtomicU64,
+}
+
+fn scripted(results: &[HRESULT], n: u32, what: &str) -> HRESULT {
+    let hr = results.get(n as usize).copied().unwrap_or(S_OK);
+    if hr == E_UNEXPECTED {
+        panic!("the outer's {what} #{n} panics (scripted)");
+    }
+    hr
+}
+
+impl ISynchronize for Outer {
+    fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
+        E_NOTIMPL
+    }
+    fn signal(&self) -> HRESULT {
+        let tick = self.clock.tick();
+        let n = self.counts.signals.fetch_add(1, Ordering::SeqCst);
+        let hr = self.script.signal_results.get(n as usize).copied();
+        OUTER_CALLS.with(|c| c.borrow_mut().push((tick, Some(hr.unwrap_or(S_OK)))));
+        scripted(&self.script.signal_results, n, "Signal")
+    }
+    fn reset(&self) -> HRESULT {
+        let tick = self.clock.tick();
+        OUTER_CALLS.with(|c| c.borrow_mut().push((tick, None)));
+        let n = self.counts.resets.fetch_add(1, Ordering::SeqCst);
+        scripted(&self.script.reset_results, n, "Reset")
+    }
+}
+
+impl Outer {
+    fn inner_interfaces(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn std::any::Any) -> HRESULT {
+        let inner = self.inner.lock().unwrap().clone();
+        match inner {
+            Some(inner) => inner.query_interface(iid, ppv),
+            None => E_NOINTERFACE,
+        }
+    }
+    fn final_release(&self) {
+        let inner = self.inner.lock().unwrap().take();
+        drop(inner);
+        self.counts
+            .released_at
+            .store(self.clock.tick(), Ordering::SeqCst);
+    }
+}
+
+crate::com_object!([] Outer {
+    interfaces: [dyn ISynchronize],
+    more: Outer::inner_interfaces,
+    final_release: Outer::final_release,
+});
+
+type History = Arc<Mutex<Vec<Entry<ConcOp, ConcResult>>>>;
+
+/// Records the outer's `Reset`/`Signal`s made on this thread during an operation that
+/// responded at `response`; returns the `Reset`'s tick if there was one.
+fn record_outer_calls(history: &History, thread: usize, response: u64) -> Option<u64> {
+    let calls = OUTER_CALLS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let mut reset = None;
+    let mut h = history.lock().unwrap();
+    for (tick, signal) in calls {
+        match signal {
+            Some(hr) => h.push(Entry {
+                thread,
+                op: ConcOp::OuterSignal,
+                result: ConcResult::Outcome(Outcome::Returns(hr)),
+                invoke: tick,
+                response,
+            }),
+            None => reset = Some(tick),
+        }
+    }
+    reset
+}
+
+fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Runs `plan` once (clients and the server start together behind a barrier), records the
+/// history and checks it: `Ok(history)` if linearizable.
 pub fn run_concurrent_call(
     plan: &ConcurrentPlan,
 ) -> Result<Vec<Entry<ConcOp, ConcResult>>, NotLinearizable> {
-    let server = ManualHandler::<IProbeCalls>::new();
-    let obj = CallObject::<IProbeCalls>::new(server.clone(), None, call::FinishMode::Strict);
-    let client: ComPtr<dyn AsyncIProbe> = ComPtr::new(IProbeCalls::upcast(obj.clone()));
-    let sync = query::<dyn ISynchronize>(&*client).expect("a call object has ISynchronize");
-    let cancel =
-        query::<dyn ICancelMethodCalls>(&*client).expect("a call object has ICancelMethodCalls");
     let clock = Arc::new(Clock::new());
-    let history = Arc::new(Mutex::new(Vec::new()));
-    let clients_done = Arc::new(AtomicBool::new(false));
+    let (calls_tx, calls_rx) = crossbeam_channel::unbounded();
+    let server = Arc::new(Server(calls_tx));
+    let mode = match plan.mode {
+        FinishMode::Blocking => call::FinishMode::Blocking,
+        FinishMode::Strict => call::FinishMode::Strict,
+    };
+    // The client's one COM reference (the outer's, when aggregated); threads call through
+    // `obj`, a memory reference, so that calls after the final release reach the object.
+    let (obj, outer, reference): (_, _, ComPtr<dyn IUnknown>) = match &plan.outer {
+        Some(script) => {
+            let counts = Arc::new(OuterCounts::default());
+            let outer = Arc::new_cyclic(|me| Outer {
+                refs: RefCount::new(),
+                me: me.clone(),
+                clock: clock.clone(),
+                script: script.clone(),
+                counts: counts.clone(),
+                inner: Mutex::new(None),
+            });
+            let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
+            let obj = CallObject::<IProbeCalls>::new(server.clone(), Some(&unk), mode);
+            *outer.inner.lock().unwrap() = Some(non_delegating(obj.clone()));
+            (obj, Some(counts), unk)
+        }
+        None => {
+            let obj = CallObject::<IProbeCalls>::new(server.clone(), None, mode);
+            let client: ComPtr<dyn AsyncIProbe> = ComPtr::new(IProbeCalls::upcast(obj.clone()));
+            let unk = client
+                .query::<dyn IUnknown>()
+                .expect("a call object answers IUnknown");
+            (obj, None, unk)
+        }
+    };
+    let reference = Arc::new(Mutex::new(Some(reference)));
+    let history: History = Arc::new(Mutex::new(Vec::new()));
+    // Closed (dropped) once the clients are done: the server then drains its queue and ends.
+    let (clients_done, clients_done_rx) = crossbeam_channel::bounded::<()>(0);
     let barrier = Arc::new(Barrier::new(plan.clients.len() + 1));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
+    let next_cancel = Arc::new(AtomicU64::new(1));
+    // When the call object's final release ran (0: not yet): set by the outer's final release
+    // hook, or by a thread that dropped a reference and then saw the object gone.
+    let released_at = Arc::new(AtomicU64::new(0));
 
     let mut threads = Vec::new();
     for (t, ops) in plan.clients.iter().enumerate() {
-        let (ops, client, sync, cancel) =
-            (ops.clone(), client.clone(), sync.clone(), cancel.clone());
+        let (ops, obj, reference) = (ops.clone(), obj.clone(), reference.clone());
         let (clock, history, barrier) = (clock.clone(), history.clone(), barrier.clone());
+        let (done, next_cancel) = (done_tx.clone(), next_cancel.clone());
+        let released_at = released_at.clone();
         threads.push(thread::spawn(move || {
             barrier.wait();
-            for op in ops {
+            for (i, op) in ops.into_iter().enumerate() {
+                let tag = ((t as u32) << 8 | i as u32) + 1;
+                let cancel_id = next_cancel.fetch_add(1, Ordering::SeqCst);
+                // The caller holds a COM reference while it calls (as COM requires), if the
+                // client has not released its last one.
+                let held = match op {
+                    ConcOp::Release => None,
+                    _ => reference.lock().unwrap().clone(),
+                };
                 let invoke = clock.tick();
-                let result = match &op {
-                    ConcOp::Begin(0) => Outcome::Returns(client.begin_read(t as u32)),
-                    ConcOp::Begin(_) => Outcome::Returns(client.begin_write(t as u32)),
+                let run = AssertUnwindSafe(|| match &op {
+                    ConcOp::Begin(0) => Outcome::Returns(obj.begin_read(tag)),
+                    ConcOp::Begin(_) => Outcome::Returns(obj.begin_write(tag)),
                     ConcOp::Finish(m) => {
                         let (hr, outs) = if *m == 0 {
-                            client.finish_read()
+                            obj.finish_read()
                         } else {
-                            client.finish_write()
+                            obj.finish_write()
                         };
                         if outs.is_empty() {
                             Outcome::Returns(hr)
@@ -323,26 +790,103 @@ pub fn run_concurrent_call(
                             Outcome::Finished { hr, outs }
                         }
                     }
-                    ConcOp::Cancel0 => Outcome::Returns(cancel.cancel(0)),
-                    ConcOp::TestCancel => Outcome::Returns(cancel.test_cancel()),
-                    ConcOp::Wait0 => Outcome::Returns(sync.wait(0, 0)),
-                    ConcOp::ServerComplete { .. } | ConcOp::Observe => continue,
-                };
-                let response = clock.tick();
-                history.lock().unwrap().push(Entry {
-                    thread: t,
-                    op,
-                    result: ConcResult::Outcome(result),
-                    invoke,
-                    response,
+                    ConcOp::Cancel0 => Outcome::Returns(ICancelMethodCalls::cancel(&*obj, 0)),
+                    ConcOp::Cancel(s) => Outcome::Returns(ICancelMethodCalls::cancel(&*obj, *s)),
+                    ConcOp::TestCancel => Outcome::Returns(ICancelMethodCalls::test_cancel(&*obj)),
+                    ConcOp::Wait0 => Outcome::Returns(ISynchronize::wait(&*obj, 0, 0)),
+                    ConcOp::Release => {
+                        let r = reference.lock().unwrap().take();
+                        drop(r);
+                        Outcome::Released { abandoned: false }
+                    }
+                    _ => Outcome::Invalid("not a client operation"),
                 });
+                let result = catch_unwind(run);
+                let response = clock.tick();
+                if held.is_some() || op == ConcOp::Release {
+                    drop(held);
+                    if obj.state() == crate::call::State::Gone {
+                        // An upper bound of the final release's instant.
+                        let _ = released_at.compare_exchange(
+                            0,
+                            clock.tick(),
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
+                    }
+                }
+                let reset = record_outer_calls(&history, t, response);
+                let result = match result {
+                    Ok(Outcome::Invalid(_)) => continue,
+                    Ok(o) => ConcResult::Outcome(o),
+                    Err(e) => ConcResult::Panicked(panic_message(e)),
+                };
+                let mut h = history.lock().unwrap();
+                let mut push = |op, result, invoke, response| {
+                    h.push(Entry {
+                        thread: t,
+                        op,
+                        result,
+                        invoke,
+                        response,
+                    })
+                };
+                match (&op, reset) {
+                    (ConcOp::Begin(m), Some(reset)) => {
+                        let call = |part| ConcOp::BeginCall {
+                            method: *m,
+                            tag,
+                            part,
+                        };
+                        push(
+                            call(BeginPart::UntilReset),
+                            ConcResult::Unobserved,
+                            invoke,
+                            reset,
+                        );
+                        push(call(BeginPart::FromReset), result, reset, response);
+                    }
+                    (ConcOp::Begin(m), None) => {
+                        let op = ConcOp::BeginCall {
+                            method: *m,
+                            tag,
+                            part: BeginPart::Whole,
+                        };
+                        push(op, result, invoke, response);
+                    }
+                    (ConcOp::Cancel(s), _) => {
+                        let req = ConcOp::CancelRequest {
+                            id: cancel_id,
+                            seconds: *s,
+                        };
+                        push(req, ConcResult::Unobserved, invoke, response);
+                        push(
+                            ConcOp::CancelReturn { id: cancel_id },
+                            result,
+                            invoke,
+                            response,
+                        );
+                    }
+                    (ConcOp::Release, _) => {
+                        push(ConcOp::Release, ConcResult::Unobserved, invoke, response);
+                        push(
+                            ConcOp::HandleClosed,
+                            ConcResult::Unobserved,
+                            invoke,
+                            response,
+                        );
+                    }
+                    _ => push(op.clone(), result, invoke, response),
+                }
             }
+            let _ = done.send(());
         }));
     }
+    drop(done_tx);
     let server_thread = {
-        let (server, clock, history) = (server.clone(), clock.clone(), history.clone());
+        let (clock, history) = (clock.clone(), history.clone());
         let (done, barrier, results) = (
-            clients_done.clone(),
+            clients_done_rx,
             barrier.clone(),
             plan.server_results.clone(),
         );
@@ -350,35 +894,48 @@ pub fn run_concurrent_call(
         thread::spawn(move || {
             barrier.wait();
             let mut n = 0;
+            let mut finished = false;
             loop {
-                // Read the flag before looking at the queue: once it is set, every Begin_ has
-                // queued its call, so an empty queue then means the server is done.
-                let finished = done.load(Ordering::SeqCst);
-                // Parks until a call arrives (or 1 ms passes, to look at the flag again).
-                match server.take_wait(1) {
-                    Some((call, _input)) => {
-                        let (hr, outs) = results
+                // Once the clients are done every Begin_ has queued its call, so an empty
+                // queue then means the server is done.
+                let next = if finished {
+                    calls_rx.try_recv().ok()
+                } else {
+                    crossbeam_channel::select! {
+                        recv(calls_rx) -> c => c.ok(),
+                        recv(done) -> _ => {
+                            finished = true;
+                            continue;
+                        }
+                    }
+                };
+                match next {
+                    Some((call, input)) => {
+                        let (hr, mut outs) = results
                             .get(n % results.len().max(1))
                             .cloned()
                             .unwrap_or((S_OK, vec![]));
                         n += 1;
-                        let generation = call.generation();
+                        let tag = match input {
+                            IProbeIn::Read { tag } | IProbeIn::Write { tag } => tag,
+                        };
+                        outs.push(tag);
                         let out = if call.method() == 0 {
                             IProbeOut::Read { outs: outs.clone() }
                         } else {
                             IProbeOut::Write { outs: outs.clone() }
                         };
                         let invoke = clock.tick();
-                        call.complete(hr, out);
+                        let r = catch_unwind(AssertUnwindSafe(|| call.complete(hr, out)));
                         let response = clock.tick();
+                        record_outer_calls(&history, t, response);
                         history.lock().unwrap().push(Entry {
                             thread: t,
-                            op: ConcOp::ServerComplete {
-                                generation,
-                                hr,
-                                outs,
+                            op: ConcOp::ServerComplete { tag, hr, outs },
+                            result: match r {
+                                Ok(()) => ConcResult::Unobserved,
+                                Err(e) => ConcResult::Panicked(panic_message(e)),
                             },
-                            result: ConcResult::Unobserved,
                             invoke,
                             response,
                         });
@@ -389,19 +946,50 @@ pub fn run_concurrent_call(
             }
         })
     };
-    for t in threads {
-        t.join().expect("a client thread panicked");
+    // Wait for the clients, bounded: a hang is a failure, not a hung test.
+    let deadline = std::time::Instant::now() + HANG_LIMIT;
+    for _ in 0..plan.clients.len() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            drop(clients_done);
+            let history = history.lock().unwrap().clone();
+            return Err(NotLinearizable {
+                history,
+                hung: Some(format!("call object {:?}", obj.state())),
+            });
+        }
     }
-    clients_done.store(true, Ordering::SeqCst);
-    server_thread.join().expect("the server thread panicked");
+    for t in threads {
+        let _ = t.join();
+    }
+    drop(clients_done);
+    let _ = server_thread.join();
 
     let invoke = clock.tick();
-    let observed = ConcResult::State(
-        super::runner::model_state(obj.state()),
-        obj.handle().is_signaled(),
-    );
+    let observed = ConcResult::State {
+        state: super::runner::model_state(obj.state()),
+        event: obj.handle().is_signaled(),
+        outer: outer.as_ref().map(|o| {
+            (
+                o.resets.load(Ordering::SeqCst),
+                o.signals.load(Ordering::SeqCst),
+            )
+        }),
+    };
     let response = clock.tick();
     let mut history = std::mem::take(&mut *history.lock().unwrap());
+    // The final release ends when the call object's final release has run (for an
+    // aggregated one, when the outer's final release has let it go).
+    let at = outer
+        .as_ref()
+        .map_or(0, |o| o.released_at.load(Ordering::SeqCst))
+        .max(released_at.load(Ordering::SeqCst));
+    for e in history
+        .iter_mut()
+        .filter(|e| matches!(e.op, ConcOp::Release | ConcOp::HandleClosed))
+    {
+        e.response = e.response.max(at);
+    }
     history.push(Entry {
         thread: usize::MAX,
         op: ConcOp::Observe,
@@ -409,15 +997,13 @@ pub fn run_concurrent_call(
         invoke,
         response,
     });
-    drop((sync, cancel, client));
-    debug_assert!(matches!(obj.state(), State::Gone));
+    drop(reference.lock().unwrap().take());
 
-    let init = GenModel {
-        call: CallModel::with_mode(super::PROBE_ASYNC_IID, FinishMode::Strict),
-        generation: 0,
-    };
-    match check(&init, &history, conc_step) {
+    match check(&GenModel::for_plan(plan), &history, conc_step) {
         Some(_) => Ok(history),
-        None => Err(NotLinearizable { history }),
+        None => Err(NotLinearizable {
+            history,
+            hung: None,
+        }),
     }
 }
