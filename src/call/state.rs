@@ -100,6 +100,8 @@ pub enum FinishStep {
 pub struct CallState {
     state: State,
     cancelled: bool,
+    /// `cancelled` as it was before the last `begin`, for `begin_failed` to restore.
+    cancelled_before: bool,
     generation: u64,
     method: usize,
 }
@@ -116,6 +118,7 @@ impl CallState {
         CallState {
             state: State::Idle,
             cancelled: false,
+            cancelled_before: false,
             generation: 0,
             method: 0,
         }
@@ -144,6 +147,7 @@ impl CallState {
             State::Idle => {
                 self.generation = self.generation.wrapping_add(1);
                 self.method = method;
+                self.cancelled_before = self.cancelled;
                 self.cancelled = false;
                 self.state = State::Pending;
                 Ok(self.generation)
@@ -155,11 +159,13 @@ impl CallState {
 
     /// Undoes a `begin` whose start failed (the aggregating outer's `Reset` failed or
     /// panicked): call `generation` never reached the server, so whatever happened to it in
-    /// the meantime (a `Cancel` from another thread) is undone too: `→ Idle`. Returns whether
-    /// the state changed.
+    /// the meantime (a `Cancel` from another thread) is undone too: `→ Idle`, and the
+    /// cancelled flag is the previous call's again. Returns whether the state changed.
     pub(crate) fn begin_failed(&mut self, generation: u64) -> bool {
         if self.generation == generation && self.state.in_call() {
             self.state = State::Idle;
+            // The call never happened: `TestCancel` answers for the previous one again.
+            self.cancelled = self.cancelled_before;
             true
         } else {
             false
@@ -354,6 +360,20 @@ mod tests {
             s.finish(0, FinishMode::Blocking),
             FinishStep::Done { replaced_by: None }
         );
+    }
+
+    #[test]
+    fn a_failed_begin_restores_the_previous_calls_cancelled_flag() {
+        let mut s = CallState::new();
+        let g = s.begin(0).unwrap();
+        s.cancel().unwrap();
+        assert_eq!(s.cancel_window_over(g), S_OK);
+        s.finish(0, FinishMode::Strict);
+        let g2 = s.begin(0).unwrap();
+        assert_eq!(s.test_cancel(), RPC_S_CALLPENDING);
+        assert!(s.begin_failed(g2));
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(s.test_cancel(), RPC_E_CALL_CANCELED);
     }
 
     #[test]
