@@ -334,6 +334,9 @@ pub struct CallModel {
     mode: FinishMode,
     state: CallState,
     cancelled: bool,
+    /// `cancelled` before the current `Begin_`: what `TestCancel` answers again if the outer's
+    /// `Reset` fails it.
+    cancelled_before: bool,
     method: Option<MethodIndex>,
     event_set: bool,
     result: Option<(HRESULT, Outs)>,
@@ -358,6 +361,7 @@ impl CallModel {
             mode,
             state: CallState::Idle,
             cancelled: false,
+            cancelled_before: false,
             method: None,
             event_set: false,
             result: None,
@@ -482,6 +486,7 @@ impl CallModel {
                     self.resetting = true;
                 }
                 self.calls += 1;
+                self.cancelled_before = self.cancelled;
                 self.cancelled = false;
                 self.event_set = false;
                 self.result = None;
@@ -517,6 +522,8 @@ impl CallModel {
         if hr.failed() {
             if self.in_progress() {
                 self.state = CallState::Idle;
+                // The call never happened: TestCancel answers for the previous one again.
+                self.cancelled = self.cancelled_before;
                 self.method = None;
                 self.result = None;
                 self.cancel_in_flight = None;
