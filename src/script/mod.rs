@@ -14,9 +14,10 @@
 //! client: Release call                                    -> 0
 //! ```
 //!
-//! * [`parse`](mod@parse) — text → [`Step`]s, with `FILE:LINE` syntax errors;
-//! * [`run`] — runs steps on named actor threads against the real objects, checks the
-//!   expectations, and stops at the first mismatch;
+//! * parsing (crate-private) — text → steps, with `FILE:LINE` syntax errors;
+//! * running: [`run_source`], [`run_file`], [`run_files`] and [`diagram_file`] run the steps
+//!   on named actor threads against the real objects, check the expectations, and stop at
+//!   the first mismatch;
 //! * [`trace`] — the timeline of COM-visible events a run produces;
 //! * [`mermaid`] — a timeline as a Mermaid `sequenceDiagram`.
 //!
@@ -28,10 +29,9 @@
 //! `scenarios/` are one per documented rule.
 
 pub mod mermaid;
-pub mod parse;
-pub mod run;
+pub(crate) mod parse;
+mod run;
 pub mod trace;
 
-pub use parse::{parse, Step, StepKind, SyntaxError};
 pub use run::{diagram_file, run_file, run_files, run_source, RunOptions, ScriptError};
 pub use trace::Trace;
