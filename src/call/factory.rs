@@ -99,11 +99,14 @@ pub fn create_call_as<I: ?Sized + Interface + IUnknown>(
 /// objects run the synchronous method on a worker pool and hand back its out-parameters, as a
 /// standard-marshaled proxy does for a server without a call object (spec 1.2, 3.5).
 ///
-/// It is a separate COM object (as the proxy is), wrapping the server object.
+/// It is a separate COM object (as the proxy is), wrapping the server object. With
+/// [`with_handler`](Self::with_handler) its call objects are served by any [`CallHandler`]
+/// instead — a [`ManualHandler`](super::ManualHandler) makes a hand-driven server for any
+/// declared interface.
 pub struct StdCallFactory<M: AsyncInterface> {
     refs: RefCount,
     me: Weak<StdCallFactory<M>>,
-    handler: Arc<SyncMethodHandler<M>>,
+    handler: Arc<dyn CallHandler<M>>,
     mode: FinishMode,
 }
 
@@ -133,6 +136,38 @@ impl<M: AsyncInterface> StdCallFactory<M> {
             handler: SyncMethodHandler::new(object, pool),
             mode,
         })
+    }
+
+    /// A factory (one reference) whose call objects are served by `handler`: for example a
+    /// [`ManualHandler`](super::ManualHandler), whose calls wait until the test completes,
+    /// fails or keeps each one.
+    ///
+    /// ```
+    /// use comasync::call::{create_call_as, FinishMode, ManualHandler, StdCallFactory};
+    /// use comasync::hresult::{E_ACCESSDENIED, S_OK};
+    /// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
+    /// use comasync::unknown::Interface;
+    ///
+    /// let server = ManualHandler::<ISimpleStreamCalls>::new();
+    /// let factory = StdCallFactory::with_handler(server.clone(), FinishMode::Blocking);
+    /// let iid = <dyn AsyncISimpleStream as Interface>::IID;
+    /// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &iid).unwrap();
+    /// assert_eq!(call.begin_read(4), S_OK);
+    /// let (pending, _input) = server.take().expect("the call waits at the server");
+    /// pending.fail(E_ACCESSDENIED); // the server decides
+    /// assert_eq!(call.finish_read(), (E_ACCESSDENIED, vec![]));
+    /// ```
+    pub fn with_handler(
+        handler: Arc<dyn CallHandler<M>>,
+        mode: FinishMode,
+    ) -> ComPtr<dyn ICallFactory> {
+        let f = Arc::new_cyclic(|me| StdCallFactory {
+            refs: RefCount::new(),
+            me: me.clone(),
+            handler,
+            mode,
+        });
+        ComPtr::new(f as Arc<dyn ICallFactory>)
     }
 }
 
