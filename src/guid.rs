@@ -23,6 +23,17 @@ use std::str::FromStr;
 use crate::hresult::{Error, E_INVALIDARG};
 
 /// A globally unique identifier, laid out as Windows lays it out.
+///
+/// ```
+/// use comasync::guid::{GUID, IID_ISynchronize};
+///
+/// // {00000030-0000-0000-C000-000000000046}
+/// const MY_IID: GUID = GUID::from_u128(0x00000030_0000_0000_C000_000000000046);
+/// assert_eq!(MY_IID, IID_ISynchronize);
+/// assert_eq!((MY_IID.data1, MY_IID.data4[0]), (0x30, 0xC0));
+/// assert_eq!(GUID::parse("00000030-0000-0000-c000-000000000046"), Some(MY_IID));
+/// assert_eq!(GUID::parse("{not a guid}"), None);
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct GUID {
@@ -36,9 +47,26 @@ pub struct GUID {
     pub data4: [u8; 8],
 }
 
-/// An interface identifier.
+/// An interface identifier: the `GUID` `QueryInterface` and `CreateCall` take.
+///
+/// ```
+/// use comasync::guid::{IID, IID_AsyncIPipeByte, IID_IPipeByte};
+///
+/// // A synchronous interface and its asynchronous twin have different IIDs.
+/// let (sync, r#async): (IID, IID) = (IID_IPipeByte, IID_AsyncIPipeByte);
+/// assert_ne!(sync, r#async);
+/// assert_eq!(r#async.to_string(), "{DB2F3ACB-2F86-11D1-8E04-00C04FB9989A}");
+/// ```
 pub type IID = GUID;
-/// A class identifier.
+/// A class identifier: the `GUID` `CoCreateInstance` takes.
+///
+/// ```
+/// use comasync::guid::{CLSID, CLSID_ManualResetEvent};
+///
+/// let clsid: CLSID = "{0000032C-0000-0000-C000-000000000046}".parse()?;
+/// assert_eq!(clsid, CLSID_ManualResetEvent);
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub type CLSID = GUID;
 
 /// `GUID_NULL`, all zeros.

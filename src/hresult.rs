@@ -36,6 +36,18 @@ use std::fmt;
 
 /// A COM result code: bit 31 is the severity (1 = failure), bits 16..=26 the facility, bits
 /// 0..=15 the code.
+///
+/// ```
+/// use comasync::hresult::{HRESULT, FACILITY_RPC, RPC_E_CALL_CANCELED, S_FALSE};
+///
+/// let hr = HRESULT::from_u32(0x8001_0002);
+/// assert_eq!(hr, RPC_E_CALL_CANCELED);
+/// assert!(hr.failed() && hr.severity() == 1);
+/// assert_eq!((hr.facility(), hr.code()), (FACILITY_RPC, 2));
+/// assert!(S_FALSE.succeeded()); // SUCCEEDED, though the answer is "false"
+/// assert_eq!(format!("{hr:?}"), "RPC_E_CALL_CANCELED(0x80010002)");
+/// assert_eq!(hr.ok(), Err(comasync::Error(RPC_E_CALL_CANCELED)));
+/// ```
 #[repr(transparent)]
 #[must_use]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -167,6 +179,14 @@ impl From<HRESULT> for i32 {
 }
 
 /// One row of [`TABLE`].
+///
+/// ```
+/// use comasync::hresult::{TABLE, E_NOINTERFACE};
+///
+/// let row = TABLE.iter().find(|e| e.hr == E_NOINTERFACE).unwrap();
+/// assert_eq!(row.name, "E_NOINTERFACE");
+/// assert_eq!(row.message, "No such interface supported");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The code.
@@ -363,9 +383,30 @@ impl From<Error> for HRESULT {
 
 /// `Result<T, Error>`: the Rust shape of a COM method that returns an `HRESULT` and an
 /// out-parameter.
+///
+/// ```
+/// use comasync::hresult::{Result, E_INVALIDARG};
+///
+/// // HRESULT Half(ULONG n, ULONG* out): the out-parameter is the Ok value.
+/// fn half(n: u32) -> Result<u32> {
+///     if n % 2 == 1 {
+///         return Err(E_INVALIDARG.into());
+///     }
+///     Ok(n / 2)
+/// }
+/// assert_eq!(half(8), Ok(4));
+/// assert_eq!(half(7).unwrap_err().code(), E_INVALIDARG);
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Folds a `Result<()>` back into an `HRESULT` (`Ok` → `S_OK`).
+///
+/// ```
+/// use comasync::hresult::{hresult_of, E_NOINTERFACE, S_OK};
+///
+/// assert_eq!(hresult_of(Ok(())), S_OK);
+/// assert_eq!(hresult_of(E_NOINTERFACE.ok()), E_NOINTERFACE);
+/// ```
 pub fn hresult_of(r: Result<()>) -> HRESULT {
     match r {
         Ok(()) => S_OK,
@@ -376,6 +417,14 @@ pub fn hresult_of(r: Result<()>) -> HRESULT {
 /// The name of a facility code: `NULL`, `RPC`, `ITF` or `WIN32` for the four the asynchronous
 /// call model uses ([`FACILITY_NULL`], [`FACILITY_RPC`], [`FACILITY_ITF`],
 /// [`FACILITY_WIN32`]); `None` for any other.
+///
+/// ```
+/// use comasync::hresult::{facility_name, HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED, RPC_S_CALLPENDING};
+///
+/// assert_eq!(facility_name(RPC_S_CALLPENDING.facility()), Some("RPC"));
+/// assert_eq!(facility_name(HRESULT_FROM_WIN32_RPC_S_CALL_CANCELLED.facility()), Some("WIN32"));
+/// assert_eq!(facility_name(9), None);
+/// ```
 pub const fn facility_name(facility: u32) -> Option<&'static str> {
     match facility {
         FACILITY_NULL => Some("NULL"),

@@ -40,6 +40,25 @@ use crate::hresult::{Error, Result, E_INVALIDARG, E_UNEXPECTED, HRESULT, S_OK};
 use crate::sync::prim::{AtomicU32, Mutex, Ordering};
 
 /// A COM interface type (`dyn ISynchronize`, ...): its IID and its name.
+///
+/// ```
+/// use comasync::guid::{GUID, IID_ISynchronize};
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::{IUnknown, Interface};
+///
+/// assert_eq!(<dyn ISynchronize as Interface>::IID, IID_ISynchronize);
+/// assert_eq!(<dyn ISynchronize as Interface>::NAME, "ISynchronize");
+///
+/// // Your own interface: a trait over IUnknown, with its IID on `dyn`.
+/// trait IGreeter: IUnknown {
+///     fn greet(&self) -> String;
+/// }
+/// impl Interface for dyn IGreeter {
+///     const IID: GUID = GUID::from_str_const("{6B5F1E0A-0C1D-4E2F-8A3B-4C5D6E7F8091}");
+///     const NAME: &'static str = "IGreeter";
+/// }
+/// assert_eq!(<dyn IGreeter as Interface>::IID.data1, 0x6B5F_1E0A);
+/// ```
 pub trait Interface: 'static {
     /// The interface identifier.
     const IID: IID;
@@ -51,6 +70,22 @@ pub trait Interface: 'static {
 ///
 /// Implementations must answer `IID_IUnknown` with the controlling object (the same one every
 /// time), and must answer `E_NOINTERFACE` for anything they do not implement.
+///
+/// ```
+/// use comasync::guid::{IID_ICallFactory, IID_ISynchronize};
+/// use comasync::hresult::{E_NOINTERFACE, S_OK};
+/// use comasync::sync::{ISynchronize, ManualResetEvent};
+/// use comasync::unknown::{ComPtr, IUnknown};
+///
+/// let event = ManualResetEvent::create(); // count 1
+/// let mut slot: Option<ComPtr<dyn ISynchronize>> = None; // the `void **ppv`
+/// assert_eq!(event.query_interface(&IID_ISynchronize, &mut slot), S_OK); // count 2
+/// assert_eq!(event.query_interface(&IID_ICallFactory, &mut slot), E_NOINTERFACE);
+/// assert_eq!(event.add_ref(), 3);
+/// assert_eq!(event.release(), 2);
+/// drop(slot); // Release: count 1
+/// assert_eq!(event.ref_count(), 1);
+/// ```
 pub trait IUnknown: Send + Sync + 'static {
     /// `QueryInterface`: writes `Some(ComPtr<dyn I>)` into `ppv` (an
     /// `&mut Option<ComPtr<dyn I>>`) for a supported `iid` and returns `S_OK`; otherwise
@@ -71,6 +106,21 @@ impl Interface for dyn IUnknown {
 
 /// The non-delegating unknown of an object that can be aggregated: the one its controlling
 /// outer calls to reach it. (In C++ this is a second vtable; here it is a second trait.)
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::guid::CLSID_ManualResetEvent;
+/// use comasync::sync::SyncEvent;
+/// use comasync::unknown::{INonDelegatingUnknown, IUnknown, PlainObject};
+///
+/// let outer = PlainObject::create(); // outer count 1
+/// let inner = SyncEvent::new_aggregated(CLSID_ManualResetEvent, Arc::downgrade(outer.as_arc()));
+/// assert_eq!(inner.nd_add_ref(), 1); // the outer's reference on the inner: the inner's own count
+/// assert_eq!(inner.add_ref(), 2); // the delegating AddRef counts on the outer
+/// assert_eq!(outer.ref_count(), 2);
+/// assert_eq!(inner.release(), 1);
+/// assert_eq!(inner.nd_release(), 0); // the inner's final release
+/// ```
 pub trait INonDelegatingUnknown: Send + Sync + 'static {
     /// The inner object's own `QueryInterface`.
     fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT;
@@ -185,6 +235,20 @@ impl<I: ?Sized + IUnknown> fmt::Debug for ComPtr<I> {
 
 /// `QueryInterface` for `I` on any unknown, typed: `Ok(pointer)` or the failure `HRESULT`
 /// (`E_NOINTERFACE` for an unsupported interface).
+///
+/// ```
+/// use comasync::hresult::E_NOINTERFACE;
+/// use comasync::sync::{ISynchronizeEvent, ISynchronizeHandle, ManualResetEvent};
+/// use comasync::unknown::query;
+///
+/// let event = ManualResetEvent::create();
+/// let handle = query::<dyn ISynchronizeHandle>(&*event)?.get_handle()?;
+/// assert!(!handle.is_signaled());
+/// // Only CLSID_StdEvent implements ISynchronizeEvent.
+/// let err = query::<dyn ISynchronizeEvent>(&*event).unwrap_err();
+/// assert_eq!(err.code(), E_NOINTERFACE);
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub fn query<I: ?Sized + Interface + IUnknown>(
     unk: &(impl IUnknown + ?Sized),
 ) -> Result<ComPtr<I>> {
@@ -196,6 +260,20 @@ pub fn query<I: ?Sized + Interface + IUnknown>(
 
 /// Writes `p` into a `query_interface` out-slot `ppv` (an `&mut Option<ComPtr<I>>`) and returns
 /// `S_OK`; `E_INVALIDARG` (and `p` is released) if the slot is of another type.
+///
+/// ```
+/// use comasync::hresult::{E_INVALIDARG, S_OK};
+/// use comasync::sync::{ISynchronize, StdEvent};
+/// use comasync::unknown::{set_out, ComPtr, IUnknown};
+///
+/// let event = StdEvent::create();
+/// let mut slot: Option<ComPtr<dyn ISynchronize>> = None;
+/// assert_eq!(set_out(&mut slot, event.clone()), S_OK);
+/// assert!(slot.is_some());
+/// let mut wrong: Option<ComPtr<dyn IUnknown>> = None; // a ppv for another interface
+/// assert_eq!(set_out(&mut wrong, event.clone()), E_INVALIDARG);
+/// assert_eq!(event.ref_count(), 2); // `event` and `slot`; the refused pointer was released
+/// ```
 pub fn set_out<I: ?Sized + IUnknown>(ppv: &mut dyn Any, p: ComPtr<I>) -> HRESULT {
     match ppv.downcast_mut::<Option<ComPtr<I>>>() {
         Some(slot) => {
@@ -214,6 +292,18 @@ pub fn set_out<I: ?Sized + IUnknown>(ppv: &mut dyn Any, p: ComPtr<I>) -> HRESULT
 /// The count saturates: an `AddRef` at `u32::MAX` leaves it there, and so does every
 /// `Release` after, so an object referenced 2³² times is never finally released (leaked,
 /// never freed early). COM's `ULONG` count would wrap to 0 instead.
+///
+/// ```
+/// use comasync::unknown::RefCount;
+///
+/// let refs = RefCount::new();
+/// assert_eq!(refs.nd_add_ref(), 1);
+/// assert_eq!(refs.nd_add_ref(), 2);
+/// assert_eq!(refs.nd_release(), (1, false));
+/// assert_eq!(refs.nd_release(), (0, true)); // the final release
+/// assert_eq!(refs.nd_release(), (0, false)); // unbalanced: changes nothing
+/// assert!(!refs.is_aggregated());
+/// ```
 pub struct RefCount {
     count: AtomicU32,
     /// Boxed: one pointer for the (common) object that is not aggregated.
@@ -488,6 +578,20 @@ macro_rules! com_object {
 
 /// The non-delegating unknown of an inner object, as an ordinary `IUnknown` pointer: what
 /// `CreateCall` and `CoCreateInstance` hand an aggregating outer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::guid::CLSID_StdEvent;
+/// use comasync::sync::{ISynchronize, SyncEvent};
+/// use comasync::unknown::{non_delegating, ComPtr, PlainObject};
+///
+/// let outer = PlainObject::create();
+/// let inner = SyncEvent::new_aggregated(CLSID_StdEvent, Arc::downgrade(outer.as_arc()));
+/// let nd = non_delegating(inner); // what the outer keeps
+/// let sync = nd.query::<dyn ISynchronize>()?; // the inner's own QueryInterface...
+/// assert!(ComPtr::is_same_object(&sync, &outer)); // ...hands out an interface of the outer
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub fn non_delegating(inner: Arc<dyn INonDelegatingUnknown>) -> ComPtr<dyn IUnknown> {
     let unk: Arc<dyn IUnknown> = Arc::new(NonDelegating(inner));
     ComPtr::new(unk)
@@ -511,6 +615,17 @@ impl IUnknown for NonDelegating {
 /// outer may only be asked for `IID_IUnknown`; anything else is `E_INVALIDARG`... or, for
 /// classes, `CLASS_E_NOAGGREGATION`-style codes chosen by the caller. Returns `Ok(())` when the
 /// request is allowed.
+///
+/// ```
+/// use comasync::guid::{IID_ISynchronize, IID_IUnknown};
+/// use comasync::hresult::{Error, CLASS_E_NOAGGREGATION};
+/// use comasync::unknown::check_aggregation_request;
+///
+/// let code = CLASS_E_NOAGGREGATION;
+/// assert_eq!(check_aggregation_request(true, &IID_IUnknown, code), Ok(()));
+/// assert_eq!(check_aggregation_request(true, &IID_ISynchronize, code), Err(Error(code)));
+/// assert_eq!(check_aggregation_request(false, &IID_ISynchronize, code), Ok(()));
+/// ```
 pub fn check_aggregation_request(aggregating: bool, riid: &IID, code: HRESULT) -> Result<()> {
     if aggregating && *riid != IID_IUnknown {
         Err(Error(code))
@@ -522,6 +637,20 @@ pub fn check_aggregation_request(aggregating: bool, riid: &IID, code: HRESULT) -
 /// A COM object whose only interface is `IUnknown`, with an observable count. Useful as an
 /// outer in tests and as an object "without async support" (it answers `E_NOINTERFACE` to
 /// `ICallFactory`).
+///
+/// ```
+/// use comasync::call::ICallFactory;
+/// use comasync::hresult::E_NOINTERFACE;
+/// use comasync::unknown::{ComPtr, IUnknown, PlainObject};
+///
+/// let obj = PlainObject::create();
+/// assert_eq!(obj.ref_count(), 1);
+/// let err = obj.query::<dyn ICallFactory>().unwrap_err(); // no async support
+/// assert_eq!(err.code(), E_NOINTERFACE);
+/// let unk = obj.query::<dyn IUnknown>()?;
+/// assert!(ComPtr::is_same_object(&unk, &obj));
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct PlainObject {
     refs: RefCount,
     me: Weak<PlainObject>,

@@ -26,6 +26,19 @@ use crate::hresult::{
 use crate::unknown::{set_out, ComPtr, IUnknown, Interface, RefCount};
 
 /// `ISynchronize`: the signal a call object's completion is told by.
+///
+/// ```
+/// use comasync::hresult::{E_INVALIDARG, RPC_S_CALLPENDING, S_OK};
+/// use comasync::sync::{ISynchronize, ManualResetEvent, COWAIT_DEFAULT, INFINITE};
+///
+/// let sync = ManualResetEvent::create();
+/// assert_eq!(sync.wait(COWAIT_DEFAULT, 0), RPC_S_CALLPENDING); // "not yet"
+/// assert_eq!(sync.signal(), S_OK);
+/// assert_eq!(sync.wait(COWAIT_DEFAULT, INFINITE), S_OK);
+/// assert_eq!(sync.reset(), S_OK);
+/// assert_eq!(sync.wait(COWAIT_DEFAULT, 0), RPC_S_CALLPENDING);
+/// assert_eq!(sync.wait(0x100, 0), E_INVALIDARG); // not a COWAIT_* flag
+/// ```
 pub trait ISynchronize: IUnknown {
     /// `Wait(dwFlags, dwMilliseconds)`: `S_OK` once signaled, `RPC_S_CALLPENDING` if not
     /// within `timeout_ms` (0 = do not wait, `INFINITE` = forever), `E_INVALIDARG` for unknown
@@ -38,12 +51,41 @@ pub trait ISynchronize: IUnknown {
 }
 
 /// `ISynchronizeHandle`: the waitable handle behind a synchronization object.
+///
+/// ```
+/// use comasync::hresult::S_OK;
+/// use comasync::sync::{co_wait_for_multiple_handles, ISynchronizeHandle, ManualResetEvent};
+///
+/// let event = ManualResetEvent::create();
+/// let handle = event.query::<dyn ISynchronizeHandle>()?.get_handle()?;
+/// assert!(!handle.is_signaled());
+/// event.signal(); // Signal sets the handle...
+/// let mut index = 7;
+/// let hr = co_wait_for_multiple_handles(0, 0, Some(&[handle]), Some(&mut index));
+/// assert_eq!((hr, index), (S_OK, 0)); // ...so a wait on it succeeds
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub trait ISynchronizeHandle: IUnknown {
     /// `GetHandle(&h)`: the object's event handle.
     fn get_handle(&self) -> Result<HANDLE>;
 }
 
 /// `ISynchronizeEvent`: lets the owner assign the event handle that `Signal` sets.
+///
+/// ```
+/// use comasync::hresult::{E_INVALIDARG, S_OK};
+/// use comasync::sync::{ISynchronizeEvent, ISynchronizeHandle, StdEvent, HANDLE};
+///
+/// let event = StdEvent::create();
+/// let sync_event = event.query::<dyn ISynchronizeEvent>()?;
+/// let mine = HANDLE::create_event(true, false);
+/// assert_eq!(sync_event.set_event_handle(Some(&mine)), S_OK);
+/// assert_eq!(event.signal(), S_OK);
+/// assert!(mine.is_signaled()); // Signal set the assigned handle
+/// assert_eq!(sync_event.get_handle()?, mine);
+/// assert_eq!(sync_event.set_event_handle(None), E_INVALIDARG);
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub trait ISynchronizeEvent: ISynchronizeHandle {
     /// `SetEventHandle(&h)`: from now on `Wait`, `Signal`, `Reset` and `GetHandle` use `h`.
     /// `E_INVALIDARG` for a missing handle.
@@ -51,6 +93,22 @@ pub trait ISynchronizeEvent: ISynchronizeHandle {
 }
 
 /// `ISynchronizeContainer`: waits for any one of a group of synchronization objects.
+///
+/// ```
+/// use comasync::hresult::{E_INVALIDARG, RPC_E_NO_SYNC, S_OK};
+/// use comasync::sync::{ManualResetEvent, SynchronizeContainer, COWAIT_WAITALL, INFINITE};
+///
+/// let container = SynchronizeContainer::create();
+/// let mut got = None;
+/// assert_eq!(container.wait_multiple(0, 0, Some(&mut got)), RPC_E_NO_SYNC); // empty
+/// let event = ManualResetEvent::create();
+/// assert_eq!(container.add_synchronize(Some(&event)), S_OK);
+/// assert_eq!(container.add_synchronize(None), E_INVALIDARG);
+/// assert_eq!(container.wait_multiple(COWAIT_WAITALL, 0, Some(&mut got)), E_INVALIDARG);
+/// event.signal();
+/// assert_eq!(container.wait_multiple(0, INFINITE, Some(&mut got)), S_OK);
+/// assert!(got.is_some());
+/// ```
 pub trait ISynchronizeContainer: IUnknown {
     /// `AddSynchronize(pSync)`: `S_OK`; `RPC_E_OUT_OF_RESOURCES` once 63 objects are held;
     /// `E_INVALIDARG` for a missing object; `E_NOINTERFACE` if it has no `ISynchronizeHandle`
@@ -90,6 +148,25 @@ impl Interface for dyn ISynchronizeContainer {
 /// Create one with [`ManualResetEvent::create`] or [`StdEvent::create`], by CLSID with
 /// [`co_create_instance`](crate::class::co_create_instance), or aggregated under an outer with
 /// [`SyncEvent::new_aggregated`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::guid::{CLSID_ManualResetEvent, IID_ISynchronize};
+/// use comasync::hresult::S_OK;
+/// use comasync::sync::{ISynchronize, SyncEvent};
+/// use comasync::unknown::{ComPtr, INonDelegatingUnknown, PlainObject};
+///
+/// // A call object aggregates a ManualResetEvent this way (the outer here is a plain object).
+/// let outer = PlainObject::create();
+/// let inner = SyncEvent::new_aggregated(CLSID_ManualResetEvent, Arc::downgrade(outer.as_arc()));
+/// assert_eq!(inner.clsid(), CLSID_ManualResetEvent);
+/// let mut slot: Option<ComPtr<dyn ISynchronize>> = None;
+/// assert_eq!(inner.nd_query_interface(&IID_ISynchronize, &mut slot), S_OK);
+/// let sync = slot.unwrap();
+/// assert_eq!(sync.signal(), S_OK);
+/// assert!(inner.handle().is_signaled());
+/// assert!(ComPtr::is_same_object(&sync, &outer)); // identity is the outer's
+/// ```
 pub struct SyncEvent {
     refs: RefCount,
     me: Weak<SyncEvent>,
