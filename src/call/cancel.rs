@@ -26,6 +26,25 @@ use crate::unknown::{IUnknown, Interface};
 pub const RPC_C_CANCEL_INFINITE_TIMEOUT: u32 = u32::MAX;
 
 /// `ICancelMethodCalls`: cancel a call, or ask whether it was cancelled.
+///
+/// ```
+/// use comasync::call::{create_call_as, FinishMode, ICallFactory, ICancelMethodCalls};
+/// use comasync::hresult::{RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let (server, _calls) = SimpleStream::create_manual(b"data".to_vec(), FinishMode::Blocking);
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// let cancel = call.query::<dyn ICancelMethodCalls>()?;
+/// assert_eq!(call.begin_read(4), S_OK); // the server never answers
+/// assert_eq!(cancel.test_cancel(), RPC_S_CALLPENDING);
+/// assert_eq!(cancel.cancel(0), S_OK); // no wait: COM completes the call locally
+/// assert_eq!(cancel.test_cancel(), RPC_E_CALL_CANCELED);
+/// assert_eq!(call.finish_read(), (RPC_E_CALL_CANCELED, Vec::new()));
+/// assert_eq!(cancel.cancel(0), RPC_E_CALL_COMPLETE); // nothing left to cancel
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub trait ICancelMethodCalls: IUnknown {
     /// `Cancel(ulSeconds)`: see the [module documentation](self).
     fn cancel(&self, seconds: u32) -> HRESULT;
@@ -63,6 +82,16 @@ pub fn co_enable_call_cancellation(reserved: Option<&mut dyn Any>) -> HRESULT {
 
 /// `CoDisableCallCancellation(pReserved)`: undoes one enable; `CO_E_CANCEL_DISABLED` if there
 /// is none to undo (D9). `pReserved` must be `None`.
+///
+/// ```
+/// use comasync::call::{co_disable_call_cancellation, co_enable_call_cancellation};
+/// use comasync::hresult::{CO_E_CANCEL_DISABLED, E_INVALIDARG, S_OK};
+///
+/// assert_eq!(co_enable_call_cancellation(None), S_OK);
+/// assert_eq!(co_disable_call_cancellation(Some(&mut 0u32)), E_INVALIDARG); // pReserved ≠ NULL
+/// assert_eq!(co_disable_call_cancellation(None), S_OK);
+/// assert_eq!(co_disable_call_cancellation(None), CO_E_CANCEL_DISABLED); // none left to undo
+/// ```
 pub fn co_disable_call_cancellation(reserved: Option<&mut dyn Any>) -> HRESULT {
     if reserved.is_some() {
         return E_INVALIDARG;
@@ -78,6 +107,18 @@ pub fn co_disable_call_cancellation(reserved: Option<&mut dyn Any>) -> HRESULT {
 
 /// Whether cancellation of synchronous calls is enabled on this thread (the enable count is
 /// above zero).
+///
+/// ```
+/// use comasync::call::{call_cancellation_enabled, co_disable_call_cancellation, co_enable_call_cancellation};
+///
+/// assert!(!call_cancellation_enabled()); // a new thread starts disabled
+/// co_enable_call_cancellation(None);
+/// co_enable_call_cancellation(None); // nested enables are counted
+/// co_disable_call_cancellation(None);
+/// assert!(call_cancellation_enabled());
+/// co_disable_call_cancellation(None);
+/// assert!(!call_cancellation_enabled());
+/// ```
 pub fn call_cancellation_enabled() -> bool {
     ENABLED.with(|c| c.get() > 0)
 }

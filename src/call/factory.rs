@@ -29,6 +29,27 @@ use crate::unknown::{
 
 /// `ICallFactory`: creates call objects. Present on objects that support asynchronous calls;
 /// `E_NOINTERFACE` to the `QueryInterface` for it means no async support.
+///
+/// ```
+/// use comasync::call::ICallFactory;
+/// use comasync::guid::IID_IUnknown;
+/// use comasync::hresult::{E_NOINTERFACE, E_POINTER, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStream, SimpleStream};
+/// use comasync::unknown::{ComPtr, Interface};
+///
+/// let sync_only = SimpleStream::create_sync_only(Vec::new());
+/// assert_eq!(sync_only.query::<dyn ICallFactory>().unwrap_err().code(), E_NOINTERFACE);
+///
+/// let factory = SimpleStream::create(b"abc".to_vec()).query::<dyn ICallFactory>()?;
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// assert_eq!(factory.create_call(&riid, None, &riid, None), E_POINTER); // ppv = NULL
+/// let sync_iid = <dyn ISimpleStream as Interface>::IID; // not an asynchronous interface
+/// assert_eq!(factory.create_call(&sync_iid, None, &IID_IUnknown, Some(&mut call)), E_NOINTERFACE);
+/// assert_eq!(factory.create_call(&riid, None, &riid, Some(&mut call)), S_OK);
+/// assert_eq!(call.unwrap().begin_read(3), S_OK);
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub trait ICallFactory: IUnknown {
     /// `CreateCall(riid, pCtrlUnk, riid2, ppv)`: a new call object for the asynchronous
     /// interface `riid`, aggregated under `outer` if given, written to `ppv` (an
@@ -49,6 +70,25 @@ impl Interface for dyn ICallFactory {
 
 /// `CreateCall` for the interface `M`: the argument checks of the module documentation, then a
 /// new [`CallObject`] served by `handler`. What an `ICallFactory` implementation calls.
+///
+/// ```
+/// use comasync::call::{create_call, FinishMode, ManualHandler};
+/// use comasync::guid::IID_ISynchronize;
+/// use comasync::hresult::{E_INVALIDARG, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
+/// use comasync::unknown::{ComPtr, IUnknown, Interface, PlainObject};
+///
+/// let handler = ManualHandler::<ISimpleStreamCalls>::new();
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// let hr = create_call::<ISimpleStreamCalls>(&riid, None, &riid, Some(&mut call), handler.clone(), FinishMode::Blocking);
+/// assert_eq!(hr, S_OK);
+/// // Aggregated, only IID_IUnknown may be asked for.
+/// let outer = PlainObject::create();
+/// let mut inner: Option<ComPtr<dyn IUnknown>> = None;
+/// let hr = create_call::<ISimpleStreamCalls>(&riid, Some(&outer), &IID_ISynchronize, Some(&mut inner), handler, FinishMode::Blocking);
+/// assert_eq!(hr, E_INVALIDARG);
+/// ```
 pub fn create_call<M: AsyncInterface>(
     riid: &IID,
     outer: Option<&ComPtr<dyn IUnknown>>,
@@ -83,6 +123,8 @@ pub fn create_call<M: AsyncInterface>(
 /// let stream = SimpleStream::create(b"hello".to_vec());
 /// let factory = stream.query::<dyn ICallFactory>().unwrap();
 /// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID).unwrap();
+/// assert_eq!(call.begin_read(5), comasync::hresult::S_OK);
+/// assert_eq!(call.finish_read(), (comasync::hresult::S_OK, b"hello".to_vec()));
 /// ```
 pub fn create_call_as<I: ?Sized + Interface + IUnknown>(
     factory: &(impl ICallFactory + ?Sized),
@@ -103,6 +145,24 @@ pub fn create_call_as<I: ?Sized + Interface + IUnknown>(
 /// [`with_handler`](Self::with_handler) its call objects are served by any [`CallHandler`]
 /// instead — a [`ManualHandler`](super::ManualHandler) makes a hand-driven server for any
 /// declared interface.
+///
+/// ```
+/// use comasync::call::{create_call_as, FinishMode, Pool, StdCallFactory};
+/// use comasync::hresult::{S_FALSE, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// // A server without a call object of its own (no ICallFactory)...
+/// let server = SimpleStream::create_sync_only(b"abc".to_vec());
+/// // ...gets the standard one, which runs its synchronous Read on the pool.
+/// let factory = StdCallFactory::<ISimpleStreamCalls>::create(server, Pool::global(), FinishMode::Blocking);
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.begin_read(2), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, b"ab".to_vec()));
+/// assert_eq!(call.begin_read(2), S_OK);
+/// assert_eq!(call.finish_read(), (S_FALSE, b"c".to_vec())); // Read's own S_FALSE: the end
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct StdCallFactory<M: AsyncInterface> {
     refs: RefCount,
     me: Weak<StdCallFactory<M>>,

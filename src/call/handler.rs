@@ -35,6 +35,35 @@ use crate::sync::prim::{channel, Condvar, Deadline, Mutex, Receiver, Sender};
 use crate::unknown::ComPtr;
 
 /// Serves the calls of call objects for the interface `M`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::call::{create_call, CallHandler, FinishMode, ServerCall};
+/// use comasync::hresult::{E_ACCESSDENIED, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, ISimpleStreamIn, ISimpleStreamOut};
+/// use comasync::unknown::{ComPtr, Interface};
+///
+/// // A server that answers every Read with zeros, from a thread of its own.
+/// struct Zeros;
+/// impl CallHandler<ISimpleStreamCalls> for Zeros {
+///     fn begin(&self, call: ServerCall<ISimpleStreamCalls>, input: ISimpleStreamIn) {
+///         std::thread::spawn(move || match input {
+///             ISimpleStreamIn::Read { cb } => {
+///                 call.complete(S_OK, ISimpleStreamOut::Read { data: vec![0; cb as usize] })
+///             }
+///             ISimpleStreamIn::Write { .. } => call.fail(E_ACCESSDENIED),
+///         });
+///     }
+/// }
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// assert_eq!(create_call::<ISimpleStreamCalls>(&riid, None, &riid, Some(&mut call), Arc::new(Zeros), FinishMode::Blocking), S_OK);
+/// let call = call.unwrap();
+/// assert_eq!(call.begin_read(3), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, vec![0, 0, 0])); // Finish_ waits for the server
+/// assert_eq!(call.begin_write(b"x".to_vec()), S_OK);
+/// assert_eq!(call.finish_write(), (E_ACCESSDENIED, 0));
+/// ```
 pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
     /// A `Begin_` was accepted: serve `input` and, now or later, from any thread, complete
     /// `call`. Called without any call-object lock held.
@@ -47,6 +76,29 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
 /// released it is freed even while its server still holds the token (there is no reference
 /// cycle call object → handler → queued token → call object), and completing the token then
 /// does nothing.
+///
+/// ```
+/// use comasync::call::{create_call_as, FinishMode, ICallFactory};
+/// use comasync::hresult::{RPC_E_SERVER_DIED, RPC_S_CALLPENDING, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamIn, ISimpleStreamOut, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let (server, calls) = SimpleStream::create_manual(Vec::new(), FinishMode::Blocking);
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.begin_read(2), S_OK);
+/// let (token, input) = calls.take().unwrap();
+/// assert_eq!((token.method_name(), token.generation()), ("Read", 1));
+/// assert_eq!(input, ISimpleStreamIn::Read { cb: 2 });
+/// assert_eq!(token.test_cancel(), RPC_S_CALLPENDING); // the client has not cancelled
+/// token.complete(S_OK, ISimpleStreamOut::Read { data: b"hi".to_vec() });
+/// assert_eq!(call.finish_read(), (S_OK, b"hi".to_vec()));
+/// // A server that drops its token without completing the call:
+/// assert_eq!(call.begin_read(2), S_OK);
+/// drop(calls.take());
+/// assert_eq!(call.finish_read().0, RPC_E_SERVER_DIED);
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct ServerCall<M: AsyncInterface> {
     /// The call object; `Weak::new()` once the token is used.
     call: Weak<CallObject<M>>,
@@ -161,11 +213,20 @@ type Queued<M> = (ServerCall<M>, <M as AsyncInterface>::In);
 /// server whose methods block for long should have a pool of its own:
 ///
 /// ```
-/// use comasync::call::{FinishMode, Pool};
-/// use comasync::simple_stream::SimpleStream;
-/// // A stream whose calls run on four workers of its own, not on the global pool.
-/// let stream = SimpleStream::create_on(b"data".to_vec(), Pool::new(4), FinishMode::Blocking);
-/// # drop(stream);
+/// use comasync::call::{create_call, FinishMode, Pool, SyncMethodHandler};
+/// use comasync::hresult::S_OK;
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, SimpleStream};
+/// use comasync::unknown::{ComPtr, Interface};
+///
+/// let object = SimpleStream::create_sync_only(b"data".to_vec());
+/// // The calls run the object's synchronous Read on two workers of their own.
+/// let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(2));
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// assert_eq!(create_call::<ISimpleStreamCalls>(&riid, None, &riid, Some(&mut call), handler, FinishMode::Blocking), S_OK);
+/// let call = call.unwrap();
+/// assert_eq!(call.begin_read(4), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, b"data".to_vec()));
 /// ```
 pub struct SyncMethodHandler<M: AsyncInterface> {
     /// `Arc<Self>` as the pool's task: one pool job per queued call, no allocation per call.
@@ -233,6 +294,30 @@ fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESU
 
 /// Completes every call inside `Begin_`, on the calling thread, with `f(input)`. A panic in
 /// `f` completes the call with `RPC_E_SERVERFAULT`, as [`SyncMethodHandler`] does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::call::{create_call, FinishMode, InlineHandler};
+/// use comasync::hresult::{RPC_E_SERVERFAULT, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, ISimpleStreamIn, ISimpleStreamOut};
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::{ComPtr, Interface};
+///
+/// let handler = Arc::new(InlineHandler(|input: ISimpleStreamIn| match input {
+///     ISimpleStreamIn::Read { cb } => (S_OK, ISimpleStreamOut::Read { data: vec![7; cb as usize] }),
+///     ISimpleStreamIn::Write { .. } => panic!("read-only"),
+/// }));
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// assert_eq!(create_call::<ISimpleStreamCalls>(&riid, None, &riid, Some(&mut call), handler, FinishMode::Strict), S_OK);
+/// let call = call.unwrap();
+/// assert_eq!(call.begin_read(2), S_OK);
+/// assert_eq!(call.query::<dyn ISynchronize>()?.wait(0, 0), S_OK); // completed inside Begin_
+/// assert_eq!(call.finish_read(), (S_OK, vec![7, 7]));
+/// assert_eq!(call.begin_write(vec![1]), S_OK);
+/// assert_eq!(call.finish_write().0, RPC_E_SERVERFAULT); // "the server threw an exception"
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct InlineHandler<F>(pub F);
 
 impl<M, F> CallHandler<M> for InlineHandler<F>
@@ -250,10 +335,24 @@ where
 /// completes.
 ///
 /// ```
-/// use comasync::call::{ManualHandler, AsyncInterface};
-/// use comasync::simple_stream::{ISimpleStreamCalls, ISimpleStreamOut};
-/// let server = ManualHandler::<ISimpleStreamCalls>::new();
-/// assert_eq!(server.pending(), 0);
+/// use comasync::call::{create_call_as, FinishMode, ICallFactory};
+/// use comasync::hresult::{RPC_S_CALLPENDING, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::Interface;
+///
+/// // SimpleStream::create_manual serves its calls through a ManualHandler.
+/// let (server, calls) = SimpleStream::create_manual(b"hello".to_vec(), FinishMode::Blocking);
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// let sync = call.query::<dyn ISynchronize>()?;
+/// assert_eq!(call.begin_read(2), S_OK);
+/// assert_eq!(calls.pending(), 1); // the call waits for us
+/// assert_eq!(sync.wait(0, 0), RPC_S_CALLPENDING);
+/// calls.run_next(&*server).unwrap(); // the server's Read runs now, on this thread
+/// assert_eq!(sync.wait(0, 0), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, b"he".to_vec()));
+/// # Ok::<(), comasync::Error>(())
 /// ```
 pub struct ManualHandler<M: AsyncInterface> {
     queue: Mutex<VecDeque<(ServerCall<M>, M::In)>>,

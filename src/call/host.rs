@@ -53,6 +53,45 @@ struct Current<M: AsyncInterface> {
 }
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
+///
+/// ```
+/// use std::sync::{Arc, Mutex, Weak};
+/// use comasync::call::{create_call, FinishMode, ServerCallHost};
+/// use comasync::hresult::{HRESULT, E_NOTIMPL, E_UNEXPECTED, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
+/// use comasync::sync::ISynchronize;
+/// use comasync::unknown::{query, ComPtr, INonDelegatingUnknown, Interface, RefCount};
+///
+/// // A server-side call object as the samples write one: Begin_ does the work and signals
+/// // the ISynchronize it finds on its outer (the host); Finish_ hands back the result.
+/// struct Echo { refs: RefCount, me: Weak<Echo>, cb: Mutex<u32> }
+/// impl AsyncISimpleStream for Echo {
+///     fn begin_read(&self, cb: u32) -> HRESULT {
+///         *self.cb.lock().unwrap() = cb;
+///         query::<dyn ISynchronize>(self).map_or(E_UNEXPECTED, |sync| sync.signal())
+///     }
+///     fn finish_read(&self) -> (HRESULT, Vec<u8>) {
+///         (S_OK, vec![b'x'; *self.cb.lock().unwrap() as usize])
+///     }
+///     fn begin_write(&self, _: Vec<u8>) -> HRESULT { E_NOTIMPL }
+///     fn finish_write(&self) -> (HRESULT, u32) { (E_NOTIMPL, 0) }
+/// }
+/// comasync::com_object!([] Echo { interfaces: [dyn AsyncISimpleStream] });
+///
+/// let host = ServerCallHost::<ISimpleStreamCalls>::new(|outer| {
+///     let refs = RefCount::aggregated(outer);
+///     Arc::new_cyclic(|me| Echo { refs, me: me.clone(), cb: Mutex::new(0) }) as Arc<dyn INonDelegatingUnknown>
+/// })
+/// .unwrap();
+/// let riid = <dyn AsyncISimpleStream as Interface>::IID;
+/// let mut call: Option<ComPtr<dyn AsyncISimpleStream>> = None;
+/// assert_eq!(create_call::<ISimpleStreamCalls>(&riid, None, &riid, Some(&mut call), host, FinishMode::Blocking), S_OK);
+/// let call = call.unwrap();
+/// assert_eq!(call.begin_read(3), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, b"xxx".to_vec()));
+/// assert_eq!(call.begin_write(vec![1]), S_OK); // the server's Begin_ failed...
+/// assert_eq!(call.finish_write(), (E_NOTIMPL, 0)); // ...and Finish_ says so
+/// ```
 pub struct ServerCallHost<M: AsyncInterface> {
     refs: RefCount,
     me: Weak<ServerCallHost<M>>,

@@ -53,6 +53,19 @@ use crate::unknown::{IUnknown, Interface};
 
 /// The glue between a generated interface pair and comasync's generic call machinery.
 /// Implemented by [`com_interface!`](crate::com_interface); you do not implement it by hand.
+///
+/// ```
+/// use comasync::call::AsyncInterface;
+/// use comasync::hresult::S_OK;
+/// use comasync::simple_stream::{ISimpleStreamCalls, ISimpleStreamIn, ISimpleStreamOut, SimpleStream};
+///
+/// assert_eq!(ISimpleStreamCalls::METHODS, ["Read", "Write"]);
+/// let input = ISimpleStreamIn::Write { data: b"hi".to_vec() }; // one call, as data
+/// assert_eq!(ISimpleStreamCalls::method_of(&input), 1);
+/// let object = SimpleStream::create_sync_only(Vec::new());
+/// let (hr, out) = ISimpleStreamCalls::invoke_sync(&*object, input); // the synchronous Write
+/// assert_eq!((hr, out), (S_OK, ISimpleStreamOut::Write { written: 2 }));
+/// ```
 pub trait AsyncInterface: Sized + Send + Sync + 'static {
     /// The synchronous interface, `dyn ISimpleStream`.
     type Sync: ?Sized + IUnknown + Interface;
@@ -80,6 +93,15 @@ pub trait AsyncInterface: Sized + Send + Sync + 'static {
 
 /// The position of `name` in `names` (a method's index); `names.len()` if absent. Usable in
 /// constants.
+///
+/// ```
+/// use comasync::call::method_index;
+///
+/// const METHODS: &[&str] = &["Read", "Write"];
+/// const WRITE: usize = method_index(METHODS, "Write");
+/// assert_eq!(WRITE, 1);
+/// assert_eq!(method_index(METHODS, "Seek"), METHODS.len()); // absent
+/// ```
 pub const fn method_index(names: &[&str], name: &str) -> usize {
     let mut i = 0;
     while i < names.len() {

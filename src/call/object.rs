@@ -114,6 +114,25 @@ impl<M: AsyncInterface> Slot<M> {
 /// [`com_interface!`](crate::com_interface)); it implements `M`'s asynchronous interface.
 ///
 /// Create it through an [`ICallFactory`](super::ICallFactory) (or [`super::create_call`]).
+///
+/// ```
+/// use comasync::call::{CallObject, FinishMode, ManualHandler, State};
+/// use comasync::hresult::{RPC_S_CALLPENDING, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, ISimpleStreamOut};
+/// use comasync::unknown::ComPtr;
+///
+/// let calls = ManualHandler::<ISimpleStreamCalls>::new();
+/// let call = ComPtr::new(CallObject::new(calls.clone(), None, FinishMode::Strict));
+/// assert_eq!(call.state(), State::Idle);
+/// assert_eq!(call.begin_read(4), S_OK); // AsyncISimpleStream::Begin_Read
+/// assert_eq!(call.state(), State::Pending);
+/// assert_eq!(call.finish_read().0, RPC_S_CALLPENDING);
+/// let (server_call, _input) = calls.take().unwrap();
+/// server_call.complete(S_OK, ISimpleStreamOut::Read { data: b"done".to_vec() });
+/// assert_eq!(call.state(), State::Signaled { cancelled: false });
+/// assert_eq!(call.finish_read(), (S_OK, b"done".to_vec()));
+/// assert_eq!(call.state(), State::Idle);
+/// ```
 pub struct CallObject<M: AsyncInterface> {
     refs: RefCount,
     me: Weak<CallObject<M>>,

@@ -18,6 +18,24 @@ use crate::sync::prim::{channel, spawn, Mutex, Receiver, Sender, TryRecvError, P
 
 /// Work a pool runs without allocating per job: an object that knows what to do next (for
 /// example, a handler that runs its oldest queued call).
+///
+/// ```
+/// use std::sync::{mpsc, Arc};
+/// use comasync::call::{Pool, PoolTask};
+///
+/// struct Ping(mpsc::Sender<&'static str>);
+/// impl PoolTask for Ping {
+///     fn run(&self) {
+///         self.0.send("pong").unwrap();
+///     }
+/// }
+/// let (tx, rx) = mpsc::channel();
+/// let pool = Pool::new(1);
+/// let task = Arc::new(Ping(tx));
+/// assert!(pool.execute_task(task.clone())); // queued without allocating
+/// assert!(pool.execute_task(task)); // the same task, queued again
+/// assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["pong", "pong"]);
+/// ```
 pub trait PoolTask: Send + Sync + 'static {
     /// Does one unit of work, on a worker thread.
     fn run(&self);
@@ -53,6 +71,18 @@ fn next_job(rx: &Receiver<Job>) -> Option<Job> {
 }
 
 /// A fixed set of worker threads.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use comasync::call::Pool;
+///
+/// let pool = Pool::new(2);
+/// assert_eq!(pool.workers(), 2);
+/// let (tx, rx) = mpsc::channel();
+/// pool.execute(move || tx.send(6 * 7).unwrap());
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// assert!(Pool::global().workers() >= 2); // shared by every server that uses it
+/// ```
 pub struct Pool {
     sender: Sender<Job>,
     workers: usize,

@@ -38,6 +38,22 @@ use crate::hresult::{
 };
 
 /// Where a call object is in its life (spec 2.1).
+///
+/// ```
+/// use comasync::call::{CallState, State};
+///
+/// let mut call = CallState::new();
+/// assert_eq!(call.state(), State::Idle);
+/// let generation = call.begin(0).unwrap(); // Begin_
+/// assert_eq!(call.state(), State::Pending);
+/// call.cancel().unwrap(); // Cancel: the window for the server opens
+/// assert_eq!(call.state(), State::Cancelling);
+/// call.cancel_window_over(generation); // the server was too late
+/// assert_eq!(call.state(), State::Signaled { cancelled: true });
+/// assert!(call.state().in_call()); // until Finish_
+/// call.release(); // the final Release
+/// assert_eq!(call.state(), State::Gone);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum State {
@@ -68,6 +84,23 @@ impl State {
 }
 
 /// What `Finish_` does when the call has not completed yet (spec D5).
+///
+/// ```
+/// use comasync::call::{create_call_as, FinishMode, ICallFactory};
+/// use comasync::hresult::{RPC_S_CALLPENDING, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// assert_eq!(FinishMode::default(), FinishMode::Blocking);
+/// let (server, calls) = SimpleStream::create_manual(b"abc".to_vec(), FinishMode::Strict);
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.begin_read(1), S_OK);
+/// assert_eq!(call.finish_read().0, RPC_S_CALLPENDING); // Strict: "not yet", at once
+/// calls.run_next(&*server).unwrap();
+/// assert_eq!(call.finish_read(), (S_OK, b"a".to_vec()));
+/// # Ok::<(), comasync::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum FinishMode {
@@ -79,6 +112,21 @@ pub enum FinishMode {
 }
 
 /// The answer to `Finish_`.
+///
+/// ```
+/// use comasync::call::{CallState, FinishMode, FinishStep};
+/// use comasync::hresult::{RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING};
+///
+/// let mut call = CallState::new();
+/// assert_eq!(call.finish(0, FinishMode::Blocking), FinishStep::Fail(RPC_E_CALL_COMPLETE)); // no call
+/// let generation = call.begin(0).unwrap();
+/// assert_eq!(call.finish(0, FinishMode::Blocking), FinishStep::Wait);
+/// assert_eq!(call.finish(0, FinishMode::Strict), FinishStep::Fail(RPC_S_CALLPENDING));
+/// call.cancel().unwrap();
+/// call.cancel_window_over(generation);
+/// let replaced_by = Some(RPC_E_CALL_CANCELED); // not the server's result
+/// assert_eq!(call.finish(0, FinishMode::Blocking), FinishStep::Done { replaced_by });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FinishStep {
@@ -96,6 +144,22 @@ pub enum FinishStep {
 }
 
 /// The state of one call object, with its current call's generation and method.
+///
+/// ```
+/// use comasync::call::CallState;
+/// use comasync::hresult::{RPC_E_CALL_CANCELED, RPC_S_CALLPENDING, S_OK};
+///
+/// let mut call = CallState::new();
+/// assert_eq!(call.begin(1), Ok(1)); // Begin_ of method 1: generation 1
+/// assert_eq!(call.begin(0), Err(RPC_S_CALLPENDING)); // one call at a time
+/// assert_eq!(call.test_cancel(), RPC_S_CALLPENDING);
+/// assert_eq!(call.cancel(), Ok(1)); // Cancel(s): wait up to s for the server, then...
+/// assert_eq!(call.cancel(), Err(RPC_E_CALL_CANCELED)); // (a second Cancel)
+/// assert_eq!(call.cancel_window_over(1), S_OK); // ...the call completes locally
+/// assert_eq!(call.test_cancel(), RPC_E_CALL_CANCELED);
+/// assert_eq!(call.server_test_cancel(1), RPC_E_CALL_CANCELED); // what the server sees
+/// assert!(!call.is_current(1)); // a late result from the server is dropped
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallState {
     state: State,
