@@ -31,6 +31,18 @@ use crate::unknown::{
 /// let mut event: Option<ComPtr<dyn ISynchronize>> = None;
 /// assert_eq!(co_create_instance(&CLSID_ManualResetEvent, None, &IID_ISynchronize, &mut event), S_OK);
 /// assert_eq!(event.unwrap().signal(), S_OK);
+///
+/// // Aggregated under an outer: only IID_IUnknown may be asked for.
+/// use comasync::hresult::E_INVALIDARG;
+/// use comasync::unknown::{IUnknown, PlainObject};
+/// let outer = PlainObject::create();
+/// let mut inner: Option<ComPtr<dyn ISynchronize>> = None;
+/// let hr = co_create_instance(&CLSID_ManualResetEvent, Some(&outer), &IID_ISynchronize, &mut inner);
+/// assert_eq!(hr, E_INVALIDARG);
+/// let mut inner: Option<ComPtr<dyn IUnknown>> = None;
+/// let iid = comasync::guid::IID_IUnknown;
+/// assert_eq!(co_create_instance(&CLSID_ManualResetEvent, Some(&outer), &iid, &mut inner), S_OK);
+/// assert!(inner.unwrap().query::<dyn ISynchronize>().is_ok()); // the event's own interfaces
 /// ```
 pub fn co_create_instance(
     clsid: &CLSID,
@@ -71,7 +83,13 @@ pub fn co_create_instance(
 /// use comasync::class::create_instance;
 /// use comasync::guid::CLSID_StdEvent;
 /// use comasync::sync::ISynchronize;
+/// use comasync::guid::GUID_NULL;
+/// use comasync::hresult::{REGDB_E_CLASSNOTREG, S_OK};
+///
 /// let event = create_instance::<dyn ISynchronize>(&CLSID_StdEvent).unwrap();
+/// assert_eq!(event.signal(), S_OK);
+/// let err = create_instance::<dyn ISynchronize>(&GUID_NULL).unwrap_err();
+/// assert_eq!(err.code(), REGDB_E_CLASSNOTREG);
 /// ```
 pub fn create_instance<I: ?Sized + Interface + IUnknown>(clsid: &CLSID) -> Result<ComPtr<I>> {
     let mut slot: Option<ComPtr<I>> = None;

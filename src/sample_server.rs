@@ -56,6 +56,22 @@ struct Data {
 }
 
 /// The server object: implements `ICallFactory` (and only that, like FullServ's object).
+///
+/// ```
+/// use comasync::call::{create_call_as, ICallFactory, Pool};
+/// use comasync::hresult::{E_ACCESSDENIED, S_OK};
+/// use comasync::sample_server::SampleServer;
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let server = SampleServer::create_on(b"abc".to_vec(), Pool::new(1));
+/// assert!(server.query::<dyn ISimpleStream>().is_err()); // no synchronous interface
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.begin_write(b"x".to_vec()), S_OK);
+/// assert_eq!(call.finish_write(), (E_ACCESSDENIED, 0)); // its data is read-only
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct SampleServer {
     refs: RefCount,
     me: Weak<SampleServer>,
@@ -114,6 +130,25 @@ enum Done {
 }
 
 /// The server-side call object (see the [module docs](self)).
+///
+/// Only [`SampleServer`]'s `CreateCall` makes one; a client sees it through comasync's call
+/// object in front of it:
+///
+/// ```
+/// use comasync::call::{create_call_as, ICallFactory};
+/// use comasync::hresult::{S_FALSE, S_OK};
+/// use comasync::sample_server::SampleServer;
+/// use comasync::simple_stream::AsyncISimpleStream;
+/// use comasync::unknown::Interface;
+///
+/// let factory = SampleServer::create(b"abc".to_vec()).query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.begin_read(2), S_OK); // its Begin_Read hands the work to a worker
+/// assert_eq!(call.finish_read(), (S_OK, b"ab".to_vec())); // its Finish_Read's result
+/// assert_eq!(call.begin_read(2), S_OK);
+/// assert_eq!(call.finish_read(), (S_FALSE, b"c".to_vec())); // fewer bytes than asked
+/// # Ok::<(), comasync::Error>(())
+/// ```
 pub struct SampleStreamCall {
     refs: RefCount,
     me: Weak<SampleStreamCall>,

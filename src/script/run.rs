@@ -51,6 +51,20 @@ use crate::sync::{
 use crate::unknown::{query, ComPtr, IUnknown, Interface};
 
 /// Why a script did not run to the end. [`ScriptError::exit_code`] gives the CLI's exit code.
+///
+/// ```
+/// use comasync::script::{run_source, RunOptions, ScriptError};
+///
+/// let opts = RunOptions::default();
+/// let script = "e = StdEvent\nclient: Wait e 0 -> S_OK\n"; // nobody signalled e
+/// let err = run_source("wait.cas", script, &opts, &mut std::io::sink()).unwrap_err();
+/// assert_eq!(err.to_string(), "wait.cas:2: expected S_OK, got RPC_S_CALLPENDING");
+/// assert!(matches!(err, ScriptError::Mismatch { line: 2, .. }));
+/// assert_eq!(err.exit_code(), 1);
+/// let err = run_source("typo.cas", "e = StdEvnt\n", &opts, &mut std::io::sink()).unwrap_err();
+/// assert!(matches!(err, ScriptError::Syntax { line: 1, .. }));
+/// assert_eq!(err.exit_code(), 2);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScriptError {
@@ -115,6 +129,19 @@ impl ScriptError {
 }
 
 /// How to run a script.
+///
+/// ```
+/// use std::time::Duration;
+/// use comasync::script::{run_source, RunOptions};
+///
+/// assert_eq!(RunOptions::default().watchdog, Duration::from_secs(10));
+/// let opts = RunOptions { trace: true, watchdog: Duration::from_secs(30) };
+/// let mut out = Vec::new();
+/// run_source("signal.cas", "e = ManualResetEvent\nclient: Signal e -> S_OK\n", &opts, &mut out)?;
+/// let out = String::from_utf8(out).unwrap();
+/// assert!(out.contains("client -> e: Signal()")); // the step's trace events, under it
+/// # Ok::<(), comasync::script::ScriptError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Print each step's trace events under it.

@@ -9,6 +9,17 @@
 use std::fmt;
 
 /// What a participant of the timeline is; the order here is the order of a diagram's columns.
+///
+/// ```
+/// use comasync::script::trace::{Role, Trace};
+///
+/// assert!(Role::Client < Role::Call && Role::Call < Role::Server); // column order
+/// let mut trace = Trace::default();
+/// trace.participant("server", "server", Role::Client); // an actor...
+/// trace.participant("server", "server (SimpleStream)", Role::Server); // ...that is a server object
+/// assert_eq!(trace.participants.len(), 1);
+/// assert_eq!(trace.participants[0].role, Role::Server);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -27,6 +38,17 @@ pub enum Role {
 }
 
 /// A column of the timeline.
+///
+/// ```
+/// use comasync::script::{run_source, RunOptions};
+/// use comasync::script::trace::Role;
+///
+/// let script = "s = SimpleStream \"hi\"\nclient: f = QueryInterface s ICallFactory -> S_OK\n";
+/// let trace = run_source("qi.cas", script, &RunOptions::default(), &mut std::io::sink())?;
+/// let s = trace.participants.iter().find(|p| p.id == "s").unwrap();
+/// assert_eq!((s.label.as_str(), s.role), ("s (SimpleStream)", Role::Server));
+/// # Ok::<(), comasync::script::ScriptError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Participant {
     /// Identifier (a script name, or `<call>_ISync` for a call's `ISynchronize`).
@@ -38,6 +60,18 @@ pub struct Participant {
 }
 
 /// The kind of an event.
+///
+/// ```
+/// use comasync::script::trace::{Event, EventKind};
+///
+/// let call = Event {
+///     line: 4, actor: "client".into(), thread: "client".into(), apartment: "MTA",
+///     kind: EventKind::Call, from: "client".into(), to: "call".into(), label: "Begin_Read(2)".into(),
+/// };
+/// let ret = Event { kind: EventKind::Return, from: "call".into(), to: "client".into(), label: "S_OK".into(), ..call.clone() };
+/// assert!(call.to_string().ends_with("client -> call: Begin_Read(2)"));
+/// assert!(ret.to_string().ends_with("call --> client: S_OK"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -52,6 +86,22 @@ pub enum EventKind {
 }
 
 /// One event of the timeline.
+///
+/// ```
+/// use comasync::script::trace::{Event, EventKind};
+///
+/// let event = Event {
+///     line: 5,
+///     actor: "server".into(),
+///     thread: "server".into(),
+///     apartment: "MTA",
+///     kind: EventKind::Call,
+///     from: "call".into(),
+///     to: "call_ISync".into(),
+///     label: "Signal()".into(),
+/// };
+/// assert_eq!(event.to_string(), "server [thread server, MTA]: call -> call_ISync: Signal()");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// The script line that caused it.
@@ -73,6 +123,23 @@ pub struct Event {
 }
 
 /// A whole run's timeline.
+///
+/// ```
+/// use comasync::script::{run_source, RunOptions};
+///
+/// let script = "s = SimpleStream \"hi\"
+/// client: f = QueryInterface s ICallFactory -> S_OK
+/// client: call = CreateCall f AsyncISimpleStream -> S_OK
+/// client: Begin_Read call 2 -> S_OK
+/// server: Complete call -> S_OK \"hi\"
+/// ";
+/// let trace = run_source("read.cas", script, &RunOptions::default(), &mut std::io::sink())?;
+/// let begin = trace.events_of(4).next().unwrap();
+/// assert_eq!(begin.to_string(), "client [thread client, MTA]: client -> call: Begin_Read(2)");
+/// // The server's completion signals the call's ISynchronize.
+/// assert!(trace.events_of(5).any(|e| e.to == "call_ISync" && e.label == "Signal()"));
+/// # Ok::<(), comasync::script::ScriptError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
     /// The participants, in order of first appearance.
