@@ -22,6 +22,11 @@
 //!         fn Remaining => remaining, begin_remaining, finish_remaining () -> (left: u64);
 //!     }
 //! }
+//! # use comasync::call::AsyncInterface;
+//! # use comasync::unknown::Interface;
+//! assert_eq!(<dyn AsyncIByteSource as Interface>::NAME, "AsyncIByteSource");
+//! assert_eq!(IByteSourceCalls::METHODS, ["Pull", "Remaining"]);
+//! assert_eq!(IByteSourceCalls::method_of(&IByteSourceIn::Remaining {}), 1);
 //! ```
 //!
 //! it generates:
