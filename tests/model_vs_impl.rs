@@ -63,6 +63,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    /// The same sequences (with windows that expire) under the runners' virtual clock: every
+    /// window may expire at once, other steps run while it is open, and nothing sleeps.
+    #[test]
+    fn call_object_agrees_with_the_model_under_the_virtual_clock(
+        mode in strategy::finish_mode(), ops in strategy::call_ops(40, true)) {
+        check_call_ops(mode, &ops, &RunOptions::fast()).map_err(fail)?;
+    }
+}
+
+#[test]
+fn the_virtual_clock_runs_every_step_of_a_windowed_cancel_without_a_helper_thread() {
+    let ops = [
+        Op::Begin(READ),
+        Op::Cancel(1),
+        Op::TestCancel, // runs: no real timer can race with it
+        Op::Wait {
+            flags: 0,
+            timeout: 1, // already expired: RPC_S_CALLPENDING at once
+        },
+        Op::Finish(READ), // strict: RPC_S_CALLPENDING while the window is open
+        Op::CancelTimeout,
+        Op::Finish(READ),
+        Op::Begin(WRITE),
+        Op::Cancel(3600),
+        Op::CancelTimeout, // a 3600 s window expires too
+        Op::Finish(WRITE),
+        Op::Begin(READ),
+        Op::Cancel(1),
+        Op::ServerComplete {
+            hr: S_OK,
+            outs: vec![4],
+        },
+        Op::Finish(READ),
+    ];
+    let report = check_call_ops(FinishMode::Strict, &ops, &RunOptions::fast())
+        .unwrap_or_else(|m| panic!("\n{m}"));
+    assert_eq!(report.skipped, 0, "{:#?}", report.steps);
+    assert_eq!(report.executed, ops.len());
+}
+
 fn agrees(mode: FinishMode, ops: &[Op]) {
     if let Err(m) = check_call_ops(mode, ops, &RunOptions::default()) {
         panic!("\n{m}");

@@ -523,6 +523,21 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
 }
 
 impl<M: AsyncInterface> CallObject<M> {
+    /// Testing hook (virtual clock): the first half of `Cancel(s > 0)` without waiting — the
+    /// request (`Pending → Cancelling`, `Ok(generation)`) or `Cancel`'s immediate answer.
+    #[cfg(feature = "testing")]
+    pub(crate) fn virtual_cancel_request(&self) -> Result<u64, HRESULT> {
+        self.slot.lock().state.cancel()
+    }
+
+    /// Testing hook (virtual clock): the second half — the window of the `Cancel` that
+    /// [`virtual_cancel_request`](Self::virtual_cancel_request) started for `generation` is
+    /// over now; what that `Cancel` returns (the real `Cancel`'s own window end).
+    #[cfg(feature = "testing")]
+    pub(crate) fn virtual_cancel_window_over(&self, generation: u64) -> HRESULT {
+        self.end_cancel_window(self.slot.lock(), generation)
+    }
+
     /// Refuses every `QueryInterface` once the call object is released.
     fn check_alive(&self) -> Result<(), HRESULT> {
         self.slot.lock().state.check_alive()

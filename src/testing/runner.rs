@@ -28,9 +28,15 @@
 //!   resolved by the server's completion), or a `Cancel(1)` with
 //!   [`RunOptions::short_cancel_windows`] off.
 //!
-//! A `Cancel(s > 0)` runs on a helper thread (it blocks for its window); the runner waits until
-//! the call object is in `Cancelling`, and collects the `Cancel`'s return value when the
-//! sequence resolves it. Every real operation the model says returns is bounded by
+//! (The last two apply to real time only: under the [virtual clock](RunOptions::virtual_clock)
+//! every step runs while a window is open and every finite window may expire.)
+//!
+//! In real time a `Cancel(s > 0)` runs on a helper thread (it blocks for its window); the
+//! runner waits until the call object is in `Cancelling`, and collects the `Cancel`'s return
+//! value when the sequence resolves it. Under the virtual clock the runner makes the request
+//! and ends the window itself, through two crate-private hooks of the call object
+//! (`virtual_cancel_request`, `virtual_cancel_window_over`) that share the real `Cancel`'s code
+//! for the window's end; finite wait timeouts run as 0. Every real operation the model says returns is bounded by
 //! [`RunOptions::hang_limit`]: one that does not return is reported, never hangs the test.
 
 use crate::sync::observe::Observer;
@@ -46,7 +52,10 @@ use crate::guid::{
     IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID_IUnknown, IID,
 };
 use crate::hresult::{HRESULT, S_OK};
-use crate::model::{CallModel, CallState, EventKind, FinishMode, Op, Outcome, World, INFINITE};
+use crate::model::{
+    CallModel, CallState, EventKind, FinishMode, Op, Outcome, World, INFINITE,
+    RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
 use crate::sync::{
     co_wait_for_multiple_handles, ISynchronize, ISynchronizeContainer, ISynchronizeHandle,
     ManualResetEvent, StdEvent, SynchronizeContainer, HANDLE,
@@ -66,6 +75,15 @@ pub struct RunOptions {
     /// `Finish_`) on a helper thread bounded by [`RunOptions::hang_limit`]. Off: run it inline
     /// and rely on an outer timeout (libFuzzer's `-timeout`), which is much faster.
     pub guard_blocking_calls: bool,
+    /// The virtual clock: no wall time passes, so a run is CPU-bound. A finite wait timeout
+    /// counts as already expired (it runs as a timeout of 0, so on an unsignaled object it
+    /// returns `RPC_S_CALLPENDING` at once); a `Cancel(s > 0)` makes its request and returns
+    /// to the runner with its window open (no helper thread), and the window ends when the
+    /// sequence says — at [`Op::CancelTimeout`] for any finite `s` (1 s and 3600 s alike), or
+    /// at the server's completion. Every other step runs while a window is open. Off: real
+    /// waits and a helper thread per windowed `Cancel`, as described in the
+    /// [module documentation](self).
+    pub virtual_clock: bool,
 }
 
 impl Default for RunOptions {
@@ -74,18 +92,31 @@ impl Default for RunOptions {
             short_cancel_windows: true,
             hang_limit: Duration::from_secs(20),
             guard_blocking_calls: true,
+            virtual_clock: false,
         }
     }
 }
 
 impl RunOptions {
-    /// The options the fuzz targets use: no 1 s cancel windows, blocking calls run inline
-    /// (libFuzzer's `-timeout` reports a hang), a 10 s limit for the `Cancel` helper threads.
+    /// The options the fuzz targets use: the [virtual clock](RunOptions::virtual_clock) (no
+    /// sleep, no helper thread; every cancel window may expire), blocking calls run inline
+    /// (libFuzzer's `-timeout` reports a hang).
     pub fn fast() -> Self {
         RunOptions {
-            short_cancel_windows: false,
+            short_cancel_windows: true,
             hang_limit: Duration::from_secs(10),
             guard_blocking_calls: false,
+            virtual_clock: true,
+        }
+    }
+
+    /// The timeout a wait really runs with: under the [virtual clock](RunOptions::virtual_clock)
+    /// a finite timeout has already expired (0); `INFINITE` stays.
+    pub fn wait_timeout(&self, timeout: u32) -> u32 {
+        if self.virtual_clock && timeout != INFINITE {
+            0
+        } else {
+            timeout
         }
     }
 
@@ -234,11 +265,24 @@ type Exec = Result<Outcome, String>;
 // The call object
 // ---------------------------------------------------------------------------------------------
 
-/// A `Cancel(s > 0)` running on a helper thread.
+/// A `Cancel(s > 0)` whose window is open.
 struct InFlight {
     seconds: u32,
-    result: mpsc::Receiver<HRESULT>,
-    thread: thread::JoinHandle<()>,
+    how: Window,
+}
+
+enum Window {
+    /// Running on a helper thread (real time).
+    Thread {
+        result: mpsc::Receiver<HRESULT>,
+        thread: thread::JoinHandle<()>,
+    },
+    /// Under the virtual clock: the request was made; the runner ends the window. The
+    /// pointer is the `Cancel` caller's reference, held while its `Cancel` "runs".
+    Virtual {
+        generation: u64,
+        _caller: ComPtr<dyn ICancelMethodCalls>,
+    },
 }
 
 struct CallRun {
@@ -334,10 +378,12 @@ impl CallRun {
     }
 
     fn skip_reason(&self, op: &Op, expected: &Outcome) -> Option<String> {
-        let short_in_flight = self.cancel.as_ref().is_some_and(|c| c.seconds == 1);
+        let virtual_clock = self.opts.virtual_clock;
+        let short_in_flight =
+            !virtual_clock && self.cancel.as_ref().is_some_and(|c| c.seconds == 1);
         match (op, expected) {
             (Op::CancelTimeout, Outcome::CancelReturns(_)) => match &self.cancel {
-                Some(c) if c.seconds == 1 => None,
+                Some(c) if c.seconds == 1 || virtual_clock => None,
                 _ => Some("only a 1 s window is let expire".into()),
             },
             _ if short_in_flight => {
@@ -346,7 +392,7 @@ impl CallRun {
             (_, Outcome::Invalid(why)) => Some(format!("model: not applicable ({why})")),
             (_, Outcome::Blocks) => Some("model: blocks".into()),
             (Op::Begin(m) | Op::Finish(m), _) if *m > 1 => Some("IProbe has two methods".into()),
-            (Op::Cancel(1), _) if !self.opts.short_cancel_windows => {
+            (Op::Cancel(1), _) if !self.opts.short_cancel_windows && !virtual_clock => {
                 Some("short cancel windows are off".into())
             }
             (Op::Release, _) if self.cancel.is_some() => {
@@ -436,12 +482,18 @@ impl CallRun {
             .cancel
             .take()
             .ok_or_else(|| "no Cancel is in flight".to_string())?;
-        let hr = c
-            .result
-            .recv_timeout(limit)
-            .map_err(|_| format!("the Cancel({}) in flight never returned", c.seconds))?;
-        let _ = c.thread.join();
-        Ok(hr)
+        match c.how {
+            Window::Thread { result, thread } => {
+                let hr = result
+                    .recv_timeout(limit)
+                    .map_err(|_| format!("the Cancel({}) in flight never returned", c.seconds))?;
+                let _ = thread.join();
+                Ok(hr)
+            }
+            Window::Virtual { generation, .. } => {
+                Ok(self.obj.virtual_cancel_window_over(generation))
+            }
+        }
     }
 
     fn exec(&mut self, op: &Op, expected: &Outcome) -> Exec {
@@ -501,6 +553,25 @@ impl CallRun {
                 finish_outcome(expected, hr, outs)
             }
             Op::Cancel(0) => Outcome::Returns(ICancelMethodCalls::cancel(&**obj, 0)),
+            Op::Cancel(s) if self.opts.virtual_clock => {
+                let p = match query::<dyn ICancelMethodCalls>(&**obj) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Outcome::Returns(e.0)),
+                };
+                match obj.virtual_cancel_request() {
+                    Ok(generation) => {
+                        self.cancel = Some(InFlight {
+                            seconds: *s,
+                            how: Window::Virtual {
+                                generation,
+                                _caller: p,
+                            },
+                        });
+                        Outcome::CancelInFlight
+                    }
+                    Err(hr) => Outcome::Returns(hr),
+                }
+            }
             Op::Cancel(s) => {
                 let seconds = *s;
                 let p = match query::<dyn ICancelMethodCalls>(&**obj) {
@@ -523,8 +594,7 @@ impl CallRun {
                         if obj.state() == State::Cancelling {
                             self.cancel = Some(InFlight {
                                 seconds,
-                                result: rx,
-                                thread,
+                                how: Window::Thread { result: rx, thread },
                             });
                             break Outcome::CancelInFlight;
                         }
@@ -555,7 +625,7 @@ impl CallRun {
                     Ok(s) => s,
                     Err(e) => return Ok(Outcome::Returns(e.0)),
                 };
-                let (flags, timeout) = (*flags, *timeout);
+                let (flags, timeout) = (*flags, self.opts.wait_timeout(*timeout));
                 Outcome::Returns(if timeout == INFINITE {
                     self.opts
                         .guarded(move || sync.wait(flags, timeout))
@@ -582,7 +652,9 @@ impl CallRun {
     /// the helper thread ends; each resolution is a checked step.
     fn settle(&mut self) -> Result<(), Mismatch> {
         if let Some(seconds) = self.cancel.as_ref().map(|c| c.seconds) {
-            let op = if seconds == 1 {
+            let expires = seconds == 1
+                || (self.opts.virtual_clock && seconds != RPC_C_CANCEL_INFINITE_TIMEOUT);
+            let op = if expires {
                 Op::CancelTimeout
             } else {
                 Op::ServerComplete {
@@ -757,7 +829,11 @@ impl WorldRun {
                 flags,
                 timeout,
             } => {
-                let (ev, flags, timeout) = (self.events[*event].clone(), *flags, *timeout);
+                let (ev, flags, timeout) = (
+                    self.events[*event].clone(),
+                    *flags,
+                    self.opts.wait_timeout(*timeout),
+                );
                 Outcome::Returns(if timeout == INFINITE {
                     self.opts
                         .guarded(move || ev.wait(flags, timeout))
@@ -775,7 +851,8 @@ impl WorldRun {
                 let hs: Option<Vec<HANDLE>> = handles
                     .as_ref()
                     .map(|hs| hs.iter().map(|&h| self.handles[h].clone()).collect());
-                let (flags, timeout, present) = (*flags, *timeout, *index_present);
+                let (flags, timeout, present) =
+                    (*flags, self.opts.wait_timeout(*timeout), *index_present);
                 let run = move || {
                     let mut index = 0xDEAD_BEEF_u32;
                     let hr = co_wait_for_multiple_handles(
@@ -805,8 +882,12 @@ impl WorldRun {
                 timeout,
                 out_present,
             } => {
-                let (container, flags, timeout, present) =
-                    (self.container.clone(), *flags, *timeout, *out_present);
+                let (container, flags, timeout, present) = (
+                    self.container.clone(),
+                    *flags,
+                    self.opts.wait_timeout(*timeout),
+                    *out_present,
+                );
                 let run = move || {
                     let mut got = None;
                     let hr = container.wait_multiple(flags, timeout, present.then_some(&mut got));
