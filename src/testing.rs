@@ -35,6 +35,7 @@
 //! assert_eq!(report.executed, 5);
 //! ```
 
+pub mod aggregation;
 pub mod decode;
 pub mod linearize;
 pub mod runner;

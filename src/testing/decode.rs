@@ -55,6 +55,8 @@ use crate::model::{
 };
 use crate::unknown::Interface;
 
+use super::aggregation::{AggOp, Hook, HookPoint};
+
 /// The most operations one byte string decodes to.
 pub const MAX_OPS: usize = 48;
 
@@ -225,6 +227,96 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventKind>, Vec<Op>
         ops.push(op);
     }
     (kinds, ops)
+}
+
+/// Decodes an aggregation sequence for [`super::aggregation::check_aggregation`]: one header
+/// byte (bit 0: [`FinishMode::Strict`]), then per operation an opcode byte (`% 9`) and its
+/// arguments:
+///
+/// | opcode | operation | argument bytes |
+/// |---|---|---|
+/// | 0 | `Begin_m` | `m & 1` |
+/// | 1 | server completes | `HRESULTS[b % 4]` |
+/// | 2 | `Finish_m` | `m & 1` |
+/// | 3 | `Cancel(s)` | `CANCEL_SECONDS[b % 4]` |
+/// | 4 | `CancelTimeout` | — |
+/// | 5 | `TestCancel()` | — |
+/// | 6 | outer `Reset`/`Signal` fail | bit 0: `Reset`, bit 1: `Signal` |
+/// | 7 | arm a hook | bit 0: in `Signal` (else before it), bit 1: `Finish_` method, bit 2: then `Begin_`, bit 3: its method |
+/// | 8 | `Release()` | — |
+pub fn agg_ops(data: &[u8]) -> (FinishMode, Vec<AggOp>) {
+    let mut b = Bytes::new(data);
+    let mode = if b.arg() & 1 == 1 {
+        FinishMode::Strict
+    } else {
+        FinishMode::Blocking
+    };
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS {
+        let Some(code) = b.opcode() else { break };
+        let op = match code % 9 {
+            0 => AggOp::Begin((b.arg() & 1) as usize),
+            1 => AggOp::ServerComplete(HRESULTS[b.arg() as usize % HRESULTS.len()]),
+            2 => AggOp::Finish((b.arg() & 1) as usize),
+            3 => AggOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            4 => AggOp::CancelTimeout,
+            5 => AggOp::TestCancel,
+            6 => {
+                let a = b.arg();
+                AggOp::OuterFails {
+                    reset: a & 1 != 0,
+                    signal: a & 2 != 0,
+                }
+            }
+            7 => {
+                let a = b.arg();
+                AggOp::Arm(Hook {
+                    point: if a & 1 != 0 {
+                        HookPoint::InSignal
+                    } else {
+                        HookPoint::BeforeSignal
+                    },
+                    finish: ((a >> 1) & 1) as usize,
+                    then_begin: (a & 4 != 0).then_some(((a >> 3) & 1) as usize),
+                })
+            }
+            _ => AggOp::Release,
+        };
+        ops.push(op);
+    }
+    (mode, ops)
+}
+
+/// Encodes an aggregation sequence so that [`agg_ops`] gives it back; `None` if it cannot
+/// be (a value outside the tables, a method index above 1, more than [`MAX_OPS`]).
+pub fn encode_agg_ops(mode: FinishMode, ops: &[AggOp]) -> Option<Vec<u8>> {
+    if ops.len() > MAX_OPS {
+        return None;
+    }
+    let m = |m: usize| (m < 2).then_some(m as u8);
+    let mut out = vec![u8::from(mode == FinishMode::Strict)];
+    for op in ops {
+        match op {
+            AggOp::Begin(x) => out.extend([0, m(*x)?]),
+            AggOp::ServerComplete(hr) => out.extend([1, index_of(&HRESULTS, hr)?]),
+            AggOp::Finish(x) => out.extend([2, m(*x)?]),
+            AggOp::Cancel(s) => out.extend([3, index_of(&CANCEL_SECONDS, s)?]),
+            AggOp::CancelTimeout => out.push(4),
+            AggOp::TestCancel => out.push(5),
+            AggOp::OuterFails { reset, signal } => {
+                out.extend([6, u8::from(*reset) | (u8::from(*signal) << 1)])
+            }
+            AggOp::Arm(h) => {
+                let mut a = u8::from(h.point == HookPoint::InSignal) | (m(h.finish)? << 1);
+                if let Some(x) = h.then_begin {
+                    a |= 4 | (m(x)? << 3);
+                }
+                out.extend([7, a]);
+            }
+            AggOp::Release => out.push(8),
+        }
+    }
+    Some(out)
 }
 
 fn index_of<T: PartialEq>(table: &[T], v: &T) -> Option<u8> {
