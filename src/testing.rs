@@ -39,6 +39,7 @@ pub mod aggregation;
 pub mod decode;
 pub mod linearize;
 pub mod runner;
+pub mod server_host;
 pub mod server_kit;
 pub mod strategy;
 

@@ -15,8 +15,10 @@ use comasync::hresult::{E_FAIL, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
 use comasync::model::{
     EventKind, FinishMode, Op, COWAIT_WAITALL, INFINITE, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
 };
+use comasync::testing::aggregation::{check_aggregation, AggOp, Hook, HookPoint};
 use comasync::testing::decode::{self, WorldProfile};
 use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
+use comasync::testing::server_host::{check_server_host, HostOp};
 use comasync::testing::PROBE_ASYNC_IID;
 
 fn corpus(target: &str) -> PathBuf {
@@ -69,6 +71,208 @@ fn every_co_wait_corpus_file_agrees_with_the_model() {
             panic!("{}:\n{m}", path.display());
         }
     }
+}
+
+#[test]
+fn every_aggregation_corpus_file_keeps_the_rules() {
+    for (path, bytes) in files("aggregation") {
+        let (mode, ops) = decode::agg_ops(&bytes);
+        if let Err(m) = check_aggregation(mode, &ops) {
+            panic!("{}:\n{m}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_server_host_corpus_file_keeps_the_rules() {
+    for (path, bytes) in files("server_host") {
+        let (mode, abandon, ops) = decode::host_ops(&bytes);
+        if let Err(m) = check_server_host(mode, abandon, &ops) {
+            panic!("{}:\n{m}", path.display());
+        }
+    }
+}
+
+fn hook(point: HookPoint, finish: usize, then_begin: Option<usize>) -> AggOp {
+    AggOp::Arm(Hook {
+        point,
+        finish,
+        then_begin,
+    })
+}
+
+/// The aggregation seeds, as readable operation lists.
+fn agg_seeds() -> Vec<(&'static str, FinishMode, Vec<AggOp>)> {
+    use AggOp::*;
+    use HookPoint::{BeforeSignal, InSignal};
+    let fails = |reset, signal| OuterFails { reset, signal };
+    vec![
+        (
+            "seed-callback-finish-in-signal",
+            FinishMode::Blocking,
+            vec![
+                Begin(READ),
+                hook(InSignal, READ, None),
+                ServerComplete(S_OK),
+                Finish(READ),
+                Begin(WRITE),
+                ServerComplete(E_FAIL),
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-outer-reset-fails",
+            FinishMode::Strict,
+            vec![
+                fails(true, false),
+                Begin(READ),
+                Finish(READ),
+                fails(false, false),
+                Begin(READ),
+                ServerComplete(S_OK),
+                Finish(READ),
+            ],
+        ),
+        (
+            "seed-outer-signal-fails",
+            FinishMode::Strict,
+            vec![
+                fails(false, true),
+                Begin(READ),
+                ServerComplete(S_OK),
+                Finish(READ),
+                fails(false, false),
+                Begin(WRITE),
+                Cancel(0),
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-cancel-windows",
+            FinishMode::Strict,
+            vec![
+                Begin(READ),
+                Cancel(1),
+                TestCancel,
+                CancelTimeout,
+                Finish(READ),
+                Begin(READ),
+                Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                ServerComplete(S_OK),
+                Finish(READ),
+                Begin(WRITE),
+                Cancel(3600),
+                Release,
+            ],
+        ),
+        (
+            "seed-hook-before-signal-finishes",
+            FinishMode::Blocking,
+            vec![
+                Begin(READ),
+                hook(BeforeSignal, READ, None),
+                ServerComplete(S_OK),
+                Begin(WRITE),
+                ServerComplete(S_FALSE),
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-hook-in-signal-begins-the-next-call",
+            FinishMode::Blocking,
+            vec![
+                Begin(READ),
+                hook(InSignal, READ, Some(WRITE)),
+                ServerComplete(S_OK),
+                ServerComplete(S_FALSE),
+                Finish(WRITE),
+                Release,
+            ],
+        ),
+    ]
+}
+
+/// The hosted-server seeds, as readable operation lists: (name, mode, abandon, ops).
+fn host_seeds() -> Vec<(&'static str, FinishMode, bool, Vec<HostOp>)> {
+    use HostOp::*;
+    let begin = |method| Begin {
+        method,
+        preempted: false,
+    };
+    vec![
+        (
+            "seed-begin-work-finish",
+            FinishMode::Blocking,
+            false,
+            vec![
+                begin(READ),
+                Work,
+                Finish(READ),
+                begin(WRITE),
+                Finish(WRITE),
+                Work,
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-cancel-window-heard-by-the-server",
+            FinishMode::Strict,
+            false,
+            vec![
+                begin(READ),
+                Cancel(3600),
+                Work,
+                Finish(READ),
+                begin(READ),
+                Cancel(1),
+                CancelTimeout,
+                Finish(READ),
+                Work,
+                begin(WRITE),
+                Work,
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-server-refuses",
+            FinishMode::Strict,
+            false,
+            vec![
+                ServerBeginFails(true),
+                begin(READ),
+                Finish(READ),
+                ServerBeginFails(false),
+                begin(READ),
+                Cancel(0),
+                Finish(READ),
+                begin(WRITE),
+                Finish(WRITE),
+                WorkAll,
+                begin(WRITE),
+                WorkAll,
+                Finish(WRITE),
+            ],
+        ),
+        (
+            "seed-release-with-work-queued",
+            FinishMode::Blocking,
+            false,
+            vec![begin(READ), TestCancel, Release, WorkAll],
+        ),
+        (
+            "seed-infinite-cancel-resolved-by-the-worker",
+            FinishMode::Blocking,
+            false,
+            vec![
+                begin(WRITE),
+                Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                TestCancel,
+                Work,
+                Finish(WRITE),
+                TestCancel,
+            ],
+        ),
+    ]
 }
 
 fn complete(hr: comasync::hresult::HRESULT, outs: &[u32]) -> Op {
@@ -264,6 +468,25 @@ fn the_seed_lists_encode_and_agree_with_the_model() {
             panic!("{name}:\n{m}");
         }
     }
+    for (name, mode, ops) in agg_seeds() {
+        let bytes = decode::encode_agg_ops(mode, &ops).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(decode::agg_ops(&bytes), (mode, ops.clone()), "{name}");
+        if let Err(m) = check_aggregation(mode, &ops) {
+            panic!("{name}:\n{m}");
+        }
+    }
+    for (name, mode, abandon, ops) in host_seeds() {
+        let bytes =
+            decode::encode_host_ops(mode, abandon, &ops).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            decode::host_ops(&bytes),
+            (mode, abandon, ops.clone()),
+            "{name}"
+        );
+        if let Err(m) = check_server_host(mode, abandon, &ops) {
+            panic!("{name}:\n{m}");
+        }
+    }
     for profile in [WorldProfile::Events, WorldProfile::CoWait] {
         for (name, kinds, ops) in world_seeds(profile) {
             let bytes =
@@ -287,6 +510,17 @@ fn write_seed_corpus() {
         let dir = corpus("call_object");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(name), decode::encode_call_ops(mode, &ops).unwrap()).unwrap();
+    }
+    let dir = corpus("aggregation");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, mode, ops) in agg_seeds() {
+        fs::write(dir.join(name), decode::encode_agg_ops(mode, &ops).unwrap()).unwrap();
+    }
+    let dir = corpus("server_host");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, mode, abandon, ops) in host_seeds() {
+        let bytes = decode::encode_host_ops(mode, abandon, &ops).unwrap();
+        fs::write(dir.join(name), bytes).unwrap();
     }
     for (target, profile) in [
         ("events", WorldProfile::Events),

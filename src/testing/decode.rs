@@ -56,6 +56,7 @@ use crate::model::{
 use crate::unknown::Interface;
 
 use super::aggregation::{AggOp, Hook, HookPoint};
+use super::server_host::HostOp;
 
 /// The most operations one byte string decodes to.
 pub const MAX_OPS: usize = 48;
@@ -314,6 +315,81 @@ pub fn encode_agg_ops(mode: FinishMode, ops: &[AggOp]) -> Option<Vec<u8>> {
                 out.extend([7, a]);
             }
             AggOp::Release => out.push(8),
+        }
+    }
+    Some(out)
+}
+
+/// Decodes a hosted-server sequence for [`super::server_host::check_server_host`]: the
+/// `Finish_` mode, whether the server abandons its remaining work at the end, and the
+/// operations. One header byte (bit 0: [`FinishMode::Strict`]; bit 1: abandon), then per
+/// operation an opcode byte (`% 9`) and its arguments:
+///
+/// | opcode | operation | argument bytes |
+/// |---|---|---|
+/// | 0 | `Begin_m` | bit 0: `m`, bit 1: the worker runs inside it |
+/// | 1 | the worker runs one job | — |
+/// | 2 | `Finish_m` | `m & 1` |
+/// | 3 | `Cancel(s)` | `CANCEL_SECONDS[b % 4]` |
+/// | 4 | `CancelTimeout` | — |
+/// | 5 | `TestCancel()` | — |
+/// | 6 | the server's `Begin_` fails | `b & 1` |
+/// | 7 | `Release()` | — |
+/// | 8 | the worker runs every job | — |
+pub fn host_ops(data: &[u8]) -> (FinishMode, bool, Vec<HostOp>) {
+    let mut b = Bytes::new(data);
+    let header = b.arg();
+    let mode = if header & 1 == 1 {
+        FinishMode::Strict
+    } else {
+        FinishMode::Blocking
+    };
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS {
+        let Some(code) = b.opcode() else { break };
+        let op = match code % 9 {
+            0 => {
+                let a = b.arg();
+                HostOp::Begin {
+                    method: (a & 1) as usize,
+                    preempted: a & 2 != 0,
+                }
+            }
+            1 => HostOp::Work,
+            2 => HostOp::Finish((b.arg() & 1) as usize),
+            3 => HostOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            4 => HostOp::CancelTimeout,
+            5 => HostOp::TestCancel,
+            6 => HostOp::ServerBeginFails(b.arg() & 1 != 0),
+            7 => HostOp::Release,
+            _ => HostOp::WorkAll,
+        };
+        ops.push(op);
+    }
+    (mode, header & 2 != 0, ops)
+}
+
+/// Encodes a hosted-server sequence so that [`host_ops`] gives it back; `None` if it cannot
+/// be (a value outside the tables, a method index above 1, more than [`MAX_OPS`]).
+pub fn encode_host_ops(mode: FinishMode, abandon: bool, ops: &[HostOp]) -> Option<Vec<u8>> {
+    if ops.len() > MAX_OPS {
+        return None;
+    }
+    let m = |m: usize| (m < 2).then_some(m as u8);
+    let mut out = vec![u8::from(mode == FinishMode::Strict) | (u8::from(abandon) << 1)];
+    for op in ops {
+        match op {
+            HostOp::Begin { method, preempted } => {
+                out.extend([0, m(*method)? | (u8::from(*preempted) << 1)])
+            }
+            HostOp::Work => out.push(1),
+            HostOp::Finish(x) => out.extend([2, m(*x)?]),
+            HostOp::Cancel(s) => out.extend([3, index_of(&CANCEL_SECONDS, s)?]),
+            HostOp::CancelTimeout => out.push(4),
+            HostOp::TestCancel => out.push(5),
+            HostOp::ServerBeginFails(f) => out.extend([6, u8::from(*f)]),
+            HostOp::Release => out.push(7),
+            HostOp::WorkAll => out.push(8),
         }
     }
     Some(out)
