@@ -35,6 +35,17 @@
 //! assert_eq!(report.executed, 5);
 //! ```
 
+/// Records a readable line of a run, formatted only when the run records (a failing run is
+/// run again with recording on to print it).
+macro_rules! note {
+    ($run:expr, $($arg:tt)*) => {
+        if $run.record {
+            let line = format!($($arg)*);
+            $run.lines.push(line);
+        }
+    };
+}
+
 pub mod aggregation;
 pub mod decode;
 pub mod linearize;

@@ -341,6 +341,8 @@ struct AggRun {
     next_token: u32,
     expecting: Option<Expecting>,
     lines: Vec<String>,
+    /// Whether to record readable lines (only to print a failing run).
+    record: bool,
     tolerate: Tolerate,
     /// A `Begin_` failed by the outer since the last successful one (see [`Tolerate`]).
     failed_begin: bool,
@@ -361,7 +363,7 @@ fn expect_eq(what: &str, expected: &Outcome, got: &Outcome) -> Check {
 }
 
 impl AggRun {
-    fn new(mode: FinishMode, tolerate: Tolerate) -> AggRun {
+    fn new(mode: FinishMode, tolerate: Tolerate, record: bool) -> AggRun {
         let server = ManualHandler::<IProbeCalls>::new();
         let outer = Arc::new_cyclic(|me| AggOuter {
             refs: RefCount::new(),
@@ -391,6 +393,7 @@ impl AggRun {
             next_token: 1,
             expecting: None,
             lines: Vec::new(),
+            record,
             tolerate,
             failed_begin: false,
         }
@@ -498,19 +501,16 @@ impl AggRun {
             match ev {
                 Event::Reset(hr) => resets.push(hr),
                 Event::Begin { method, hr } => {
-                    self.lines.push(format!(
-                        "    (hook) {} → {}",
-                        Op::Begin(method),
-                        hr_name(hr)
-                    ));
+                    note!(self, "    (hook) {} → {}", Op::Begin(method), hr_name(hr));
                     self.on_begin(method, hr, &std::mem::take(&mut resets))?;
                 }
                 Event::Finish { method, hr, outs } => {
-                    self.lines.push(format!(
+                    note!(
+                        self,
                         "    (hook) {} → {}, outs {outs:?}",
                         Op::Finish(method),
                         hr_name(hr)
-                    ));
+                    );
                     self.on_finish(method, hr, outs)?;
                 }
                 Event::Signal {
@@ -518,10 +518,11 @@ impl AggRun {
                     state,
                     hr,
                 } => {
-                    self.lines.push(format!(
+                    note!(
+                        self,
                         "    outer Signal (call object: call {generation}, {state:?}) → {}",
                         hr_name(hr)
-                    ));
+                    );
                     let Some(e) = self.expecting.take() else {
                         return Err("the outer was signaled with no completion to report".into());
                     };
@@ -563,12 +564,11 @@ impl AggRun {
     fn step(&mut self, op: &AggOp) -> Check {
         let _ = self.take_log();
         let obj = self.obj.clone();
-        let line = op.to_string();
         match op {
             AggOp::Begin(m) => {
-                let tag = self.lines.len() as u32;
+                let tag = self.next_token;
                 let hr = begin(&obj, *m, tag);
-                self.lines.push(format!("{line} → {}", hr_name(hr)));
+                note!(self, "{op} → {}", hr_name(hr));
                 let log = self.take_log();
                 let resets: Vec<HRESULT> = log
                     .iter()
@@ -585,12 +585,11 @@ impl AggRun {
             AggOp::Finish(m) => {
                 let (expected, _) = self.model.step(&Op::Finish(*m));
                 if expected == Outcome::Blocks {
-                    self.lines.push(format!("{line}   (skipped: model blocks)"));
+                    note!(self, "{op}   (skipped: model blocks)");
                     return Ok(());
                 }
                 let (hr, outs) = finish(&obj, *m);
-                self.lines
-                    .push(format!("{line} → {}, outs {outs:?}", hr_name(hr)));
+                note!(self, "{op} → {}, outs {outs:?}", hr_name(hr));
                 self.on_finish(*m, hr, outs)?;
                 let log = self.take_log();
                 if !log.is_empty() {
@@ -640,8 +639,7 @@ impl AggRun {
                         cancel_returns: None,
                     },
                 };
-                self.lines
-                    .push(format!("{line} (token {t}) → {}", describe(&got)));
+                note!(self, "{op} (token {t}) → {}", describe(&got));
                 expect_eq("server completion", &expected, &got)?;
                 self.model = next;
                 if delivered {
@@ -652,7 +650,7 @@ impl AggRun {
             }
             AggOp::Cancel(0) => {
                 let hr = ICancelMethodCalls::cancel(&*obj, 0);
-                self.lines.push(format!("{line} → {}", hr_name(hr)));
+                note!(self, "{op} → {}", hr_name(hr));
                 let (expected, next) = self.model.step(&Op::Cancel(0));
                 expect_eq("Cancel(0)", &expected, &Outcome::Returns(hr))?;
                 self.model = next;
@@ -671,22 +669,21 @@ impl AggRun {
                     }
                     Err(hr) => Outcome::Returns(hr),
                 };
-                self.lines.push(format!("{line} → {}", describe(&got)));
+                note!(self, "{op} → {}", describe(&got));
                 expect_eq("Cancel", &expected, &got)?;
                 self.model = next;
             }
             AggOp::CancelTimeout => {
                 let (expected, next) = self.model.step(&Op::CancelTimeout);
                 if matches!(expected, Outcome::Invalid(_)) {
-                    self.lines
-                        .push(format!("{line}   (skipped: no finite window open)"));
+                    note!(self, "{op}   (skipped: no finite window open)");
                     return Ok(());
                 }
                 let Some((_, g, _caller)) = self.cancel.take() else {
                     return Err("the model has a Cancel in flight, the runner none".into());
                 };
                 let got = Outcome::CancelReturns(obj.virtual_cancel_window_over(g));
-                self.lines.push(format!("{line} → {}", describe(&got)));
+                note!(self, "{op} → {}", describe(&got));
                 expect_eq("CancelTimeout", &expected, &got)?;
                 self.model = next;
                 self.completed();
@@ -695,7 +692,7 @@ impl AggRun {
             }
             AggOp::TestCancel => {
                 let got = Outcome::Returns(ICancelMethodCalls::test_cancel(&*obj));
-                self.lines.push(format!("{line} → {}", describe(&got)));
+                note!(self, "{op} → {}", describe(&got));
                 if !(self.failed_begin && self.tolerate.failed_begin_clears_cancel) {
                     expect_eq(
                         "TestCancel (a Begin_ refused by the outer's Reset must not clear the \
@@ -706,7 +703,7 @@ impl AggRun {
                 }
             }
             AggOp::OuterFails { reset, signal } => {
-                self.lines.push(line);
+                note!(self, "{op}");
                 if let Some(o) = self.outer.upgrade() {
                     let mut st = o.st.lock();
                     st.reset_fails = *reset;
@@ -714,15 +711,14 @@ impl AggRun {
                 }
             }
             AggOp::Arm(h) => {
-                self.lines.push(line);
+                note!(self, "{op}");
                 if let Some(o) = self.outer.upgrade() {
                     o.st.lock().hook = Some(*h);
                 }
             }
             AggOp::Release => {
                 if self.cancel.is_some() || self.client.is_none() {
-                    self.lines
-                        .push(format!("{line}   (skipped: not the final release)"));
+                    note!(self, "{op}   (skipped: not the final release)");
                     return Ok(());
                 }
                 let (expected, next) = self.model.step(&Op::Release);
@@ -731,7 +727,7 @@ impl AggRun {
                 let got = Outcome::Released {
                     abandoned: before.in_call(),
                 };
-                self.lines.push(format!("{line} → {}", describe(&got)));
+                note!(self, "{op} → {}", describe(&got));
                 expect_eq("Release", &expected, &got)?;
                 self.model = next;
                 if self.outer.strong_count() != 0 {
@@ -828,7 +824,23 @@ pub fn check_aggregation_with(
     ops: &[AggOp],
     tolerate: Tolerate,
 ) -> Result<(), AggMismatch> {
-    let mut run = AggRun::new(mode, tolerate);
+    match run_aggregation(mode, ops, tolerate, false) {
+        Ok(()) => Ok(()),
+        // Deterministic: run it again, recording, to print it.
+        Err(first) => match run_aggregation(mode, ops, tolerate, true) {
+            Err(m) => Err(m),
+            Ok(()) => Err(first),
+        },
+    }
+}
+
+fn run_aggregation(
+    mode: FinishMode,
+    ops: &[AggOp],
+    tolerate: Tolerate,
+    record: bool,
+) -> Result<(), AggMismatch> {
+    let mut run = AggRun::new(mode, tolerate, record);
     let mut result = Ok(());
     for op in ops {
         result = run.step(op);

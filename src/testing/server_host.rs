@@ -272,10 +272,12 @@ struct HostRun {
     refused: HashMap<u64, HRESULT>,
     tolerate: Tolerate,
     lines: Vec<String>,
+    /// Whether to record readable lines (only to print a failing run).
+    record: bool,
 }
 
 impl HostRun {
-    fn new(mode: FinishMode, tolerate: Tolerate) -> Result<HostRun, String> {
+    fn new(mode: FinishMode, tolerate: Tolerate, record: bool) -> Result<HostRun, String> {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let s2 = shared.clone();
         let host = ServerCallHost::<IProbeCalls>::new(move |outer| {
@@ -311,6 +313,7 @@ impl HostRun {
             refused: HashMap::new(),
             tolerate,
             lines: Vec::new(),
+            record,
         })
     }
 
@@ -320,8 +323,7 @@ impl HostRun {
 
     fn work(&mut self, all: bool) -> Check {
         let Some(server) = self.server.upgrade() else {
-            self.lines
-                .push("    (the server call object is gone)".into());
+            note!(self, "    (the server call object is gone)");
             return Ok(());
         };
         let before = self.shared.lock().ran.len();
@@ -333,10 +335,11 @@ impl HostRun {
         }
         let ran: Vec<(u32, HRESULT)> = self.shared.lock().ran[before..].to_vec();
         for (tag, heard) in ran {
-            self.lines.push(format!(
+            note!(
+                self,
                 "    job for tag {tag}: TestCancel → {}",
                 hr_name(heard)
-            ));
+            );
             let g = self.tags.get(&tag).copied();
             if g.is_some()
                 && g == cancelling
@@ -355,7 +358,6 @@ impl HostRun {
     }
 
     fn step(&mut self, op: &HostOp) -> Check {
-        let line = op.to_string();
         let obj = self.obj.clone();
         let before = obj.state();
         match op {
@@ -371,14 +373,10 @@ impl HostRun {
                     obj.begin_write(tag)
                 };
                 self.shared.lock().preempt = false;
-                self.lines
-                    .push(format!("{line} tag {tag} → {}", hr_name(hr)));
+                note!(self, "{op} tag {tag} → {}", hr_name(hr));
                 let ran: Vec<(u32, HRESULT)> = self.shared.lock().ran[ran_before..].to_vec();
                 for (t, heard) in ran {
-                    self.lines.push(format!(
-                        "    job for tag {t}: TestCancel → {}",
-                        hr_name(heard)
-                    ));
+                    note!(self, "    job for tag {t}: TestCancel → {}", hr_name(heard));
                 }
                 let expected = match before {
                     State::Idle => S_OK,
@@ -411,14 +409,14 @@ impl HostRun {
                 }
             }
             HostOp::Work | HostOp::WorkAll => {
-                self.lines.push(line);
+                note!(self, "{op}");
                 self.work(*op == HostOp::WorkAll)?;
             }
             HostOp::Finish(m) => {
                 if self.mode == call::FinishMode::Blocking
                     && matches!(before, State::Pending | State::Cancelling)
                 {
-                    self.lines.push(format!("{line}   (skipped: would block)"));
+                    note!(self, "{op}   (skipped: would block)");
                     return Ok(());
                 }
                 let (g, method) = {
@@ -430,8 +428,7 @@ impl HostRun {
                 } else {
                     obj.finish_write()
                 };
-                self.lines
-                    .push(format!("{line} → {}, outs {outs:?}", hr_name(hr)));
+                note!(self, "{op} → {}, outs {outs:?}", hr_name(hr));
                 if *m != method && before.in_call() {
                     if hr != E_UNEXPECTED || !outs.is_empty() {
                         return Err(format!(
@@ -445,7 +442,7 @@ impl HostRun {
             }
             HostOp::Cancel(0) => {
                 let hr = ICancelMethodCalls::cancel(&*obj, 0);
-                self.lines.push(format!("{line} → {}", hr_name(hr)));
+                note!(self, "{op} → {}", hr_name(hr));
                 let g = self.generation();
                 if hr == S_OK {
                     if before != State::Pending {
@@ -457,18 +454,17 @@ impl HostRun {
             }
             HostOp::Cancel(s) => match obj.virtual_cancel_request() {
                 Ok(g) => {
-                    self.lines.push(format!("{line} → in flight"));
+                    note!(self, "{op} → in flight");
                     self.cancel = Some((*s, g));
                     self.cancel_requested.push(g);
                 }
-                Err(hr) => self.lines.push(format!("{line} → {}", hr_name(hr))),
+                Err(hr) => note!(self, "{op} → {}", hr_name(hr)),
             },
             HostOp::CancelTimeout => match self.cancel {
                 Some((s, g)) if s != RPC_C_CANCEL_INFINITE_TIMEOUT => {
                     self.cancel = None;
                     let hr = obj.virtual_cancel_window_over(g);
-                    self.lines
-                        .push(format!("{line} → the Cancel returns {}", hr_name(hr)));
+                    note!(self, "{op} → the Cancel returns {}", hr_name(hr));
                     if hr != S_OK {
                         return Err(format!(
                             "a window that expires with the call still Cancelling must return \
@@ -478,25 +474,22 @@ impl HostRun {
                     }
                     self.cancelled_locally.push(g);
                 }
-                _ => self
-                    .lines
-                    .push(format!("{line}   (skipped: no finite window open)")),
+                _ => note!(self, "{op}   (skipped: no finite window open)"),
             },
             HostOp::TestCancel => {
                 let hr = ICancelMethodCalls::test_cancel(&*obj);
-                self.lines.push(format!("{line} → {}", hr_name(hr)));
+                note!(self, "{op} → {}", hr_name(hr));
             }
             HostOp::ServerBeginFails(b) => {
-                self.lines.push(line);
+                note!(self, "{op}");
                 self.shared.lock().begin_fails = *b;
             }
             HostOp::Release => {
                 if self.cancel.is_some() || self.client.is_none() {
-                    self.lines
-                        .push(format!("{line}   (skipped: not the final release)"));
+                    note!(self, "{op}   (skipped: not the final release)");
                     return Ok(());
                 }
-                self.lines.push(line);
+                note!(self, "{op}");
                 drop(self.client.take());
                 if obj.state() != State::Gone {
                     return Err(format!(
@@ -517,8 +510,7 @@ impl HostRun {
             if !(self.obj.state() == State::Cancelling && self.generation() == g) {
                 self.cancel = None;
                 let hr = self.obj.virtual_cancel_window_over(g);
-                self.lines
-                    .push(format!("    the Cancel in flight returns {}", hr_name(hr)));
+                note!(self, "    the Cancel in flight returns {}", hr_name(hr));
                 if hr != RPC_E_CALL_COMPLETE {
                     return Err(format!(
                         "a Cancel whose call the server completed must return \
@@ -659,7 +651,24 @@ pub fn check_server_host_with(
     ops: &[HostOp],
     tolerate: Tolerate,
 ) -> Result<(), HostMismatch> {
-    let mut run = HostRun::new(mode, tolerate).map_err(|failure| HostMismatch {
+    match run_server_host(mode, abandon, ops, tolerate, false) {
+        Ok(()) => Ok(()),
+        // Deterministic: run it again, recording, to print it.
+        Err(first) => match run_server_host(mode, abandon, ops, tolerate, true) {
+            Err(m) => Err(m),
+            Ok(()) => Err(first),
+        },
+    }
+}
+
+fn run_server_host(
+    mode: FinishMode,
+    abandon: bool,
+    ops: &[HostOp],
+    tolerate: Tolerate,
+    record: bool,
+) -> Result<(), HostMismatch> {
+    let mut run = HostRun::new(mode, tolerate, record).map_err(|failure| HostMismatch {
         steps: Vec::new(),
         failure,
     })?;
