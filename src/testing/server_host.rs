@@ -618,7 +618,16 @@ impl HostRun {
             ("host", host.strong_count()),
             ("server call object", server.strong_count()),
         ];
-        if alive.iter().any(|(_, n)| *n != 0) && !(abandon && tolerate.leak_when_never_signaled) {
+        let leaked = alive.iter().any(|(_, n)| *n != 0);
+        if leaked && abandon && tolerate.leak_when_never_signaled {
+            // Tolerated: break the cycle by letting the server signal after all, so that the
+            // memory goes (and a leak checker such as LeakSanitizer stays quiet).
+            if let Some(server) = server.upgrade() {
+                while server.run_job() {}
+            }
+            return Ok(());
+        }
+        if leaked {
             return Err(format!(
                 "leak after everything is released{}: {alive:?} strong references{}",
                 if abandon {
