@@ -2,9 +2,10 @@
 //! `Signal`/`Reset`) against the reference model, on the sequence the bytes decode to
 //! (`comasync::testing::decode::agg_ops`; checks in `comasync::testing::aggregation`).
 //!
-//! Every rule is checked. With `COMASYNC_FUZZ_TOLERATE_KNOWN=1` in the environment the known
-//! findings listed in `aggregation::Tolerate` are tolerated, so that a long run gets past them
-//! while their fix is pending (docs/testing.md says which runs used it).
+//! Every rule is checked. `COMASYNC_FUZZ_TOLERATE=<field>,<field>` in the environment
+//! tolerates the known findings named by those fields of `aggregation::Tolerate`, so that a
+//! long run gets past them while their fix is pending (docs/testing.md says which runs used
+//! it).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,13 +17,11 @@ use libfuzzer_sys::fuzz_target;
 fn tolerate() -> Tolerate {
     static T: OnceLock<Tolerate> = OnceLock::new();
     *T.get_or_init(|| {
-        if std::env::var_os("COMASYNC_FUZZ_TOLERATE_KNOWN").is_some_and(|v| v == "1") {
-            Tolerate {
-                stale_signal: true,
-                failed_begin_clears_cancel: true,
-            }
-        } else {
-            Tolerate::default()
+        let names = std::env::var("COMASYNC_FUZZ_TOLERATE").unwrap_or_default();
+        let names: Vec<&str> = names.split(',').map(str::trim).collect();
+        Tolerate {
+            stale_signal: names.iter().any(|n| *n == "stale_signal"),
+            failed_begin_clears_cancel: names.iter().any(|n| *n == "failed_begin_clears_cancel"),
         }
     })
 }

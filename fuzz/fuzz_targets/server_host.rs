@@ -2,9 +2,10 @@
 //! object, with cancels and late server `Signal`s, on the sequence the bytes decode to
 //! (`comasync::testing::decode::host_ops`; checks in `comasync::testing::server_host`).
 //!
-//! Every rule is checked. With `COMASYNC_FUZZ_TOLERATE_KNOWN=1` in the environment the known
-//! findings listed in `server_host::Tolerate` are tolerated, so that a long run gets past them
-//! while their fix is pending (docs/testing.md says which runs used it).
+//! Every rule is checked. `COMASYNC_FUZZ_TOLERATE=<field>,<field>` in the environment
+//! tolerates the known findings named by those fields of `server_host::Tolerate`, so that a
+//! long run gets past them while their fix is pending (docs/testing.md says which runs used
+//! it).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,13 +17,11 @@ use libfuzzer_sys::fuzz_target;
 fn tolerate() -> Tolerate {
     static T: OnceLock<Tolerate> = OnceLock::new();
     *T.get_or_init(|| {
-        if std::env::var_os("COMASYNC_FUZZ_TOLERATE_KNOWN").is_some_and(|v| v == "1") {
-            Tolerate {
-                late_signal: true,
-                leak_when_never_signaled: true,
-            }
-        } else {
-            Tolerate::default()
+        let names = std::env::var("COMASYNC_FUZZ_TOLERATE").unwrap_or_default();
+        let names: Vec<&str> = names.split(',').map(str::trim).collect();
+        Tolerate {
+            late_signal: names.iter().any(|n| *n == "late_signal"),
+            leak_when_never_signaled: names.iter().any(|n| *n == "leak_when_never_signaled"),
         }
     })
 }

@@ -143,6 +143,8 @@ struct OuterState {
     reset_fails: bool,
     signal_fails: bool,
     hook: Option<Hook>,
+    /// The runner is executing an operation that may complete the call: hooks may fire.
+    completing: bool,
     log: Vec<Event>,
 }
 
@@ -179,7 +181,7 @@ impl AggOuter {
         }
         let mut st = self.st.lock();
         match st.hook {
-            Some(h) if h.point == point => {
+            Some(h) if h.point == point && st.completing => {
                 st.hook = None;
                 Some((h, call))
             }
@@ -324,6 +326,9 @@ struct Expecting {
     begun_since: bool,
 }
 
+/// A `Cancel(s > 0)` in flight: its window, its call, the caller's reference.
+type InFlightCancel = (u32, u64, Option<ComPtr<dyn IUnknown>>);
+
 struct AggRun {
     model: CallModel,
     obj: Arc<CallObject<IProbeCalls>>,
@@ -331,7 +336,7 @@ struct AggRun {
     client: Option<ComPtr<dyn IUnknown>>,
     server: Arc<ManualHandler<IProbeCalls>>,
     /// A `Cancel(s > 0)` in flight: its window, its call, the caller's reference.
-    cancel: Option<(u32, u64, Option<ComPtr<dyn IUnknown>>)>,
+    cancel: Option<InFlightCancel>,
     /// The model's current call (incremented by each successful `Begin_`).
     generation: u64,
     /// A failed outer `Signal` replaced the current call's result by this `HRESULT`.
@@ -563,6 +568,21 @@ impl AggRun {
 
     fn step(&mut self, op: &AggOp) -> Check {
         let _ = self.take_log();
+        let completing = matches!(
+            op,
+            AggOp::ServerComplete(_) | AggOp::Cancel(0) | AggOp::CancelTimeout
+        );
+        if let Some(o) = self.outer.upgrade() {
+            o.st.lock().completing = completing;
+        }
+        let result = self.exec(op);
+        if let Some(o) = self.outer.upgrade() {
+            o.st.lock().completing = false;
+        }
+        result
+    }
+
+    fn exec(&mut self, op: &AggOp) -> Check {
         let obj = self.obj.clone();
         match op {
             AggOp::Begin(m) => {

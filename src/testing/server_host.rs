@@ -127,8 +127,8 @@ struct Shared {
     preempt: bool,
     /// Jobs run: (tag, what the outer's `TestCancel` said).
     ran: Vec<(u32, HRESULT)>,
-    /// What the server's last `Begin_` returned.
-    last_begin: Option<HRESULT>,
+    /// Every server `Begin_`: the tag and what it returned.
+    begins: Vec<(u32, HRESULT)>,
     server: Weak<ProbeServerCall>,
 }
 
@@ -174,7 +174,7 @@ impl ProbeServerCall {
             while self.run_job() {}
         }
         let hr = self.begin_now(tag);
-        self.shared.lock().last_begin = Some(hr);
+        self.shared.lock().begins.push((tag, hr));
         hr
     }
 
@@ -268,8 +268,8 @@ struct HostRun {
     /// Generations whose cancel the client requested, and those completed locally.
     cancel_requested: Vec<u64>,
     cancelled_locally: Vec<u64>,
-    /// The server refused or failed this generation's `Begin_` with this `HRESULT`.
-    refused: HashMap<u64, HRESULT>,
+    /// generation → the tag it was begun with.
+    gen_tag: HashMap<u64, u32>,
     tolerate: Tolerate,
     lines: Vec<String>,
     /// Whether to record readable lines (only to print a failing run).
@@ -310,11 +310,17 @@ impl HostRun {
             delivered: Vec::new(),
             cancel_requested: Vec::new(),
             cancelled_locally: Vec::new(),
-            refused: HashMap::new(),
+            gen_tag: HashMap::new(),
             tolerate,
             lines: Vec::new(),
             record,
         })
+    }
+
+    /// What the server's `Begin_` of `tag` returned, if it saw that call.
+    fn server_begin(&self, tag: u32) -> Option<HRESULT> {
+        let sh = self.shared.lock();
+        sh.begins.iter().find(|(t, _)| *t == tag).map(|(_, hr)| *hr)
     }
 
     fn generation(&self) -> u64 {
@@ -365,7 +371,6 @@ impl HostRun {
                 let tag = self.next_tag;
                 self.next_tag += 1;
                 let ran_before = self.shared.lock().ran.len();
-                self.shared.lock().last_begin = None;
                 self.shared.lock().preempt = *preempted;
                 let hr = if *method == 0 {
                     obj.begin_read(tag)
@@ -393,18 +398,14 @@ impl HostRun {
                 if hr == S_OK {
                     let g = self.generation();
                     self.tags.insert(tag, g);
-                    let busy = self.shared.lock().jobs.contains(&tag);
-                    if !busy {
-                        // The server refused (busy) or failed its Begin_: the host failed the
-                        // call with that HRESULT.
-                        if !matches!(obj.state(), State::Signaled { cancelled: false }) {
-                            return Err(format!(
-                                "the server did not start call {g}, but the call is {:?}",
-                                obj.state()
-                            ));
-                        }
-                        let failed = self.shared.lock().last_begin.unwrap_or(E_FAIL);
-                        self.refused.insert(g, failed);
+                    self.gen_tag.insert(g, tag);
+                    // Started on the server, waiting in the host behind a busy server (still
+                    // pending), or refused by the server's Begin_ (completed with its HRESULT).
+                    let state = obj.state();
+                    if matches!(state, State::Signaled { .. }) && self.server_begin(tag).is_none() {
+                        return Err(format!(
+                            "call {g} completed in Begin_ although the server never saw it"
+                        ));
                     }
                 }
             }
@@ -575,7 +576,12 @@ impl HostRun {
             }
             _ => return Err(format!("Finish_ returned several tags: {outs:?}")),
         }
-        if let Some(&refused) = self.refused.get(&g) {
+        let refused = self
+            .gen_tag
+            .get(&g)
+            .and_then(|t| self.server_begin(*t))
+            .filter(|hr| hr.failed());
+        if let Some(refused) = refused {
             if hr != refused {
                 return Err(format!(
                     "the server refused call {g} with {}; Finish_ returned {}",
