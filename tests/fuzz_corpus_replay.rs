@@ -535,12 +535,10 @@ fn write_seed_corpus() {
     }
 }
 
-/// Found by the `aggregation` target: a `Begin_` refused because the aggregating outer's
-/// `Reset` fails clears the previous call's cancelled flag, although the flag is cleared only
-/// by the next *successful* `Begin_` (src/call/state.rs; the model agrees). Ignored until
-/// fixed; the fuzz runs tolerate it with `COMASYNC_FUZZ_TOLERATE=failed_begin_clears_cancel`.
+/// Found by the `aggregation` target (fixed on main in 89f5b78): a `Begin_` refused because
+/// the aggregating outer's `Reset` fails cleared the previous call's cancelled flag, although
+/// the flag is cleared only by the next *successful* `Begin_`.
 #[test]
-#[ignore = "open finding: a Begin_ failed by the outer's Reset clears TestCancel's flag"]
 fn a_begin_refused_by_the_outers_reset_keeps_the_cancelled_flag() {
     use AggOp::*;
     let ops = [
