@@ -79,3 +79,74 @@ fn create_call_aggregated_returns_the_non_delegating_unknown() {
     // ...and their identity is the outer's.
     assert!(ComPtr::is_same_object(&sync.unwrap(), &outer));
 }
+
+mod completion_callback_helper {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use comasync::call::{CompletionCallback, FinishMode, ICallFactory, ICancelMethodCalls};
+    use comasync::hresult::*;
+    use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+    use comasync::sync::{ISynchronize, INFINITE};
+
+    #[test]
+    fn a_completion_callback_runs_once_per_call_and_may_finish_it() {
+        let factory = SimpleStream::create(b"abcdef".to_vec())
+            .query::<dyn ICallFactory>()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let call = CompletionCallback::<dyn AsyncISimpleStream>::create(&*factory, move |c| {
+            s.lock().unwrap().push(c.finish_read());
+        })
+        .unwrap();
+        let sync = call.query::<dyn ISynchronize>().unwrap();
+        for expected in [b"ab", b"cd", b"ef"] {
+            assert_eq!(call.begin_read(2), S_OK);
+            // The outer's Wait returns once the callback has run for this call.
+            assert_eq!(sync.wait(0, INFINITE), S_OK);
+            assert_eq!(
+                seen.lock().unwrap().last().unwrap(),
+                &(S_OK, expected.to_vec())
+            );
+        }
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_completion_callback_hears_a_local_cancel_and_releasing_it_frees_the_call() {
+        let (server, handler) = SimpleStream::create_manual(b"x".to_vec(), FinishMode::Blocking);
+        let factory = server.query::<dyn ICallFactory>().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let call = CompletionCallback::<dyn AsyncISimpleStream>::create(&*factory, move |c| {
+            r.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(c.finish_read().0, RPC_E_CALL_CANCELED);
+        })
+        .unwrap();
+        let memory = std::sync::Arc::downgrade(call.as_arc());
+        assert_eq!(call.begin_read(1), S_OK);
+        let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+        assert_eq!(cancel.cancel(0), S_OK);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            handler.pending(),
+            1,
+            "the server still holds the cancelled call"
+        );
+        drop((cancel, call));
+        assert!(
+            memory.upgrade().is_none(),
+            "the call object outlived its outer"
+        );
+    }
+
+    #[test]
+    fn a_completion_callback_for_an_interface_the_factory_does_not_know_is_e_nointerface() {
+        let factory = SimpleStream::create(vec![])
+            .query::<dyn ICallFactory>()
+            .unwrap();
+        let err = CompletionCallback::<dyn ICancelMethodCalls>::create(&*factory, |_| {});
+        assert_eq!(err.unwrap_err().code(), E_NOINTERFACE);
+    }
+}

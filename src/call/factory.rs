@@ -112,6 +112,26 @@ pub fn create_call<M: AsyncInterface>(
     }
 }
 
+/// `CreateCall` for the asynchronous interface `I`, as `I`: the interface is named once
+/// (`riid` and `riid2` are both `I`'s IID), without aggregation.
+///
+/// ```
+/// use comasync::call::{create_call_for, ICallFactory};
+/// use comasync::hresult::S_OK;
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+///
+/// let factory = SimpleStream::create(b"hello".to_vec()).query::<dyn ICallFactory>()?;
+/// let call = create_call_for::<dyn AsyncISimpleStream>(&*factory)?;
+/// assert_eq!(call.begin_read(5), S_OK);
+/// assert_eq!(call.finish_read(), (S_OK, b"hello".to_vec()));
+/// # Ok::<(), comasync::Error>(())
+/// ```
+pub fn create_call_for<I: ?Sized + Interface + IUnknown>(
+    factory: &(impl ICallFactory + ?Sized),
+) -> Result<ComPtr<I>> {
+    create_call_as::<I>(factory, &I::IID)
+}
+
 /// The typed form of `CreateCall` without aggregation: a call object for the asynchronous
 /// interface `riid`, as interface `I`.
 ///

@@ -8,9 +8,11 @@
 //! * [`handler`] — how servers complete calls ([`ServerCall`], [`CallHandler`] and the
 //!   provided handlers);
 //! * [`host`] — hosting a server-side call object written as the Microsoft samples do;
+//! * [`callback`] — [`CompletionCallback`], a completion callback built from a closure;
 //! * [`cancel`] — [`ICancelMethodCalls`] and `CoEnable/DisableCallCancellation`;
 //! * [`pool`] — the fixed worker pool servers run on.
 
+pub mod callback;
 pub mod cancel;
 pub mod factory;
 pub mod handler;
@@ -21,11 +23,12 @@ mod on_thread;
 pub mod pool;
 pub mod state;
 
+pub use callback::CompletionCallback;
 pub use cancel::{
     call_cancellation_enabled, co_disable_call_cancellation, co_enable_call_cancellation,
     ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
-pub use factory::{create_call, create_call_as, ICallFactory, StdCallFactory};
+pub use factory::{create_call, create_call_as, create_call_for, ICallFactory, StdCallFactory};
 pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler};
 pub use host::ServerCallHost;
 pub use interface::{method_index, AsyncInterface};
