@@ -213,6 +213,26 @@ impl<I: ?Sized + IUnknown> Clone for ComPtr<I> {
     }
 }
 
+/// Two pointers are equal when they are the same interface pointer — what comparing two
+/// interface pointers in C or C++ means. (COM's identity test, which asks both for
+/// `IID_IUnknown`, is [`ComPtr::is_same_object`].) This lets an interface pointer be a
+/// parameter of a method declared with [`com_interface!`](crate::com_interface), whose
+/// parameter enums compare their fields.
+///
+/// ```
+/// use comasync::sync::{ISynchronize, ManualResetEvent};
+/// let a = ManualResetEvent::create();
+/// assert_eq!(a.clone(), a);
+/// assert_ne!(a, ManualResetEvent::create());
+/// ```
+impl<I: ?Sized + IUnknown> PartialEq for ComPtr<I> {
+    fn eq(&self, other: &Self) -> bool {
+        ComPtr::ptr_eq(self, other)
+    }
+}
+
+impl<I: ?Sized + IUnknown> Eq for ComPtr<I> {}
+
 impl<I: ?Sized + IUnknown> Drop for ComPtr<I> {
     fn drop(&mut self) {
         self.ptr.release();

@@ -841,3 +841,42 @@ fn call_state_is_observable_for_tests() {
         RPC_E_DISCONNECTED
     );
 }
+
+mod interface_pointer_parameters {
+    //! COM's sink pattern: an interface pointer as an in-parameter of an asynchronous method.
+    use comasync::call::{create_call_for, FinishMode, ManualHandler, StdCallFactory};
+    use comasync::hresult::S_OK;
+    use comasync::sync::{ISynchronize, ManualResetEvent, INFINITE};
+    use comasync::unknown::ComPtr;
+
+    comasync::com_interface! {
+        /// A service that signals a sink when something happens.
+        pub interface INotifier("{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C3}");
+        /// Its asynchronous twin.
+        async interface AsyncINotifier("{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C4}");
+        /// Glue.
+        calls INotifierCalls { in INotifierIn, out INotifierOut }
+        methods {
+            /// Registers `sink`; returns a cookie.
+            fn Advise => advise, begin_advise, finish_advise (sink: ComPtr<dyn ISynchronize>) -> (cookie: u32);
+        }
+    }
+
+    #[test]
+    fn an_interface_pointer_can_be_an_in_parameter_and_reaches_the_server() {
+        let server = ManualHandler::<INotifierCalls>::new();
+        let factory = StdCallFactory::with_handler(server.clone(), FinishMode::Blocking);
+        let call = create_call_for::<dyn AsyncINotifier>(&*factory).unwrap();
+        let sink = ManualResetEvent::create();
+        assert_eq!(call.begin_advise(sink.clone()), S_OK);
+        let (pending, input) = server.take().unwrap();
+        let INotifierIn::Advise { sink: got } = input;
+        assert_eq!(got, sink, "the server got the client's very pointer");
+        assert_eq!(got.signal(), S_OK); // the server calls back through it
+        assert_eq!(sink.wait(0, INFINITE), S_OK);
+        pending.complete(S_OK, INotifierOut::Advise { cookie: 7 });
+        assert_eq!(call.finish_advise(), (S_OK, 7));
+        drop(got);
+        assert_eq!(sink.ref_count(), 1, "no reference leaked through the call");
+    }
+}
