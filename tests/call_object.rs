@@ -745,7 +745,7 @@ fn the_pool_has_a_fixed_number_of_threads_whatever_the_number_of_calls() {
         assert_eq!(c.begin_ping(), S_OK);
     }
     for c in &calls {
-        assert_eq!(c.finish_ping().0, S_OK);
+        assert_eq!(c.finish_ping(), S_OK);
     }
     let names = names.lock();
     assert!(names.len() <= 3, "500 calls ran on {} threads", names.len());
@@ -770,8 +770,8 @@ fn a_panic_in_the_synchronous_method_completes_the_call_with_rpc_e_serverfault()
         fn add(&self, _n: u32) -> (HRESULT, Token) {
             panic!("server bug")
         }
-        fn ping(&self) -> (HRESULT,) {
-            (S_OK,)
+        fn ping(&self) -> HRESULT {
+            S_OK
         }
     }
     let object: ComPtr<dyn ICounter> = ComPtr::new(Arc::new(Panicky) as Arc<dyn ICounter>);
@@ -780,7 +780,7 @@ fn a_panic_in_the_synchronous_method_completes_the_call_with_rpc_e_serverfault()
     assert_eq!(call.begin_add(1), S_OK);
     assert_eq!(call.finish_add().0, RPC_E_SERVERFAULT);
     assert_eq!(call.begin_ping(), S_OK, "the worker survived");
-    assert_eq!(call.finish_ping(), (S_OK,));
+    assert_eq!(call.finish_ping(), S_OK);
 }
 
 #[test]
@@ -789,7 +789,7 @@ fn a_server_that_drops_its_call_completes_it_with_rpc_e_server_died() {
     let call = counter_call(handler.clone(), FinishMode::Blocking);
     assert_eq!(call.begin_ping(), S_OK);
     drop(handler.take());
-    assert_eq!(call.finish_ping(), (RPC_E_SERVER_DIED,));
+    assert_eq!(call.finish_ping(), RPC_E_SERVER_DIED);
 }
 
 #[test]
@@ -810,7 +810,7 @@ fn an_inline_server_completes_inside_begin() {
     assert_eq!(sync_of(&call).wait(0, 0), S_OK);
     assert_eq!(call.finish_add(), (S_OK, Token::new(42)));
     assert_eq!(call.begin_ping(), S_OK);
-    assert_eq!(call.finish_ping(), (S_FALSE,));
+    assert_eq!(call.finish_ping(), S_FALSE);
 }
 
 #[test]
@@ -832,7 +832,7 @@ fn call_state_is_observable_for_tests() {
         .0
         .complete(S_OK, ICounterOut::Ping {});
     assert_eq!(obj.state(), State::Signaled { cancelled: false });
-    assert_eq!(call.finish_ping(), (S_OK,));
+    assert_eq!(call.finish_ping(), S_OK);
     assert_eq!(obj.state(), State::Idle);
     drop(call);
     assert_eq!(obj.state(), State::Gone);

@@ -181,8 +181,8 @@ impl AsyncIAdder for AdderCallObject {
     fn begin_check(&self, n: u32) -> HRESULT {
         self.begin(IAdderIn::Check { n })
     }
-    fn finish_check(&self) -> (HRESULT,) {
-        (self.finish().0,)
+    fn finish_check(&self) -> HRESULT {
+        self.finish().0
     }
 }
 
@@ -358,5 +358,5 @@ fn the_sample_server_works_end_to_end_under_server_call_host() {
         assert_eq!(call.finish_add(), (S_OK, a + b));
     }
     assert_eq!(call.begin_check(9), S_OK);
-    assert_eq!(call.finish_check(), (E_INVALIDARG,));
+    assert_eq!(call.finish_check(), E_INVALIDARG);
 }

@@ -150,7 +150,7 @@ macro_rules! com_interface {
         $vis trait $Sync: $crate::unknown::IUnknown {
             $(
                 $(#[$m_meta])*
-                fn $sync_fn(&self $(, $in_name: $in_ty)*) -> ($crate::hresult::HRESULT, $($out_ty,)*);
+                fn $sync_fn(&self $(, $in_name: $in_ty)*) -> $crate::__com_result!($($out_ty),*);
             )+
         }
 
@@ -165,7 +165,7 @@ macro_rules! com_interface {
                 #[doc = concat!("`Begin_", stringify!($Method), "`: starts a call of `", stringify!($Method), "` with its in-parameters.")]
                 fn $begin_fn(&self $(, $in_name: $in_ty)*) -> $crate::hresult::HRESULT;
                 #[doc = concat!("`Finish_", stringify!($Method), "`: the return value and out-parameters of `", stringify!($Method), "`.")]
-                fn $finish_fn(&self) -> ($crate::hresult::HRESULT, $($out_ty,)*);
+                fn $finish_fn(&self) -> $crate::__com_result!($($out_ty),*);
             )+
         }
 
@@ -210,7 +210,7 @@ macro_rules! com_interface {
             fn invoke_sync(object: &dyn $Sync, input: $In) -> ($crate::hresult::HRESULT, $Out) {
                 match input {
                     $( $In::$Method { $($in_name),* } => {
-                        let (hr, $($out_name,)*) = object.$sync_fn($($in_name),*);
+                        let $crate::__com_bind!(hr; $($out_name),*) = object.$sync_fn($($in_name),*);
                         (hr, $Out::$Method { $($out_name),* })
                     } )+
                 }
@@ -233,7 +233,7 @@ macro_rules! com_interface {
                             stringify!($Method),
                         )
                     } {
-                        let (hr, $($out_name,)*) = call.$finish_fn();
+                        let $crate::__com_bind!(hr; $($out_name),*) = call.$finish_fn();
                         return (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* }));
                     }
                 )+
@@ -254,7 +254,7 @@ macro_rules! com_interface {
                     self.begin($In::$Method { $($in_name),* })
                 }
                 #[inline]
-                fn $finish_fn(&self) -> ($crate::hresult::HRESULT, $($out_ty,)*) {
+                fn $finish_fn(&self) -> $crate::__com_result!($($out_ty),*) {
                     #[allow(unreachable_patterns)]
                     match self.finish(const {
                         $crate::call::method_index(
@@ -262,11 +262,36 @@ macro_rules! com_interface {
                             stringify!($Method),
                         )
                     }) {
-                        (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* })) => (hr, $($out_name,)*),
-                        (hr, _) => (hr, $(<$out_ty as ::std::default::Default>::default(),)*),
+                        (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* })) => $crate::__com_tuple!(hr; $($out_name),*),
+                        (hr, _) => $crate::__com_tuple!(hr; $(<$out_ty as ::std::default::Default>::default()),*),
                     }
                 }
             )+
         }
     };
+}
+
+/// What a generated synchronous method or `Finish_` returns: the `HRESULT` alone for a method
+/// without out-parameters, else the `HRESULT` and the out-parameters as a tuple.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __com_result {
+    () => { $crate::hresult::HRESULT };
+    ($($t:ty),+) => { ($crate::hresult::HRESULT, $($t,)+) };
+}
+
+/// The pattern that takes apart a [`__com_result!`] value.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __com_bind {
+    ($hr:ident;) => { $hr };
+    ($hr:ident; $($o:ident),+) => { ($hr, $($o,)+) };
+}
+
+/// The expression that builds a [`__com_result!`] value.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __com_tuple {
+    ($hr:expr;) => { $hr };
+    ($hr:expr; $($o:expr),+) => { ($hr, $($o,)+) };
 }
