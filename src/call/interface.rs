@@ -32,12 +32,14 @@
 //! it generates:
 //!
 //! * `trait IByteSource: IUnknown { fn pull(&self, cb: u32) -> (HRESULT, Vec<u8>); ... }` —
-//!   the return value and out-parameters, in order, as a tuple;
+//!   the return value and out-parameters, in order, as a tuple (a method without
+//!   out-parameters returns the `HRESULT` alone);
 //! * `trait AsyncIByteSource: IUnknown { fn begin_pull(&self, cb: u32) -> HRESULT;
 //!   fn finish_pull(&self) -> (HRESULT, Vec<u8>); ... }` — `Begin_` takes the in-parameters,
 //!   `Finish_` returns what the synchronous method returns;
 //! * `Interface` impls carrying both IIDs;
-//! * `enum IByteSourceIn { Pull { cb }, Remaining {} }` and `enum IByteSourceOut { ... }`: one
+//! * `enum IByteSourceIn { Pull { cb }, Remaining {} }` and `enum IByteSourceOut { ... }`
+//!   (parameters may be interface pointers, `ComPtr<dyn ISink>`, compared by pointer): one
 //!   call's parameters, as data (used by the call object, traces and the test kit);
 //! * `struct IByteSourceCalls` implementing [`AsyncInterface`], and
 //!   `impl AsyncIByteSource for CallObject<IByteSourceCalls>`: comasync's call object speaks the
