@@ -45,8 +45,9 @@
 //!   `impl AsyncIByteSource for CallObject<IByteSourceCalls>`: comasync's call object speaks the
 //!   asynchronous interface.
 //!
-//! Out-parameter types must implement `Default` (what a failed `Finish_` leaves in them) and
-//! `Debug`; parameter types must be `Send + 'static`. `[in, out]` parameters are written as an
+//! Out-parameter types must implement `Default` (what a failed `Finish_` leaves in them);
+//! parameter types must be `Send + 'static` and `Debug + Clone + PartialEq` (the parameter
+//! enums derive them, for traces and the test kit; a `ComPtr` is all three). `[in, out]` parameters are written as an
 //! in-parameter and an out-parameter. `macro_rules!` cannot build identifiers, so the method's
 //! three Rust names are spelled out (`pull, begin_pull, finish_pull`): what you grep for is
 //! what you wrote.
