@@ -283,7 +283,7 @@ impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
 /// returns instead of waiting for itself).
 fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
     let result = {
-        let _serving = on_thread::Serving::enter(call.object_addr());
+        let _serving = on_thread::Mark::serving(call.object_addr());
         catch_unwind(AssertUnwindSafe(method))
     };
     match result {

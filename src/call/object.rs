@@ -264,7 +264,7 @@ impl<M: AsyncInterface> CallObject<M> {
         let hr = {
             // While the outer resets, this thread counts as talking to the outer: a Begin_ it
             // makes from inside Reset does not wait for itself.
-            let _resetting = on_thread::Delivering::enter(addr);
+            let _resetting = on_thread::Mark::delivering(addr);
             match &sync {
                 Some(s) => catch_unwind(AssertUnwindSafe(|| s.reset())).unwrap_or(E_UNEXPECTED),
                 None => S_OK,
@@ -386,7 +386,7 @@ impl<M: AsyncInterface> CallObject<M> {
     fn deliver(&self, mut generation: u64, mut sync: Weak<dyn ISynchronize>) {
         loop {
             let hr = {
-                let _delivering = on_thread::Delivering::enter(self.addr());
+                let _delivering = on_thread::Mark::delivering(self.addr());
                 match sync.upgrade() {
                     Some(s) => signal_outer(&*s),
                     None => S_OK,

@@ -30,44 +30,53 @@ crate::sync::prim::waiter_local! {
     static DELIVERING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
-/// The current thread serves a call of the object at `addr` until the guard drops.
-pub(crate) struct Serving(usize);
+/// The two things a thread can be doing for a call object.
+#[derive(Clone, Copy)]
+enum Role {
+    Serving,
+    Delivering,
+}
 
-impl Serving {
-    pub(crate) fn enter(addr: usize) -> Serving {
-        let _ = SERVING.try_with(|s| s.borrow_mut().push(addr));
-        Serving(addr)
+/// Runs `f` on the current thread's list of objects for `role`; `None` while the thread's
+/// locals are being destroyed.
+fn with_list<R>(role: Role, f: impl FnOnce(&mut Vec<usize>) -> R) -> Option<R> {
+    let key = match role {
+        Role::Serving => &SERVING,
+        Role::Delivering => &DELIVERING,
+    };
+    key.try_with(|list| f(&mut list.borrow_mut())).ok()
+}
+
+/// The current thread serves a call of, or delivers an outer's `Signal` for, the object at an
+/// address until the guard drops.
+pub(crate) struct Mark {
+    role: Role,
+    addr: usize,
+}
+
+impl Mark {
+    /// The current thread serves a call of the object at `addr` (runs the server's method).
+    pub(crate) fn serving(addr: usize) -> Mark {
+        Mark::enter(Role::Serving, addr)
+    }
+
+    /// The current thread talks to the outer of the object at `addr` (its `Signal`, or the
+    /// `Reset` of a `Begin_`).
+    pub(crate) fn delivering(addr: usize) -> Mark {
+        Mark::enter(Role::Delivering, addr)
+    }
+
+    fn enter(role: Role, addr: usize) -> Mark {
+        with_list(role, |list| list.push(addr));
+        Mark { role, addr }
     }
 }
 
-impl Drop for Serving {
+impl Drop for Mark {
     fn drop(&mut self) {
-        let _ = SERVING.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if let Some(i) = s.iter().rposition(|&a| a == self.0) {
-                s.remove(i);
-            }
-        });
-    }
-}
-
-/// The current thread delivers an outer's `Signal` for the object at `addr` until the guard
-/// drops.
-pub(crate) struct Delivering(usize);
-
-impl Delivering {
-    pub(crate) fn enter(addr: usize) -> Delivering {
-        let _ = DELIVERING.try_with(|s| s.borrow_mut().push(addr));
-        Delivering(addr)
-    }
-}
-
-impl Drop for Delivering {
-    fn drop(&mut self) {
-        let _ = DELIVERING.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if let Some(i) = s.iter().rposition(|&a| a == self.0) {
-                s.remove(i);
+        with_list(self.role, |list| {
+            if let Some(i) = list.iter().rposition(|&a| a == self.addr) {
+                list.remove(i);
             }
         });
     }
@@ -75,14 +84,10 @@ impl Drop for Delivering {
 
 /// Whether the current thread is serving a call of the object at `addr`.
 pub(crate) fn is_serving(addr: usize) -> bool {
-    SERVING
-        .try_with(|s| s.borrow().contains(&addr))
-        .unwrap_or(false)
+    with_list(Role::Serving, |list| list.contains(&addr)).unwrap_or(false)
 }
 
 /// Whether the current thread is delivering an outer's `Signal` for the object at `addr`.
 pub(crate) fn is_delivering(addr: usize) -> bool {
-    DELIVERING
-        .try_with(|s| s.borrow().contains(&addr))
-        .unwrap_or(false)
+    with_list(Role::Delivering, |list| list.contains(&addr)).unwrap_or(false)
 }
