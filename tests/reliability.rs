@@ -344,7 +344,8 @@ struct WorkServer {
     ran: Mutex<Vec<u64>>,
     /// The client's call object, for a method that calls back into it.
     call: Mutex<Option<ComPtr<dyn AsyncIWork>>>,
-    /// What the method does with that call object: 0 nothing, 1 Finish_, 2 Cancel(INFINITE).
+    /// What the method does with that call object: 0 nothing, 1 Finish_, 2 Cancel(INFINITE),
+    /// 3 Wait(INFINITE) on its ISynchronize.
     reenter: AtomicU32,
     reentered: Mutex<Vec<HRESULT>>,
 }
@@ -360,6 +361,7 @@ impl IWork for WorkServer {
                     .query::<dyn ICancelMethodCalls>()
                     .unwrap()
                     .cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                3 => call.query::<dyn ISynchronize>().unwrap().wait(0, INFINITE),
                 _ => S_OK,
             };
             self.reentered.lock().unwrap().push(hr);
@@ -585,6 +587,17 @@ fn an_infinite_cancel_from_inside_the_servers_own_method_does_not_wait_for_itsel
             server.reentered.lock().unwrap().len() == 1
         });
         assert_eq!(*server.reentered.lock().unwrap(), [S_OK]);
+        server.call.lock().unwrap().take();
+    });
+}
+
+#[test]
+fn an_infinite_wait_on_its_own_call_from_inside_the_servers_method_returns_rpc_s_callpending() {
+    within("re-entrant Wait(INFINITE)", || {
+        let (server, call) = reentrant(3);
+        assert_eq!(call.begin_work(5), S_OK);
+        assert_eq!(call.finish_work().1.id(), 5);
+        assert_eq!(*server.reentered.lock().unwrap(), [RPC_S_CALLPENDING]);
         server.call.lock().unwrap().take();
     });
 }

@@ -561,8 +561,13 @@ impl<M: AsyncInterface> CallObject<M> {
 
 /// The built-in `ManualResetEvent` (see the module documentation): `Wait` does not reset.
 impl<M: AsyncInterface> ISynchronize for CallObject<M> {
+    /// From inside the method serving this call object, a wait for the call would wait for
+    /// the caller itself: it is answered as `Wait(0)` (`RPC_S_CALLPENDING` before completion).
     #[inline]
     fn wait(&self, flags: u32, timeout_ms: u32) -> HRESULT {
+        if timeout_ms != 0 && !self.event.is_signaled() && on_thread::is_serving(self.addr()) {
+            return wait_single(&self.event, flags, 0);
+        }
         wait_single(&self.event, flags, timeout_ms)
     }
     #[inline]
