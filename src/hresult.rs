@@ -119,6 +119,22 @@ impl HRESULT {
         TABLE.iter().find(|e| e.hr == self).map(|e| e.name)
     }
 
+    /// The SDK name of a code in [`TABLE`], else `0xXXXXXXXX`: how traces, scripts and
+    /// failure messages print an `HRESULT`.
+    ///
+    /// ```
+    /// use comasync::hresult::{HRESULT, RPC_S_CALLPENDING};
+    ///
+    /// assert_eq!(RPC_S_CALLPENDING.name_or_hex(), "RPC_S_CALLPENDING");
+    /// assert_eq!(HRESULT::from_u32(0x8004_1234).name_or_hex(), "0x80041234");
+    /// ```
+    pub fn name_or_hex(self) -> String {
+        match self.name() {
+            Some(n) => n.to_string(),
+            None => format!("0x{:08X}", self.as_u32()),
+        }
+    }
+
     /// The SDK's message text for a code in [`TABLE`], or `None`.
     pub fn message(self) -> Option<&'static str> {
         TABLE.iter().find(|e| e.hr == self).map(|e| e.message)

@@ -110,12 +110,9 @@ impl fmt::Display for Expect {
     }
 }
 
-/// The SDK name of `hr`, or its hex value.
+/// An `HRESULT` by its SDK name, or in hex ([`HRESULT::name_or_hex`]).
 pub fn hr_name(hr: HRESULT) -> String {
-    match hr.name() {
-        Some(n) => n.to_string(),
-        None => format!("0x{:08X}", hr.as_u32()),
-    }
+    hr.name_or_hex()
 }
 
 /// The interfaces a script can name.

@@ -209,12 +209,9 @@ pub fn format_steps(steps: &[StepRecord]) -> String {
     s
 }
 
-/// An `HRESULT` by its SDK name, or in hex.
+/// An `HRESULT` by its SDK name, or in hex ([`HRESULT::name_or_hex`]).
 pub fn hr_name(hr: HRESULT) -> String {
-    match hr.name() {
-        Some(n) => n.to_string(),
-        None => format!("0x{:08X}", hr.as_u32()),
-    }
+    hr.name_or_hex()
 }
 
 /// An [`Outcome`] in words: `S_OK`, `E_FAIL, outs [7]`, `blocks`, ...
