@@ -61,6 +61,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The macros' expansions name the library `::comasync`, also inside it (src/simple_stream.rs).
+extern crate self as comasync;
+
 pub mod call;
 pub mod class;
 pub mod guid;
@@ -77,6 +80,7 @@ pub mod testing;
 pub mod tour;
 pub mod unknown;
 
+pub use comasync_macros::{implement, interface};
 pub use hresult::{Error, Result, HRESULT};
 pub use unknown::{ComPtr, IUnknown, Interface};
 

@@ -34,58 +34,65 @@ use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
 use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
 
-crate::com_interface! {
-    /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
-    ///
-    /// ```
-    /// use comasync::hresult::{S_FALSE, S_OK};
-    /// use comasync::simple_stream::{ISimpleStream, SimpleStream};
-    ///
-    /// let stream = SimpleStream::create_sync_only(b"hello".to_vec());
-    /// assert_eq!(stream.read(2), (S_OK, b"he".to_vec())); // HRESULT Read(cb, &data)
-    /// assert_eq!(stream.write(b"LL".to_vec()), (S_OK, 2)); // at the position
-    /// assert_eq!(stream.read(5), (S_FALSE, b"o".to_vec())); // fewer than asked: the end
-    /// ```
-    pub interface ISimpleStream("{21136030-8AD0-46C6-99B7-164B03B3BF37}");
-    /// `AsyncISimpleStream`: `Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`.
-    ///
-    /// ```
-    /// use comasync::call::{create_call_as, ICallFactory};
-    /// use comasync::hresult::{RPC_E_CALL_COMPLETE, S_OK};
-    /// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
-    /// use comasync::unknown::Interface;
-    ///
-    /// let server = SimpleStream::create(Vec::new());
-    /// let factory = server.query::<dyn ICallFactory>()?;
-    /// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
-    /// assert_eq!(call.finish_write(), (RPC_E_CALL_COMPLETE, 0)); // no call begun
-    /// assert_eq!(call.begin_write(b"abc".to_vec()), S_OK); // Begin_: the in-parameters
-    /// assert_eq!(call.finish_write(), (S_OK, 3)); // Finish_: Write's HRESULT and out-parameter
-    /// # Ok::<(), comasync::Error>(())
-    /// ```
-    async interface AsyncISimpleStream("{21136031-8AD0-46C6-99B7-164B03B3BF37}");
-    /// The call-object glue for `ISimpleStream`.
-    ///
-    /// ```
-    /// use comasync::call::{AsyncInterface, ManualHandler};
-    /// use comasync::simple_stream::ISimpleStreamCalls;
-    /// use comasync::unknown::Interface;
-    ///
-    /// type Async = <ISimpleStreamCalls as AsyncInterface>::Async;
-    /// assert_eq!(<Async as Interface>::NAME, "AsyncISimpleStream");
-    /// assert_eq!(ISimpleStreamCalls::METHODS, ["Read", "Write"]);
-    /// // It names the interface pair to comasync's generic types:
-    /// let server = ManualHandler::<ISimpleStreamCalls>::new();
-    /// assert_eq!(server.pending(), 0);
-    /// ```
-    calls ISimpleStreamCalls { in ISimpleStreamIn, out ISimpleStreamOut }
-    methods {
-        /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
-        /// bytes were read, `S_FALSE` if fewer (the end was reached).
-        fn Read => read, begin_read, finish_read (cb: u32) -> (data: Vec<u8>);
-        /// `Write(data, &written)`: writes at the current position. `S_OK`.
-        fn Write => write, begin_write, finish_write (data: Vec<u8>) -> (written: u32);
-    }
+/// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
+///
+/// `#[interface]` also generates its asynchronous twin [`AsyncISimpleStream`]
+/// (`Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`), the call-object glue
+/// [`ISimpleStreamCalls`], the parameter enums [`ISimpleStreamIn`] and [`ISimpleStreamOut`], and
+/// [`ISimpleStreamMethod`].
+///
+/// ```
+/// use comasync::hresult::{S_FALSE, S_OK};
+/// use comasync::simple_stream::{ISimpleStream, SimpleStream};
+///
+/// let stream = SimpleStream::create_sync_only(b"hello".to_vec());
+/// assert_eq!(stream.read(2), (S_OK, b"he".to_vec())); // HRESULT Read(cb, &data)
+/// assert_eq!(stream.write(b"LL".to_vec()), (S_OK, 2)); // at the position
+/// assert_eq!(stream.read(5), (S_FALSE, b"o".to_vec())); // fewer than asked: the end
+/// ```
+///
+/// Through a call object:
+///
+/// ```
+/// use comasync::call::{create_call_as, ICallFactory};
+/// use comasync::hresult::{RPC_E_CALL_COMPLETE, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let server = SimpleStream::create(Vec::new());
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.finish_write(), (RPC_E_CALL_COMPLETE, 0)); // no call begun
+/// assert_eq!(call.begin_write(b"abc".to_vec()), S_OK); // Begin_: the in-parameters
+/// assert_eq!(call.finish_write(), (S_OK, 3)); // Finish_: Write's HRESULT and out-parameter
+/// # Ok::<(), comasync::Error>(())
+/// ```
+///
+/// The glue names the interface pair to comasync's generic types:
+///
+/// ```
+/// use comasync::call::{AsyncInterface, ManualHandler};
+/// use comasync::simple_stream::ISimpleStreamCalls;
+/// use comasync::unknown::Interface;
+///
+/// type Async = <ISimpleStreamCalls as AsyncInterface>::Async;
+/// assert_eq!(<Async as Interface>::NAME, "AsyncISimpleStream");
+/// assert_eq!(ISimpleStreamCalls::METHODS, ["Read", "Write"]);
+/// let server = ManualHandler::<ISimpleStreamCalls>::new();
+/// assert_eq!(server.pending(), 0);
+/// ```
+#[comasync::interface(
+    iid = "{21136030-8AD0-46C6-99B7-164B03B3BF37}",
+    async_iid = "{21136031-8AD0-46C6-99B7-164B03B3BF37}"
+)]
+pub trait ISimpleStream {
+    /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
+    /// bytes were read, `S_FALSE` if fewer (the end was reached).
+    #[out(data)]
+    fn read(&self, cb: u32) -> (HRESULT, Vec<u8>);
+    /// `Write(data, &written)`: writes at the current position. `S_OK`.
+    #[out(written)]
+    fn write(&self, data: Vec<u8>) -> (HRESULT, u32);
 }
 
 /// How a [`SimpleStream`] serves asynchronous calls.
