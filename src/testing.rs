@@ -54,21 +54,20 @@ pub mod server_host;
 pub mod server_kit;
 pub mod strategy;
 
-crate::com_interface! {
-    /// The interface the model-vs-implementation runners drive: two methods whose indices are
-    /// the model's [`READ`](crate::model::READ) (0) and [`WRITE`](crate::model::WRITE) (1), and
-    /// whose out-parameter carries the model's opaque out-values.
-    pub interface IProbe("{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F0}");
-    /// `AsyncIProbe`: `Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`.
-    async interface AsyncIProbe("{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}");
-    /// The call-object glue for `IProbe`.
-    calls IProbeCalls { in IProbeIn, out IProbeOut }
-    methods {
-        /// `Read(tag, &outs)`: the server decides `outs`.
-        fn Read => read, begin_read, finish_read (tag: u32) -> (outs: Vec<u32>);
-        /// `Write(tag, &outs)`: the server decides `outs`.
-        fn Write => write, begin_write, finish_write (tag: u32) -> (outs: Vec<u32>);
-    }
+/// The interface the model-vs-implementation runners drive: two methods whose indices are
+/// the model's [`READ`](crate::model::READ) (0) and [`WRITE`](crate::model::WRITE) (1), and
+/// whose out-parameter carries the model's opaque out-values.
+#[comasync::interface(
+    iid = "{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F0}",
+    async_iid = "{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}"
+)]
+pub trait IProbe {
+    /// `Read(tag, &outs)`: the server decides `outs`.
+    #[out(outs)]
+    fn read(&self, tag: u32) -> (HRESULT, Vec<u32>);
+    /// `Write(tag, &outs)`: the server decides `outs`.
+    #[out(outs)]
+    fn write(&self, tag: u32) -> (HRESULT, Vec<u32>);
 }
 
 /// The asynchronous IID of [`IProbe`], the call object's interface in every runner.

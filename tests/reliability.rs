@@ -27,19 +27,18 @@ use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, ISynchronizeHan
 use comasync::unknown::{ComPtr, IUnknown, Interface, RefCount};
 use common::{eventually, live_here, within, Token};
 
-comasync::com_interface! {
-    /// A service whose one method turns a token into a token.
-    pub interface IWork("{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}");
-    /// Its asynchronous twin.
-    async interface AsyncIWork("{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}");
-    /// Glue.
-    calls IWorkCalls { in IWorkIn, out IWorkOut }
-    methods {
-        /// Answers a token carrying `id`.
-        fn Work => work, begin_work, finish_work (id: u64) -> (token: Token);
-        /// Answers a probe whose drop runs this thread's armed callback.
-        fn Probe => probe, begin_probe, finish_probe () -> (p: DropProbe);
-    }
+/// A service whose one method turns a token into a token.
+#[comasync::interface(
+    iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}",
+    async_iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}"
+)]
+pub trait IWork {
+    /// Answers a token carrying `id`.
+    #[out(token)]
+    fn work(&self, id: u64) -> (HRESULT, Token);
+    /// Answers a probe whose drop runs this thread's armed callback.
+    #[out(p)]
+    fn probe(&self) -> (HRESULT, DropProbe);
 }
 
 const ASYNC_IWORK: IID = <dyn AsyncIWork as Interface>::IID;

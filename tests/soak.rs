@@ -82,17 +82,15 @@ impl Drop for Arg {
     }
 }
 
-comasync::com_interface! {
-    /// A service whose one method answers with a token naming the call.
-    pub interface ISoak("{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F1}");
-    /// Its asynchronous twin.
-    async interface AsyncISoak("{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}");
-    /// Glue.
-    calls ISoakCalls { in ISoakIn, out ISoakOut }
-    methods {
-        /// Answers `Token(id)`; `arg` is a counted in-parameter.
-        fn Work => work, begin_work, finish_work (id: u64, arg: Arg) -> (token: Token);
-    }
+/// A service whose one method answers with a token naming the call.
+#[comasync::interface(
+    iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F1}",
+    async_iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}"
+)]
+pub trait ISoak {
+    /// Answers `Token(id)`; `arg` is a counted in-parameter.
+    #[out(token)]
+    fn work(&self, id: u64, arg: Arg) -> (HRESULT, Token);
 }
 
 /// The synchronous server object: usually answers `Token(id)`, sometimes fails or panics.
