@@ -160,11 +160,32 @@ mod tests {
 
     #[test]
     fn refuses_generics_and_other_arguments() {
-        let e = expand(quote!(I), quote!(struct S<T>(T);)).err().unwrap();
+        let e = expand(
+            quote!(I),
+            quote!(
+                struct S<T>(T);
+            ),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("without generic parameters"));
-        let e = expand(quote!(I, x = 1), quote!(struct S;)).err().unwrap();
+        let e = expand(
+            quote!(I, x = 1),
+            quote!(
+                struct S;
+            ),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("expected interface traits"));
-        let e = expand(quote!(more = f, I), quote!(struct S;)).err().unwrap();
+        let e = expand(
+            quote!(more = f, I),
+            quote!(
+                struct S;
+            ),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("before `more"));
     }
 }

@@ -6,8 +6,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, Expr, FnArg, Ident, ItemTrait, Lit, Meta, Pat, ReturnType, Token,
-    TraitItem, Type,
+    Attribute, Error, Expr, FnArg, Ident, ItemTrait, Lit, Meta, Pat, ReturnType, Token, TraitItem,
+    Type,
 };
 
 /// The attribute's arguments.
@@ -81,7 +81,11 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
                 "expected `iid = \"{…}\"`, `async_iid = \"{…}\"` or `scripts = false`",
             ));
         };
-        let name = nv.path.get_ident().map(Ident::to_string).unwrap_or_default();
+        let name = nv
+            .path
+            .get_ident()
+            .map(Ident::to_string)
+            .unwrap_or_default();
         match name.as_str() {
             "iid" => iid = Some(guid_arg(&nv.value, "iid")?),
             "async_iid" => async_iid = Some(guid_arg(&nv.value, "async_iid")?),
@@ -89,7 +93,12 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
                 Expr::Lit(syn::ExprLit {
                     lit: Lit::Bool(b), ..
                 }) => scripts = b.value,
-                other => return Err(Error::new(other.span(), "`scripts` takes `true` or `false`")),
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        "`scripts` takes `true` or `false`",
+                    ))
+                }
             },
             _ => {
                 return Err(Error::new(
@@ -227,7 +236,10 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
             ));
         };
         if pi.by_ref.is_some() || pi.subpat.is_some() {
-            return Err(Error::new(pi.span(), "a parameter is a plain name (`cb: u32`)"));
+            return Err(Error::new(
+                pi.span(),
+                "a parameter is a plain name (`cb: u32`)",
+            ));
         }
         ins.push((pi.ident.clone(), (*pt.ty).clone()));
     }
@@ -251,7 +263,10 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
                 }
             };
             com = Some(syn::parse_str::<Ident>(&s.value()).map_err(|_| {
-                Error::new(s.span(), "`com_name` must be an identifier, such as \"Read\"")
+                Error::new(
+                    s.span(),
+                    "`com_name` must be an identifier, such as \"Read\"",
+                )
             })?);
         } else if attr.path().is_ident("out") {
             let names = attr.parse_args_with(Punctuated::<Ident, Token![,]>::parse_terminated)?;
@@ -280,7 +295,8 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
             .map(|(i, t)| (format_ident!("out{}", i), t))
             .collect(),
     };
-    let com = com.unwrap_or_else(|| Ident::new(&pascal_case(&sig.ident.to_string()), sig.ident.span()));
+    let com =
+        com.unwrap_or_else(|| Ident::new(&pascal_case(&sig.ident.to_string()), sig.ident.span()));
     Ok(Method {
         ident: sig.ident.clone(),
         com,
@@ -794,14 +810,19 @@ mod tests {
             }
         );
         assert!(err(quote!(), item.clone()).contains("missing `iid"));
-        assert!(err(quote!(iid = "{5B0C3E2A-1D4F-4A6B-8C9D-0E1F2A3B4C5D}"), item)
-            .contains("missing `async_iid"));
+        assert!(
+            err(quote!(iid = "{5B0C3E2A-1D4F-4A6B-8C9D-0E1F2A3B4C5D}"), item)
+                .contains("missing `async_iid")
+        );
     }
 
     #[test]
     fn bad_guid_text_is_an_error_at_the_literal() {
         let e = expand(
-            quote!(iid = "{not-a-guid}", async_iid = "{5B0C3E2B-1D4F-4A6B-8C9D-0E1F2A3B4C5D}"),
+            quote!(
+                iid = "{not-a-guid}",
+                async_iid = "{5B0C3E2B-1D4F-4A6B-8C9D-0E1F2A3B4C5D}"
+            ),
             quote!(
                 trait I {
                     fn f(&self) -> HRESULT;
@@ -816,10 +837,26 @@ mod tests {
     #[test]
     fn a_method_without_ref_self_is_refused() {
         for item in [
-            quote!(trait I { fn f(&mut self) -> HRESULT; }),
-            quote!(trait I { fn f(self) -> HRESULT; }),
-            quote!(trait I { fn f(x: u32) -> HRESULT; }),
-            quote!(trait I { fn f() -> HRESULT; }),
+            quote!(
+                trait I {
+                    fn f(&mut self) -> HRESULT;
+                }
+            ),
+            quote!(
+                trait I {
+                    fn f(self) -> HRESULT;
+                }
+            ),
+            quote!(
+                trait I {
+                    fn f(x: u32) -> HRESULT;
+                }
+            ),
+            quote!(
+                trait I {
+                    fn f() -> HRESULT;
+                }
+            ),
         ] {
             assert!(err(iids(), item).contains("`&self` first"));
         }
@@ -828,44 +865,75 @@ mod tests {
     #[test]
     fn a_return_type_other_than_hresult_is_refused() {
         for item in [
-            quote!(trait I { fn f(&self); }),
-            quote!(trait I { fn f(&self) -> u32; }),
-            quote!(trait I { fn f(&self) -> (u32, HRESULT); }),
+            quote!(
+                trait I {
+                    fn f(&self);
+                }
+            ),
+            quote!(
+                trait I {
+                    fn f(&self) -> u32;
+                }
+            ),
+            quote!(
+                trait I {
+                    fn f(&self) -> (u32, HRESULT);
+                }
+            ),
         ] {
             assert!(err(iids(), item).contains("returns `HRESULT`"));
         }
-        assert!(err(iids(), quote!(trait I { fn f(&self) -> (HRESULT,); }))
-            .contains("not `(HRESULT,)`"));
+        assert!(err(
+            iids(),
+            quote!(
+                trait I {
+                    fn f(&self) -> (HRESULT,);
+                }
+            )
+        )
+        .contains("not `(HRESULT,)`"));
     }
 
     #[test]
     fn out_names_must_match_the_out_parameters() {
         let e = err(
             iids(),
-            quote!(trait I { #[out(a, b)] fn f(&self) -> (HRESULT, u32); }),
+            quote!(
+                trait I {
+                    #[out(a, b)]
+                    fn f(&self) -> (HRESULT, u32);
+                }
+            ),
         );
-        assert!(e.contains("names 2 out-parameters, the return type has 1"), "{e}");
+        assert!(
+            e.contains("names 2 out-parameters, the return type has 1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn duplicate_com_names_are_refused() {
         let e = err(
             iids(),
-            quote!(trait I {
-                fn read(&self) -> HRESULT;
-                #[com_name = "Read"]
-                fn read_again(&self) -> HRESULT;
-            }),
+            quote!(
+                trait I {
+                    fn read(&self) -> HRESULT;
+                    #[com_name = "Read"]
+                    fn read_again(&self) -> HRESULT;
+                }
+            ),
         );
         assert!(e.contains("two methods have the COM name `Read`"), "{e}");
     }
 
     #[test]
     fn script_glue_implements_script_interface() {
-        let tr: ItemTrait = syn::parse2(quote!(trait I {
-            #[out(sum)]
-            fn add(&self, a: i32, b: i32) -> (HRESULT, i32);
-        }))
+        let tr: ItemTrait = syn::parse2(quote!(
+            trait I {
+                #[out(sum)]
+                fn add(&self, a: i32, b: i32) -> (HRESULT, i32);
+            }
+        ))
         .unwrap();
         let methods: Vec<Method> = tr.items.iter().map(|i| parse_method(i).unwrap()).collect();
         let out = script_glue(
@@ -881,12 +949,16 @@ mod tests {
         assert!(out.contains("fn in_values"));
         assert!(out.contains("fn out_values"));
         // The expansion leaves it out unless the feature is on.
-        let full = expand(iids(), quote!(trait I { fn f(&self) -> HRESULT; }))
-            .unwrap()
-            .to_string();
-        assert_eq!(
-            full.contains("ScriptInterface"),
-            SCRIPT_GLUE
-        );
+        let full = expand(
+            iids(),
+            quote!(
+                trait I {
+                    fn f(&self) -> HRESULT;
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert_eq!(full.contains("ScriptInterface"), SCRIPT_GLUE);
     }
 }

@@ -230,10 +230,7 @@ impl<M: AsyncInterface> ServerKit<M> {
     /// How `Finish_`'s out-parameters are compared with the [oracle](ServerKit::oracle)'s.
     /// The default compares their `Debug` text, so out-parameter types need not implement
     /// `PartialEq` (an interface pointer's text is its address).
-    pub fn out_eq(
-        mut self,
-        eq: impl Fn(&M::Out, &M::Out) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn out_eq(mut self, eq: impl Fn(&M::Out, &M::Out) -> bool + Send + Sync + 'static) -> Self {
         self.out_eq = Some(Arc::new(eq));
         self
     }
