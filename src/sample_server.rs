@@ -121,7 +121,6 @@ impl ICallFactory for SampleServer_Impl {
     }
 }
 
-
 /// The call in progress, as the sample keeps it.
 enum Work {
     Idle,
@@ -263,4 +262,3 @@ impl AsyncISimpleStream for SampleStreamCall_Impl {
         }
     }
 }
-

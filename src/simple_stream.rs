@@ -24,7 +24,7 @@
 //! ```
 
 use std::any::Any;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use crate::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
@@ -32,7 +32,7 @@ use crate::call::{
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
-use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
+use crate::unknown::{set_out, ComPtr, IUnknown};
 
 /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
 ///
@@ -128,21 +128,22 @@ struct Cursor {
 /// assert_eq!(call.finish_read(), (S_OK, b"bc".to_vec()));
 /// # Ok::<(), comasync::Error>(())
 /// ```
+///
+/// `#[implement]` makes it a COM object, `SimpleStream_Impl`: `ISimpleStream` always,
+/// `ICallFactory` unless it was created without async support.
+#[comasync::implement(ISimpleStream, more = SimpleStream_Impl::call_factory)]
 pub struct SimpleStream {
-    refs: RefCount,
-    me: Weak<SimpleStream>,
     cursor: Mutex<Cursor>,
     serving: Serving,
 }
 
 impl SimpleStream {
-    fn new(data: Vec<u8>, serving: Serving) -> Arc<SimpleStream> {
-        Arc::new_cyclic(|me| SimpleStream {
-            refs: RefCount::new(),
-            me: me.clone(),
+    fn object(data: Vec<u8>, serving: Serving) -> Arc<SimpleStream_Impl> {
+        let stream = SimpleStream {
             cursor: Mutex::new(Cursor { data, pos: 0 }),
             serving,
-        })
+        };
+        SimpleStream_Impl::new(stream, None)
     }
 
     /// A stream over `data` that supports asynchronous calls: its `ICallFactory` makes call
@@ -157,7 +158,7 @@ impl SimpleStream {
         pool: Arc<Pool>,
         mode: FinishMode,
     ) -> ComPtr<dyn ISimpleStream> {
-        ComPtr::new(Self::new(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
+        ComPtr::new(Self::object(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
     }
 
     /// A stream whose asynchronous calls wait in the returned queue until the caller runs
@@ -170,18 +171,18 @@ impl SimpleStream {
         Arc<ManualHandler<ISimpleStreamCalls>>,
     ) {
         let handler = ManualHandler::new();
-        let s = Self::new(data, Serving::Manual(handler.clone(), mode));
+        let s = Self::object(data, Serving::Manual(handler.clone(), mode));
         (ComPtr::new(s as Arc<dyn ISimpleStream>), handler)
     }
 
     /// A stream without asynchronous support: `QueryInterface(IID_ICallFactory)` →
     /// `E_NOINTERFACE`.
     pub fn create_sync_only(data: Vec<u8>) -> ComPtr<dyn ISimpleStream> {
-        ComPtr::new(Self::new(data, Serving::SyncOnly) as Arc<dyn ISimpleStream>)
+        ComPtr::new(Self::object(data, Serving::SyncOnly) as Arc<dyn ISimpleStream>)
     }
 }
 
-impl ISimpleStream for SimpleStream {
+impl ISimpleStream for SimpleStream_Impl {
     fn read(&self, cb: u32) -> (HRESULT, Vec<u8>) {
         let mut c = self.cursor.lock();
         let start = c.pos.min(c.data.len());
@@ -211,7 +212,7 @@ impl ISimpleStream for SimpleStream {
     }
 }
 
-impl ICallFactory for SimpleStream {
+impl ICallFactory for SimpleStream_Impl {
     fn create_call(
         &self,
         riid: &IID,
@@ -224,7 +225,7 @@ impl ICallFactory for SimpleStream {
                 Serving::SyncOnly => return E_NOINTERFACE,
                 Serving::Manual(h, mode) => (h.clone(), *mode),
                 Serving::Pool(pool, mode) => {
-                    let Some(me) = self.me.upgrade() else {
+                    let Some(me) = self.to_arc() else {
                         return E_UNEXPECTED;
                     };
                     let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
@@ -235,18 +236,13 @@ impl ICallFactory for SimpleStream {
     }
 }
 
-impl SimpleStream {
+impl SimpleStream_Impl {
     /// `ICallFactory`, unless the stream has no async support.
-    fn call_factory(&self, me: &Arc<SimpleStream>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+    fn call_factory(&self, me: &Arc<SimpleStream_Impl>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         if *iid == IID_ICallFactory && !matches!(self.serving, Serving::SyncOnly) {
-            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me.clone() as Arc<dyn ICallFactory>))
+            set_out::<dyn ICallFactory>(ppv, self.refs().ptr(me.clone() as Arc<dyn ICallFactory>))
         } else {
             E_NOINTERFACE
         }
     }
 }
-
-crate::com_object!([] SimpleStream {
-    interfaces: [dyn ISimpleStream],
-    more: SimpleStream::call_factory,
-});

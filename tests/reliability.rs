@@ -312,7 +312,7 @@ fn a_stale_completion_callback_cannot_deadlock_the_next_call_on_a_one_worker_poo
             true,
         );
         let pool = Pool::new(1);
-        let server = Arc::new(WorkServer::default());
+        let server = WorkServer_Impl::new(WorkServer::default(), None);
         let handler = SyncMethodHandler::<IWorkCalls>::new(
             ComPtr::new(server.clone() as Arc<dyn IWork>),
             pool,
@@ -336,10 +336,9 @@ fn a_stale_completion_callback_cannot_deadlock_the_next_call_on_a_one_worker_poo
     });
 }
 
+#[comasync::implement(IWork)]
 #[derive(Default)]
 struct WorkServer {
-    refs: RefCount,
-    me: Weak<WorkServer>,
     ran: Mutex<Vec<u64>>,
     /// The client's call object, for a method that calls back into it.
     call: Mutex<Option<ComPtr<dyn AsyncIWork>>>,
@@ -349,7 +348,7 @@ struct WorkServer {
     reentered: Mutex<Vec<HRESULT>>,
 }
 
-impl IWork for WorkServer {
+impl IWork for WorkServer_Impl {
     fn work(&self, id: u64) -> (HRESULT, Token) {
         self.ran.lock().unwrap().push(id);
         let call = self.call.lock().unwrap().clone();
@@ -372,13 +371,8 @@ impl IWork for WorkServer {
     }
 }
 
-comasync::com_object!([] WorkServer { interfaces: [dyn IWork] });
-
-fn work_server() -> Arc<WorkServer> {
-    Arc::new_cyclic(|me| WorkServer {
-        me: me.clone(),
-        ..Default::default()
-    })
+fn work_server() -> Arc<WorkServer_Impl> {
+    WorkServer_Impl::new(WorkServer::default(), None)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -551,7 +545,7 @@ fn completion_never_revives_an_outer_whose_count_reached_zero() {
 // ---------------------------------------------------------------------------------------
 // Finding 7: re-entrant calls from a server method return instead of deadlocking.
 
-fn reentrant(mode: u32) -> (Arc<WorkServer>, ComPtr<dyn AsyncIWork>) {
+fn reentrant(mode: u32) -> (Arc<WorkServer_Impl>, ComPtr<dyn AsyncIWork>) {
     let server = work_server();
     server.reenter.store(mode, Ordering::SeqCst);
     let handler = SyncMethodHandler::<IWorkCalls>::new(

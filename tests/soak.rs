@@ -94,12 +94,10 @@ pub trait ISoak {
 }
 
 /// The synchronous server object: usually answers `Token(id)`, sometimes fails or panics.
-pub struct SoakServer {
-    refs: RefCount,
-    me: Weak<SoakServer>,
-}
+#[comasync::implement(ISoak)]
+pub struct SoakServer;
 
-impl ISoak for SoakServer {
+impl ISoak for SoakServer_Impl {
     fn work(&self, id: u64, arg: Arg) -> (HRESULT, Token) {
         assert_eq!(arg.0, id, "the in-parameter of another call");
         let mut rng = Rng::new(id ^ 0x51AC);
@@ -111,8 +109,6 @@ impl ISoak for SoakServer {
         }
     }
 }
-
-comasync::com_object!([] SoakServer { interfaces: [dyn ISoak] });
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -732,10 +728,7 @@ fn run(threads: usize, objects: u64, stall: Duration, bound: Option<Duration>, s
     }));
     let start = Instant::now();
     let pool = Pool::new(2);
-    let object = Arc::new_cyclic(|me| SoakServer {
-        refs: RefCount::new(),
-        me: me.clone(),
-    });
+    let object = SoakServer_Impl::new(SoakServer, None);
     let object_weak = Arc::downgrade(&object);
     let sync_handler =
         SyncMethodHandler::<ISoakCalls>::new(ComPtr::new(object as Arc<dyn ISoak>), pool.clone());
