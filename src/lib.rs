@@ -43,6 +43,8 @@
 //! * [`unknown`] — `IUnknown`, [`ComPtr`], aggregation;
 //! * [`sync`] — event handles, `ISynchronize`, `CoWaitForMultipleHandles`;
 //! * [`call`] — asynchronous interfaces, `ICallFactory`, call objects, cancellation, servers;
+//! * [`macro@interface`] and [`macro@implement`] — declare your own interface (and get its
+//!   asynchronous twin), make a plain struct a COM object;
 //! * [`class`] — `CoCreateInstance` for the system classes;
 //! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
 //!   for it, and a server-side call object written as Microsoft's samples write them;

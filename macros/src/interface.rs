@@ -817,6 +817,24 @@ mod tests {
     }
 
     #[test]
+    fn scripts_takes_a_bool_and_unknown_arguments_are_named() {
+        let item = quote!(
+            trait I {
+                fn f(&self) -> HRESULT;
+            }
+        );
+        let mut args = iids();
+        args.extend(quote!(, scripts = false));
+        assert!(expand(args, item.clone()).is_ok());
+        let mut args = iids();
+        args.extend(quote!(, scripts = "no"));
+        assert!(err(args, item.clone()).contains("`scripts` takes `true` or `false`"));
+        let mut args = iids();
+        args.extend(quote!(, sync_iid = "x"));
+        assert!(err(args, item).contains("unknown argument"));
+    }
+
+    #[test]
     fn bad_guid_text_is_an_error_at_the_literal() {
         let e = expand(
             quote!(
