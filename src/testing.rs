@@ -54,6 +54,8 @@ pub mod server_host;
 pub mod server_kit;
 pub mod strategy;
 
+use crate::hresult::HRESULT;
+
 /// The interface the model-vs-implementation runners drive: two methods whose indices are
 /// the model's [`READ`](crate::model::READ) (0) and [`WRITE`](crate::model::WRITE) (1), and
 /// whose out-parameter carries the model's opaque out-values.

@@ -843,7 +843,7 @@ fn call_state_is_observable_for_tests() {
 mod interface_pointer_parameters {
     //! COM's sink pattern: an interface pointer as an in-parameter of an asynchronous method.
     use comasync::call::{create_call_for, FinishMode, ManualHandler, StdCallFactory};
-    use comasync::hresult::S_OK;
+    use comasync::hresult::{HRESULT, S_OK};
     use comasync::sync::{ISynchronize, ManualResetEvent, INFINITE};
     use comasync::unknown::ComPtr;
 

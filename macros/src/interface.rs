@@ -27,6 +27,9 @@ struct Method {
     attrs: Vec<Attribute>,
     ins: Vec<(Ident, Type)>,
     outs: Vec<(Ident, Type)>,
+    /// The return type as written (`HRESULT` or `(HRESULT, …)`), so that the user's `HRESULT`
+    /// is the one named (and a foreign `HRESULT` a type error).
+    ret: Type,
 }
 
 /// Parses the registry form of a GUID (with or without braces); `None` if malformed.
@@ -64,8 +67,8 @@ fn guid_arg(value: &Expr, what: &str) -> syn::Result<u128> {
                 ),
             )
         }),
-        other => Err(Error::new(
-            other.span(),
+        other => Err(Error::new_spanned(
+            other,
             format!("`{what}` takes a string: `{what} = \"{{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}}\"`"),
         )),
     }
@@ -76,8 +79,8 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
     let (mut iid, mut async_iid, mut scripts) = (None, None, true);
     for meta in metas {
         let Meta::NameValue(nv) = &meta else {
-            return Err(Error::new(
-                meta.span(),
+            return Err(Error::new_spanned(
+                meta,
                 "expected `iid = \"{…}\"`, `async_iid = \"{…}\"` or `scripts = false`",
             ));
         };
@@ -94,15 +97,15 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
                     lit: Lit::Bool(b), ..
                 }) => scripts = b.value,
                 other => {
-                    return Err(Error::new(
-                        other.span(),
+                    return Err(Error::new_spanned(
+                        other,
                         "`scripts` takes `true` or `false`",
                     ))
                 }
             },
             _ => {
-                return Err(Error::new(
-                    nv.path.span(),
+                return Err(Error::new_spanned(
+                    &nv.path,
                     "unknown argument: expected `iid`, `async_iid` or `scripts`",
                 ))
             }
@@ -152,9 +155,9 @@ const RETURN_RULE: &str =
     "an interface method returns `HRESULT`, or `(HRESULT, …)` with its out-parameters";
 
 /// The out-parameter types of a return type.
-fn out_types(ret: &ReturnType, sig_span: Span) -> syn::Result<Vec<Type>> {
-    let ty = match ret {
-        ReturnType::Default => return Err(Error::new(sig_span, RETURN_RULE)),
+fn out_types(sig: &syn::Signature) -> syn::Result<Vec<Type>> {
+    let ty = match &sig.output {
+        ReturnType::Default => return Err(Error::new_spanned(sig, RETURN_RULE)),
         ReturnType::Type(_, ty) => &**ty,
     };
     if is_hresult(ty) {
@@ -163,34 +166,34 @@ fn out_types(ret: &ReturnType, sig_span: Span) -> syn::Result<Vec<Type>> {
     match ty {
         Type::Tuple(t) if t.elems.first().is_some_and(is_hresult) => {
             if t.elems.len() == 1 {
-                return Err(Error::new(
-                    t.span(),
+                return Err(Error::new_spanned(
+                    t,
                     "a method without out-parameters returns `HRESULT` alone, not `(HRESULT,)`",
                 ));
             }
             Ok(t.elems.iter().skip(1).cloned().collect())
         }
-        other => Err(Error::new(other.span(), RETURN_RULE)),
+        other => Err(Error::new_spanned(other, RETURN_RULE)),
     }
 }
 
 fn parse_method(item: &TraitItem) -> syn::Result<Method> {
     let TraitItem::Fn(f) = item else {
-        return Err(Error::new(
-            item.span(),
+        return Err(Error::new_spanned(
+            item,
             "an interface trait holds methods only (`fn name(&self, …) -> HRESULT;`)",
         ));
     };
     let sig = &f.sig;
     if let Some(body) = &f.default {
-        return Err(Error::new(
-            body.span(),
+        return Err(Error::new_spanned(
+            body,
             "an interface method has no body: implement it on the object",
         ));
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        return Err(Error::new(
-            sig.generics.span(),
+        return Err(Error::new_spanned(
+            &sig.generics,
             "an interface method cannot be generic",
         ));
     }
@@ -212,8 +215,8 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
         Some(FnArg::Receiver(r))
             if r.reference.is_some() && r.mutability.is_none() && r.colon_token.is_none() => {}
         Some(other) => {
-            return Err(Error::new(
-                other.span(),
+            return Err(Error::new_spanned(
+                other,
                 "an interface method takes `&self` first (COM objects are shared: use interior mutability)",
             ))
         }
@@ -227,26 +230,30 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
     let mut ins = Vec::new();
     for arg in inputs {
         let FnArg::Typed(pt) = arg else {
-            return Err(Error::new(arg.span(), "unexpected `self`"));
+            return Err(Error::new_spanned(arg, "unexpected `self`"));
         };
         let Pat::Ident(pi) = &*pt.pat else {
-            return Err(Error::new(
-                pt.pat.span(),
+            return Err(Error::new_spanned(
+                &pt.pat,
                 "a parameter is a plain name (`cb: u32`): it names the field of the `In` enum",
             ));
         };
         if pi.by_ref.is_some() || pi.subpat.is_some() {
-            return Err(Error::new(
-                pi.span(),
+            return Err(Error::new_spanned(
+                pi,
                 "a parameter is a plain name (`cb: u32`)",
             ));
         }
         ins.push((pi.ident.clone(), (*pt.ty).clone()));
     }
-    let out_tys = out_types(&sig.output, sig.span())?;
+    let out_tys = out_types(sig)?;
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) => (**ty).clone(),
+        ReturnType::Default => unreachable!("out_types refuses a method without a return type"),
+    };
 
     let mut com = None;
-    let mut out_names: Option<(Span, Vec<Ident>)> = None;
+    let mut out_names: Option<(&Attribute, Vec<Ident>)> = None;
     let mut attrs = Vec::new();
     for attr in &f.attrs {
         if attr.path().is_ident("com_name") {
@@ -256,8 +263,8 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
                     lit: Lit::Str(s), ..
                 }) => s.clone(),
                 other => {
-                    return Err(Error::new(
-                        other.span(),
+                    return Err(Error::new_spanned(
+                        other,
                         "`com_name` takes a string: `#[com_name = \"Read\"]`",
                     ))
                 }
@@ -270,16 +277,16 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
             })?);
         } else if attr.path().is_ident("out") {
             let names = attr.parse_args_with(Punctuated::<Ident, Token![,]>::parse_terminated)?;
-            out_names = Some((attr.span(), names.into_iter().collect()));
+            out_names = Some((attr, names.into_iter().collect()));
         } else {
             attrs.push(attr.clone());
         }
     }
     let outs = match out_names {
-        Some((span, names)) => {
+        Some((attr, names)) => {
             if names.len() != out_tys.len() {
-                return Err(Error::new(
-                    span,
+                return Err(Error::new_spanned(
+                    attr,
                     format!(
                         "`#[out(…)]` names {} out-parameters, the return type has {}",
                         names.len(),
@@ -303,17 +310,15 @@ fn parse_method(item: &TraitItem) -> syn::Result<Method> {
         attrs,
         ins,
         outs,
+        ret,
     })
 }
 
-/// The result type of a synchronous method or `Finish_`: `HRESULT`, or `(HRESULT, outs…)`.
+/// The result type of a synchronous method or `Finish_`: `HRESULT`, or `(HRESULT, outs…)`, as
+/// written.
 fn result_type(m: &Method) -> TokenStream {
-    let tys = m.outs.iter().map(|(_, t)| t);
-    if m.outs.is_empty() {
-        quote!(::comasync::hresult::HRESULT)
-    } else {
-        quote!((::comasync::hresult::HRESULT, #(#tys),*))
-    }
+    let ret = &m.ret;
+    quote!(#ret)
 }
 
 /// The pattern or expression `hr` / `(hr, outs…)`.
@@ -338,14 +343,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         return Err(Error::new(u.span(), "an interface trait is not `unsafe`"));
     }
     if !tr.generics.params.is_empty() || tr.generics.where_clause.is_some() {
-        return Err(Error::new(
-            tr.generics.span(),
+        return Err(Error::new_spanned(
+            &tr.generics,
             "an interface trait cannot be generic",
         ));
     }
     if !tr.supertraits.is_empty() {
-        return Err(Error::new(
-            tr.supertraits.span(),
+        return Err(Error::new_spanned(
+            &tr.supertraits,
             "no supertraits: `#[interface]` makes the trait derive from `IUnknown` itself",
         ));
     }

@@ -53,7 +53,8 @@
 //! Rules:
 //!
 //! * every method takes `&self` and returns `HRESULT`, or `(HRESULT, out-parameters…)`; COM
-//!   objects are shared, so state is behind a lock;
+//!   objects are shared, so state is behind a lock. The signatures are kept as written, so
+//!   `HRESULT` must be in scope, and be comasync's (`comasync::HRESULT`);
 //! * a method's COM name is its Rust name in PascalCase (`get_handle` → `GetHandle`), or the
 //!   one given by `#[com_name = "…"]`; it names the variants and `Begin_<Name>`;
 //! * out-parameters are named by `#[out(name, …)]` (the fields of `IOut`), else `out0`,
