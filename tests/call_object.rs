@@ -27,7 +27,9 @@ use comasync::unknown::{ComPtr, IUnknown, Interface, PlainObject};
 /// A counter service.
 #[comasync::interface(
     iid = "{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8091}",
-    async_iid = "{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8092}"
+    async_iid = "{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8092}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
 )]
 pub trait ICounter {
     /// Adds `n`, returns a token carrying the new value.

@@ -36,7 +36,9 @@ pub struct Note(pub String);
 /// A calculator.
 #[comasync::interface(
     iid = "{9A0B1C2D-3E4F-4A5B-8C6D-7E8F9A0B1C2D}",
-    async_iid = "{9A0B1C2D-3E4F-4A5B-8C6D-7E8F9A0B1C2E}"
+    async_iid = "{9A0B1C2D-3E4F-4A5B-8C6D-7E8F9A0B1C2E}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
 )]
 pub trait ICalculator {
     /// `Add(a, b, &sum)`: adds to the running total too.

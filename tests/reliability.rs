@@ -30,7 +30,9 @@ use common::{eventually, live_here, within, Token};
 /// A service whose one method turns a token into a token.
 #[comasync::interface(
     iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}",
-    async_iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}"
+    async_iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
 )]
 pub trait IWork {
     /// Answers a token carrying `id`.

@@ -85,7 +85,9 @@ impl Drop for Arg {
 /// A service whose one method answers with a token naming the call.
 #[comasync::interface(
     iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F1}",
-    async_iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}"
+    async_iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
 )]
 pub trait ISoak {
     /// Answers `Token(id)`; `arg` is a counted in-parameter.

@@ -35,7 +35,9 @@ use comasync::unknown::{query, ComPtr};
 /// A service whose one method answers with a token naming the call.
 #[comasync::interface(
     iid = "{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1B}",
-    async_iid = "{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1C}"
+    async_iid = "{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1C}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
 )]
 pub trait IStress {
     /// Answers `Token(id)`.
