@@ -43,6 +43,8 @@
 //! * [`unknown`] — `IUnknown`, [`ComPtr`], aggregation;
 //! * [`sync`] — event handles, `ISynchronize`, `CoWaitForMultipleHandles`;
 //! * [`call`] — asynchronous interfaces, `ICallFactory`, call objects, cancellation, servers;
+//! * [`macro@interface`] and [`macro@implement`] — declare your own interface (and get its
+//!   asynchronous twin), make a plain struct a COM object;
 //! * [`class`] — `CoCreateInstance` for the system classes;
 //! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
 //!   for it, and a server-side call object written as Microsoft's samples write them;
@@ -61,6 +63,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The macros' expansions name the library `::comasync`, also inside it (src/simple_stream.rs).
+extern crate self as comasync;
+
 pub mod call;
 pub mod class;
 pub mod guid;
@@ -77,6 +82,7 @@ pub mod testing;
 pub mod tour;
 pub mod unknown;
 
+pub use comasync_macros::{implement, interface};
 pub use hresult::{Error, Result, HRESULT};
 pub use unknown::{ComPtr, IUnknown, Interface};
 

@@ -28,7 +28,7 @@
 //! ```
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::call::{
     create_call, FinishMode, ICallFactory, ICancelMethodCalls, Pool, ServerCallHost,
@@ -40,7 +40,7 @@ use crate::hresult::{
 };
 use crate::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
 use crate::sync::{ISynchronize, INFINITE};
-use crate::unknown::{query, ComPtr, INonDelegatingUnknown, IUnknown, RefCount};
+use crate::unknown::{query, ComPtr, IUnknown};
 
 /// The server's data: a byte buffer and a position.
 /// Locks `m`; a lock poisoned by a panic elsewhere is still usable (the data stays valid:
@@ -72,9 +72,11 @@ struct Data {
 /// assert_eq!(call.finish_write(), (E_ACCESSDENIED, 0)); // its data is read-only
 /// # Ok::<(), comasync::Error>(())
 /// ```
+///
+/// `#[implement]` makes it a COM object: `SampleServer_Impl` holds it with its reference
+/// count, and implements `ICallFactory`.
+#[comasync::implement(ICallFactory)]
 pub struct SampleServer {
-    refs: RefCount,
-    me: Weak<SampleServer>,
     data: Arc<Mutex<Data>>,
     pool: Arc<Pool>,
 }
@@ -87,17 +89,15 @@ impl SampleServer {
 
     /// The same, on a given pool.
     pub fn create_on(bytes: Vec<u8>, pool: Arc<Pool>) -> ComPtr<dyn IUnknown> {
-        let s = Arc::new_cyclic(|me| SampleServer {
-            refs: RefCount::new(),
-            me: me.clone(),
+        SampleServer {
             data: Arc::new(Mutex::new(Data { bytes, pos: 0 })),
             pool,
-        });
-        ComPtr::new(s as Arc<dyn IUnknown>)
+        }
+        .into_object()
     }
 }
 
-impl ICallFactory for SampleServer {
+impl ICallFactory for SampleServer_Impl {
     fn create_call(
         &self,
         riid: &IID,
@@ -107,7 +107,12 @@ impl ICallFactory for SampleServer {
     ) -> HRESULT {
         let (data, pool) = (self.data.clone(), self.pool.clone());
         let host = match ServerCallHost::<ISimpleStreamCalls>::new(|stub| {
-            SampleStreamCall::new_aggregated(stub, data, pool)
+            SampleStreamCall {
+                data,
+                pool,
+                work: Mutex::new(Work::Idle),
+            }
+            .into_aggregated(stub)
         }) {
             Ok(h) => h,
             Err(hr) => return hr,
@@ -115,8 +120,6 @@ impl ICallFactory for SampleServer {
         create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, host, FinishMode::Blocking)
     }
 }
-
-crate::com_object!([] SampleServer { interfaces: [dyn ICallFactory] });
 
 /// The call in progress, as the sample keeps it.
 enum Work {
@@ -149,30 +152,17 @@ enum Done {
 /// assert_eq!(call.finish_read(), (S_FALSE, b"c".to_vec())); // fewer bytes than asked
 /// # Ok::<(), comasync::Error>(())
 /// ```
+///
+/// `#[implement]` makes it a COM object, `SampleStreamCall_Impl`, created aggregated under the
+/// stub by `into_aggregated`.
+#[comasync::implement(AsyncISimpleStream)]
 pub struct SampleStreamCall {
-    refs: RefCount,
-    me: Weak<SampleStreamCall>,
     data: Arc<Mutex<Data>>,
     pool: Arc<Pool>,
     work: Mutex<Work>,
 }
 
-impl SampleStreamCall {
-    /// A call object aggregated under `outer` (the stub), as `CreateCall` makes it.
-    fn new_aggregated(
-        outer: Weak<dyn IUnknown>,
-        data: Arc<Mutex<Data>>,
-        pool: Arc<Pool>,
-    ) -> Arc<dyn INonDelegatingUnknown> {
-        Arc::new_cyclic(|me| SampleStreamCall {
-            refs: RefCount::aggregated(outer),
-            me: me.clone(),
-            data,
-            pool,
-            work: Mutex::new(Work::Idle),
-        }) as Arc<dyn INonDelegatingUnknown>
-    }
-
+impl SampleStreamCall_Impl {
     /// The `ISynchronize` COM uses for this call: the outer's (spec 3.5).
     fn synchronize(&self) -> Option<ComPtr<dyn ISynchronize>> {
         query::<dyn ISynchronize>(self).ok()
@@ -191,7 +181,7 @@ impl SampleStreamCall {
             return E_UNEXPECTED;
         };
         let _ = sync.reset();
-        let Some(me) = self.me.upgrade() else {
+        let Some(me) = self.to_arc() else {
             return E_UNEXPECTED;
         };
         self.pool.execute(move || {
@@ -232,7 +222,7 @@ impl SampleStreamCall {
     }
 }
 
-impl AsyncISimpleStream for SampleStreamCall {
+impl AsyncISimpleStream for SampleStreamCall_Impl {
     fn begin_read(&self, cb: u32) -> HRESULT {
         self.begin(move |d, pos| {
             let start = (*pos).min(d.bytes.len());
@@ -272,5 +262,3 @@ impl AsyncISimpleStream for SampleStreamCall {
         }
     }
 }
-
-crate::com_object!([] SampleStreamCall { interfaces: [dyn AsyncISimpleStream] });

@@ -24,7 +24,7 @@
 //! ```
 
 use std::any::Any;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use crate::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
@@ -32,60 +32,67 @@ use crate::call::{
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
-use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
+use crate::unknown::{set_out, ComPtr, IUnknown};
 
-crate::com_interface! {
-    /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
-    ///
-    /// ```
-    /// use comasync::hresult::{S_FALSE, S_OK};
-    /// use comasync::simple_stream::{ISimpleStream, SimpleStream};
-    ///
-    /// let stream = SimpleStream::create_sync_only(b"hello".to_vec());
-    /// assert_eq!(stream.read(2), (S_OK, b"he".to_vec())); // HRESULT Read(cb, &data)
-    /// assert_eq!(stream.write(b"LL".to_vec()), (S_OK, 2)); // at the position
-    /// assert_eq!(stream.read(5), (S_FALSE, b"o".to_vec())); // fewer than asked: the end
-    /// ```
-    pub interface ISimpleStream("{21136030-8AD0-46C6-99B7-164B03B3BF37}");
-    /// `AsyncISimpleStream`: `Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`.
-    ///
-    /// ```
-    /// use comasync::call::{create_call_as, ICallFactory};
-    /// use comasync::hresult::{RPC_E_CALL_COMPLETE, S_OK};
-    /// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
-    /// use comasync::unknown::Interface;
-    ///
-    /// let server = SimpleStream::create(Vec::new());
-    /// let factory = server.query::<dyn ICallFactory>()?;
-    /// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
-    /// assert_eq!(call.finish_write(), (RPC_E_CALL_COMPLETE, 0)); // no call begun
-    /// assert_eq!(call.begin_write(b"abc".to_vec()), S_OK); // Begin_: the in-parameters
-    /// assert_eq!(call.finish_write(), (S_OK, 3)); // Finish_: Write's HRESULT and out-parameter
-    /// # Ok::<(), comasync::Error>(())
-    /// ```
-    async interface AsyncISimpleStream("{21136031-8AD0-46C6-99B7-164B03B3BF37}");
-    /// The call-object glue for `ISimpleStream`.
-    ///
-    /// ```
-    /// use comasync::call::{AsyncInterface, ManualHandler};
-    /// use comasync::simple_stream::ISimpleStreamCalls;
-    /// use comasync::unknown::Interface;
-    ///
-    /// type Async = <ISimpleStreamCalls as AsyncInterface>::Async;
-    /// assert_eq!(<Async as Interface>::NAME, "AsyncISimpleStream");
-    /// assert_eq!(ISimpleStreamCalls::METHODS, ["Read", "Write"]);
-    /// // It names the interface pair to comasync's generic types:
-    /// let server = ManualHandler::<ISimpleStreamCalls>::new();
-    /// assert_eq!(server.pending(), 0);
-    /// ```
-    calls ISimpleStreamCalls { in ISimpleStreamIn, out ISimpleStreamOut }
-    methods {
-        /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
-        /// bytes were read, `S_FALSE` if fewer (the end was reached).
-        fn Read => read, begin_read, finish_read (cb: u32) -> (data: Vec<u8>);
-        /// `Write(data, &written)`: writes at the current position. `S_OK`.
-        fn Write => write, begin_write, finish_write (data: Vec<u8>) -> (written: u32);
-    }
+/// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
+///
+/// `#[interface]` also generates its asynchronous twin [`AsyncISimpleStream`]
+/// (`Begin_Read`/`Finish_Read`, `Begin_Write`/`Finish_Write`), the call-object glue
+/// [`ISimpleStreamCalls`], the parameter enums [`ISimpleStreamIn`] and [`ISimpleStreamOut`], and
+/// [`ISimpleStreamMethod`].
+///
+/// ```
+/// use comasync::hresult::{S_FALSE, S_OK};
+/// use comasync::simple_stream::{ISimpleStream, SimpleStream};
+///
+/// let stream = SimpleStream::create_sync_only(b"hello".to_vec());
+/// assert_eq!(stream.read(2), (S_OK, b"he".to_vec())); // HRESULT Read(cb, &data)
+/// assert_eq!(stream.write(b"LL".to_vec()), (S_OK, 2)); // at the position
+/// assert_eq!(stream.read(5), (S_FALSE, b"o".to_vec())); // fewer than asked: the end
+/// ```
+///
+/// Through a call object:
+///
+/// ```
+/// use comasync::call::{create_call_as, ICallFactory};
+/// use comasync::hresult::{RPC_E_CALL_COMPLETE, S_OK};
+/// use comasync::simple_stream::{AsyncISimpleStream, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let server = SimpleStream::create(Vec::new());
+/// let factory = server.query::<dyn ICallFactory>()?;
+/// let call = create_call_as::<dyn AsyncISimpleStream>(&*factory, &<dyn AsyncISimpleStream as Interface>::IID)?;
+/// assert_eq!(call.finish_write(), (RPC_E_CALL_COMPLETE, 0)); // no call begun
+/// assert_eq!(call.begin_write(b"abc".to_vec()), S_OK); // Begin_: the in-parameters
+/// assert_eq!(call.finish_write(), (S_OK, 3)); // Finish_: Write's HRESULT and out-parameter
+/// # Ok::<(), comasync::Error>(())
+/// ```
+///
+/// The glue names the interface pair to comasync's generic types:
+///
+/// ```
+/// use comasync::call::{AsyncInterface, ManualHandler};
+/// use comasync::simple_stream::ISimpleStreamCalls;
+/// use comasync::unknown::Interface;
+///
+/// type Async = <ISimpleStreamCalls as AsyncInterface>::Async;
+/// assert_eq!(<Async as Interface>::NAME, "AsyncISimpleStream");
+/// assert_eq!(ISimpleStreamCalls::METHODS, ["Read", "Write"]);
+/// let server = ManualHandler::<ISimpleStreamCalls>::new();
+/// assert_eq!(server.pending(), 0);
+/// ```
+#[comasync::interface(
+    iid = "{21136030-8AD0-46C6-99B7-164B03B3BF37}",
+    async_iid = "{21136031-8AD0-46C6-99B7-164B03B3BF37}"
+)]
+pub trait ISimpleStream {
+    /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
+    /// bytes were read, `S_FALSE` if fewer (the end was reached).
+    #[out(data)]
+    fn read(&self, cb: u32) -> (HRESULT, Vec<u8>);
+    /// `Write(data, &written)`: writes at the current position. `S_OK`.
+    #[out(written)]
+    fn write(&self, data: Vec<u8>) -> (HRESULT, u32);
 }
 
 /// How a [`SimpleStream`] serves asynchronous calls.
@@ -121,21 +128,22 @@ struct Cursor {
 /// assert_eq!(call.finish_read(), (S_OK, b"bc".to_vec()));
 /// # Ok::<(), comasync::Error>(())
 /// ```
+///
+/// `#[implement]` makes it a COM object, `SimpleStream_Impl`: `ISimpleStream` always,
+/// `ICallFactory` unless it was created without async support.
+#[comasync::implement(ISimpleStream, more = SimpleStream_Impl::call_factory)]
 pub struct SimpleStream {
-    refs: RefCount,
-    me: Weak<SimpleStream>,
     cursor: Mutex<Cursor>,
     serving: Serving,
 }
 
 impl SimpleStream {
-    fn new(data: Vec<u8>, serving: Serving) -> Arc<SimpleStream> {
-        Arc::new_cyclic(|me| SimpleStream {
-            refs: RefCount::new(),
-            me: me.clone(),
+    fn object(data: Vec<u8>, serving: Serving) -> Arc<SimpleStream_Impl> {
+        let stream = SimpleStream {
             cursor: Mutex::new(Cursor { data, pos: 0 }),
             serving,
-        })
+        };
+        SimpleStream_Impl::new(stream, None)
     }
 
     /// A stream over `data` that supports asynchronous calls: its `ICallFactory` makes call
@@ -150,7 +158,7 @@ impl SimpleStream {
         pool: Arc<Pool>,
         mode: FinishMode,
     ) -> ComPtr<dyn ISimpleStream> {
-        ComPtr::new(Self::new(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
+        ComPtr::new(Self::object(data, Serving::Pool(pool, mode)) as Arc<dyn ISimpleStream>)
     }
 
     /// A stream whose asynchronous calls wait in the returned queue until the caller runs
@@ -163,18 +171,18 @@ impl SimpleStream {
         Arc<ManualHandler<ISimpleStreamCalls>>,
     ) {
         let handler = ManualHandler::new();
-        let s = Self::new(data, Serving::Manual(handler.clone(), mode));
+        let s = Self::object(data, Serving::Manual(handler.clone(), mode));
         (ComPtr::new(s as Arc<dyn ISimpleStream>), handler)
     }
 
     /// A stream without asynchronous support: `QueryInterface(IID_ICallFactory)` →
     /// `E_NOINTERFACE`.
     pub fn create_sync_only(data: Vec<u8>) -> ComPtr<dyn ISimpleStream> {
-        ComPtr::new(Self::new(data, Serving::SyncOnly) as Arc<dyn ISimpleStream>)
+        ComPtr::new(Self::object(data, Serving::SyncOnly) as Arc<dyn ISimpleStream>)
     }
 }
 
-impl ISimpleStream for SimpleStream {
+impl ISimpleStream for SimpleStream_Impl {
     fn read(&self, cb: u32) -> (HRESULT, Vec<u8>) {
         let mut c = self.cursor.lock();
         let start = c.pos.min(c.data.len());
@@ -204,7 +212,7 @@ impl ISimpleStream for SimpleStream {
     }
 }
 
-impl ICallFactory for SimpleStream {
+impl ICallFactory for SimpleStream_Impl {
     fn create_call(
         &self,
         riid: &IID,
@@ -217,7 +225,7 @@ impl ICallFactory for SimpleStream {
                 Serving::SyncOnly => return E_NOINTERFACE,
                 Serving::Manual(h, mode) => (h.clone(), *mode),
                 Serving::Pool(pool, mode) => {
-                    let Some(me) = self.me.upgrade() else {
+                    let Some(me) = self.to_arc() else {
                         return E_UNEXPECTED;
                     };
                     let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
@@ -228,18 +236,13 @@ impl ICallFactory for SimpleStream {
     }
 }
 
-impl SimpleStream {
+impl SimpleStream_Impl {
     /// `ICallFactory`, unless the stream has no async support.
-    fn call_factory(&self, me: &Arc<SimpleStream>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+    fn call_factory(&self, me: &Arc<SimpleStream_Impl>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         if *iid == IID_ICallFactory && !matches!(self.serving, Serving::SyncOnly) {
-            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me.clone() as Arc<dyn ICallFactory>))
+            set_out::<dyn ICallFactory>(ppv, self.refs().ptr(me.clone() as Arc<dyn ICallFactory>))
         } else {
             E_NOINTERFACE
         }
     }
 }
-
-crate::com_object!([] SimpleStream {
-    interfaces: [dyn ISimpleStream],
-    more: SimpleStream::call_factory,
-});

@@ -215,9 +215,7 @@ impl<I: ?Sized + IUnknown> Clone for ComPtr<I> {
 
 /// Two pointers are equal when they are the same interface pointer — what comparing two
 /// interface pointers in C or C++ means. (COM's identity test, which asks both for
-/// `IID_IUnknown`, is [`ComPtr::is_same_object`].) This lets an interface pointer be a
-/// parameter of a method declared with [`com_interface!`](crate::com_interface), whose
-/// parameter enums compare their fields.
+/// `IID_IUnknown`, is [`ComPtr::is_same_object`].)
 ///
 /// ```
 /// use comasync::sync::{ISynchronize, ManualResetEvent};

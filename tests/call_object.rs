@@ -24,19 +24,19 @@ use comasync::unknown::{ComPtr, IUnknown, Interface, PlainObject};
 // ---------------------------------------------------------------------------------------
 // A test interface whose out-parameter counts its live instances, to prove nothing leaks.
 
-comasync::com_interface! {
-    /// A counter service.
-    pub interface ICounter("{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8091}");
-    /// Its async twin.
-    async interface AsyncICounter("{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8092}");
-    /// Glue.
-    calls ICounterCalls { in ICounterIn, out ICounterOut }
-    methods {
-        /// Adds `n`, returns a token carrying the new value.
-        fn Add => add, begin_add, finish_add (n: u32) -> (token: Token);
-        /// Does nothing.
-        fn Ping => ping, begin_ping, finish_ping () -> ();
-    }
+/// A counter service.
+#[comasync::interface(
+    iid = "{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8091}",
+    async_iid = "{6E7F8A9B-0C1D-4E2F-8A3B-4C5D6E7F8092}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
+)]
+pub trait ICounter {
+    /// Adds `n`, returns a token carrying the new value.
+    #[out(token)]
+    fn add(&self, n: u32) -> (HRESULT, Token);
+    /// Does nothing.
+    fn ping(&self) -> HRESULT;
 }
 
 const ASYNC_ISIMPLESTREAM: comasync::guid::IID = <dyn AsyncISimpleStream as Interface>::IID;
@@ -306,7 +306,7 @@ fn row12_a_server_failure_is_returned_by_finish_with_default_out_parameters() {
     let call = counter_call(handler.clone(), FinishMode::Blocking);
     assert_eq!(call.begin_add(1), S_OK);
     let (server_call, input) = handler.take().unwrap();
-    assert_eq!(input, ICounterIn::Add { n: 1 });
+    assert!(matches!(input, ICounterIn::Add { n: 1 }), "{input:?}");
     server_call.fail(E_ACCESSDENIED);
     let (hr, token) = call.finish_add();
     assert_eq!(hr, E_ACCESSDENIED);
@@ -587,7 +587,7 @@ fn row20_releasing_a_pending_call_abandons_it_cleanly() {
     assert_eq!(call.begin_add(1), S_OK);
     drop(call); // final Release, no Finish_
     let (sc, input) = handler.take().unwrap();
-    assert_eq!(input, ICounterIn::Add { n: 1 });
+    assert!(matches!(input, ICounterIn::Add { n: 1 }), "{input:?}");
     assert!(
         !sc.is_wanted(),
         "the server can tell the call was abandoned"
@@ -845,21 +845,19 @@ fn call_state_is_observable_for_tests() {
 mod interface_pointer_parameters {
     //! COM's sink pattern: an interface pointer as an in-parameter of an asynchronous method.
     use comasync::call::{create_call_for, FinishMode, ManualHandler, StdCallFactory};
-    use comasync::hresult::S_OK;
+    use comasync::hresult::{HRESULT, S_OK};
     use comasync::sync::{ISynchronize, ManualResetEvent, INFINITE};
     use comasync::unknown::ComPtr;
 
-    comasync::com_interface! {
-        /// A service that signals a sink when something happens.
-        pub interface INotifier("{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C3}");
-        /// Its asynchronous twin.
-        async interface AsyncINotifier("{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C4}");
-        /// Glue.
-        calls INotifierCalls { in INotifierIn, out INotifierOut }
-        methods {
-            /// Registers `sink`; returns a cookie.
-            fn Advise => advise, begin_advise, finish_advise (sink: ComPtr<dyn ISynchronize>) -> (cookie: u32);
-        }
+    /// A service that signals a sink when something happens.
+    #[comasync::interface(
+        iid = "{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C3}",
+        async_iid = "{5B0E7C1A-2D3F-4A5B-8C6D-7E8F90A1B2C4}"
+    )]
+    pub trait INotifier {
+        /// Registers `sink`; returns a cookie.
+        #[out(cookie)]
+        fn advise(&self, sink: ComPtr<dyn ISynchronize>) -> (HRESULT, u32);
     }
 
     #[test]

@@ -27,19 +27,20 @@ use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, ISynchronizeHan
 use comasync::unknown::{ComPtr, IUnknown, Interface, RefCount};
 use common::{eventually, live_here, within, Token};
 
-comasync::com_interface! {
-    /// A service whose one method turns a token into a token.
-    pub interface IWork("{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}");
-    /// Its asynchronous twin.
-    async interface AsyncIWork("{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}");
-    /// Glue.
-    calls IWorkCalls { in IWorkIn, out IWorkOut }
-    methods {
-        /// Answers a token carrying `id`.
-        fn Work => work, begin_work, finish_work (id: u64) -> (token: Token);
-        /// Answers a probe whose drop runs this thread's armed callback.
-        fn Probe => probe, begin_probe, finish_probe () -> (p: DropProbe);
-    }
+/// A service whose one method turns a token into a token.
+#[comasync::interface(
+    iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}",
+    async_iid = "{7A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F2}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
+)]
+pub trait IWork {
+    /// Answers a token carrying `id`.
+    #[out(token)]
+    fn work(&self, id: u64) -> (HRESULT, Token);
+    /// Answers a probe whose drop runs this thread's armed callback.
+    #[out(p)]
+    fn probe(&self) -> (HRESULT, DropProbe);
 }
 
 const ASYNC_IWORK: IID = <dyn AsyncIWork as Interface>::IID;
@@ -313,7 +314,7 @@ fn a_stale_completion_callback_cannot_deadlock_the_next_call_on_a_one_worker_poo
             true,
         );
         let pool = Pool::new(1);
-        let server = Arc::new(WorkServer::default());
+        let server = WorkServer_Impl::new(WorkServer::default(), None);
         let handler = SyncMethodHandler::<IWorkCalls>::new(
             ComPtr::new(server.clone() as Arc<dyn IWork>),
             pool,
@@ -337,10 +338,9 @@ fn a_stale_completion_callback_cannot_deadlock_the_next_call_on_a_one_worker_poo
     });
 }
 
+#[comasync::implement(IWork)]
 #[derive(Default)]
 struct WorkServer {
-    refs: RefCount,
-    me: Weak<WorkServer>,
     ran: Mutex<Vec<u64>>,
     /// The client's call object, for a method that calls back into it.
     call: Mutex<Option<ComPtr<dyn AsyncIWork>>>,
@@ -350,7 +350,7 @@ struct WorkServer {
     reentered: Mutex<Vec<HRESULT>>,
 }
 
-impl IWork for WorkServer {
+impl IWork for WorkServer_Impl {
     fn work(&self, id: u64) -> (HRESULT, Token) {
         self.ran.lock().unwrap().push(id);
         let call = self.call.lock().unwrap().clone();
@@ -373,13 +373,8 @@ impl IWork for WorkServer {
     }
 }
 
-comasync::com_object!([] WorkServer { interfaces: [dyn IWork] });
-
-fn work_server() -> Arc<WorkServer> {
-    Arc::new_cyclic(|me| WorkServer {
-        me: me.clone(),
-        ..Default::default()
-    })
+fn work_server() -> Arc<WorkServer_Impl> {
+    WorkServer_Impl::new(WorkServer::default(), None)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,7 +547,7 @@ fn completion_never_revives_an_outer_whose_count_reached_zero() {
 // ---------------------------------------------------------------------------------------
 // Finding 7: re-entrant calls from a server method return instead of deadlocking.
 
-fn reentrant(mode: u32) -> (Arc<WorkServer>, ComPtr<dyn AsyncIWork>) {
+fn reentrant(mode: u32) -> (Arc<WorkServer_Impl>, ComPtr<dyn AsyncIWork>) {
     let server = work_server();
     server.reenter.store(mode, Ordering::SeqCst);
     let handler = SyncMethodHandler::<IWorkCalls>::new(

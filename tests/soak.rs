@@ -82,26 +82,24 @@ impl Drop for Arg {
     }
 }
 
-comasync::com_interface! {
-    /// A service whose one method answers with a token naming the call.
-    pub interface ISoak("{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F1}");
-    /// Its asynchronous twin.
-    async interface AsyncISoak("{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}");
-    /// Glue.
-    calls ISoakCalls { in ISoakIn, out ISoakOut }
-    methods {
-        /// Answers `Token(id)`; `arg` is a counted in-parameter.
-        fn Work => work, begin_work, finish_work (id: u64, arg: Arg) -> (token: Token);
-    }
+/// A service whose one method answers with a token naming the call.
+#[comasync::interface(
+    iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F1}",
+    async_iid = "{6B7C8D9E-0F10-4213-9435-A6B7C8D9E0F2}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
+)]
+pub trait ISoak {
+    /// Answers `Token(id)`; `arg` is a counted in-parameter.
+    #[out(token)]
+    fn work(&self, id: u64, arg: Arg) -> (HRESULT, Token);
 }
 
 /// The synchronous server object: usually answers `Token(id)`, sometimes fails or panics.
-pub struct SoakServer {
-    refs: RefCount,
-    me: Weak<SoakServer>,
-}
+#[comasync::implement(ISoak)]
+pub struct SoakServer;
 
-impl ISoak for SoakServer {
+impl ISoak for SoakServer_Impl {
     fn work(&self, id: u64, arg: Arg) -> (HRESULT, Token) {
         assert_eq!(arg.0, id, "the in-parameter of another call");
         let mut rng = Rng::new(id ^ 0x51AC);
@@ -113,8 +111,6 @@ impl ISoak for SoakServer {
         }
     }
 }
-
-comasync::com_object!([] SoakServer { interfaces: [dyn ISoak] });
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -734,10 +730,7 @@ fn run(threads: usize, objects: u64, stall: Duration, bound: Option<Duration>, s
     }));
     let start = Instant::now();
     let pool = Pool::new(2);
-    let object = Arc::new_cyclic(|me| SoakServer {
-        refs: RefCount::new(),
-        me: me.clone(),
-    });
+    let object = SoakServer_Impl::new(SoakServer, None);
     let object_weak = Arc::downgrade(&object);
     let sync_handler =
         SyncMethodHandler::<ISoakCalls>::new(ComPtr::new(object as Arc<dyn ISoak>), pool.clone());

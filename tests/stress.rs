@@ -32,17 +32,17 @@ use comasync::hresult::*;
 use comasync::sync::ISynchronize;
 use comasync::unknown::{query, ComPtr};
 
-comasync::com_interface! {
-    /// A service whose one method answers with a token naming the call.
-    pub interface IStress("{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1B}");
-    /// Its asynchronous twin.
-    async interface AsyncIStress("{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1C}");
-    /// Glue.
-    calls IStressCalls { in IStressIn, out IStressOut }
-    methods {
-        /// Answers `Token(id)`.
-        fn Work => work, begin_work, finish_work (id: u64) -> (token: Token);
-    }
+/// A service whose one method answers with a token naming the call.
+#[comasync::interface(
+    iid = "{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1B}",
+    async_iid = "{3C4D5E6F-7081-4293-A4B5-C6D7E8F90A1C}",
+    // Test-local parameter types: no scenario-script glue.
+    scripts = false
+)]
+pub trait IStress {
+    /// Answers `Token(id)`.
+    #[out(token)]
+    fn work(&self, id: u64) -> (HRESULT, Token);
 }
 
 /// A small deterministic generator (xorshift64*), seeded per call so a failure names its seed.

@@ -4,34 +4,28 @@
 //! `ISynchronize` through the outer unknown and signals; errors are stored and returned by
 //! `Finish_` — and on deliberately wrong variants of it, whose planted bugs the kit must find.
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
 use comasync::call::{create_call, FinishMode, ICancelMethodCalls, ServerCallHost};
-use comasync::guid::{IID_IUnknown, IID};
 use comasync::hresult::*;
 use comasync::sync::{ISynchronize, ManualResetEvent, INFINITE};
 use comasync::testing::server_kit::{Rules, ServerKit, ServerOp};
-use comasync::unknown::{
-    query, set_out, ComPtr, INonDelegatingUnknown, IUnknown, Interface, RefCount,
-};
+use comasync::unknown::{query, ComPtr, INonDelegatingUnknown, IUnknown, Interface};
 use proptest::prelude::*;
 
-comasync::com_interface! {
-    /// An adding service.
-    pub interface IAdder("{0F6B1C2D-3E4F-4A5B-9C6D-7E8F9A0B1C2D}");
-    /// Its asynchronous twin.
-    async interface AsyncIAdder("{0F6B1C2D-3E4F-4A5B-9C6D-7E8F9A0B1C2E}");
-    /// Glue.
-    calls IAdderCalls { in IAdderIn, out IAdderOut }
-    methods {
-        /// `a + b` (wrapping).
-        fn Add => add, begin_add, finish_add (a: u32, b: u32) -> (sum: u32);
-        /// `E_INVALIDARG` for multiples of 3, else `S_OK`.
-        fn Check => check, begin_check, finish_check (n: u32) -> ();
-    }
+/// An adding service.
+#[comasync::interface(
+    iid = "{0F6B1C2D-3E4F-4A5B-9C6D-7E8F9A0B1C2D}",
+    async_iid = "{0F6B1C2D-3E4F-4A5B-9C6D-7E8F9A0B1C2E}"
+)]
+pub trait IAdder {
+    /// `a + b` (wrapping).
+    #[out(sum)]
+    fn add(&self, a: u32, b: u32) -> (HRESULT, u32);
+    /// `E_INVALIDARG` for multiples of 3, else `S_OK`.
+    fn check(&self, n: u32) -> HRESULT;
 }
 
 /// What the synchronous methods return: the kit's oracle.
@@ -77,10 +71,18 @@ enum Slot {
     },
 }
 
-/// A server-side call object for `IAdder`, as the Microsoft samples write one.
+/// A copy of an out-parameter set (the generated `IAdderOut` derives only `Debug`).
+fn copy_out(out: &IAdderOut) -> IAdderOut {
+    match *out {
+        IAdderOut::Add { sum } => IAdderOut::Add { sum },
+        IAdderOut::Check {} => IAdderOut::Check {},
+    }
+}
+
+/// A server-side call object for `IAdder`, as the Microsoft samples write one
+/// (`#[implement]` makes it a COM object, `AdderCallObject_Impl`).
+#[comasync::implement(AsyncIAdder)]
 struct AdderCallObject {
-    refs: RefCount,
-    me: Weak<AdderCallObject>,
     slot: Mutex<Slot>,
     own_event: ComPtr<dyn ISynchronize>,
     bugs: Bugs,
@@ -90,15 +92,16 @@ impl AdderCallObject {
     /// What `ServerCallHost::new` (and `ServerKit::new`) call: the object aggregated under
     /// `outer`, as its non-delegating unknown.
     fn create(outer: Weak<dyn IUnknown>, bugs: Bugs) -> Arc<dyn INonDelegatingUnknown> {
-        Arc::new_cyclic(|me| AdderCallObject {
-            refs: RefCount::aggregated(outer),
-            me: me.clone(),
+        AdderCallObject {
             slot: Mutex::new(Slot::Idle),
             own_event: ManualResetEvent::create(),
             bugs,
-        })
+        }
+        .into_aggregated(outer)
     }
+}
 
+impl AdderCallObject_Impl {
     /// `Begin_`: store the in-parameters, reset `ISynchronize`, hand the work to a worker,
     /// return `S_OK`.
     fn begin(&self, input: IAdderIn) -> HRESULT {
@@ -116,7 +119,7 @@ impl AdderCallObject {
         if let Some(sync) = self.outer_sync() {
             let _ = sync.reset();
         }
-        let Some(me) = self.me.upgrade() else {
+        let Some(me) = self.to_arc() else {
             return E_UNEXPECTED;
         };
         thread::spawn(move || me.work(input));
@@ -128,7 +131,7 @@ impl AdderCallObject {
     fn work(&self, input: IAdderIn) {
         let mut result = sync_result(&input);
         let cancelled = self
-            .refs
+            .refs()
             .outer()
             .and_then(|o| query::<dyn ICancelMethodCalls>(&*o).ok())
             .is_some_and(|c| c.test_cancel() == RPC_E_CALL_CANCELED);
@@ -154,7 +157,7 @@ impl AdderCallObject {
             Slot::Busy {
                 result: Some(r), ..
             } => {
-                let r = r.clone();
+                let r = (r.0, copy_out(&r.1)); // IAdderOut is not Clone: copied by hand
                 if !self.bugs.finish_twice {
                     *slot = Slot::Idle;
                 }
@@ -164,11 +167,11 @@ impl AdderCallObject {
     }
 
     fn outer_sync(&self) -> Option<ComPtr<dyn ISynchronize>> {
-        query::<dyn ISynchronize>(&*self.refs.outer()?).ok()
+        query::<dyn ISynchronize>(&*self.refs().outer()?).ok()
     }
 }
 
-impl AsyncIAdder for AdderCallObject {
+impl AsyncIAdder for AdderCallObject_Impl {
     fn begin_add(&self, a: u32, b: u32) -> HRESULT {
         self.begin(IAdderIn::Add { a, b })
     }
@@ -185,29 +188,6 @@ impl AsyncIAdder for AdderCallObject {
         self.finish().0
     }
 }
-
-impl INonDelegatingUnknown for AdderCallObject {
-    fn nd_query_interface(&self, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
-        let Some(me) = self.me.upgrade() else {
-            return E_UNEXPECTED;
-        };
-        if *iid == IID_IUnknown {
-            set_out::<dyn IUnknown>(ppv, self.refs.nd_identity(me))
-        } else if *iid == <dyn AsyncIAdder as Interface>::IID {
-            set_out::<dyn AsyncIAdder>(ppv, self.refs.ptr(me as Arc<dyn AsyncIAdder>))
-        } else {
-            E_NOINTERFACE
-        }
-    }
-    fn nd_add_ref(&self) -> u32 {
-        self.refs.nd_add_ref()
-    }
-    fn nd_release(&self) -> u32 {
-        self.refs.nd_release().0
-    }
-}
-
-comasync::delegating_unknown!(AdderCallObject);
 
 fn kit(bugs: Bugs) -> ServerKit<IAdderCalls> {
     ServerKit::<IAdderCalls>::new(move |outer| AdderCallObject::create(outer, bugs), inputs())
@@ -286,7 +266,7 @@ fn the_kit_finds_a_server_that_signals_its_own_event_instead_of_the_outer() {
         },
         ServerOp::AwaitSignal,
     ];
-    let departure = kit.check(&ops).expect_err("the planted bug must be found");
+    let departure = kit.check(ops).expect_err("the planted bug must be found");
     println!("{departure}");
     assert!(departure.rule.contains("OUTER"), "{departure}");
     assert_eq!(departure.at, 1);
@@ -295,7 +275,7 @@ fn the_kit_finds_a_server_that_signals_its_own_event_instead_of_the_outer() {
 #[test]
 fn the_kit_reports_a_passing_run_step_by_step() {
     let steps = kit(Bugs::default())
-        .check(&[
+        .check([
             ServerOp::Finish(0),
             ServerOp::Begin {
                 input: IAdderIn::Check { n: 3 },

@@ -20,18 +20,16 @@ use comasync::hresult::{E_NOINTERFACE, HRESULT, S_OK};
 use comasync::sync::{ISynchronize, INFINITE};
 use comasync::unknown::{ComPtr, IUnknown, Interface};
 
-comasync::com_interface! {
-    /// The benchmarks' interface: one method with a `u32` in and a `u32` out, so that the
-    /// user's parameters cost nothing and allocate nothing.
-    pub interface IBench("{14954F9D-50CA-4EB1-BDFC-0019BE386916}");
-    /// Its asynchronous twin.
-    async interface AsyncIBench("{8915D44F-2A9E-4097-B13D-D1D1A7BE55AE}");
-    /// The call-object glue.
-    calls IBenchCalls { in IBenchIn, out IBenchOut }
-    methods {
-        /// Returns `n + 1`.
-        fn Ping => ping, begin_ping, finish_ping (n: u32) -> (m: u32);
-    }
+/// The benchmarks' interface: one method with a `u32` in and a `u32` out, so that the
+/// user's parameters cost nothing and allocate nothing.
+#[comasync::interface(
+    iid = "{14954F9D-50CA-4EB1-BDFC-0019BE386916}",
+    async_iid = "{8915D44F-2A9E-4097-B13D-D1D1A7BE55AE}"
+)]
+pub trait IBench {
+    /// Returns `n + 1`.
+    #[out(m)]
+    fn ping(&self, n: u32) -> (HRESULT, u32);
 }
 
 /// The server object: `Ping(n)` returns `n + 1`, after waiting for its gate to open (if it has

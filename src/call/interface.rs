@@ -3,54 +3,72 @@
 //! `begin_<m>`/`finish_<m>` for every method (spec 1.1), and the glue ([`AsyncInterface`]) that
 //! lets comasync's generic call object serve it.
 //!
-//! # What [`com_interface!`](crate::com_interface) generates
+//! # Declaring an interface: [`#[interface]`](crate::interface)
 //!
-//! For
+//! Write the synchronous interface as a trait, each method once, as a Rust signature, and give
+//! both IIDs:
 //!
 //! ```
-//! comasync::com_interface! {
-//!     /// A stream of bytes.
-//!     pub interface IByteSource("{1E1F6B2A-7C3D-4E5F-8A9B-0C1D2E3F4A5B}");
-//!     /// Its asynchronous twin.
-//!     async interface AsyncIByteSource("{1E1F6B2B-7C3D-4E5F-8A9B-0C1D2E3F4A5B}");
-//!     /// The call-object glue.
-//!     calls IByteSourceCalls { in IByteSourceIn, out IByteSourceOut }
-//!     methods {
-//!         /// Reads up to `cb` bytes.
-//!         fn Pull => pull, begin_pull, finish_pull (cb: u32) -> (data: Vec<u8>);
-//!         /// Says how many bytes are left.
-//!         fn Remaining => remaining, begin_remaining, finish_remaining () -> (left: u64);
-//!     }
+//! use comasync::sync::ISynchronize;
+//! use comasync::{ComPtr, HRESULT};
+//!
+//! #[comasync::interface(
+//!     iid = "{1E1F6B2A-7C3D-4E5F-8A9B-0C1D2E3F4A5B}",
+//!     async_iid = "{1E1F6B2B-7C3D-4E5F-8A9B-0C1D2E3F4A5B}"
+//! )]
+//! pub trait IByteSource {
+//!     /// `Pull(cb, &data)`: up to `cb` bytes.
+//!     #[out(data)]
+//!     fn pull(&self, cb: u32) -> (HRESULT, Vec<u8>);
+//!     /// `Remaining(&left)`: how many bytes are left.
+//!     #[out(left)]
+//!     fn remaining(&self) -> (HRESULT, u64);
+//!     /// `Advise(sink)`: an interface pointer in, no out-parameters.
+//!     fn advise(&self, sink: ComPtr<dyn ISynchronize>) -> HRESULT;
 //! }
-//! # use comasync::call::AsyncInterface;
-//! # use comasync::unknown::Interface;
+//!
+//! use comasync::call::AsyncInterface;
+//! use comasync::unknown::Interface;
 //! assert_eq!(<dyn AsyncIByteSource as Interface>::NAME, "AsyncIByteSource");
-//! assert_eq!(IByteSourceCalls::METHODS, ["Pull", "Remaining"]);
-//! assert_eq!(IByteSourceCalls::method_of(&IByteSourceIn::Remaining {}), 1);
+//! assert_eq!(IByteSourceCalls::METHODS, ["Pull", "Remaining", "Advise"]);
+//! assert_eq!(IByteSourceMethod::Remaining.index(), 1);
+//! assert_eq!(IByteSourceIn::Remaining {}.method(), IByteSourceMethod::Remaining);
+//! assert_eq!(IByteSourceCalls::method_of(&IByteSourceIn::Pull { cb: 4 }), 0);
 //! ```
 //!
-//! it generates:
+//! # What it generates
 //!
-//! * `trait IByteSource: IUnknown { fn pull(&self, cb: u32) -> (HRESULT, Vec<u8>); ... }` —
-//!   the return value and out-parameters, in order, as a tuple (a method without
-//!   out-parameters returns the `HRESULT` alone);
-//! * `trait AsyncIByteSource: IUnknown { fn begin_pull(&self, cb: u32) -> HRESULT;
-//!   fn finish_pull(&self) -> (HRESULT, Vec<u8>); ... }` — `Begin_` takes the in-parameters,
-//!   `Finish_` returns what the synchronous method returns;
-//! * `Interface` impls carrying both IIDs;
-//! * `enum IByteSourceIn { Pull { cb }, Remaining {} }` and `enum IByteSourceOut { ... }`
-//!   (parameters may be interface pointers, `ComPtr<dyn ISink>`, compared by pointer): one
-//!   call's parameters, as data (used by the call object, traces and the test kit);
-//! * `struct IByteSourceCalls` implementing [`AsyncInterface`], and
-//!   `impl AsyncIByteSource for CallObject<IByteSourceCalls>`: comasync's call object speaks the
-//!   asynchronous interface.
+//! For a trait `I` (here `IByteSource`), next to each other in the same module:
 //!
-//! Out-parameter types must implement `Default` (what a failed `Finish_` leaves in them);
-//! parameter types must be `Send + 'static` and `Debug + Clone + PartialEq` (the parameter
-//! enums derive them, for traces and the test kit; a `ComPtr` is all three). `[in, out]` parameters are written as an
-//! in-parameter and an out-parameter. `macro_rules!` cannot build identifiers, so the method's
-//! three Rust names are spelled out (`pull, begin_pull, finish_pull`): what you grep for is
-//! what you wrote.
+//! | item | what it is |
+//! |---|---|
+//! | `trait I: IUnknown` | the synchronous interface: the methods as written |
+//! | `trait AsyncI: IUnknown` | `begin_<m>(&self, in-parameters) -> HRESULT` and `finish_<m>(&self)` returning what `<m>` returns |
+//! | `impl Interface for dyn I`, `dyn AsyncI` | the IIDs; the names `"I"` and `"AsyncI"` |
+//! | `enum IMethod` | a variant per method, named with its COM name; its discriminant is the method's index (`index`, `from_index`, `name`, `ALL`) |
+//! | `enum IIn`, `enum IOut` | one call's in- and out-parameters: a variant per method (`IIn::Pull { cb }`), fields named as the parameters; `method()` gives the `IMethod` |
+//! | `struct ICalls` | the glue: implements [`AsyncInterface`] (the type comasync's generic call machinery takes, `CallObject<ICalls>`) |
+//! | `impl AsyncI for CallObject<ICalls>` | comasync's call object speaks the asynchronous interface |
+//!
+//! Rules:
+//!
+//! * every method takes `&self` and returns `HRESULT`, or `(HRESULT, out-parameters…)`; COM
+//!   objects are shared, so state is behind a lock. The signatures are kept as written, so
+//!   `HRESULT` must be in scope, and be comasync's (`comasync::HRESULT`);
+//! * a method's COM name is its Rust name in PascalCase (`get_handle` → `GetHandle`), or the
+//!   one given by `#[com_name = "…"]`; it names the variants and `Begin_<Name>`;
+//! * out-parameters are named by `#[out(name, …)]` (the fields of `IOut`), else `out0`,
+//!   `out1`, …;
+//! * parameter types must be `Debug + Send + 'static`, and out-parameter types `Default` (what a
+//!   failed `Finish_` returns). Nothing needs `Clone` or `PartialEq`: the parameter enums derive
+//!   only `Debug`. An interface pointer is a `ComPtr<dyn ISomething>` in-parameter, or an
+//!   `Option<ComPtr<dyn ISomething>>` out-parameter. `[in, out]` parameters are written as an
+//!   in-parameter and an out-parameter;
+//! * `scripts = false` leaves out the scenario-script glue (for parameter types the script
+//!   language cannot express).
+//!
+//! Mistakes are compile errors at the offending span: a missing IID, malformed GUID text, a
+//! method without `&self`, a return type that is not `HRESULT` or `(HRESULT, …)`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -60,7 +78,7 @@ use crate::hresult::HRESULT;
 use crate::unknown::{IUnknown, Interface};
 
 /// The glue between a generated interface pair and comasync's generic call machinery.
-/// Implemented by [`com_interface!`](crate::com_interface); you do not implement it by hand.
+/// Implemented by [`#[interface]`](crate::interface); you do not implement it by hand.
 ///
 /// ```
 /// use comasync::call::AsyncInterface;
@@ -72,7 +90,8 @@ use crate::unknown::{IUnknown, Interface};
 /// assert_eq!(ISimpleStreamCalls::method_of(&input), 1);
 /// let object = SimpleStream::create_sync_only(Vec::new());
 /// let (hr, out) = ISimpleStreamCalls::invoke_sync(&*object, input); // the synchronous Write
-/// assert_eq!((hr, out), (S_OK, ISimpleStreamOut::Write { written: 2 }));
+/// assert_eq!(hr, S_OK);
+/// assert!(matches!(out, ISimpleStreamOut::Write { written: 2 }));
 /// ```
 pub trait AsyncInterface: Sized + Send + Sync + 'static {
     /// The synchronous interface, `dyn ISimpleStream`.
@@ -83,7 +102,8 @@ pub trait AsyncInterface: Sized + Send + Sync + 'static {
     type In: Send + Debug + 'static;
     /// One call's out-parameters (an enum with a variant per method).
     type Out: Send + Debug + 'static;
-    /// The methods' COM names, in declaration order; a method's index is its position here.
+    /// The methods' COM names, in declaration order; a method's index is its position here
+    /// (and the discriminant of the generated `<I>Method` enum).
     const METHODS: &'static [&'static str];
 
     /// The method index of a call.
@@ -97,204 +117,4 @@ pub trait AsyncInterface: Sized + Send + Sync + 'static {
     fn finish_async(call: &Self::Async, method: usize) -> (HRESULT, Option<Self::Out>);
     /// The call object as the asynchronous interface.
     fn upcast(call: Arc<CallObject<Self>>) -> Arc<Self::Async>;
-}
-
-/// The position of `name` in `names` (a method's index); `names.len()` if absent. Usable in
-/// constants.
-///
-/// ```
-/// use comasync::call::method_index;
-///
-/// const METHODS: &[&str] = &["Read", "Write"];
-/// const WRITE: usize = method_index(METHODS, "Write");
-/// assert_eq!(WRITE, 1);
-/// assert_eq!(method_index(METHODS, "Seek"), METHODS.len()); // absent
-/// ```
-pub const fn method_index(names: &[&str], name: &str) -> usize {
-    let mut i = 0;
-    while i < names.len() {
-        let a = names[i].as_bytes();
-        let b = name.as_bytes();
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
-            }
-            if j == a.len() {
-                return i;
-            }
-        }
-        i += 1;
-    }
-    names.len()
-}
-
-/// Declares a synchronous COM interface and its asynchronous twin. See the
-/// [module documentation](crate::call::interface) for the syntax and what it generates.
-#[macro_export]
-macro_rules! com_interface {
-    (
-        $(#[$sync_meta:meta])*
-        $vis:vis interface $Sync:ident ($sync_iid:literal);
-        $(#[$async_meta:meta])*
-        async interface $Async:ident ($async_iid:literal);
-        $(#[$calls_meta:meta])*
-        calls $Calls:ident { in $In:ident, out $Out:ident }
-        methods {
-            $(
-                $(#[$m_meta:meta])*
-                fn $Method:ident => $sync_fn:ident, $begin_fn:ident, $finish_fn:ident
-                    ( $($in_name:ident : $in_ty:ty),* $(,)? )
-                    -> ( $($out_name:ident : $out_ty:ty),* $(,)? );
-            )+
-        }
-    ) => {
-        $(#[$sync_meta])*
-        $vis trait $Sync: $crate::unknown::IUnknown {
-            $(
-                $(#[$m_meta])*
-                fn $sync_fn(&self $(, $in_name: $in_ty)*) -> $crate::__com_result!($($out_ty),*);
-            )+
-        }
-
-        impl $crate::unknown::Interface for dyn $Sync {
-            const IID: $crate::guid::IID = $crate::guid::GUID::from_str_const($sync_iid);
-            const NAME: &'static str = stringify!($Sync);
-        }
-
-        $(#[$async_meta])*
-        $vis trait $Async: $crate::unknown::IUnknown {
-            $(
-                #[doc = concat!("`Begin_", stringify!($Method), "`: starts a call of `", stringify!($Method), "` with its in-parameters.")]
-                fn $begin_fn(&self $(, $in_name: $in_ty)*) -> $crate::hresult::HRESULT;
-                #[doc = concat!("`Finish_", stringify!($Method), "`: the return value and out-parameters of `", stringify!($Method), "`.")]
-                fn $finish_fn(&self) -> $crate::__com_result!($($out_ty),*);
-            )+
-        }
-
-        impl $crate::unknown::Interface for dyn $Async {
-            const IID: $crate::guid::IID = $crate::guid::GUID::from_str_const($async_iid);
-            const NAME: &'static str = stringify!($Async);
-        }
-
-        $(#[$calls_meta])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-        $vis struct $Calls;
-
-        #[doc = concat!("The in-parameters of one call of `", stringify!($Sync), "`.")]
-        #[allow(missing_docs)]
-        #[derive(Debug, Clone, PartialEq)]
-        $vis enum $In { $( $Method { $($in_name: $in_ty),* }, )+ }
-
-        #[doc = concat!("The out-parameters of one call of `", stringify!($Sync), "`.")]
-        #[allow(missing_docs)]
-        #[derive(Debug, Clone, PartialEq)]
-        $vis enum $Out { $( $Method { $($out_name: $out_ty),* }, )+ }
-
-        impl $crate::call::AsyncInterface for $Calls {
-            type Sync = dyn $Sync;
-            type Async = dyn $Async;
-            type In = $In;
-            type Out = $Out;
-            const METHODS: &'static [&'static str] = &[$(stringify!($Method)),+];
-
-            #[inline]
-            fn method_of(input: &$In) -> usize {
-                match input {
-                    $( $In::$Method { .. } => const {
-                        $crate::call::method_index(
-                            <$Calls as $crate::call::AsyncInterface>::METHODS,
-                            stringify!($Method),
-                        )
-                    }, )+
-                }
-            }
-
-            fn invoke_sync(object: &dyn $Sync, input: $In) -> ($crate::hresult::HRESULT, $Out) {
-                match input {
-                    $( $In::$Method { $($in_name),* } => {
-                        let $crate::__com_bind!(hr; $($out_name),*) = object.$sync_fn($($in_name),*);
-                        (hr, $Out::$Method { $($out_name),* })
-                    } )+
-                }
-            }
-
-            fn begin_async(call: &dyn $Async, input: $In) -> $crate::hresult::HRESULT {
-                match input {
-                    $( $In::$Method { $($in_name),* } => call.$begin_fn($($in_name),*), )+
-                }
-            }
-
-            fn finish_async(
-                call: &dyn $Async,
-                method: usize,
-            ) -> ($crate::hresult::HRESULT, ::std::option::Option<$Out>) {
-                $(
-                    if method == const {
-                        $crate::call::method_index(
-                            <$Calls as $crate::call::AsyncInterface>::METHODS,
-                            stringify!($Method),
-                        )
-                    } {
-                        let $crate::__com_bind!(hr; $($out_name),*) = call.$finish_fn();
-                        return (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* }));
-                    }
-                )+
-                ($crate::hresult::E_UNEXPECTED, ::std::option::Option::None)
-            }
-
-            fn upcast(
-                call: ::std::sync::Arc<$crate::call::CallObject<$Calls>>,
-            ) -> ::std::sync::Arc<dyn $Async> {
-                call
-            }
-        }
-
-        impl $Async for $crate::call::CallObject<$Calls> {
-            $(
-                #[inline]
-                fn $begin_fn(&self $(, $in_name: $in_ty)*) -> $crate::hresult::HRESULT {
-                    self.begin($In::$Method { $($in_name),* })
-                }
-                #[inline]
-                fn $finish_fn(&self) -> $crate::__com_result!($($out_ty),*) {
-                    #[allow(unreachable_patterns)]
-                    match self.finish(const {
-                        $crate::call::method_index(
-                            <$Calls as $crate::call::AsyncInterface>::METHODS,
-                            stringify!($Method),
-                        )
-                    }) {
-                        (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* })) => $crate::__com_tuple!(hr; $($out_name),*),
-                        (hr, _) => $crate::__com_tuple!(hr; $(<$out_ty as ::std::default::Default>::default()),*),
-                    }
-                }
-            )+
-        }
-    };
-}
-
-/// What a generated synchronous method or `Finish_` returns: the `HRESULT` alone for a method
-/// without out-parameters, else the `HRESULT` and the out-parameters as a tuple.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __com_result {
-    () => { $crate::hresult::HRESULT };
-    ($($t:ty),+) => { ($crate::hresult::HRESULT, $($t,)+) };
-}
-
-/// The pattern that takes apart a [`__com_result!`] value.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __com_bind {
-    ($hr:ident;) => { $hr };
-    ($hr:ident; $($o:ident),+) => { ($hr, $($o,)+) };
-}
-
-/// The expression that builds a [`__com_result!`] value.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __com_tuple {
-    ($hr:expr;) => { $hr };
-    ($hr:expr; $($o:expr),+) => { ($hr, $($o,)+) };
 }

@@ -2,7 +2,7 @@
 //! cancellation, and the server side of a call.
 //!
 //! * [`state`] — the state machine, the one place that decides the protocol's `HRESULT`s;
-//! * [`interface`] — [`com_interface!`](crate::com_interface) and [`AsyncInterface`];
+//! * [`interface`] — [`#[interface]`](crate::interface) and [`AsyncInterface`];
 //! * [`object`] — [`CallObject`], what `CreateCall` returns;
 //! * [`factory`] — [`ICallFactory`], `CreateCall`'s argument rules, [`StdCallFactory`];
 //! * [`handler`] — how servers complete calls ([`ServerCall`], [`CallHandler`] and the
@@ -31,7 +31,7 @@ pub use cancel::{
 pub use factory::{create_call, create_call_as, create_call_for, ICallFactory, StdCallFactory};
 pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler};
 pub use host::ServerCallHost;
-pub use interface::{method_index, AsyncInterface};
+pub use interface::AsyncInterface;
 pub use object::CallObject;
 pub use pool::{Pool, PoolTask};
 pub use state::{CallState, FinishMode, FinishStep, State};
