@@ -54,6 +54,10 @@ pub mod server_host;
 pub mod server_kit;
 pub mod strategy;
 
+/// The `proptest` this module is built with: the kit takes its strategies, so a crate that
+/// writes strategies for [`server_kit::ServerKit`] uses this one and needs no version of its own.
+pub use proptest;
+
 use crate::hresult::HRESULT;
 
 /// The interface the model-vs-implementation runners drive: two methods whose indices are
