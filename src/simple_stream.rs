@@ -78,7 +78,7 @@ crate::com_interface! {
     /// let server = ManualHandler::<ISimpleStreamCalls>::new();
     /// assert_eq!(server.pending(), 0);
     /// ```
-    calls ISimpleStreamCalls { in ISimpleStreamIn, out ISimpleStreamOut }
+    calls ISimpleStreamCalls { in ISimpleStreamIn, out ISimpleStreamOut, script }
     methods {
         /// `Read(cb, &data)`: up to `cb` bytes from the current position. `S_OK` if `cb`
         /// bytes were read, `S_FALSE` if fewer (the end was reached).

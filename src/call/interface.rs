@@ -139,7 +139,7 @@ macro_rules! com_interface {
         $(#[$async_meta:meta])*
         async interface $Async:ident ($async_iid:literal);
         $(#[$calls_meta:meta])*
-        calls $Calls:ident { in $In:ident, out $Out:ident }
+        calls $Calls:ident { in $In:ident, out $Out:ident $(, $script:ident)? }
         methods {
             $(
                 $(#[$m_meta:meta])*
@@ -250,6 +250,11 @@ macro_rules! com_interface {
             }
         }
 
+        $crate::__com_script! {
+            [$($script)?] $Sync, $Calls, $In, $Out;
+            $( $Method => $sync_fn ( $($in_name : $in_ty),* ) -> ( $($out_name : $out_ty),* ); )+
+        }
+
         impl $Async for $crate::call::CallObject<$Calls> {
             $(
                 #[inline]
@@ -268,6 +273,83 @@ macro_rules! com_interface {
                         (hr, ::std::option::Option::Some($Out::$Method { $($out_name),* })) => $crate::__com_tuple!(hr; $($out_name),*),
                         (hr, _) => $crate::__com_tuple!(hr; $(<$out_ty as ::std::default::Default>::default()),*),
                     }
+                }
+            )+
+        }
+    };
+}
+
+/// The scripting glue of [`com_interface!`](crate::com_interface): nothing, or (after
+/// `script`) `impl ScriptInterface` and the hand-driven server's synchronous interface.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __com_script {
+    ([] $($rest:tt)*) => {};
+    ([script] $Sync:ident, $Calls:ident, $In:ident, $Out:ident;
+        $( $Method:ident => $sync_fn:ident ( $($in_name:ident : $in_ty:ty),* ) -> ( $($out_name:ident : $out_ty:ty),* ); )+
+    ) => {
+        impl $crate::script::ScriptInterface for $Calls {
+            fn parse_in(
+                method: usize,
+                args: &[$crate::script::Value],
+                objects: &dyn $crate::script::Objects,
+            ) -> ::std::result::Result<$In, ::std::string::String> {
+                let _ = objects;
+                $(
+                    if method == const {
+                        $crate::call::method_index(
+                            <$Calls as $crate::call::AsyncInterface>::METHODS,
+                            stringify!($Method),
+                        )
+                    } {
+                        const SIG: &[(&str, &str)] = &[$((stringify!($in_name), stringify!($in_ty))),*];
+                        $crate::script::value::__arity(stringify!($Method), SIG, args)?;
+                        let mut _it = args.iter();
+                        return ::std::result::Result::Ok($In::$Method {
+                            $( $in_name: $crate::script::value::__arg::<$in_ty>(
+                                stringify!($in_name), stringify!($in_ty), _it.next(), objects,
+                            )?, )*
+                        });
+                    }
+                )+
+                ::std::result::Result::Err(::std::format!("no method with index {method}"))
+            }
+
+            fn in_values(
+                input: &$In,
+                objects: &dyn $crate::script::Objects,
+            ) -> ::std::vec::Vec<$crate::script::Value> {
+                let _ = objects;
+                match input {
+                    $( $In::$Method { $($in_name),* } => ::std::vec![
+                        $( $crate::script::ScriptParam::to_value($in_name, objects) ),*
+                    ], )+
+                }
+            }
+
+            fn out_values(
+                out: &$Out,
+                objects: &dyn $crate::script::Objects,
+            ) -> ::std::vec::Vec<$crate::script::Value> {
+                let _ = objects;
+                match out {
+                    $( $Out::$Method { $($out_name),* } => ::std::vec![
+                        $( $crate::script::ScriptParam::to_value($out_name, objects) ),*
+                    ], )+
+                }
+            }
+
+            fn server_as_sync(
+                server: ::std::sync::Arc<$crate::script::ScriptServer<$Calls>>,
+            ) -> ::std::option::Option<::std::sync::Arc<dyn $Sync>> {
+                ::std::option::Option::Some(server)
+            }
+        }
+
+        impl $Sync for $crate::script::ScriptServer<$Calls> {
+            $(
+                fn $sync_fn(&self $(, $in_name: $in_ty)*) -> $crate::__com_result!($($out_ty),*) {
+                    self.object().$sync_fn($($in_name),*)
                 }
             )+
         }

@@ -1,0 +1,75 @@
+//! `ICancelMethodCalls` on a call object: `Cancel` and `TestCancel`.
+//!
+//! Invariants: a `Cancel` with a window counts as settled while its call is `Cancelling`; a
+//! successful `Cancel` that completed the call locally draws the `Signal()` it caused.
+
+use super::super::parse::Step;
+use super::super::report::{show_timeout, Outcome};
+use super::super::runner::{Runner, Settle};
+use super::super::run::ScriptError;
+use super::super::trace::EventKind;
+use super::{prepared, Arrow, Prepared};
+use crate::call::ICancelMethodCalls;
+use crate::hresult::{HRESULT, S_OK};
+
+/// `Cancel C SECONDS`.
+pub(super) fn cancel(
+    r: &mut Runner,
+    step: &Step,
+    call: &str,
+    seconds: u32,
+) -> Result<Prepared, ScriptError> {
+    let (obj, t) = r.target(step, call)?;
+    let arrow = Arrow {
+        obj: Some(obj),
+        to: r.part(obj, false),
+        label: format!("Cancel({})", show_timeout(seconds)),
+        one_way: false,
+    };
+    let settle = if seconds != 0 && r.is_call(obj) {
+        Settle::Cancel(obj)
+    } else {
+        Settle::Done
+    };
+    Ok(prepared(
+        arrow,
+        settle,
+        move || {
+            t.get::<dyn ICancelMethodCalls>()
+                .map_or_else(|hr| hr, |c| c.cancel(seconds))
+        },
+        move |r, ran, hr: HRESULT| {
+            if hr == S_OK {
+                let sync = r.part(obj, true);
+                ran.event(
+                    r,
+                    EventKind::Call,
+                    &ran.arrow.to,
+                    &sync,
+                    "Signal() (completed locally)",
+                );
+            }
+            Ok(Outcome::hr(hr))
+        },
+    ))
+}
+
+/// `TestCancel C`.
+pub(super) fn test_cancel(r: &mut Runner, step: &Step, call: &str) -> Result<Prepared, ScriptError> {
+    let (obj, t) = r.target(step, call)?;
+    let arrow = Arrow {
+        obj: Some(obj),
+        to: r.part(obj, false),
+        label: "TestCancel()".into(),
+        one_way: false,
+    };
+    Ok(prepared(
+        arrow,
+        Settle::Done,
+        move || {
+            t.get::<dyn ICancelMethodCalls>()
+                .map_or_else(|hr| hr, |c| c.test_cancel())
+        },
+        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
+    ))
+}
