@@ -16,8 +16,8 @@
 //!
 //! Layout:
 //!
-//! * `lex` and `parse` (crate-private) — text → steps, with `FILE:LINE` syntax errors; `Op`
-//!   is the one vocabulary of operations;
+//! * `op`, `lex` and `parse` (crate-private) — the vocabulary (`Op`, `Step`) and text →
+//!   steps, with `FILE:LINE` syntax errors;
 //! * [`value`] — [`Value`], [`Objects`], [`ScriptParam`], [`ScriptInterface`]: how any
 //!   interface's parameters are written in a script;
 //! * [`Registry`] — the interfaces and server constructors a script can name;
@@ -41,6 +41,7 @@ mod actors;
 mod exec;
 mod lex;
 pub mod mermaid;
+mod op;
 pub(crate) mod parse;
 mod ptr;
 mod registry;
