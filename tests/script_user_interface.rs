@@ -131,7 +131,10 @@ fn begin_and_finish_any_method_of_a_registered_interface() {
     );
     assert!(out.contains("c -> c_ISync: Signal()"), "{out}");
     assert!(out.contains("[c: Signaled]"), "{out}");
-    assert!(out.contains("calc (Calculator)") || out.contains("created"), "{out}");
+    assert!(
+        out.contains("calc (Calculator)") || out.contains("created"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -242,7 +245,10 @@ fn argument_errors_stop_at_the_line() {
     assert_eq!(e.exit_code(), 2);
     assert!(out.contains("CreateCall"), "{out}");
     let (e, _) = err(&format!("{SETUP}Begin_Advise c nowhere\n"));
-    assert!(e.to_string().contains("found `nowhere` (no such variable"), "{e}");
+    assert!(
+        e.to_string().contains("found `nowhere` (no such variable"),
+        "{e}"
+    );
     let (e, _) = err("x = Calculator 5\n");
     assert_eq!(
         e.to_string(),
@@ -272,7 +278,8 @@ fn the_default_registry_does_not_know_your_interface() {
     )
     .unwrap_err();
     assert!(
-        e.to_string().contains("expected the asynchronous interface"),
+        e.to_string()
+            .contains("expected the asynchronous interface"),
         "{e}"
     );
     assert_eq!(e.exit_code(), 2);
@@ -311,9 +318,8 @@ fn script_params_round_trip() {
         }
     }
     let objects = Events(ManualResetEvent::create());
-    let input =
-        ICalculatorCalls::parse_in(0, &[Value::Num(-1), Value::Num(0x7fff_ffff)], &objects)
-            .unwrap();
+    let input = ICalculatorCalls::parse_in(0, &[Value::Num(-1), Value::Num(0x7fff_ffff)], &objects)
+        .unwrap();
     assert_eq!(input, ICalculatorIn::Add { a: -1, b: i32::MAX });
     assert_eq!(
         ICalculatorCalls::in_values(&input, &objects),

@@ -152,4 +152,3 @@ pub(crate) fn cowait_flags(s: &str) -> Option<u32> {
     }
     Some(flags)
 }
-

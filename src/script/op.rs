@@ -317,4 +317,3 @@ pub struct Step {
     /// The statement in canonical form (without actor and expectation), for output.
     pub text: String,
 }
-

@@ -30,8 +30,7 @@ use crate::hresult::parse_hresult;
 use crate::sync::INFINITE;
 
 /// The operation names, for "expected an operation" messages.
-const OPS: &str =
-    "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualResetEvent, StdEvent, \
+const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualResetEvent, StdEvent, \
 SynchronizeContainer, QueryInterface, AddRef, Release, CreateCall, Begin_<Method>, \
 Finish_<Method>, Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, \
 CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel";
@@ -534,7 +533,10 @@ fn check_method(
         Op::Finish { call, method } => (call, method, None, "Finish_"),
         _ => return Ok(()),
     };
-    let Some(iface) = call_iface.get(call).and_then(|i| registry.iface_of_async(i)) else {
+    let Some(iface) = call_iface
+        .get(call)
+        .and_then(|i| registry.iface_of_async(i))
+    else {
         return Ok(());
     };
     let index = method_of(&**iface, verb, method)?;

@@ -19,11 +19,11 @@ use super::serve::ScriptServer;
 use super::trace::Trace;
 use super::value::{Objects, ScriptInterface, Value};
 use crate::call::{
-    AsyncInterface, CallObject, FinishMode, ICallFactory, ICancelMethodCalls, ManualHandler,
-    Pool, ServerCall, State,
+    AsyncInterface, CallObject, FinishMode, ICallFactory, ICancelMethodCalls, ManualHandler, Pool,
+    ServerCall, State,
 };
 use crate::guid::{GUID, IID};
-use crate::hresult::{HRESULT, E_UNEXPECTED};
+use crate::hresult::{E_UNEXPECTED, HRESULT};
 use crate::simple_stream::{ISimpleStream, ISimpleStreamCalls, SimpleStream};
 use crate::sync::{ISynchronize, ISynchronizeContainer, ISynchronizeHandle};
 use crate::unknown::{ComPtr, IUnknown, Interface};
@@ -35,8 +35,11 @@ pub(crate) struct IfaceDesc {
     pub(crate) name: &'static str,
     pub(crate) iid: IID,
     query: fn(&dyn IUnknown) -> Result<Ptr, HRESULT>,
-    create: fn(&dyn ICallFactory, &IID, &IID) -> (HRESULT, Option<Ptr>),
+    create: CreateAs,
 }
+
+/// `CreateCall(riid, NULL, riid2, &p)` with `p` typed for one interface.
+type CreateAs = fn(&dyn ICallFactory, &IID, &IID) -> (HRESULT, Option<Ptr>);
 
 fn desc<J: ?Sized + Interface + IUnknown>() -> IfaceDesc {
     fn query_as<J: ?Sized + Interface + IUnknown>(u: &dyn IUnknown) -> Result<Ptr, HRESULT> {
@@ -281,7 +284,8 @@ impl<M: ScriptInterface> ErasedServer for Server<M> {
             }),
             Serving::Manual { strict } => {
                 let (server, handler) = ScriptServer::<M>::manual(object, mode(strict));
-                let ptr = Ptr::new(ComPtr::new(server.clone() as Arc<dyn IUnknown>)).map_err(fail)?;
+                let ptr =
+                    Ptr::new(ComPtr::new(server.clone() as Arc<dyn IUnknown>)).map_err(fail)?;
                 Ok(Made {
                     ptr,
                     queue: Some(Box::new(Queue { handler, server })),

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::parse::{hr_name, Step};
-use super::runner::Runner;
 use super::run::ScriptError;
+use super::runner::Runner;
 use super::value::Value;
 use crate::call::State;
 use crate::hresult::HRESULT;
@@ -150,11 +150,7 @@ pub(super) fn print(r: &Runner, step: &Step, o: &Outcome, out: &mut dyn Write) -
     let head = format!("{}: {}", step.actor, step.text);
     let mut line = format!("{:>4}  {head:<54} {}", step.line, o.result());
     if let Some(obj) = o.call_obj {
-        line.push_str(&format!(
-            "   [{}: {}]",
-            r.obj_name(obj),
-            r.state_text(obj)
-        ));
+        line.push_str(&format!("   [{}: {}]", r.obj_name(obj), r.state_text(obj)));
     }
     writeln!(out, "{}", line.trim_end())?;
     if r.tracing() {

@@ -232,8 +232,13 @@ pub fn diagram_file(path: &Path, out: &mut dyn Write) -> Result<(), ScriptError>
         path: name.clone(),
         source,
     })?;
-    let (mut trace, result) =
-        run_source_traced(&Registry::new(), &name, &source, &RunOptions::default(), &mut io::sink());
+    let (mut trace, result) = run_source_traced(
+        &Registry::new(),
+        &name,
+        &source,
+        &RunOptions::default(),
+        &mut io::sink(),
+    );
     if let Err(e @ (ScriptError::Mismatch { .. } | ScriptError::Runtime { .. })) = &result {
         let over = trace
             .participants
@@ -265,4 +270,3 @@ pub fn diagram_file(path: &Path, out: &mut dyn Write) -> Result<(), ScriptError>
     }
     result
 }
-

@@ -62,10 +62,7 @@ impl<M: ScriptInterface> ScriptServer<M> {
 
     /// A hand-driven server over `object` (no COM reference taken on the server yet: wrap it
     /// in a [`ComPtr`]): its calls wait in the returned queue until the caller completes them.
-    pub fn manual(
-        object: ComPtr<M::Sync>,
-        mode: FinishMode,
-    ) -> (Arc<Self>, Arc<ManualHandler<M>>) {
+    pub fn manual(object: ComPtr<M::Sync>, mode: FinishMode) -> (Arc<Self>, Arc<ManualHandler<M>>) {
         let queue = ManualHandler::new();
         (Self::make(object, queue.clone(), mode), queue)
     }

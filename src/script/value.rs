@@ -192,7 +192,10 @@ impl ScriptParam for Vec<u8> {
     fn from_value(v: &Value, _: &dyn Objects) -> Result<Self, String> {
         match v {
             Value::Str(b) => Ok(b.clone()),
-            other => Err(format!("a string such as \"data\", found {}", other.found())),
+            other => Err(format!(
+                "a string such as \"data\", found {}",
+                other.found()
+            )),
         }
     }
     fn to_value(&self, _: &dyn Objects) -> Value {
@@ -205,7 +208,10 @@ impl ScriptParam for String {
         match v {
             Value::Str(b) => String::from_utf8(b.clone())
                 .map_err(|_| format!("a UTF-8 string, found {}", v.found())),
-            other => Err(format!("a string such as \"text\", found {}", other.found())),
+            other => Err(format!(
+                "a string such as \"text\", found {}",
+                other.found()
+            )),
         }
     }
     fn to_value(&self, _: &dyn Objects) -> Value {

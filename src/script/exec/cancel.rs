@@ -5,8 +5,8 @@
 
 use super::super::parse::Step;
 use super::super::report::{show_timeout, Outcome};
-use super::super::runner::{Runner, Settle};
 use super::super::run::ScriptError;
+use super::super::runner::{Runner, Settle};
 use super::super::trace::EventKind;
 use super::{prepared, Arrow, Prepared};
 use crate::call::ICancelMethodCalls;
@@ -55,7 +55,11 @@ pub(super) fn cancel(
 }
 
 /// `TestCancel C`.
-pub(super) fn test_cancel(r: &mut Runner, step: &Step, call: &str) -> Result<Prepared, ScriptError> {
+pub(super) fn test_cancel(
+    r: &mut Runner,
+    step: &Step,
+    call: &str,
+) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, call)?;
     let arrow = Arrow {
         obj: Some(obj),

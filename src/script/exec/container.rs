@@ -7,8 +7,8 @@
 use super::super::parse::Step;
 use super::super::ptr::addr_of;
 use super::super::report::{show_timeout, Outcome};
-use super::super::runner::{Member, ObjKind, Runner, Settle};
 use super::super::run::ScriptError;
+use super::super::runner::{Member, ObjKind, Runner, Settle};
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
 use crate::hresult::{HRESULT, S_OK};

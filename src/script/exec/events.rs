@@ -8,8 +8,8 @@
 
 use super::super::parse::Step;
 use super::super::report::{show_timeout, Outcome};
-use super::super::runner::{Runner, Settle};
 use super::super::run::ScriptError;
+use super::super::runner::{Runner, Settle};
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
 use crate::hresult::HRESULT;
@@ -68,10 +68,8 @@ pub(super) fn signal(
         arrow,
         Settle::Done,
         move || {
-            t.get::<dyn ISynchronize>().map_or_else(
-                |hr| hr,
-                |s| if signal { s.signal() } else { s.reset() },
-            )
+            t.get::<dyn ISynchronize>()
+                .map_or_else(|hr| hr, |s| if signal { s.signal() } else { s.reset() })
         },
         |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     ))

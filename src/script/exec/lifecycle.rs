@@ -10,8 +10,8 @@ use super::super::parse::{Iface, ServerKind, Step};
 use super::super::ptr::{handle_of, Ptr};
 use super::super::registry::Serving;
 use super::super::report::Outcome;
-use super::super::runner::{ObjKind, Runner, Settle};
 use super::super::run::ScriptError;
+use super::super::runner::{ObjKind, Runner, Settle};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
@@ -32,7 +32,13 @@ pub(super) fn simple_stream(
         ServerKind::ManualStrict => Serving::Manual { strict: true },
         ServerKind::SyncOnly => Serving::Plain,
     };
-    server(r, step, "SimpleStream", serving, &[Value::Str(data.to_vec())])
+    server(
+        r,
+        step,
+        "SimpleStream",
+        serving,
+        &[Value::Str(data.to_vec())],
+    )
 }
 
 /// `NAME ARGS`, `Manual NAME ARGS [strict]`, `Pool NAME ARGS [strict]`.
@@ -59,8 +65,8 @@ pub(super) fn server(
         Settle::Done,
         move || ctor.create(&args, serving),
         move |r, ran, made| {
-            let made = made
-                .map_err(|e| r.rt(ran.step, format!("creating the object failed: {e}")))?;
+            let made =
+                made.map_err(|e| r.rt(ran.step, format!("creating the object failed: {e}")))?;
             let name = ran.bind.unwrap_or("server");
             let kind = ObjKind::Server {
                 queue: made.queue,

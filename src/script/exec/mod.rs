@@ -27,8 +27,8 @@ use std::any::Any;
 
 use super::parse::{Op, Step};
 use super::report::Outcome;
-use super::runner::{Runner, Settle};
 use super::run::ScriptError;
+use super::runner::{Runner, Settle};
 use super::trace::EventKind;
 
 /// A job for an actor's thread: its result, type-erased for the trip back.

@@ -9,8 +9,8 @@
 use super::super::parse::Step;
 use super::super::registry::PendingCall;
 use super::super::report::Outcome;
-use super::super::runner::{ObjKind, Runner, Settle};
 use super::super::run::ScriptError;
+use super::super::runner::{ObjKind, Runner, Settle};
 use super::super::trace::EventKind;
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared, Ran};
@@ -35,7 +35,9 @@ fn take(
     if queue.is_none() {
         return Err(r.rt(
             step,
-            format!("`{call}`'s server `{server_name}` is not hand-driven: create it with `Manual`"),
+            format!(
+                "`{call}`'s server `{server_name}` is not hand-driven: create it with `Manual`"
+            ),
         ));
     }
     let pos = pending
@@ -52,13 +54,7 @@ fn take(
 
 /// Draws a completion: the server's arrow with its result, then the `Signal()` it caused or
 /// the dropped late result.
-fn completed(
-    r: &mut Runner,
-    ran: &Ran<'_>,
-    obj: usize,
-    wanted: bool,
-    mut o: Outcome,
-) -> Outcome {
+fn completed(r: &mut Runner, ran: &Ran<'_>, obj: usize, wanted: bool, mut o: Outcome) -> Outcome {
     let label = format!("{}: {}", ran.arrow.label, o.got());
     ran.event(r, EventKind::Call, &ran.step.actor, &ran.arrow.to, &label);
     if wanted {
@@ -123,7 +119,11 @@ pub(super) fn fail(
 }
 
 /// `ServerTestCancel C`: the server's `TestCancel` for its waiting call.
-pub(super) fn test_cancel(r: &mut Runner, step: &Step, call: &str) -> Result<Prepared, ScriptError> {
+pub(super) fn test_cancel(
+    r: &mut Runner,
+    step: &Step,
+    call: &str,
+) -> Result<Prepared, ScriptError> {
     let (obj, server, pos, entry) = take(r, step, call)?;
     let arrow = Arrow {
         obj: Some(obj),
