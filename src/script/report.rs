@@ -149,8 +149,8 @@ pub(super) fn show_duration(d: Duration) -> String {
 pub(super) fn print(r: &Runner, step: &Step, o: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     let head = format!("{}: {}", step.actor, step.text);
     let mut line = format!("{:>4}  {head:<54} {}", step.line, o.result());
-    if let Some(obj) = o.call_obj {
-        line.push_str(&format!("   [{}: {}]", r.obj_name(obj), r.state_text(obj)));
+    if let Some((obj, state)) = o.call_obj.and_then(|c| Some((c, r.state_text(c)?))) {
+        line.push_str(&format!("   [{}: {state}]", r.obj_name(obj)));
     }
     writeln!(out, "{}", line.trim_end())?;
     if r.tracing() {

@@ -246,13 +246,20 @@ impl Runner {
         }
     }
 
-    pub(super) fn state_text(&self, obj: usize) -> &'static str {
-        match self.call_state(obj) {
+    /// A call object's state as printed after a step; `None` for a call whose server is not
+    /// hand-driven (its state changes on the server's own schedule, so it is not shown).
+    pub(super) fn state_text(&self, obj: usize) -> Option<&'static str> {
+        if let ObjKind::Call { server, .. } = self.objs[obj].kind {
+            if matches!(self.objs[server].kind, ObjKind::Server { queue: None, .. }) {
+                return None;
+            }
+        }
+        Some(match self.call_state(obj) {
             Some(s) => show_state(s),
             // Never begun: what CreateCall made, until its last Release.
             None if self.objs[obj].gone => "Gone",
             None => "Idle",
-        }
+        })
     }
 
     pub(super) fn is_call(&self, obj: usize) -> bool {
