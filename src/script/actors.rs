@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::io;
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, ThreadId};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
@@ -25,6 +25,8 @@ pub(super) struct Actor {
     pub(super) jobs: Sender<Job>,
     pub(super) replies: Receiver<Reply>,
     thread: Option<JoinHandle<()>>,
+    /// The thread's id, to ask `sync::observe` whether it is blocked.
+    pub(super) thread_id: ThreadId,
     /// A job was sent and its reply not yet received.
     pub(super) busy: bool,
 }
@@ -55,6 +57,7 @@ impl Actor {
         Ok(Actor {
             jobs,
             replies,
+            thread_id: thread.thread().id(),
             thread: Some(thread),
             busy: false,
         })
@@ -68,6 +71,7 @@ impl Actor {
             replies,
             thread,
             busy,
+            ..
         } = self;
         drop(jobs);
         drop(replies);

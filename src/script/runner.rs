@@ -5,8 +5,10 @@
 //!
 //! Invariants:
 //! * After every statement the runner waits until each `start`ed operation has returned or is
-//!   blocked ([`Runner::quiesce`]); it looks each time `sync::observe` says a thread blocked
-//!   or an actor returned, and sleeps in between — no polling.
+//!   blocked ([`Runner::quiesce`]). It does not predict which operations block: the library
+//!   says which thread is parked on what (`sync::observe::blocked_on`) and whether that has
+//!   come yet; the runner looks each time `sync::observe` reports a change, and sleeps in
+//!   between — no polling.
 //! * A variable holds the script's COM references to one object; `Release` of the last one
 //!   leaves the name bound to nothing (later uses are errors naming the line it was released).
 //! * Teardown releases the references first (a final `Release` abandons a call and wakes a
@@ -29,7 +31,7 @@ use super::run::{RunOptions, ScriptError};
 use super::trace::{Event, EventKind, Role, Trace};
 use super::value::Objects;
 use crate::call::State;
-use crate::sync::observe::Observer;
+use crate::sync::observe::{self, Observer};
 use crate::sync::prim::Deadline;
 use crate::sync::HANDLE;
 use crate::unknown::{query, ComPtr, IUnknown};
@@ -38,7 +40,6 @@ use crate::unknown::{query, ComPtr, IUnknown};
 pub(super) struct Member {
     pub(super) name: String,
     pub(super) addr: usize,
-    pub(super) handle: HANDLE,
 }
 
 /// What the runner knows about an object.
@@ -46,7 +47,6 @@ pub(super) enum ObjKind {
     /// A server object; a hand-driven one has a queue.
     Server {
         queue: Option<Box<dyn ServerQueue>>,
-        strict: bool,
         /// Begun calls taken from the queue, oldest first.
         pending: Vec<Box<dyn PendingCall>>,
     },
@@ -88,25 +88,11 @@ pub(super) struct Var {
     pub(super) released_at: Option<usize>,
 }
 
-/// When a started operation counts as settled (besides having returned).
-pub(super) enum Settle {
-    /// Only once it returned.
-    Done,
-    /// A blocking `Finish_`: while its call is still in progress.
-    Finish(usize),
-    /// A `Cancel` with a window: while the call is `Cancelling`.
-    Cancel(usize),
-    /// A wait: while none (or, `all`, not all) of the handles is signaled and every started
-    /// wait on each handle is registered with it.
-    Handles { handles: Vec<HANDLE>, all: bool },
-}
-
 /// A started operation, until its `join`.
 struct Started {
     actor: String,
     line: usize,
     text: String,
-    settle: Settle,
     then: Then,
     arrow: Arrow,
     reply: Option<Reply>,
@@ -449,7 +435,6 @@ impl Runner {
             actor: step.actor.clone(),
             line: step.line,
             text: step.text.trim_start_matches("start ").to_string(),
-            settle: prep.settle,
             then: prep.then,
             arrow: prep.arrow,
             reply: None,
@@ -553,41 +538,15 @@ impl Runner {
         }
     }
 
+    /// Whether started operation `i` has returned, or its thread is parked (as the library
+    /// reports it, `sync::observe`) and what it waits for has not come.
     fn settled(&self, i: usize) -> bool {
         let s = &self.started[i];
-        if s.reply.is_some() {
-            return true;
-        }
-        match &s.settle {
-            Settle::Done => false,
-            Settle::Finish(obj) => matches!(
-                self.call_state(*obj),
-                Some(State::Pending | State::Cancelling)
-            ),
-            Settle::Cancel(obj) => self.call_state(*obj) == Some(State::Cancelling),
-            Settle::Handles { handles, all } => {
-                let ready = if *all {
-                    handles.iter().all(HANDLE::is_signaled)
-                } else {
-                    handles.iter().any(HANDLE::is_signaled)
-                };
-                !ready
-                    && handles
-                        .iter()
-                        .all(|h| h.waiter_count() >= self.expected_waiters(h))
-            }
-        }
-    }
-
-    /// How many started, unreturned waits include `h`.
-    fn expected_waiters(&self, h: &HANDLE) -> usize {
-        self.started
-            .iter()
-            .filter(|s| {
-                s.reply.is_none()
-                    && matches!(&s.settle, Settle::Handles { handles, .. } if handles.contains(h))
-            })
-            .count()
+        s.reply.is_some()
+            || self
+                .actors
+                .get(&s.actor)
+                .is_some_and(|a| observe::blocked_on(a.thread_id).is_some())
     }
 }
 

@@ -5,8 +5,7 @@
 //! Invariants: the interface is the call object's own (recorded at `CreateCall`), or for a
 //! variable that is not a known call object the registered interface that has the method (the
 //! call then fails with the object's real `HRESULT`, `E_NOINTERFACE`); arguments that do not
-//! fit stop the script at the line with a usage error; a blocking `Finish_` counts as settled
-//! while its call is in progress.
+//! fit stop the script at the line with a usage error.
 
 use std::sync::Arc;
 
@@ -14,7 +13,7 @@ use super::super::parse::{method_of, Step};
 use super::super::registry::{show_call, ErasedInterface};
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
-use super::super::runner::{ObjKind, Runner, Settle};
+use super::super::runner::{ObjKind, Runner};
 use super::super::trace::EventKind;
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
@@ -63,17 +62,12 @@ pub(super) fn begin(
         label: format!("Begin_{shown}"),
         one_way: false,
     };
-    Ok(prepared(
-        arrow,
-        Settle::Done,
-        job,
-        move |r, ran, hr: HRESULT| {
-            if let (S_OK, Some(server)) = (hr, &server) {
-                ran.event(r, EventKind::Call, &ran.arrow.to, server, &shown);
-            }
-            Ok(Outcome::hr(hr))
-        },
-    ))
+    Ok(prepared(arrow, job, move |r, ran, hr: HRESULT| {
+        if let (S_OK, Some(server)) = (hr, &server) {
+            ran.event(r, EventKind::Call, &ran.arrow.to, server, &shown);
+        }
+        Ok(Outcome::hr(hr))
+    }))
 }
 
 /// `Finish_<method> C`: out-parameters are printed after the `HRESULT`.
@@ -86,17 +80,6 @@ pub(super) fn finish(
     let (obj, t) = r.target(step, call)?;
     let iface = iface_for(r, step, obj, method)?;
     let index = method_of(&*iface, "Finish_", method).map_err(|e| r.usage(step, e))?;
-    let strict = match r.objs[obj].kind {
-        ObjKind::Call { server, .. } => {
-            matches!(r.objs[server].kind, ObjKind::Server { strict: true, .. })
-        }
-        _ => false,
-    };
-    let settle = if !strict && r.is_call(obj) {
-        Settle::Finish(obj)
-    } else {
-        Settle::Done
-    };
     let arrow = Arrow {
         obj: Some(obj),
         to: r.part(obj, false),
@@ -107,7 +90,6 @@ pub(super) fn finish(
     let job = iface.finish(t, index);
     Ok(prepared(
         arrow,
-        settle,
         move || job(&names),
         |_, _, (hr, outs)| {
             Ok(Outcome {

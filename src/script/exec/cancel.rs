@@ -1,12 +1,12 @@
 //! `ICancelMethodCalls` on a call object: `Cancel` and `TestCancel`.
 //!
-//! Invariants: a `Cancel` with a window counts as settled while its call is `Cancelling`; a
-//! successful `Cancel` that completed the call locally draws the `Signal()` it caused.
+//! Invariant: a successful `Cancel` that completed the call locally draws the `Signal()` it
+//! caused.
 
 use super::super::parse::Step;
 use super::super::report::{show_timeout, Outcome};
 use super::super::run::ScriptError;
-use super::super::runner::{Runner, Settle};
+use super::super::runner::Runner;
 use super::super::trace::EventKind;
 use super::{prepared, Arrow, Prepared};
 use crate::call::ICancelMethodCalls;
@@ -26,14 +26,8 @@ pub(super) fn cancel(
         label: format!("Cancel({})", show_timeout(seconds)),
         one_way: false,
     };
-    let settle = if seconds != 0 && r.is_call(obj) {
-        Settle::Cancel(obj)
-    } else {
-        Settle::Done
-    };
     Ok(prepared(
         arrow,
-        settle,
         move || {
             t.get::<dyn ICancelMethodCalls>()
                 .map_or_else(|hr| hr, |c| c.cancel(seconds))
@@ -69,7 +63,6 @@ pub(super) fn test_cancel(
     };
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             t.get::<dyn ICancelMethodCalls>()
                 .map_or_else(|hr| hr, |c| c.test_cancel())

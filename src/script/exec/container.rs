@@ -2,13 +2,13 @@
 //!
 //! Invariants: the runner remembers each object a container accepted (by the address of the
 //! `ISynchronize` it was given) so that `WaitMultiple`'s out-parameter prints as the variable
-//! that names it; a `WaitMultiple` is blocked while none of the members is signaled.
+//! that names it.
 
 use super::super::parse::Step;
 use super::super::ptr::addr_of;
 use super::super::report::{show_timeout, Outcome};
 use super::super::run::ScriptError;
-use super::super::runner::{Member, ObjKind, Runner, Settle};
+use super::super::runner::{Member, ObjKind, Runner};
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
 use crate::hresult::{HRESULT, S_OK};
@@ -29,10 +29,9 @@ pub(super) fn add(
         label: format!("AddSynchronize({sync})"),
         one_way: false,
     };
-    let member = r.handle(sobj).map(|h| (sync.to_string(), h));
+    let member = r.handle(sobj).map(|_| sync.to_string());
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || -> (HRESULT, Option<usize>) {
             let c = match t.get::<dyn ISynchronizeContainer>() {
                 Ok(c) => c,
@@ -46,9 +45,9 @@ pub(super) fn add(
             (c.add_synchronize(Some(&p)), Some(addr))
         },
         move |r, _, (hr, addr)| {
-            if let (S_OK, Some(addr), Some((name, handle))) = (hr, addr, member) {
+            if let (S_OK, Some(addr), Some(name)) = (hr, addr, member) {
                 if let ObjKind::Container { members } = &mut r.objs[obj].kind {
-                    members.push(Member { name, addr, handle });
+                    members.push(Member { name, addr });
                 }
             }
             Ok(Outcome::hr(hr))
@@ -70,16 +69,8 @@ pub(super) fn wait_multiple(
         label: format!("WaitMultiple(0, {})", show_timeout(timeout)),
         one_way: false,
     };
-    let settle = match &r.objs[obj].kind {
-        ObjKind::Container { members } if !members.is_empty() => Settle::Handles {
-            handles: members.iter().map(|m| m.handle.clone()).collect(),
-            all: false,
-        },
-        _ => Settle::Done,
-    };
     Ok(prepared(
         arrow,
-        settle,
         move || -> (HRESULT, Option<usize>) {
             let c = match t.get::<dyn ISynchronizeContainer>() {
                 Ok(c) => c,

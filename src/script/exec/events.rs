@@ -1,22 +1,18 @@
 //! `ISynchronize` on events and call objects — `Wait`, `Signal`, `Reset` — and
 //! `CoWaitForMultipleHandles` on their handles.
 //!
-//! Invariants: a wait counts as settled (blocked) only while none of its handles (all, with
-//! `COWAIT_WAITALL`) is signaled and every started wait on each handle is registered with it;
-//! a `CoWaitForMultipleHandles` the library refuses at once (no handles, bad flags, a
-//! duplicate under `COWAIT_WAITALL`, more than `MAXIMUM_WAIT_OBJECTS`) is not waited for.
+//! Invariants: the runner does not second-guess the library — `CoWaitForMultipleHandles` gets
+//! exactly the handles named (its argument checks are the library's); whether a started wait
+//! is blocked is what the library reports (`sync::observe`).
 
 use super::super::parse::Step;
 use super::super::report::{show_timeout, Outcome};
 use super::super::run::ScriptError;
-use super::super::runner::{Runner, Settle};
+use super::super::runner::Runner;
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
 use crate::hresult::HRESULT;
-use crate::sync::{
-    co_wait_for_multiple_handles, ISynchronize, COWAIT_VALID_FLAGS, COWAIT_WAITALL,
-    MAXIMUM_WAIT_OBJECTS,
-};
+use crate::sync::{co_wait_for_multiple_handles, ISynchronize};
 
 /// `Wait X TIMEOUT`: `ISynchronize::Wait(0, TIMEOUT)`.
 pub(super) fn wait(
@@ -32,16 +28,8 @@ pub(super) fn wait(
         label: format!("Wait(0, {})", show_timeout(timeout)),
         one_way: false,
     };
-    let settle = match r.handle(obj) {
-        Some(h) => Settle::Handles {
-            handles: vec![h],
-            all: false,
-        },
-        None => Settle::Done,
-    };
     Ok(prepared(
         arrow,
-        settle,
         move || {
             t.get::<dyn ISynchronize>()
                 .map_or_else(|hr| hr, |s| s.wait(0, timeout))
@@ -66,7 +54,6 @@ pub(super) fn signal(
     };
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             t.get::<dyn ISynchronize>()
                 .map_or_else(|hr| hr, |s| if signal { s.signal() } else { s.reset() })
@@ -106,23 +93,8 @@ pub(super) fn co_wait(
         ),
         one_way: false,
     };
-    let all = flags & COWAIT_WAITALL != 0;
-    let dup = hs.iter().enumerate().any(|(i, h)| hs[..i].contains(h));
-    let waits = !hs.is_empty()
-        && flags & !COWAIT_VALID_FLAGS == 0
-        && !(all && dup)
-        && hs.len() <= MAXIMUM_WAIT_OBJECTS;
-    let settle = if waits {
-        Settle::Handles {
-            handles: hs.clone(),
-            all,
-        }
-    } else {
-        Settle::Done
-    };
     Ok(prepared(
         arrow,
-        settle,
         move || {
             let mut index = 0;
             let hr = co_wait_for_multiple_handles(flags, timeout, Some(&hs), Some(&mut index));

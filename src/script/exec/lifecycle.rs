@@ -11,7 +11,7 @@ use super::super::ptr::{handle_of, Ptr};
 use super::super::registry::Serving;
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
-use super::super::runner::{ObjKind, Runner, Settle};
+use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared};
@@ -56,13 +56,8 @@ pub(super) fn server(
         .ok_or_else(|| r.rt(step, format!("no server `{class}` is registered")))?;
     let args = args.to_vec();
     let class = class.to_string();
-    let strict = matches!(
-        serving,
-        Serving::Manual { strict: true } | Serving::Pool { strict: true }
-    );
     Ok(prepared(
         Arrow::default(),
-        Settle::Done,
         move || ctor.create(&args, serving),
         move |r, ran, made| {
             let made =
@@ -70,7 +65,6 @@ pub(super) fn server(
             let name = ran.bind.unwrap_or("server");
             let kind = ObjKind::Server {
                 queue: made.queue,
-                strict,
                 pending: Vec::new(),
             };
             let obj = r.new_obj(name, made.ptr.identity(), kind);
@@ -92,7 +86,6 @@ pub(super) fn event(manual: bool) -> Prepared {
     };
     prepared(
         Arrow::default(),
-        Settle::Done,
         move || -> Result<(Ptr, HANDLE), HRESULT> {
             let p = if manual {
                 ManualResetEvent::create()
@@ -125,7 +118,6 @@ pub(super) fn event(manual: bool) -> Prepared {
 pub(super) fn container() -> Prepared {
     prepared(
         Arrow::default(),
-        Settle::Done,
         || Ptr::new(SynchronizeContainer::create()),
         |r, ran, made| {
             let ptr = made.map_err(|hr: HRESULT| {
@@ -170,7 +162,6 @@ pub(super) fn query_interface(
     let iid = iface.iid;
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || registry.query(&**t.unknown(), &iid),
         move |r, ran, got| match got {
             Ok(p) => {
@@ -202,7 +193,6 @@ pub(super) fn add_ref(
     let target = target.to_string();
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             if add {
                 let q = p.add_ref();
@@ -272,7 +262,6 @@ pub(super) fn create_call(
     type Made = Option<(Ptr, Option<(usize, HANDLE)>)>;
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || -> (HRESULT, Made) {
             let f = match t.get::<dyn ICallFactory>() {
                 Ok(f) => f,

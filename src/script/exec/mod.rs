@@ -28,7 +28,7 @@ use std::any::Any;
 use super::parse::{Op, Step};
 use super::report::Outcome;
 use super::run::ScriptError;
-use super::runner::{Runner, Settle};
+use super::runner::Runner;
 use super::trace::EventKind;
 
 /// A job for an actor's thread: its result, type-erased for the trip back.
@@ -72,14 +72,12 @@ impl Ran<'_> {
 pub(super) struct Prepared {
     pub(super) job: Job,
     pub(super) then: Then,
-    pub(super) settle: Settle,
     pub(super) arrow: Arrow,
 }
 
 /// Builds a [`Prepared`] from a typed job and its typed continuation.
 pub(super) fn prepared<T: Send + 'static>(
     arrow: Arrow,
-    settle: Settle,
     job: impl FnOnce() -> T + Send + 'static,
     then: impl FnOnce(&mut Runner, &Ran<'_>, T) -> Result<Outcome, ScriptError> + 'static,
 ) -> Prepared {
@@ -89,7 +87,6 @@ pub(super) fn prepared<T: Send + 'static>(
             Ok(t) => then(r, ran, *t),
             Err(_) => Err(r.rt(ran.step, "the operation's result has the wrong type".into())),
         }),
-        settle,
         arrow,
     }
 }

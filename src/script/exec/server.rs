@@ -10,7 +10,7 @@ use super::super::parse::Step;
 use super::super::registry::PendingCall;
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
-use super::super::runner::{ObjKind, Runner, Settle};
+use super::super::runner::{ObjKind, Runner};
 use super::super::trace::EventKind;
 use super::super::value::Value;
 use super::{prepared, Arrow, Prepared, Ran};
@@ -80,7 +80,6 @@ pub(super) fn complete(r: &mut Runner, step: &Step, call: &str) -> Result<Prepar
     let names = r.names();
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             let wanted = entry.is_wanted();
             let (hr, outs) = entry.complete(&names);
@@ -108,7 +107,6 @@ pub(super) fn fail(
     };
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             let wanted = entry.is_wanted();
             entry.fail(hr);
@@ -133,7 +131,6 @@ pub(super) fn test_cancel(
     };
     Ok(prepared(
         arrow,
-        Settle::Done,
         move || {
             let hr = entry.test_cancel();
             (hr, entry)
