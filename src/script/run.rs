@@ -14,8 +14,8 @@
 //!   `Complete` or `Fail` statement runs it. No thread decides when a call completes, so
 //!   results never depend on machine speed.
 //! * After every statement the runner waits until each started operation has either returned
-//!   or is blocked, reading observable state each time the library says a thread blocked or
-//!   an actor returned (`sync::observe`); it never polls or sleeps to order events.
+//!   or is blocked — parked on something that has not come, as the library reports it
+//!   (`sync::observe`); it never polls or sleeps to order events.
 //! * Operations that need an interface the variable is not (`Wait call 0`, `Cancel call 0`)
 //!   query for it, use it and release it, as a client would.
 //!
