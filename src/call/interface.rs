@@ -43,7 +43,14 @@
 //!   call's parameters, as data (used by the call object, traces and the test kit);
 //! * `struct IByteSourceCalls` implementing [`AsyncInterface`], and
 //!   `impl AsyncIByteSource for CallObject<IByteSourceCalls>`: comasync's call object speaks the
-//!   asynchronous interface.
+//!   asynchronous interface;
+//! * with `script` at the end of the `calls` line (`calls IByteSourceCalls { in IByteSourceIn,
+//!   out IByteSourceOut, script }`): `impl ScriptInterface for IByteSourceCalls` (scenario
+//!   scripts can call `Begin_Pull c 4`; every parameter type must implement
+//!   [`ScriptParam`](crate::script::ScriptParam)) and
+//!   `impl IByteSource for ScriptServer<IByteSourceCalls>` (the hand-driven server answers for
+//!   the synchronous interface itself, delegating each method to its implementation object).
+//!   See [`Registry`](crate::script::Registry).
 //!
 //! Out-parameter types must implement `Default` (what a failed `Finish_` leaves in them);
 //! parameter types must be `Send + 'static` and `Debug + Clone + PartialEq` (the parameter
