@@ -198,3 +198,42 @@ pub(crate) enum What {
 
 #[allow(unused_imports)]
 pub(crate) use imp::{blocked, blocked_on, changed, Blocked, Observer, Waiting};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{blocked_on, Observer, What};
+    use crate::sync::prim::Deadline;
+    use crate::sync::HANDLE;
+
+    /// Waits (without polling) until `f` holds, for at most 10 s.
+    fn until(observer: &Observer, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let seen = observer.generation();
+            if f() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            observer.wait_past(seen, Deadline::at(deadline));
+        }
+    }
+
+    #[test]
+    fn a_parked_thread_says_what_it_waits_for_until_it_comes() {
+        let observer = Observer::new();
+        let event = HANDLE::create_event(false, false);
+        let e = event.clone();
+        let t = std::thread::spawn(move || e.wait_one(crate::sync::INFINITE));
+        let id = t.thread().id();
+        assert!(until(&observer, || matches!(
+            blocked_on(id),
+            Some(What::Handles { ref handles, all: false }) if handles == std::slice::from_ref(&event)
+        )));
+        event.set_event(); // grants the waiter: it is no longer blocked, even before it runs
+        assert!(blocked_on(id).is_none());
+        assert!(t.join().unwrap());
+        assert!(blocked_on(std::thread::current().id()).is_none());
+    }
+}
