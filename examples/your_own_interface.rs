@@ -69,7 +69,7 @@ impl ICalculator for Calculator_Impl {
         self.total.fetch_add(sum, Ordering::Relaxed);
         let sink = self.sink.lock().unwrap().clone(); // no lock held while calling out
         if let Some(sink) = sink {
-            sink.signal();
+            let _ = sink.signal();
         }
         (S_OK, sum)
     }
@@ -103,7 +103,7 @@ impl CalculatorCall_Impl {
             *self.sum.lock().unwrap() = sum;
         }
         if let Ok(sync) = query::<dyn ISynchronize>(self) {
-            sync.signal(); // the outer's ISynchronize: the client's Wait returns
+            let _ = sync.signal(); // the outer's ISynchronize: the client's Wait returns
         }
         S_OK
     }

@@ -65,7 +65,9 @@ use crate::hresult::HRESULT;
 /// whose out-parameter carries the model's opaque out-values.
 #[comasync::interface(
     iid = "{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F0}",
-    async_iid = "{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}"
+    async_iid = "{5A1B2C3D-4E5F-4071-8293-A4B5C6D7E8F1}",
+    // Vec<u32> out-parameters: not a scripted interface.
+    scripts = false
 )]
 pub trait IProbe {
     /// `Read(tag, &outs)`: the server decides `outs`.

@@ -102,9 +102,12 @@ fn a_syntax_error_is_clear() {
         &RunOptions::default(),
     );
     let e = r.unwrap_err();
+    // `Begin_<Method>` arguments are checked by the interface's generated glue (any registered
+    // interface), which names the parameter and the method's signature — it used to say
+    // "expected the byte count", written by hand for ISimpleStream.
     assert_eq!(
         e.to_string(),
-        "syntax.cas:4: Begin_Read: expected the byte count, found the end of the statement"
+        "syntax.cas:4: Begin_Read: expected `cb: u32` (Read(cb: u32)), found the end of the statement"
     );
     assert_eq!(e.exit_code(), 2);
     assert!(

@@ -72,5 +72,8 @@ fn a_throw_away_crate_scripts_and_kit_tests_its_own_interface() {
     );
     // The example prints what it checked; the crate really ran the script and the kit.
     assert!(stdout.contains("script passed"), "no script ran:\n{stdout}");
-    assert!(stdout.contains("kit passed"), "the kit did not run:\n{stdout}");
+    assert!(
+        stdout.contains("kit passed"),
+        "the kit did not run:\n{stdout}"
+    );
 }

@@ -492,8 +492,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         "The methods of `{name}`, in declaration order; a method's discriminant is its index."
     );
     let variant_docs: Vec<String> = com_str.iter().map(|c| format!("`{c}`.")).collect();
-    let glue = if SCRIPT_GLUE && args.scripts {
-        script_glue(&methods, &calls, &ins_enum, &outs_enum, &method_enum)
+    let glue = if args.scripts {
+        script_glue(sync, &methods, &calls, &ins_enum, &outs_enum, &method_enum)
     } else {
         TokenStream::new()
     };
@@ -643,20 +643,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     })
 }
 
-/// Whether `#[interface]` emits [`script_glue`] (unless `scripts = false`). Off until the
-/// library defines `script::ScriptInterface` and `script::value::{ScriptParam, Value, Objects}`
-/// (the scenario-script work); then set it to `true` (and adjust the paths in `script_glue` if
-/// they differ). Not a cargo feature, so that `--all-features` cannot turn it on early.
-const SCRIPT_GLUE: bool = false;
-
 /// The scenario-script glue: `impl ::comasync::script::ScriptInterface for <I>Calls`, which
 /// turns script values into a call's in-parameters and its parameters back into values, one
-/// parameter at a time through `ScriptParam`.
-///
-/// Emitted only when [`SCRIPT_GLUE`] is on (and not for `scripts = false`), because the traits
-/// it implements live in the library's `script` module. The paths it names are the first four
-/// lines below.
+/// parameter at a time through `ScriptParam` (argument errors through the library's
+/// `__arity`/`__arg`, so every interface words them alike), and `impl <I> for
+/// ScriptServer<<I>Calls>`, the hand-driven script server answering for the synchronous
+/// interface itself by delegating each method to its implementation object (one COM identity).
+/// Left out with `scripts = false`.
 fn script_glue(
+    sync: &Ident,
     methods: &[Method],
     calls: &Ident,
     ins_enum: &Ident,
@@ -667,29 +662,31 @@ fn script_glue(
     let script_param = quote!(::comasync::script::value::ScriptParam);
     let value = quote!(::comasync::script::value::Value);
     let objects = quote!(::comasync::script::value::Objects);
+    let server = quote!(::comasync::script::ScriptServer);
 
     let mut parse_arms = Vec::new();
     let mut in_arms = Vec::new();
     let mut out_arms = Vec::new();
+    let mut delegates = Vec::new();
     for m in methods {
         let v = &m.com;
         let com = v.to_string();
+        let ident = &m.ident;
+        let ret = &m.ret;
         let in_names: Vec<&Ident> = m.ins.iter().map(|(n, _)| n).collect();
         let in_tys: Vec<&Type> = m.ins.iter().map(|(_, t)| t).collect();
         let in_strs: Vec<String> = in_names.iter().map(|n| n.to_string()).collect();
-        let positions: Vec<usize> = (0..m.ins.len()).collect();
-        let count = m.ins.len();
+        let ty_strs: Vec<String> = in_tys.iter().map(|t| quote!(#t).to_string()).collect();
         let out_names: Vec<&Ident> = m.outs.iter().map(|(n, _)| n).collect();
         parse_arms.push(quote! {
             ::core::option::Option::Some(#method_enum::#v) => {
-                if __args.len() != #count {
-                    return ::core::result::Result::Err(::std::format!(
-                        "{} takes {} argument(s), got {}", #com, #count, __args.len()
-                    ));
-                }
+                const SIG: &[(&str, &str)] = &[#((#in_strs, #ty_strs)),*];
+                ::comasync::script::value::__arity(#com, SIG, __args)?;
+                let mut __it = __args.iter();
                 ::core::result::Result::Ok(#ins_enum::#v {
-                    #( #in_names: <#in_tys as #script_param>::from_value(&__args[#positions], __objects)
-                        .map_err(|e| ::std::format!("{}, argument `{}`: {}", #com, #in_strs, e))?, )*
+                    #( #in_names: ::comasync::script::value::__arg::<#in_tys>(
+                        #in_strs, #ty_strs, __it.next(), __objects,
+                    )?, )*
                 })
             }
         });
@@ -698,6 +695,11 @@ fn script_glue(
         });
         out_arms.push(quote! {
             #outs_enum::#v { #(#out_names),* } => ::std::vec![#(#script_param::to_value(#out_names, __objects)),*],
+        });
+        delegates.push(quote! {
+            fn #ident(&self #(, #in_names: #in_tys)*) -> #ret {
+                self.object().#ident(#(#in_names),*)
+            }
         });
     }
     quote! {
@@ -726,6 +728,16 @@ fn script_glue(
                     #(#out_arms)*
                 }
             }
+
+            fn server_as_sync(
+                __server: ::std::sync::Arc<#server<#calls>>,
+            ) -> ::core::option::Option<::std::sync::Arc<dyn #sync>> {
+                ::core::option::Option::Some(__server)
+            }
+        }
+
+        impl #sync for #server<#calls> {
+            #(#delegates)*
         }
     }
 }
@@ -960,6 +972,7 @@ mod tests {
         .unwrap();
         let methods: Vec<Method> = tr.items.iter().map(|i| parse_method(i).unwrap()).collect();
         let out = script_glue(
+            &format_ident!("I"),
             &methods,
             &format_ident!("ICalls"),
             &format_ident!("IIn"),
@@ -971,7 +984,6 @@ mod tests {
         assert!(out.contains("fn parse_in"));
         assert!(out.contains("fn in_values"));
         assert!(out.contains("fn out_values"));
-        // The expansion leaves it out unless the feature is on.
         let full = expand(
             iids(),
             quote!(
@@ -982,6 +994,24 @@ mod tests {
         )
         .unwrap()
         .to_string();
-        assert_eq!(full.contains("ScriptInterface"), SCRIPT_GLUE);
+        assert!(full.contains("ScriptInterface"), "on by default");
+        let off = expand(
+            quote!(
+                iid = "{00000000-0000-0000-0000-000000000001}",
+                async_iid = "{00000000-0000-0000-0000-000000000002}",
+                scripts = false
+            ),
+            quote!(
+                trait I {
+                    fn f(&self) -> HRESULT;
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            !off.contains("ScriptInterface"),
+            "scripts = false leaves it out"
+        );
     }
 }

@@ -340,7 +340,21 @@ impl<M: AsyncInterface> CallObject<M> {
                     };
                 }
                 FinishStep::Fail(hr) => return (hr, None),
-                FinishStep::Wait => slot = self.done.wait_until(slot, Deadline::Never).0,
+                FinishStep::Wait => {
+                    // Observers may look now: this thread waits until the call completes.
+                    let _blocked = crate::sync::observe::blocked(|| {
+                        let me = self.me.clone();
+                        let what = crate::sync::observe::What::Finish { call: self.addr() };
+                        let waiting: crate::sync::observe::Waiting =
+                            std::sync::Arc::new(move || {
+                                me.upgrade().is_some_and(|c| {
+                                    matches!(c.state(), State::Pending | State::Cancelling)
+                                })
+                            });
+                        (what, waiting)
+                    });
+                    slot = self.done.wait_until(slot, Deadline::Never).0;
+                }
             }
         }
     }
@@ -500,7 +514,14 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
         };
         if seconds != 0 && !on_thread::is_serving(self.addr()) {
             // A harness waiting for this Cancel to block (the scenario runner) may look now.
-            crate::sync::observe::changed();
+            let _blocked = crate::sync::observe::blocked(|| {
+                let me = self.me.clone();
+                let what = crate::sync::observe::What::CancelWindow { call: self.addr() };
+                let waiting: crate::sync::observe::Waiting = std::sync::Arc::new(move || {
+                    me.upgrade().is_some_and(|c| c.state() == State::Cancelling)
+                });
+                (what, waiting)
+            });
             let deadline = if seconds == RPC_C_CANCEL_INFINITE_TIMEOUT {
                 Deadline::Never
             } else {

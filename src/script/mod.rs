@@ -14,24 +14,46 @@
 //! client: Release call                                    -> 0
 //! ```
 //!
-//! * parsing (crate-private) — text → steps, with `FILE:LINE` syntax errors;
-//! * running: [`run_source`], [`run_file`], [`run_files`] and [`diagram_file`] run the steps
-//!   on named actor threads against the real objects, check the expectations, and stop at
-//!   the first mismatch;
+//! Layout:
+//!
+//! * `op`, `lex` and `parse` (crate-private) — the vocabulary (`Op`, `Step`) and text →
+//!   steps, with `FILE:LINE` syntax errors;
+//! * [`value`] — [`Value`], [`Objects`], [`ScriptParam`], [`ScriptInterface`]: how any
+//!   interface's parameters are written in a script;
+//! * [`Registry`] — the interfaces and server constructors a script can name;
+//!   [`ScriptServer`] — the hand-driven (or pooled) server for any scriptable interface;
+//! * running: [`run_source`], [`run_file`], [`run_files`] and [`diagram_file`] (default
+//!   registry), [`Registry::run_source`] / [`Registry::run_file`] (yours); the runner,
+//!   actor threads, executor (`exec/`, one file per operation family) and reporting are
+//!   crate-private;
 //! * [`trace`] — the timeline of COM-visible events a run produces;
 //! * [`mermaid`] — a timeline as a Mermaid `sequenceDiagram`.
 //!
 //! Exit-code convention for a command-line front end ([`ScriptError::exit_code`]): 0 every
 //! script passed, 1 a mismatch or a step that could not run (an actor blocked past the
-//! watchdog), 2 a syntax or usage error (including an unreadable file).
+//! watchdog), 2 a syntax or usage error (including an unreadable file, and arguments that do
+//! not fit a method).
 //!
 //! The language is documented statement by statement in `docs/scenarios.md`; the scripts in
 //! `scenarios/` are one per documented rule.
 
+mod actors;
+mod exec;
+mod lex;
 pub mod mermaid;
+mod op;
 pub(crate) mod parse;
+mod ptr;
+mod registry;
+mod report;
 mod run;
+mod runner;
+mod serve;
 pub mod trace;
+pub mod value;
 
+pub use registry::{Registry, Serving};
 pub use run::{diagram_file, run_file, run_files, run_source, RunOptions, ScriptError};
+pub use serve::ScriptServer;
 pub use trace::Trace;
+pub use value::{quote, NoObjects, Objects, ScriptInterface, ScriptParam, Value};

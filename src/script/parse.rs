@@ -1,6 +1,8 @@
-//! Scenario text → [`Step`]s: the tokenizer, the statement grammar and the static checks
-//! (variables defined before use, every `start` joined, no step for an actor that is still
-//! running a started operation).
+//! Scenario text → [`Step`]s: the statement grammar ([`Op`], the one vocabulary of
+//! operations) and the static checks (variables defined before use, every `start` joined, no
+//! step for an actor that is still running a started operation, `Begin_`/`Finish_` methods
+//! and literal arguments valid for the call object's interface when it is known). Tokens come
+//! from [`super::lex`]; names of interfaces and servers from a [`Registry`].
 //!
 //! The grammar, one statement per line (`#` starts a comment; blank lines are ignored):
 //!
@@ -15,552 +17,26 @@
 //! See `docs/scenarios.md` for every operation.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT;
-use crate::hresult::{parse_hresult, HRESULT};
-use crate::sync::{
-    COWAIT_ALERTABLE, COWAIT_DEFAULT, COWAIT_DISPATCH_CALLS, COWAIT_DISPATCH_WINDOW_MESSAGES,
-    COWAIT_INPUTAVAILABLE, COWAIT_WAITALL, INFINITE,
+use super::lex::{cowait_flags, is_ident, number, tokenize, Tok};
+pub use super::op::{
+    hr_name, Expect, Iface, Op, ServerKind, Step, StepKind, SyntaxError, DEFAULT_ACTOR,
 };
-
-/// The actor of a statement that names none.
-pub const DEFAULT_ACTOR: &str = "client";
-
-/// A syntax or usage error: the line (1-based) and what was expected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
-    /// The 1-based line number.
-    pub line: usize,
-    /// What was wrong, and what was expected instead.
-    pub message: String,
-}
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-/// An out-parameter value, as printed and as written in an expectation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// Bytes, written as a string literal (`"hello"`, escapes `\"`, `\\`, `\n`, `\xNN`).
-    Str(Vec<u8>),
-    /// A number (decimal or `0x` hex in scripts; printed in decimal).
-    Num(u64),
-    /// A name, such as the variable a `WaitMultiple` returned.
-    Name(String),
-}
-
-impl Value {
-    /// Whether this is what an out-parameter holds when a call failed: an empty string or 0.
-    pub fn is_default(&self) -> bool {
-        match self {
-            Value::Str(b) => b.is_empty(),
-            Value::Num(n) => *n == 0,
-            Value::Name(_) => false,
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Str(bytes) => write!(f, "{}", quote(bytes)),
-            Value::Num(n) => write!(f, "{n}"),
-            Value::Name(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-/// `bytes` as a string literal: printable ASCII as is, `"` and `\` escaped, the rest `\xNN`.
-pub fn quote(bytes: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &b in bytes {
-        match b {
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            b'\n' => s.push_str("\\n"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s.push('"');
-    s
-}
-
-/// An expected result: the `HRESULT` and, if given, the out-parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expect {
-    /// The expected `HRESULT` (compared by value: `RPC_E_CALL_PENDING` equals
-    /// `RPC_S_CALLPENDING`).
-    pub hr: HRESULT,
-    /// The expected out-parameters; empty means "not checked".
-    pub values: Vec<Value>,
-}
-
-impl fmt::Display for Expect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", hr_name(self.hr))?;
-        for v in &self.values {
-            write!(f, " {v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// An `HRESULT` by its SDK name, or in hex ([`HRESULT::name_or_hex`]).
-pub fn hr_name(hr: HRESULT) -> String {
-    hr.name_or_hex()
-}
-
-/// The interfaces a script can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Iface {
-    /// `IUnknown`.
-    IUnknown,
-    /// `ISimpleStream`, the synchronous interface.
-    ISimpleStream,
-    /// `AsyncISimpleStream`, its asynchronous twin.
-    AsyncISimpleStream,
-    /// `ICallFactory`.
-    ICallFactory,
-    /// `ISynchronize`.
-    ISynchronize,
-    /// `ISynchronizeHandle`.
-    ISynchronizeHandle,
-    /// `ICancelMethodCalls`.
-    ICancelMethodCalls,
-    /// `ISynchronizeContainer`.
-    ISynchronizeContainer,
-}
-
-impl Iface {
-    /// Every interface, for messages.
-    pub const ALL: [Iface; 8] = [
-        Iface::IUnknown,
-        Iface::ISimpleStream,
-        Iface::AsyncISimpleStream,
-        Iface::ICallFactory,
-        Iface::ISynchronize,
-        Iface::ISynchronizeHandle,
-        Iface::ICancelMethodCalls,
-        Iface::ISynchronizeContainer,
-    ];
-
-    /// The COM name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Iface::IUnknown => "IUnknown",
-            Iface::ISimpleStream => "ISimpleStream",
-            Iface::AsyncISimpleStream => "AsyncISimpleStream",
-            Iface::ICallFactory => "ICallFactory",
-            Iface::ISynchronize => "ISynchronize",
-            Iface::ISynchronizeHandle => "ISynchronizeHandle",
-            Iface::ICancelMethodCalls => "ICancelMethodCalls",
-            Iface::ISynchronizeContainer => "ISynchronizeContainer",
-        }
-    }
-
-    fn from_name(s: &str) -> Option<Iface> {
-        Iface::ALL.into_iter().find(|i| i.name() == s)
-    }
-}
-
-/// How a server object serves asynchronous calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerKind {
-    /// Calls wait until the script completes them; `Finish_` before completion blocks.
-    Manual,
-    /// The same, but `Finish_` before completion returns `RPC_S_CALLPENDING` (strict mode).
-    ManualStrict,
-    /// No `ICallFactory`: no asynchronous support.
-    SyncOnly,
-}
-
-/// One COM operation (or object creation, or server action).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `SimpleStream "data" [strict]` / `SimpleStreamSyncOnly "data"`: a server object.
-    SimpleStream {
-        /// The stream's initial contents.
-        data: Vec<u8>,
-        /// How it serves asynchronous calls.
-        kind: ServerKind,
-    },
-    /// `ManualResetEvent`: a new `CLSID_ManualResetEvent` object.
-    ManualResetEvent,
-    /// `StdEvent`: a new `CLSID_StdEvent` (auto-reset) object.
-    StdEvent,
-    /// `SynchronizeContainer`: a new `CLSID_SynchronizeContainer` object.
-    SynchronizeContainer,
-    /// `QueryInterface X IFACE`.
-    QueryInterface {
-        /// The variable queried.
-        target: String,
-        /// The interface asked for.
-        iface: Iface,
-    },
-    /// `AddRef X`: prints the new count.
-    AddRef {
-        /// The variable.
-        target: String,
-    },
-    /// `Release X`: drops one of the script's references; prints the new count.
-    Release {
-        /// The variable.
-        target: String,
-    },
-    /// `CreateCall F IFACE [IFACE2]`: `ICallFactory::CreateCall(IFACE, NULL, IFACE2, &p)`.
-    CreateCall {
-        /// The variable holding the factory (or the server).
-        factory: String,
-        /// `riid`, the asynchronous interface asked for.
-        riid: Iface,
-        /// `riid2`, the interface of the returned pointer (default `riid`).
-        riid2: Iface,
-    },
-    /// `Begin_Read C cb`.
-    BeginRead {
-        /// The call object.
-        call: String,
-        /// The byte count.
-        cb: u32,
-    },
-    /// `Begin_Write C "data"`.
-    BeginWrite {
-        /// The call object.
-        call: String,
-        /// The bytes to write.
-        data: Vec<u8>,
-    },
-    /// `Finish_Read C`: out-parameter the bytes read.
-    FinishRead {
-        /// The call object.
-        call: String,
-    },
-    /// `Finish_Write C`: out-parameter the count written.
-    FinishWrite {
-        /// The call object.
-        call: String,
-    },
-    /// `Wait X timeout`: `ISynchronize::Wait(0, timeout)` on an event or a call object.
-    Wait {
-        /// The event, or call object (its `ISynchronize`).
-        target: String,
-        /// Milliseconds, or `INFINITE`.
-        timeout: u32,
-    },
-    /// `Signal X`: `ISynchronize::Signal`.
-    Signal {
-        /// The event, or call object.
-        target: String,
-    },
-    /// `Reset X`: `ISynchronize::Reset`.
-    Reset {
-        /// The event, or call object.
-        target: String,
-    },
-    /// `Cancel C seconds`: `ICancelMethodCalls::Cancel(seconds)`.
-    Cancel {
-        /// The call object.
-        call: String,
-        /// Seconds, or `INFINITE`.
-        seconds: u32,
-    },
-    /// `TestCancel C`: `ICancelMethodCalls::TestCancel`.
-    TestCancel {
-        /// The call object.
-        call: String,
-    },
-    /// `AddSynchronize K X`: `ISynchronizeContainer::AddSynchronize`.
-    AddSynchronize {
-        /// The container.
-        container: String,
-        /// The event or call object added.
-        sync: String,
-    },
-    /// `WaitMultiple K timeout`: out-parameter the variable of the signaled object.
-    WaitMultiple {
-        /// The container.
-        container: String,
-        /// Milliseconds, or `INFINITE`.
-        timeout: u32,
-    },
-    /// `CoWaitForMultipleHandles flags timeout X...`: out-parameter the index.
-    CoWaitForMultipleHandles {
-        /// `COWAIT_*` flags.
-        flags: u32,
-        /// Milliseconds, or `INFINITE`.
-        timeout: u32,
-        /// The events or call objects whose handles are waited on.
-        handles: Vec<String>,
-    },
-    /// `Complete C`: the server runs the oldest waiting call of `C` (its synchronous method)
-    /// and completes it.
-    Complete {
-        /// The call object.
-        call: String,
-    },
-    /// `Fail C HR`: the server completes the oldest waiting call of `C` with a failure.
-    Fail {
-        /// The call object.
-        call: String,
-        /// The failure.
-        hr: HRESULT,
-    },
-    /// `ServerTestCancel C`: the server asks whether the client cancelled its waiting call.
-    ServerTestCancel {
-        /// The call object.
-        call: String,
-    },
-}
-
-impl Op {
-    /// The variables the operation reads.
-    pub fn uses(&self) -> Vec<&str> {
-        match self {
-            Op::SimpleStream { .. }
-            | Op::ManualResetEvent
-            | Op::StdEvent
-            | Op::SynchronizeContainer => vec![],
-            Op::QueryInterface { target, .. }
-            | Op::AddRef { target }
-            | Op::Release { target }
-            | Op::Wait { target, .. }
-            | Op::Signal { target }
-            | Op::Reset { target } => vec![target],
-            Op::CreateCall { factory, .. } => vec![factory],
-            Op::BeginRead { call, .. }
-            | Op::BeginWrite { call, .. }
-            | Op::FinishRead { call }
-            | Op::FinishWrite { call }
-            | Op::Cancel { call, .. }
-            | Op::TestCancel { call }
-            | Op::Complete { call }
-            | Op::Fail { call, .. }
-            | Op::ServerTestCancel { call } => vec![call],
-            Op::AddSynchronize { container, sync } => vec![container, sync],
-            Op::WaitMultiple { container, .. } => vec![container],
-            Op::CoWaitForMultipleHandles { handles, .. } => {
-                handles.iter().map(String::as_str).collect()
-            }
-        }
-    }
-
-    /// Whether the operation creates an object (and so needs `var =`).
-    pub fn creates(&self) -> bool {
-        matches!(
-            self,
-            Op::SimpleStream { .. }
-                | Op::ManualResetEvent
-                | Op::StdEvent
-                | Op::SynchronizeContainer
-                | Op::QueryInterface { .. }
-                | Op::CreateCall { .. }
-        )
-    }
-
-    /// Whether `start` may run it on its own thread (an operation that can block, or one a
-    /// second actor may race with).
-    pub fn startable(&self) -> bool {
-        matches!(
-            self,
-            Op::BeginRead { .. }
-                | Op::BeginWrite { .. }
-                | Op::FinishRead { .. }
-                | Op::FinishWrite { .. }
-                | Op::Wait { .. }
-                | Op::Cancel { .. }
-                | Op::TestCancel { .. }
-                | Op::WaitMultiple { .. }
-                | Op::CoWaitForMultipleHandles { .. }
-        )
-    }
-}
-
-/// What a statement does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// Run `op` on the actor's thread and wait for it (watchdog: a hang is an error).
-    Do {
-        /// The variable the result is bound to (`var = ...`).
-        bind: Option<String>,
-        /// The operation.
-        op: Op,
-    },
-    /// Start `op` on the actor's thread without waiting for it.
-    Start {
-        /// The operation.
-        op: Op,
-    },
-    /// Wait for the actor's started operation and check its result.
-    Join,
-    /// Commentary (a line starting with `>`): printed as it is, and drawn as a note.
-    Say(String),
-}
-
-/// One statement of a script.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// The 1-based line number.
-    pub line: usize,
-    /// Who performs it (a thread of that name).
-    pub actor: String,
-    /// What it does.
-    pub kind: StepKind,
-    /// The expected result, if any.
-    pub expect: Option<Expect>,
-    /// The statement in canonical form (without actor and expectation), for output.
-    pub text: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Word(String),
-    Str(Vec<u8>),
-    Colon,
-    Eq,
-    Arrow,
-}
-
-impl Tok {
-    fn show(&self) -> String {
-        match self {
-            Tok::Word(w) => w.clone(),
-            Tok::Str(s) => quote(s),
-            Tok::Colon => ":".into(),
-            Tok::Eq => "=".into(),
-            Tok::Arrow => "->".into(),
-        }
-    }
-}
-
-fn tokenize(line: &str, n: usize) -> Result<Vec<Tok>, SyntaxError> {
-    let err = |message: String| SyntaxError { line: n, message };
-    let mut toks = Vec::new();
-    let b = line.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'#' => break,
-            b' ' | b'\t' | b'\r' => i += 1,
-            b':' => {
-                toks.push(Tok::Colon);
-                i += 1;
-            }
-            b'=' => {
-                toks.push(Tok::Eq);
-                i += 1;
-            }
-            b'-' if b.get(i + 1) == Some(&b'>') => {
-                toks.push(Tok::Arrow);
-                i += 2;
-            }
-            b'"' => {
-                i += 1;
-                let mut s = Vec::new();
-                loop {
-                    match b.get(i) {
-                        None => {
-                            return Err(err("unterminated string: expected a closing `\"`".into()))
-                        }
-                        Some(b'"') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(b'\\') => {
-                            match b.get(i + 1) {
-                                Some(b'"') => s.push(b'"'),
-                                Some(b'\\') => s.push(b'\\'),
-                                Some(b'n') => s.push(b'\n'),
-                                Some(b'x') => {
-                                    let hex = line.get(i + 2..i + 4).unwrap_or("");
-                                    let v = u8::from_str_radix(hex, 16).map_err(|_| {
-                                        err("expected two hex digits after `\\x` in a string"
-                                            .into())
-                                    })?;
-                                    s.push(v);
-                                    i += 2;
-                                }
-                                _ => return Err(err(
-                                    "unknown escape in a string: expected \\\" \\\\ \\n or \\xNN"
-                                        .into(),
-                                )),
-                            }
-                            i += 2;
-                        }
-                        Some(&ch) => {
-                            s.push(ch);
-                            i += 1;
-                        }
-                    }
-                }
-                toks.push(Tok::Str(s));
-            }
-            _ => {
-                let start = i;
-                while i < b.len()
-                    && !matches!(b[i], b' ' | b'\t' | b'\r' | b':' | b'=' | b'"' | b'#')
-                {
-                    if b[i] == b'-' && b.get(i + 1) == Some(&b'>') {
-                        break;
-                    }
-                    i += 1;
-                }
-                toks.push(Tok::Word(line[start..i].to_string()));
-            }
-        }
-    }
-    Ok(toks)
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Reads a number: decimal, `0x` hex, or `INFINITE` when `infinite` is given.
-fn number(s: &str, infinite: Option<u32>) -> Option<u32> {
-    if let Some(v) = infinite {
-        if s.eq_ignore_ascii_case("INFINITE") {
-            return Some(v);
-        }
-    }
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).ok()
-    } else {
-        s.parse().ok()
-    }
-}
-
-fn cowait_flags(s: &str) -> Option<u32> {
-    let mut flags = 0;
-    for part in s.split('|') {
-        flags |= match part {
-            "COWAIT_DEFAULT" => COWAIT_DEFAULT,
-            "COWAIT_WAITALL" => COWAIT_WAITALL,
-            "COWAIT_ALERTABLE" => COWAIT_ALERTABLE,
-            "COWAIT_INPUTAVAILABLE" => COWAIT_INPUTAVAILABLE,
-            "COWAIT_DISPATCH_CALLS" => COWAIT_DISPATCH_CALLS,
-            "COWAIT_DISPATCH_WINDOW_MESSAGES" => COWAIT_DISPATCH_WINDOW_MESSAGES,
-            other => number(other, None)?,
-        };
-    }
-    Some(flags)
-}
+use super::registry::{ErasedInterface, Registry, Serving};
+use super::value::Value;
+use crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT;
+use crate::guid::IID;
+use crate::hresult::parse_hresult;
+use crate::sync::INFINITE;
 
 /// The operation names, for "expected an operation" messages.
-const OPS: &str =
-    "SimpleStream, SimpleStreamSyncOnly, ManualResetEvent, StdEvent, SynchronizeContainer, \
-QueryInterface, AddRef, Release, CreateCall, Begin_Read, Begin_Write, Finish_Read, Finish_Write, \
-Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, CoWaitForMultipleHandles, \
-Complete, Fail, ServerTestCancel";
+const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualResetEvent, StdEvent, \
+SynchronizeContainer, QueryInterface, AddRef, Release, CreateCall, Begin_<Method>, \
+Finish_<Method>, Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, \
+CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel";
 
 struct Args<'a> {
+    registry: &'a Registry,
     op: &'a str,
     toks: &'a [Tok],
     pos: usize,
@@ -618,11 +94,28 @@ impl<'a> Args<'a> {
 
     fn iface(&mut self, what: &str) -> Result<Iface, SyntaxError> {
         let w = self.word(what)?;
-        Iface::from_name(w).ok_or_else(|| {
-            self.pos -= 1;
-            let names: Vec<_> = Iface::ALL.iter().map(|i| i.name()).collect();
-            self.err(&format!("{what} (one of {})", names.join(", ")))
-        })
+        match self.registry.resolve(w) {
+            Some((name, iid)) => Ok(Iface { name, iid }),
+            None => {
+                self.pos -= 1;
+                let names = self.registry.interface_names().join(", ");
+                Err(self.err(&format!("{what} (one of {names}, or an IID in braces)")))
+            }
+        }
+    }
+
+    /// The remaining tokens as values.
+    fn values(&mut self, what: &str) -> Result<Vec<Value>, SyntaxError> {
+        let mut v = Vec::new();
+        while self.more() {
+            v.push(match &self.toks[self.pos] {
+                Tok::Str(s) => Value::Str(s.clone()),
+                Tok::Word(w) => Value::from_word(w),
+                _ => return Err(self.err(what)),
+            });
+            self.pos += 1;
+        }
+        Ok(v)
     }
 
     fn more(&self) -> bool {
@@ -640,7 +133,7 @@ impl<'a> Args<'a> {
 
 const TIMEOUT: &str = "a timeout in milliseconds or INFINITE";
 
-fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
+fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, SyntaxError> {
     let name = match toks.first() {
         Some(Tok::Word(w)) => w.as_str(),
         Some(t) => {
@@ -657,6 +150,7 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
         }
     };
     let mut a = Args {
+        registry,
         op: name,
         toks,
         pos: 1,
@@ -704,7 +198,7 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
             let riid2 = if a.more() {
                 a.iface("the returned interface or nothing")?
             } else {
-                riid
+                riid.clone()
             };
             Op::CreateCall {
                 factory,
@@ -712,20 +206,6 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
                 riid2,
             }
         }
-        "Begin_Read" => Op::BeginRead {
-            call: a.var("the call object variable")?,
-            cb: a.num("the byte count", None)?,
-        },
-        "Begin_Write" => Op::BeginWrite {
-            call: a.var("the call object variable")?,
-            data: a.string("the bytes to write as a string")?,
-        },
-        "Finish_Read" => Op::FinishRead {
-            call: a.var("the call object variable")?,
-        },
-        "Finish_Write" => Op::FinishWrite {
-            call: a.var("the call object variable")?,
-        },
         "Wait" => Op::Wait {
             target: a.var("an event or call object variable")?,
             timeout: a.num(TIMEOUT, Some(INFINITE))?,
@@ -786,11 +266,51 @@ fn parse_op(toks: &[Tok], line: usize) -> Result<Op, SyntaxError> {
         "ServerTestCancel" => Op::ServerTestCancel {
             call: a.var("the call object variable")?,
         },
+        "Manual" | "Pool" => {
+            let server = a.word("a registered server's name")?;
+            if registry.server_of(server).is_none() {
+                a.pos -= 1;
+                let names = registry.server_names().join(", ");
+                return Err(a.err(&format!("a registered server's name (one of {names})")));
+            }
+            let mut args = a.values("the server's arguments")?;
+            let strict = args.last() == Some(&Value::Name("strict".into()));
+            if strict {
+                args.pop();
+            }
+            let serving = if name == "Manual" {
+                Serving::Manual { strict }
+            } else {
+                Serving::Pool { strict }
+            };
+            Op::Server {
+                server: server.to_string(),
+                serving,
+                args,
+            }
+        }
+        other if registry.server_of(other).is_some() => Op::Server {
+            server: other.to_string(),
+            serving: Serving::Plain,
+            args: a.values("the server's arguments")?,
+        },
+        other if other.starts_with("Begin_") && other.len() > 6 => Op::Begin {
+            call: a.var("the call object variable")?,
+            method: other["Begin_".len()..].to_string(),
+            args: a.values("the in-parameters")?,
+        },
+        other if other.starts_with("Finish_") && other.len() > 7 => Op::Finish {
+            call: a.var("the call object variable")?,
+            method: other["Finish_".len()..].to_string(),
+        },
         other => {
+            let servers = registry.server_names().join(", ");
             return Err(SyntaxError {
                 line,
-                message: format!("unknown operation `{other}`: expected one of {OPS}"),
-            })
+                message: format!(
+                    "unknown operation `{other}`: expected one of {OPS} (servers: {servers})"
+                ),
+            });
         }
     };
     a.end()?;
@@ -817,10 +337,7 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
     for t in &toks[1..] {
         values.push(match t {
             Tok::Str(s) => Value::Str(s.clone()),
-            Tok::Word(w) => match number(w, None) {
-                Some(n) => Value::Num(n.into()),
-                None => Value::Name(w.clone()),
-            },
+            Tok::Word(w) => Value::from_word(w),
             other => {
                 return Err(err(format!(
                     "expected an out-parameter value, found `{}`",
@@ -838,9 +355,13 @@ fn canonical(toks: &[Tok]) -> String {
 
 /// Parses a whole script. Checks, besides the grammar: every variable is bound before it is
 /// used; `start` only for operations that can block; every started operation is joined, and
-/// its actor does nothing else until then.
-pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
+/// its actor does nothing else until then; a `Begin_`/`Finish_` on a variable whose interface
+/// is known (bound by `CreateCall` or `QueryInterface` of a registered asynchronous interface)
+/// names one of its methods, with literal arguments of the right count and types.
+pub fn parse(source: &str, registry: &Registry) -> Result<Vec<Step>, SyntaxError> {
     let mut steps = Vec::new();
+    // The asynchronous interface each variable is known to be a call object of.
+    let mut call_iface: HashMap<String, IID> = HashMap::new();
     let mut defined: HashMap<String, usize> = HashMap::new();
     let mut started: HashMap<String, usize> = HashMap::new();
     for (i, text) in source.lines().enumerate() {
@@ -906,7 +427,7 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
                             .into(),
                     ));
                 }
-                let op = parse_op(&body[1..], line)?;
+                let op = parse_op(&body[1..], line, registry)?;
                 if !op.startable() {
                     return Err(err(
                         "start: expected an operation that can block (Begin_, Finish_, Wait, Cancel, TestCancel, WaitMultiple, CoWaitForMultipleHandles)"
@@ -928,7 +449,7 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
                     }
                     _ => (None, body),
                 };
-                let op = parse_op(op_toks, line)?;
+                let op = parse_op(op_toks, line, registry)?;
                 if op.creates() && bind.is_none() {
                     return Err(err(format!(
                         "expected `NAME = {}`: the new object needs a variable",
@@ -958,7 +479,20 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
                 }
             }
         }
-        if let StepKind::Do { bind: Some(b), .. } = &kind {
+        if let Some(op) = op {
+            check_method(op, &call_iface, registry).map_err(err)?;
+        }
+        if let StepKind::Do { bind: Some(b), op } = &kind {
+            let known = match op {
+                Op::CreateCall { riid, .. } => Some(riid.iid),
+                Op::QueryInterface { target, iface } => Some(iface.iid)
+                    .filter(|iid| registry.iface_of_async(iid).is_some())
+                    .or_else(|| call_iface.get(target).copied()),
+                _ => None,
+            };
+            if let Some(iid) = known.filter(|iid| registry.iface_of_async(iid).is_some()) {
+                call_iface.insert(b.clone(), iid);
+            }
             if let Some(first) = defined.get(b) {
                 return Err(err(format!(
                     "`{b}` is already bound (line {first}): names are bound once"
@@ -987,6 +521,49 @@ pub fn parse(source: &str) -> Result<Vec<Step>, SyntaxError> {
     Ok(steps)
 }
 
+/// A `Begin_`/`Finish_` on a call object of a known interface: the method exists and the
+/// literal arguments fit.
+fn check_method(
+    op: &Op,
+    call_iface: &HashMap<String, IID>,
+    registry: &Registry,
+) -> Result<(), String> {
+    let (call, method, args, verb) = match op {
+        Op::Begin { call, method, args } => (call, method, Some(args), "Begin_"),
+        Op::Finish { call, method } => (call, method, None, "Finish_"),
+        _ => return Ok(()),
+    };
+    let Some(iface) = call_iface
+        .get(call)
+        .and_then(|i| registry.iface_of_async(i))
+    else {
+        return Ok(());
+    };
+    let index = method_of(&**iface, verb, method)?;
+    match args {
+        Some(args) => iface
+            .check_in(index, args)
+            .map_err(|e| format!("{verb}{method}: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// The index of `method` in `iface`, or an error naming its methods.
+pub(crate) fn method_of(
+    iface: &dyn ErasedInterface,
+    verb: &str,
+    method: &str,
+) -> Result<usize, String> {
+    let methods = iface.methods();
+    methods.iter().position(|m| *m == method).ok_or_else(|| {
+        format!(
+            "{verb}{method}: {} has no method `{method}`: expected one of {}",
+            iface.descs()[1].name,
+            methods.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1003,6 +580,7 @@ mod tests {
              t1: start Finish_Read call\n\
              server: Complete call\n\
              t1: join -> S_OK \"hello\"\n",
+            &Registry::new(),
         )
         .unwrap();
         assert_eq!(s.len(), 7);
@@ -1025,8 +603,9 @@ mod tests {
         assert_eq!(
             s[4].kind,
             StepKind::Start {
-                op: Op::FinishRead {
-                    call: "call".into()
+                op: Op::Finish {
+                    call: "call".into(),
+                    method: "Read".into()
                 }
             }
         );
@@ -1034,18 +613,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_what_was_expected() {
-        let e = parse("c = ManualResetEvent\nWait c soon\n").unwrap_err();
+        let r = Registry::new();
+        let e = parse("c = ManualResetEvent\nWait c soon\n", &r).unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("expected a timeout"), "{}", e.message);
-        let e = parse("Wait nothing 0\n").unwrap_err();
+        let e = parse("Wait nothing 0\n", &r).unwrap_err();
         assert!(
             e.message.contains("unknown variable `nothing`"),
             "{}",
             e.message
         );
-        let e = parse("t1: start Release x\n").unwrap_err();
+        let e = parse("t1: start Release x\n", &r).unwrap_err();
         assert!(e.message.contains("start"), "{}", e.message);
-        let e = parse("e = StdEvent\nt1: start Wait e INFINITE\n").unwrap_err();
+        let e = parse("e = StdEvent\nt1: start Wait e INFINITE\n", &r).unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("never joined"));
     }

@@ -596,7 +596,17 @@ fn wait_any_slow(
             break;
         }
     }
-    super::observe::changed();
+    // Observers may look now: this thread waits until one of the handles grants it.
+    let _blocked = super::observe::blocked(|| {
+        let waiter = w.clone();
+        let what = super::observe::What::Handles {
+            handles: handles.to_vec(),
+            all: false,
+        };
+        let waiting: super::observe::Waiting =
+            std::sync::Arc::new(move || waiter.granted().is_none());
+        (what, waiting)
+    });
     let result = loop {
         match w.park(deadline) {
             Wake::Granted(i) => break Some(i),
@@ -630,7 +640,17 @@ fn wait_all_slow(
     if done {
         return (Some(0), 0);
     }
-    super::observe::changed();
+    // Observers may look now: this thread waits until all the handles are signaled.
+    let _blocked = super::observe::blocked(|| {
+        let hs = handles.to_vec();
+        let what = super::observe::What::Handles {
+            handles: hs.clone(),
+            all: true,
+        };
+        let waiting: super::observe::Waiting =
+            std::sync::Arc::new(move || !hs.iter().all(|h| h.0.is_signaled()));
+        (what, waiting)
+    });
     loop {
         let wake = w.park(deadline);
         if with_all_locked(handles, |states| try_acquire_all(handles, states)) {

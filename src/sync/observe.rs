@@ -9,12 +9,22 @@
 //! Protocol (no lost wake-ups): read [`Observer::generation`], then check the condition, then
 //! [`Observer::wait_past`] that generation. A change made after the read bumps the generation,
 //! so the wait returns at once.
+//!
+//! While an observer is alive, a thread that parks also says *what* it waits for
+//! ([`blocked`]: the handles of a wait, the call object of a blocking `Finish_` or of a
+//! `Cancel` window) until it wakes, so a harness can ask "is thread X blocked, and on what?"
+//! ([`blocked_on`]) instead of predicting it. A record answers only while what the thread
+//! waits for has not come (a thread already granted its handle or its call's result, but not
+//! yet running, is not blocked).
 
 #[cfg(not(loom))]
 mod imp {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::thread::ThreadId;
 
     use super::super::prim::{Condvar, Deadline, Mutex};
+    use super::What;
 
     static OBSERVERS: AtomicUsize = AtomicUsize::new(0);
     static GENERATION: Mutex<u64> = Mutex::new(0);
@@ -67,11 +77,84 @@ mod imp {
             OBSERVERS.fetch_sub(1, Ordering::SeqCst);
         }
     }
+
+    /// Whether what a blocked thread waits for has still not come.
+    pub(crate) type Waiting = Arc<dyn Fn() -> bool + Send + Sync>;
+
+    struct Record {
+        id: u64,
+        thread: ThreadId,
+        what: What,
+        waiting: Waiting,
+    }
+
+    static BLOCKED: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+
+    /// The record of a parked thread: removed (and observers woken) when dropped.
+    #[must_use = "the thread counts as blocked only while the guard lives"]
+    pub(crate) struct Blocked(Option<u64>);
+
+    /// Records that this thread is about to park waiting for `what().0` (`what().1` says
+    /// whether it is still waiting). With no observer alive, records nothing and does not
+    /// call `what`.
+    pub(crate) fn blocked(what: impl FnOnce() -> (What, Waiting)) -> Blocked {
+        if OBSERVERS.load(Ordering::SeqCst) == 0 {
+            return Blocked(None);
+        }
+        let (what, waiting) = what();
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        BLOCKED.lock().push(Record {
+            id,
+            thread: std::thread::current().id(),
+            what,
+            waiting,
+        });
+        changed_slow();
+        Blocked(Some(id))
+    }
+
+    impl Drop for Blocked {
+        fn drop(&mut self) {
+            if let Some(id) = self.0 {
+                BLOCKED.lock().retain(|r| r.id != id);
+                changed_slow();
+            }
+        }
+    }
+
+    /// What `thread` is blocked on, if it is parked and what it waits for has not come.
+    pub(crate) fn blocked_on(thread: ThreadId) -> Option<What> {
+        let (what, waiting) = BLOCKED
+            .lock()
+            .iter()
+            .find(|r| r.thread == thread)
+            .map(|r| (r.what.clone(), r.waiting.clone()))?;
+        waiting().then_some(what)
+    }
 }
 
 #[cfg(loom)]
 mod imp {
+    use std::sync::Arc;
+    use std::thread::ThreadId;
+
     use super::super::prim::Deadline;
+    use super::What;
+
+    /// Whether what a blocked thread waits for has still not come.
+    pub(crate) type Waiting = Arc<dyn Fn() -> bool + Send + Sync>;
+
+    /// Nothing is recorded under loom.
+    pub(crate) struct Blocked;
+
+    pub(crate) fn blocked(_what: impl FnOnce() -> (What, Waiting)) -> Blocked {
+        Blocked
+    }
+
+    pub(crate) fn blocked_on(_thread: ThreadId) -> Option<What> {
+        None
+    }
 
     /// No observers under loom.
     #[inline]
@@ -90,5 +173,67 @@ mod imp {
     }
 }
 
+/// What a parked thread waits for.
+#[allow(dead_code)]
+#[derive(Clone, Debug)]
+pub(crate) enum What {
+    /// A wait on handles: for any of them, or (`all`) all.
+    Handles {
+        /// The handles.
+        handles: Vec<super::HANDLE>,
+        /// `COWAIT_WAITALL`.
+        all: bool,
+    },
+    /// A blocking `Finish_` for the call of the call object at this address.
+    Finish {
+        /// The call object's address.
+        call: usize,
+    },
+    /// A `Cancel` waiting out its window on the call object at this address.
+    CancelWindow {
+        /// The call object's address.
+        call: usize,
+    },
+}
+
 #[allow(unused_imports)]
-pub(crate) use imp::{changed, Observer};
+pub(crate) use imp::{blocked, blocked_on, changed, Blocked, Observer, Waiting};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{blocked_on, Observer, What};
+    use crate::sync::prim::Deadline;
+    use crate::sync::HANDLE;
+
+    /// Waits (without polling) until `f` holds, for at most 10 s.
+    fn until(observer: &Observer, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let seen = observer.generation();
+            if f() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            observer.wait_past(seen, Deadline::at(deadline));
+        }
+    }
+
+    #[test]
+    fn a_parked_thread_says_what_it_waits_for_until_it_comes() {
+        let observer = Observer::new();
+        let event = HANDLE::create_event(false, false);
+        let e = event.clone();
+        let t = std::thread::spawn(move || e.wait_one(crate::sync::INFINITE));
+        let id = t.thread().id();
+        assert!(until(&observer, || matches!(
+            blocked_on(id),
+            Some(What::Handles { ref handles, all: false }) if handles == std::slice::from_ref(&event)
+        )));
+        event.set_event(); // grants the waiter: it is no longer blocked, even before it runs
+        assert!(blocked_on(id).is_none());
+        assert!(t.join().unwrap());
+        assert!(blocked_on(std::thread::current().id()).is_none());
+    }
+}

@@ -1,0 +1,72 @@
+//! `ICancelMethodCalls` on a call object: `Cancel` and `TestCancel`.
+//!
+//! Invariant: a successful `Cancel` that completed the call locally draws the `Signal()` it
+//! caused.
+
+use super::super::parse::Step;
+use super::super::report::{show_timeout, Outcome};
+use super::super::run::ScriptError;
+use super::super::runner::Runner;
+use super::super::trace::EventKind;
+use super::{prepared, Arrow, Prepared};
+use crate::call::ICancelMethodCalls;
+use crate::hresult::{HRESULT, S_OK};
+
+/// `Cancel C SECONDS`.
+pub(super) fn cancel(
+    r: &mut Runner,
+    step: &Step,
+    call: &str,
+    seconds: u32,
+) -> Result<Prepared, ScriptError> {
+    let (obj, t) = r.target(step, call)?;
+    let arrow = Arrow {
+        obj: Some(obj),
+        to: r.part(obj, false),
+        label: format!("Cancel({})", show_timeout(seconds)),
+        one_way: false,
+    };
+    Ok(prepared(
+        arrow,
+        move || {
+            t.get::<dyn ICancelMethodCalls>()
+                .map_or_else(|hr| hr, |c| c.cancel(seconds))
+        },
+        move |r, ran, hr: HRESULT| {
+            if hr == S_OK {
+                let sync = r.part(obj, true);
+                ran.event(
+                    r,
+                    EventKind::Call,
+                    &ran.arrow.to,
+                    &sync,
+                    "Signal() (completed locally)",
+                );
+            }
+            Ok(Outcome::hr(hr))
+        },
+    ))
+}
+
+/// `TestCancel C`.
+pub(super) fn test_cancel(
+    r: &mut Runner,
+    step: &Step,
+    call: &str,
+) -> Result<Prepared, ScriptError> {
+    let (obj, t) = r.target(step, call)?;
+    let arrow = Arrow {
+        obj: Some(obj),
+        to: r.part(obj, false),
+        label: "TestCancel()".into(),
+        one_way: false,
+    };
+    Ok(prepared(
+        arrow,
+        move || {
+            t.get::<dyn ICancelMethodCalls>()
+                .map_or_else(|hr| hr, |c| c.test_cancel())
+        },
+        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
+    ))
+}

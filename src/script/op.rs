@@ -1,0 +1,319 @@
+//! The scenario vocabulary: [`Op`] (every operation a statement can perform — the one
+//! operation type the parser produces and the executor runs), [`Step`] (one statement: actor,
+//! what it does, its expectation) and the small types they use.
+//!
+//! Invariants: an `Op` names variables, never objects (the runner resolves them); `Begin` and
+//! `Finish` carry the COM method name and the arguments as written, for any registered
+//! interface; `Op::uses` lists every variable an operation reads, so the parser can check
+//! they are bound first.
+
+use std::fmt;
+
+use super::registry::Serving;
+use super::value::Value;
+use crate::guid::IID;
+use crate::hresult::HRESULT;
+
+/// The actor of a statement that names none.
+pub const DEFAULT_ACTOR: &str = "client";
+
+/// A syntax or usage error: the line (1-based) and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// The 1-based line number.
+    pub line: usize,
+    /// What was wrong, and what was expected instead.
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// An expected result: the `HRESULT` and, if given, the out-parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// The expected `HRESULT` (compared by value: `RPC_E_CALL_PENDING` equals
+    /// `RPC_S_CALLPENDING`).
+    pub hr: HRESULT,
+    /// The expected out-parameters; empty means "not checked".
+    pub values: Vec<Value>,
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hr_name(self.hr))?;
+        for v in &self.values {
+            write!(f, " {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An `HRESULT` by its SDK name, or in hex ([`HRESULT::name_or_hex`]).
+pub fn hr_name(hr: HRESULT) -> String {
+    hr.name_or_hex()
+}
+
+/// An interface a script names: by name (`ICallFactory`, `AsyncISimpleStream`, a registered
+/// interface) or as a raw IID (`{00000000-0000-0000-C000-000000000046}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Iface {
+    /// The interface's name (a raw IID of a known interface reads as its name; an unknown
+    /// one as the IID in braces).
+    pub name: String,
+    /// Its IID.
+    pub iid: IID,
+}
+
+/// How a server object serves asynchronous calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Calls wait until the script completes them; `Finish_` before completion blocks.
+    Manual,
+    /// The same, but `Finish_` before completion returns `RPC_S_CALLPENDING` (strict mode).
+    ManualStrict,
+    /// No `ICallFactory`: no asynchronous support.
+    SyncOnly,
+}
+
+/// One COM operation (or object creation, or server action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `SimpleStream "data" [strict]` / `SimpleStreamSyncOnly "data"`: a server object.
+    SimpleStream {
+        /// The stream's initial contents.
+        data: Vec<u8>,
+        /// How it serves asynchronous calls.
+        kind: ServerKind,
+    },
+    /// `ManualResetEvent`: a new `CLSID_ManualResetEvent` object.
+    ManualResetEvent,
+    /// `StdEvent`: a new `CLSID_StdEvent` (auto-reset) object.
+    StdEvent,
+    /// `SynchronizeContainer`: a new `CLSID_SynchronizeContainer` object.
+    SynchronizeContainer,
+    /// `QueryInterface X IFACE`.
+    QueryInterface {
+        /// The variable queried.
+        target: String,
+        /// The interface asked for.
+        iface: Iface,
+    },
+    /// `AddRef X`: prints the new count.
+    AddRef {
+        /// The variable.
+        target: String,
+    },
+    /// `Release X`: drops one of the script's references; prints the new count.
+    Release {
+        /// The variable.
+        target: String,
+    },
+    /// `CreateCall F IFACE [IFACE2]`: `ICallFactory::CreateCall(IFACE, NULL, IFACE2, &p)`.
+    CreateCall {
+        /// The variable holding the factory (or the server).
+        factory: String,
+        /// `riid`, the asynchronous interface asked for.
+        riid: Iface,
+        /// `riid2`, the interface of the returned pointer (default `riid`).
+        riid2: Iface,
+    },
+    /// `Begin_<Method> C ARGS...`: starts a call of `Method` (of the call object's interface,
+    /// any registered one) with its in-parameters.
+    Begin {
+        /// The call object.
+        call: String,
+        /// The COM method name (`Read`).
+        method: String,
+        /// The in-parameters, in declaration order.
+        args: Vec<Value>,
+    },
+    /// `Finish_<Method> C`: finishes the call; the result is the method's `HRESULT` and
+    /// out-parameters.
+    Finish {
+        /// The call object.
+        call: String,
+        /// The COM method name.
+        method: String,
+    },
+    /// `NAME ARGS...`, `Manual NAME ARGS... [strict]`, `Pool NAME ARGS... [strict]`: a server
+    /// object from a registered constructor.
+    Server {
+        /// The registered constructor's name.
+        server: String,
+        /// How it serves asynchronous calls.
+        serving: Serving,
+        /// The constructor's arguments.
+        args: Vec<Value>,
+    },
+    /// `Wait X timeout`: `ISynchronize::Wait(0, timeout)` on an event or a call object.
+    Wait {
+        /// The event, or call object (its `ISynchronize`).
+        target: String,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+    },
+    /// `Signal X`: `ISynchronize::Signal`.
+    Signal {
+        /// The event, or call object.
+        target: String,
+    },
+    /// `Reset X`: `ISynchronize::Reset`.
+    Reset {
+        /// The event, or call object.
+        target: String,
+    },
+    /// `Cancel C seconds`: `ICancelMethodCalls::Cancel(seconds)`.
+    Cancel {
+        /// The call object.
+        call: String,
+        /// Seconds, or `INFINITE`.
+        seconds: u32,
+    },
+    /// `TestCancel C`: `ICancelMethodCalls::TestCancel`.
+    TestCancel {
+        /// The call object.
+        call: String,
+    },
+    /// `AddSynchronize K X`: `ISynchronizeContainer::AddSynchronize`.
+    AddSynchronize {
+        /// The container.
+        container: String,
+        /// The event or call object added.
+        sync: String,
+    },
+    /// `WaitMultiple K timeout`: out-parameter the variable of the signaled object.
+    WaitMultiple {
+        /// The container.
+        container: String,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+    },
+    /// `CoWaitForMultipleHandles flags timeout X...`: out-parameter the index.
+    CoWaitForMultipleHandles {
+        /// `COWAIT_*` flags.
+        flags: u32,
+        /// Milliseconds, or `INFINITE`.
+        timeout: u32,
+        /// The events or call objects whose handles are waited on.
+        handles: Vec<String>,
+    },
+    /// `Complete C`: the server runs the oldest waiting call of `C` (its synchronous method)
+    /// and completes it.
+    Complete {
+        /// The call object.
+        call: String,
+    },
+    /// `Fail C HR`: the server completes the oldest waiting call of `C` with a failure.
+    Fail {
+        /// The call object.
+        call: String,
+        /// The failure.
+        hr: HRESULT,
+    },
+    /// `ServerTestCancel C`: the server asks whether the client cancelled its waiting call.
+    ServerTestCancel {
+        /// The call object.
+        call: String,
+    },
+}
+
+impl Op {
+    /// The variables the operation reads.
+    pub fn uses(&self) -> Vec<&str> {
+        match self {
+            Op::SimpleStream { .. }
+            | Op::Server { .. }
+            | Op::ManualResetEvent
+            | Op::StdEvent
+            | Op::SynchronizeContainer => vec![],
+            Op::QueryInterface { target, .. }
+            | Op::AddRef { target }
+            | Op::Release { target }
+            | Op::Wait { target, .. }
+            | Op::Signal { target }
+            | Op::Reset { target } => vec![target],
+            Op::CreateCall { factory, .. } => vec![factory],
+            Op::Begin { call, .. }
+            | Op::Finish { call, .. }
+            | Op::Cancel { call, .. }
+            | Op::TestCancel { call }
+            | Op::Complete { call }
+            | Op::Fail { call, .. }
+            | Op::ServerTestCancel { call } => vec![call],
+            Op::AddSynchronize { container, sync } => vec![container, sync],
+            Op::WaitMultiple { container, .. } => vec![container],
+            Op::CoWaitForMultipleHandles { handles, .. } => {
+                handles.iter().map(String::as_str).collect()
+            }
+        }
+    }
+
+    /// Whether the operation creates an object (and so needs `var =`).
+    pub fn creates(&self) -> bool {
+        matches!(
+            self,
+            Op::SimpleStream { .. }
+                | Op::Server { .. }
+                | Op::ManualResetEvent
+                | Op::StdEvent
+                | Op::SynchronizeContainer
+                | Op::QueryInterface { .. }
+                | Op::CreateCall { .. }
+        )
+    }
+
+    /// Whether `start` may run it on its own thread (an operation that can block, or one a
+    /// second actor may race with).
+    pub fn startable(&self) -> bool {
+        matches!(
+            self,
+            Op::Begin { .. }
+                | Op::Finish { .. }
+                | Op::Wait { .. }
+                | Op::Cancel { .. }
+                | Op::TestCancel { .. }
+                | Op::WaitMultiple { .. }
+                | Op::CoWaitForMultipleHandles { .. }
+        )
+    }
+}
+
+/// What a statement does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// Run `op` on the actor's thread and wait for it (watchdog: a hang is an error).
+    Do {
+        /// The variable the result is bound to (`var = ...`).
+        bind: Option<String>,
+        /// The operation.
+        op: Op,
+    },
+    /// Start `op` on the actor's thread without waiting for it.
+    Start {
+        /// The operation.
+        op: Op,
+    },
+    /// Wait for the actor's started operation and check its result.
+    Join,
+    /// Commentary (a line starting with `>`): printed as it is, and drawn as a note.
+    Say(String),
+}
+
+/// One statement of a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The 1-based line number.
+    pub line: usize,
+    /// Who performs it (a thread of that name).
+    pub actor: String,
+    /// What it does.
+    pub kind: StepKind,
+    /// The expected result, if any.
+    pub expect: Option<Expect>,
+    /// The statement in canonical form (without actor and expectation), for output.
+    pub text: String,
+}
