@@ -40,10 +40,12 @@ use parking_lot::Mutex;
 
 use super::runner::{describe, hr_name, model_state};
 use super::{AsyncIProbe, IProbeCalls, IProbeOut};
-use crate::call::{self, CallObject, ICancelMethodCalls, ManualHandler, ServerCall, State};
+use crate::call::{CallObject, ICancelMethodCalls, ManualHandler, ServerCall, State};
 use crate::guid::{IID_ISynchronize, IID};
 use crate::hresult::{E_FAIL, E_NOINTERFACE, HRESULT, RPC_S_CALLPENDING, S_OK};
-use crate::model::{CallModel, CallState, FinishMode, Op, Outcome, RPC_C_CANCEL_INFINITE_TIMEOUT};
+use crate::model::{
+    CallModel, CallPhase, FinishMode, ModelOp, ModelOutcome, RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
 use crate::sync::ISynchronize;
 use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
 
@@ -101,10 +103,10 @@ pub enum AggOp {
 impl fmt::Display for AggOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AggOp::Begin(m) => write!(f, "{}", Op::Begin(*m)),
+            AggOp::Begin(m) => write!(f, "{}", ModelOp::Begin(*m)),
             AggOp::ServerComplete(hr) => write!(f, "server completes with {}", hr_name(*hr)),
-            AggOp::Finish(m) => write!(f, "{}", Op::Finish(*m)),
-            AggOp::Cancel(s) => write!(f, "{}", Op::Cancel(*s)),
+            AggOp::Finish(m) => write!(f, "{}", ModelOp::Finish(*m)),
+            AggOp::Cancel(s) => write!(f, "{}", ModelOp::Cancel(*s)),
             AggOp::CancelTimeout => f.write_str("CancelTimeout"),
             AggOp::TestCancel => f.write_str("TestCancel()"),
             AggOp::OuterFails { reset, signal } => {
@@ -355,7 +357,7 @@ struct AggRun {
 
 type Check = Result<(), String>;
 
-fn expect_eq(what: &str, expected: &Outcome, got: &Outcome) -> Check {
+fn expect_eq(what: &str, expected: &ModelOutcome, got: &ModelOutcome) -> Check {
     if expected == got {
         Ok(())
     } else {
@@ -378,11 +380,7 @@ impl AggRun {
             st: Mutex::new(OuterState::default()),
         });
         let client: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
-        let real_mode = match mode {
-            FinishMode::Blocking => call::FinishMode::Blocking,
-            FinishMode::Strict => call::FinishMode::Strict,
-        };
-        let obj = CallObject::<IProbeCalls>::new(server.clone(), Some(&client), real_mode);
+        let obj = CallObject::<IProbeCalls>::new(server.clone(), Some(&client), mode);
         *outer.call.lock() = Arc::downgrade(&obj);
         *outer.inner.lock() = Some(crate::unknown::non_delegating(obj.clone()));
         AggRun {
@@ -420,8 +418,8 @@ impl AggRun {
 
     /// A `Begin_` (top-level or hooked) that returned `hr`, with the outer `Reset`s it made.
     fn on_begin(&mut self, m: usize, hr: HRESULT, resets: &[HRESULT]) -> Check {
-        let (expected, next) = self.model.step(&Op::Begin(m));
-        if expected == Outcome::Returns(S_OK) {
+        let (expected, next) = self.model.step(&ModelOp::Begin(m));
+        if expected == ModelOutcome::Returns(S_OK) {
             let [reset] = resets else {
                 return Err(format!(
                     "a successful Begin_ resets the outer once; it reset it {} times",
@@ -433,11 +431,11 @@ impl AggRun {
                 self.failed_begin = true;
                 return expect_eq(
                     "Begin_ with a failing outer Reset",
-                    &Outcome::Returns(*reset),
-                    &Outcome::Returns(hr),
+                    &ModelOutcome::Returns(*reset),
+                    &ModelOutcome::Returns(hr),
                 );
             }
-            expect_eq("Begin_", &expected, &Outcome::Returns(hr))?;
+            expect_eq("Begin_", &expected, &ModelOutcome::Returns(hr))?;
             self.model = next;
             // The real generation: a failed Begin_ may have used one up.
             self.generation = self.obj.call_state().generation();
@@ -454,14 +452,14 @@ impl AggRun {
                     hr_name(hr)
                 ));
             }
-            expect_eq("Begin_", &expected, &Outcome::Returns(hr))
+            expect_eq("Begin_", &expected, &ModelOutcome::Returns(hr))
         }
     }
 
     /// A `Finish_` (top-level or hooked) that returned `(hr, outs)`.
     fn on_finish(&mut self, m: usize, hr: HRESULT, outs: Vec<u32>) -> Check {
-        let (expected, next) = self.model.step(&Op::Finish(m));
-        if expected == Outcome::Blocks {
+        let (expected, next) = self.model.step(&ModelOp::Finish(m));
+        if expected == ModelOutcome::Blocks {
             return Err("a blocking Finish_ returned before completion".into());
         }
         for t in &outs {
@@ -478,13 +476,13 @@ impl AggRun {
             }
         }
         let expected = match (expected, self.replaced) {
-            (Outcome::Finished { .. }, Some(signal_hr)) => Outcome::Returns(signal_hr),
+            (ModelOutcome::Finished { .. }, Some(signal_hr)) => ModelOutcome::Returns(signal_hr),
             (e, _) => e,
         };
-        let got = if matches!(expected, Outcome::Finished { .. }) || !outs.is_empty() {
-            Outcome::Finished { hr, outs }
+        let got = if matches!(expected, ModelOutcome::Finished { .. }) || !outs.is_empty() {
+            ModelOutcome::Finished { hr, outs }
         } else {
-            Outcome::Returns(hr)
+            ModelOutcome::Returns(hr)
         };
         expect_eq("Finish_ (exactly-once delivery)", &expected, &got)?;
         self.model = next;
@@ -506,14 +504,19 @@ impl AggRun {
             match ev {
                 Event::Reset(hr) => resets.push(hr),
                 Event::Begin { method, hr } => {
-                    note!(self, "    (hook) {} → {}", Op::Begin(method), hr_name(hr));
+                    note!(
+                        self,
+                        "    (hook) {} → {}",
+                        ModelOp::Begin(method),
+                        hr_name(hr)
+                    );
                     self.on_begin(method, hr, &std::mem::take(&mut resets))?;
                 }
                 Event::Finish { method, hr, outs } => {
                     note!(
                         self,
                         "    (hook) {} → {}, outs {outs:?}",
-                        Op::Finish(method),
+                        ModelOp::Finish(method),
                         hr_name(hr)
                     );
                     self.on_finish(method, hr, outs)?;
@@ -545,7 +548,7 @@ impl AggRun {
                 }
                 Event::SignalReturned(hr) => {
                     if hr.failed()
-                        && matches!(self.model.state(), CallState::Signaled { cancelled: false })
+                        && matches!(self.model.state(), CallPhase::Signaled { cancelled: false })
                     {
                         self.replaced = Some(hr);
                     }
@@ -603,8 +606,8 @@ impl AggRun {
                 self.on_begin(*m, hr, &resets)?;
             }
             AggOp::Finish(m) => {
-                let (expected, _) = self.model.step(&Op::Finish(*m));
-                if expected == Outcome::Blocks {
+                let (expected, _) = self.model.step(&ModelOp::Finish(*m));
+                if expected == ModelOutcome::Blocks {
                     note!(self, "{op}   (skipped: model blocks)");
                     return Ok(());
                 }
@@ -631,7 +634,7 @@ impl AggRun {
                 }
                 let delivered = current.is_some();
                 let t = self.token(delivered.then(|| obj.call_state().generation()));
-                let (expected, next) = self.model.step(&Op::ServerComplete {
+                let (expected, next) = self.model.step(&ModelOp::ServerComplete {
                     hr: *hr,
                     outs: vec![t],
                 });
@@ -640,10 +643,10 @@ impl AggRun {
                     call.complete(*hr, out_for(m, vec![t]));
                 }
                 let got = match (delivered, &expected) {
-                    (false, _) => Outcome::Dropped,
+                    (false, _) => ModelOutcome::Dropped,
                     (
                         true,
-                        Outcome::Delivered {
+                        ModelOutcome::Delivered {
                             cancel_returns: Some(_),
                         },
                     ) => {
@@ -651,11 +654,11 @@ impl AggRun {
                             Some((_, g, _)) => obj.virtual_cancel_window_over(g),
                             None => return Err("no Cancel in flight to resolve".into()),
                         };
-                        Outcome::Delivered {
+                        ModelOutcome::Delivered {
                             cancel_returns: Some(hr),
                         }
                     }
-                    (true, _) => Outcome::Delivered {
+                    (true, _) => ModelOutcome::Delivered {
                         cancel_returns: None,
                     },
                 };
@@ -671,8 +674,8 @@ impl AggRun {
             AggOp::Cancel(0) => {
                 let hr = ICancelMethodCalls::cancel(&*obj, 0);
                 note!(self, "{op} → {}", hr_name(hr));
-                let (expected, next) = self.model.step(&Op::Cancel(0));
-                expect_eq("Cancel(0)", &expected, &Outcome::Returns(hr))?;
+                let (expected, next) = self.model.step(&ModelOp::Cancel(0));
+                expect_eq("Cancel(0)", &expected, &ModelOutcome::Returns(hr))?;
                 self.model = next;
                 if hr == S_OK {
                     self.completed();
@@ -681,28 +684,28 @@ impl AggRun {
                 self.walk(log)?;
             }
             AggOp::Cancel(s) => {
-                let (expected, next) = self.model.step(&Op::Cancel(*s));
+                let (expected, next) = self.model.step(&ModelOp::Cancel(*s));
                 let got = match obj.virtual_cancel_request() {
                     Ok(g) => {
                         self.cancel = Some((*s, g, self.client.clone()));
-                        Outcome::CancelInFlight
+                        ModelOutcome::CancelInFlight
                     }
-                    Err(hr) => Outcome::Returns(hr),
+                    Err(hr) => ModelOutcome::Returns(hr),
                 };
                 note!(self, "{op} → {}", describe(&got));
                 expect_eq("Cancel", &expected, &got)?;
                 self.model = next;
             }
             AggOp::CancelTimeout => {
-                let (expected, next) = self.model.step(&Op::CancelTimeout);
-                if matches!(expected, Outcome::Invalid(_)) {
+                let (expected, next) = self.model.step(&ModelOp::CancelTimeout);
+                if matches!(expected, ModelOutcome::Invalid(_)) {
                     note!(self, "{op}   (skipped: no finite window open)");
                     return Ok(());
                 }
                 let Some((_, g, _caller)) = self.cancel.take() else {
                     return Err("the model has a Cancel in flight, the runner none".into());
                 };
-                let got = Outcome::CancelReturns(obj.virtual_cancel_window_over(g));
+                let got = ModelOutcome::CancelReturns(obj.virtual_cancel_window_over(g));
                 note!(self, "{op} → {}", describe(&got));
                 expect_eq("CancelTimeout", &expected, &got)?;
                 self.model = next;
@@ -711,13 +714,13 @@ impl AggRun {
                 self.walk(log)?;
             }
             AggOp::TestCancel => {
-                let got = Outcome::Returns(ICancelMethodCalls::test_cancel(&*obj));
+                let got = ModelOutcome::Returns(ICancelMethodCalls::test_cancel(&*obj));
                 note!(self, "{op} → {}", describe(&got));
                 if !(self.failed_begin && self.tolerate.failed_begin_clears_cancel) {
                     expect_eq(
                         "TestCancel (a Begin_ refused by the outer's Reset must not clear the \
                          cancelled flag)",
-                        &self.model.step(&Op::TestCancel).0,
+                        &self.model.step(&ModelOp::TestCancel).0,
                         &got,
                     )?;
                 }
@@ -741,10 +744,10 @@ impl AggRun {
                     note!(self, "{op}   (skipped: not the final release)");
                     return Ok(());
                 }
-                let (expected, next) = self.model.step(&Op::Release);
+                let (expected, next) = self.model.step(&ModelOp::Release);
                 let before = obj.state();
                 drop(self.client.take());
-                let got = Outcome::Released {
+                let got = ModelOutcome::Released {
                     abandoned: before.in_call(),
                 };
                 note!(self, "{op} → {}", describe(&got));
@@ -766,8 +769,8 @@ impl AggRun {
                 "the call object is {real:?}, the model says {model:?}"
             ));
         }
-        let pending = matches!(model, CallState::Pending | CallState::Cancelling);
-        if pending || matches!(model, CallState::Signaled { .. }) {
+        let pending = matches!(model, CallPhase::Pending | CallPhase::Cancelling);
+        if pending || matches!(model, CallPhase::Signaled { .. }) {
             let set = self.obj.handle().is_signaled();
             if set != self.model.event_set() {
                 return Err(format!(

@@ -49,13 +49,13 @@ use std::thread;
 use std::time::Duration;
 
 use super::{AsyncIProbe, IProbeCalls, IProbeIn, IProbeOut};
-use crate::call::{self, AsyncInterface, CallHandler, CallObject, ICancelMethodCalls, ServerCall};
+use crate::call::{AsyncInterface, CallHandler, CallObject, ICancelMethodCalls, ServerCall};
 use crate::guid::IID;
 use crate::hresult::{
     E_HANDLE, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
     RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
 };
-use crate::model::{CallModel, CallState, FinishMode, Outcome, OuterScript, SignalPhase};
+use crate::model::{CallModel, CallPhase, FinishMode, ModelOutcome, OuterScript, SignalPhase};
 use crate::sync::ISynchronize;
 use crate::unknown::{non_delegating, ComPtr, IUnknown, RefCount};
 
@@ -275,15 +275,15 @@ fn seconds(s: u32) -> String {
 /// What an operation of a concurrent history returned.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ConcResult {
-    /// A model [`Outcome`] (`Returns` or `Finished`).
-    Outcome(Outcome),
+    /// A model [`ModelOutcome`] (`Returns` or `Finished`).
+    ModelOutcome(ModelOutcome),
     /// Nothing observable (a server completion, a `Release`, a `Cancel`'s request, the first
     /// part of a `Begin_`).
     Unobserved,
     /// [`ConcOp::Observe`].
     State {
         /// The call object's state.
-        state: CallState,
+        state: CallPhase,
         /// Whether its own event is set.
         event: bool,
         /// The outer's `(Reset, Signal)` counts, if aggregated.
@@ -296,7 +296,7 @@ pub enum ConcResult {
 impl fmt::Debug for ConcResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConcResult::Outcome(o) => f.write_str(&super::runner::describe(o)),
+            ConcResult::ModelOutcome(o) => f.write_str(&super::runner::describe(o)),
             ConcResult::Unobserved => f.write_str("-"),
             ConcResult::State {
                 state,
@@ -404,13 +404,13 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
         ConcOp::BeginCall { method, tag, part } => match part {
             BeginPart::Whole => {
                 let o = n.call.begin(*method);
-                if o == Outcome::Returns(S_OK) {
+                if o == ModelOutcome::Returns(S_OK) {
                     n.current = Some(*tag);
                 }
                 o
             }
             BeginPart::UntilReset => {
-                if !unobserved || n.call.begin_start(*method) != Outcome::Returns(S_OK) {
+                if !unobserved || n.call.begin_start(*method) != ModelOutcome::Returns(S_OK) {
                     return None;
                 }
                 n.current = Some(*tag);
@@ -438,8 +438,8 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 return None;
             }
             match n.call.cancel(*seconds) {
-                Outcome::CancelInFlight => n.cancel = Some(*id),
-                Outcome::Returns(hr) => n.cancel_results.push((*id, hr)),
+                ModelOutcome::CancelInFlight => n.cancel = Some(*id),
+                ModelOutcome::Returns(hr) => n.cancel_results.push((*id, hr)),
                 _ => return None,
             }
             return Some(n);
@@ -447,12 +447,12 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
         ConcOp::CancelReturn { id } => {
             if let Some(i) = n.cancel_results.iter().position(|(c, _)| c == id) {
                 let (_, hr) = n.cancel_results.remove(i);
-                Outcome::Returns(hr)
+                ModelOutcome::Returns(hr)
             } else if n.cancel == Some(*id) {
                 match n.call.cancel_timeout() {
-                    Outcome::CancelReturns(hr) => {
+                    ModelOutcome::CancelReturns(hr) => {
                         n.cancel = None;
-                        Outcome::Returns(hr)
+                        ModelOutcome::Returns(hr)
                     }
                     _ => return None,
                 }
@@ -465,12 +465,12 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
             if n.handle_closed {
                 // The harness waits through its memory reference: the released call object's
                 // handle is closed (docs/model.md), not a COM call refused.
-                Outcome::Returns(E_HANDLE)
-            } else if n.call.state() == CallState::Gone {
+                ModelOutcome::Returns(E_HANDLE)
+            } else if n.call.state() == CallPhase::Gone {
                 // Released, the handle not closed yet: whatever the event last said.
                 return matches!(
                     result,
-                    ConcResult::Outcome(Outcome::Returns(S_OK | RPC_S_CALLPENDING))
+                    ConcResult::ModelOutcome(ModelOutcome::Returns(S_OK | RPC_S_CALLPENDING))
                 )
                 .then_some(n);
             } else {
@@ -478,7 +478,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
             }
         }
         ConcOp::HandleClosed => {
-            if n.call.state() != CallState::Gone || n.handle_closed || !unobserved {
+            if n.call.state() != CallPhase::Gone || n.handle_closed || !unobserved {
                 return None;
             }
             n.handle_closed = true;
@@ -496,7 +496,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
         }
         ConcOp::ServerComplete { tag, hr, outs } => {
             if n.current == Some(*tag) {
-                if let Outcome::Delivered {
+                if let ModelOutcome::Delivered {
                     cancel_returns: Some(c),
                 } = n.call.server_complete(*hr, outs)
                 {
@@ -517,7 +517,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 return None;
             };
             let c = &n.call;
-            let gone = c.state() == CallState::Gone;
+            let gone = c.state() == CallPhase::Gone;
             let ok = *state == c.state()
                 && (gone || *event == c.event_set())
                 && *outer == c.outer().map(|o| (o.resets(), o.signals()))
@@ -529,12 +529,11 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
         }
     };
     let observed = match (result, &out) {
-        (ConcResult::Outcome(Outcome::Returns(hr)), Outcome::Finished { hr: e, outs })
-            if outs.is_empty() && hr == e =>
-        {
-            true
-        }
-        (ConcResult::Outcome(o), _) => *o == out,
+        (
+            ConcResult::ModelOutcome(ModelOutcome::Returns(hr)),
+            ModelOutcome::Finished { hr: e, outs },
+        ) if outs.is_empty() && hr == e => true,
+        (ConcResult::ModelOutcome(o), _) => *o == out,
         _ => false,
     };
     observed.then_some(n)
@@ -690,7 +689,7 @@ fn record_outer_calls(history: &History, thread: usize, response: u64) -> Option
             Some(hr) => h.push(Entry {
                 thread,
                 op: ConcOp::OuterSignal,
-                result: ConcResult::Outcome(Outcome::Returns(hr)),
+                result: ConcResult::ModelOutcome(ModelOutcome::Returns(hr)),
                 invoke: tick,
                 response,
             }),
@@ -715,10 +714,7 @@ pub fn run_concurrent_call(
     let clock = Arc::new(Clock::new());
     let (calls_tx, calls_rx) = crossbeam_channel::unbounded();
     let server = Arc::new(Server(calls_tx));
-    let mode = match plan.mode {
-        FinishMode::Blocking => call::FinishMode::Blocking,
-        FinishMode::Strict => call::FinishMode::Strict,
-    };
+    let mode = plan.mode;
     // The client's one COM reference (the outer's, when aggregated); threads call through
     // `obj`, a memory reference, so that calls after the final release reach the object.
     let (obj, outer, reference): (_, _, ComPtr<dyn IUnknown>) = match &plan.outer {
@@ -776,8 +772,8 @@ pub fn run_concurrent_call(
                 };
                 let invoke = clock.tick();
                 let run = AssertUnwindSafe(|| match &op {
-                    ConcOp::Begin(0) => Outcome::Returns(obj.begin_read(tag)),
-                    ConcOp::Begin(_) => Outcome::Returns(obj.begin_write(tag)),
+                    ConcOp::Begin(0) => ModelOutcome::Returns(obj.begin_read(tag)),
+                    ConcOp::Begin(_) => ModelOutcome::Returns(obj.begin_write(tag)),
                     ConcOp::Finish(m) => {
                         let (hr, outs) = if *m == 0 {
                             obj.finish_read()
@@ -785,21 +781,25 @@ pub fn run_concurrent_call(
                             obj.finish_write()
                         };
                         if outs.is_empty() {
-                            Outcome::Returns(hr)
+                            ModelOutcome::Returns(hr)
                         } else {
-                            Outcome::Finished { hr, outs }
+                            ModelOutcome::Finished { hr, outs }
                         }
                     }
-                    ConcOp::Cancel0 => Outcome::Returns(ICancelMethodCalls::cancel(&*obj, 0)),
-                    ConcOp::Cancel(s) => Outcome::Returns(ICancelMethodCalls::cancel(&*obj, *s)),
-                    ConcOp::TestCancel => Outcome::Returns(ICancelMethodCalls::test_cancel(&*obj)),
-                    ConcOp::Wait0 => Outcome::Returns(ISynchronize::wait(&*obj, 0, 0)),
+                    ConcOp::Cancel0 => ModelOutcome::Returns(ICancelMethodCalls::cancel(&*obj, 0)),
+                    ConcOp::Cancel(s) => {
+                        ModelOutcome::Returns(ICancelMethodCalls::cancel(&*obj, *s))
+                    }
+                    ConcOp::TestCancel => {
+                        ModelOutcome::Returns(ICancelMethodCalls::test_cancel(&*obj))
+                    }
+                    ConcOp::Wait0 => ModelOutcome::Returns(ISynchronize::wait(&*obj, 0, 0)),
                     ConcOp::Release => {
                         let r = reference.lock().unwrap().take();
                         drop(r);
-                        Outcome::Released { abandoned: false }
+                        ModelOutcome::Released { abandoned: false }
                     }
-                    _ => Outcome::Invalid("not a client operation"),
+                    _ => ModelOutcome::Invalid("not a client operation"),
                 });
                 let result = catch_unwind(run);
                 let response = clock.tick();
@@ -817,8 +817,8 @@ pub fn run_concurrent_call(
                 }
                 let reset = record_outer_calls(&history, t, response);
                 let result = match result {
-                    Ok(Outcome::Invalid(_)) => continue,
-                    Ok(o) => ConcResult::Outcome(o),
+                    Ok(ModelOutcome::Invalid(_)) => continue,
+                    Ok(o) => ConcResult::ModelOutcome(o),
                     Err(e) => ConcResult::Panicked(panic_message(e)),
                 };
                 let mut h = history.lock().unwrap();

@@ -3,7 +3,7 @@
 //!
 //! * [`check_call_ops`]: a real [`CallObject`] for [`IProbe`](super::IProbe), served by a
 //!   [`ManualHandler`] so that the server completes exactly when the sequence says
-//!   ([`Op::ServerComplete`]), against a [`CallModel`]. After every step the runner also
+//!   ([`ModelOp::ServerComplete`]), against a [`CallModel`]. After every step the runner also
 //!   compares the states ([`CallObject::state`] against [`CallModel::state`]), the call's event
 //!   and the client's COM reference count; at the end it releases everything and checks that
 //!   the call object's memory is gone.
@@ -15,14 +15,14 @@
 //!
 //! A step is *skipped* (recorded, not run on either side) when
 //!
-//! * the model says it [blocks](Outcome::Blocks) (an `INFINITE` wait on an unsignaled object,
+//! * the model says it [blocks](ModelOutcome::Blocks) (an `INFINITE` wait on an unsignaled object,
 //!   a blocking `Finish_` before completion): the model's state does not change, and the real
 //!   call would never return;
-//! * the model says it is [not applicable](Outcome::Invalid) (a `CancelTimeout` with no finite
+//! * the model says it is [not applicable](ModelOutcome::Invalid) (a `CancelTimeout` with no finite
 //!   `Cancel` in flight, a second final `Release`);
 //! * it is a `Release` while a `Cancel` is in flight (the `Cancel`'s caller holds a reference,
 //!   so the release would not be final);
-//! * a 1 s `Cancel` window is running and the step is not its [`Op::CancelTimeout`]: only the
+//! * a 1 s `Cancel` window is running and the step is not its [`ModelOp::CancelTimeout`]: only the
 //!   expiry is deterministic — any other step could race with the real timer;
 //! * it is the `CancelTimeout` of a window longer than 1 s (3600 s or infinite windows are
 //!   resolved by the server's completion), or a `Cancel(1)` with
@@ -53,7 +53,7 @@ use crate::guid::{
 };
 use crate::hresult::{HRESULT, S_OK};
 use crate::model::{
-    CallModel, CallState, EventKind, FinishMode, Op, Outcome, World, INFINITE,
+    CallModel, CallPhase, EventClass, FinishMode, ModelOp, ModelOutcome, World, INFINITE,
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 use crate::sync::{
@@ -65,7 +65,7 @@ use crate::unknown::{query, ComPtr, IUnknown, Interface};
 /// How a run executes the sequence.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Run `Cancel(1)` and let its window expire at [`Op::CancelTimeout`] (about a second of
+    /// Run `Cancel(1)` and let its window expire at [`ModelOp::CancelTimeout`] (about a second of
     /// wall time each). Off: `Cancel(1)` steps are skipped (the fuzz targets turn it off).
     pub short_cancel_windows: bool,
     /// How long a real operation that the model says returns may take before the run reports
@@ -79,7 +79,7 @@ pub struct RunOptions {
     /// counts as already expired (it runs as a timeout of 0, so on an unsignaled object it
     /// returns `RPC_S_CALLPENDING` at once); a `Cancel(s > 0)` makes its request and returns
     /// to the runner with its window open (no helper thread), and the window ends when the
-    /// sequence says — at [`Op::CancelTimeout`] for any finite `s` (1 s and 3600 s alike), or
+    /// sequence says — at [`ModelOp::CancelTimeout`] for any finite `s` (1 s and 3600 s alike), or
     /// at the server's completion. Every other step runs while a window is open. Off: real
     /// waits and a helper thread per windowed `Cancel`, as described in the
     /// [module documentation](self).
@@ -135,7 +135,7 @@ impl RunOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepResult {
     /// Both sides gave this outcome.
-    Agreed(Outcome),
+    Agreed(ModelOutcome),
     /// Not run on either side, for this reason.
     Skipped(String),
     /// The two sides disagree (the failing step).
@@ -151,7 +151,7 @@ pub enum StepResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepRecord {
     /// The operation.
-    pub op: Op,
+    pub op: ModelOp,
     /// What happened.
     pub result: StepResult,
 }
@@ -214,31 +214,33 @@ pub fn hr_name(hr: HRESULT) -> String {
     hr.name_or_hex()
 }
 
-/// An [`Outcome`] in words: `S_OK`, `E_FAIL, outs [7]`, `blocks`, ...
-pub fn describe(o: &Outcome) -> String {
+/// An [`ModelOutcome`] in words: `S_OK`, `E_FAIL, outs [7]`, `blocks`, ...
+pub fn describe(o: &ModelOutcome) -> String {
     match o {
-        Outcome::Returns(hr) => hr_name(*hr),
-        Outcome::Finished { hr, outs } => format!("{}, outs {outs:?}", hr_name(*hr)),
-        Outcome::Blocks => "blocks".into(),
-        Outcome::CancelInFlight => "Cancel in flight (waiting for the server)".into(),
-        Outcome::CancelReturns(hr) => format!("window over: the Cancel returns {}", hr_name(*hr)),
-        Outcome::Delivered {
+        ModelOutcome::Returns(hr) => hr_name(*hr),
+        ModelOutcome::Finished { hr, outs } => format!("{}, outs {outs:?}", hr_name(*hr)),
+        ModelOutcome::Blocks => "blocks".into(),
+        ModelOutcome::CancelInFlight => "Cancel in flight (waiting for the server)".into(),
+        ModelOutcome::CancelReturns(hr) => {
+            format!("window over: the Cancel returns {}", hr_name(*hr))
+        }
+        ModelOutcome::Delivered {
             cancel_returns: None,
         } => "delivered".into(),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: Some(hr),
         } => format!("delivered; the Cancel in flight returns {}", hr_name(*hr)),
-        Outcome::Dropped => "dropped (no call waits for it)".into(),
-        Outcome::Released { abandoned: true } => "released, call abandoned".into(),
-        Outcome::Released { abandoned: false } => "released".into(),
-        Outcome::CoWait { hr, index: Some(i) } => format!("{}, index {i}", hr_name(*hr)),
-        Outcome::CoWait { hr, index: None } => format!("{}, index not written", hr_name(*hr)),
-        Outcome::WaitMultiple {
+        ModelOutcome::Dropped => "dropped (no call waits for it)".into(),
+        ModelOutcome::Released { abandoned: true } => "released, call abandoned".into(),
+        ModelOutcome::Released { abandoned: false } => "released".into(),
+        ModelOutcome::CoWait { hr, index: Some(i) } => format!("{}, index {i}", hr_name(*hr)),
+        ModelOutcome::CoWait { hr, index: None } => format!("{}, index not written", hr_name(*hr)),
+        ModelOutcome::WaitMultiple {
             hr,
             position: Some(p),
         } => format!("{}, object #{p}", hr_name(*hr)),
-        Outcome::WaitMultiple { hr, position: None } => hr_name(*hr),
-        Outcome::Invalid(why) => format!("not applicable: {why}"),
+        ModelOutcome::WaitMultiple { hr, position: None } => hr_name(*hr),
+        ModelOutcome::Invalid(why) => format!("not applicable: {why}"),
     }
 }
 
@@ -256,7 +258,7 @@ pub(crate) fn bounded<T: Send + 'static>(
 }
 
 /// Why a step cannot be compared: `Err` ends the run as a [`Mismatch`] at that step.
-type Exec = Result<Outcome, String>;
+type Exec = Result<ModelOutcome, String>;
 
 // ---------------------------------------------------------------------------------------------
 // The call object
@@ -295,21 +297,14 @@ struct CallRun {
     setup: String,
 }
 
-fn real_mode(mode: FinishMode) -> call::FinishMode {
-    match mode {
-        FinishMode::Blocking => call::FinishMode::Blocking,
-        FinishMode::Strict => call::FinishMode::Strict,
-    }
-}
-
 /// The model's name for a real call object's state.
-pub fn model_state(s: State) -> CallState {
+pub fn model_state(s: State) -> CallPhase {
     match s {
-        State::Idle => CallState::Idle,
-        State::Pending => CallState::Pending,
-        State::Cancelling => CallState::Cancelling,
-        State::Signaled { cancelled } => CallState::Signaled { cancelled },
-        State::Gone => CallState::Gone,
+        State::Idle => CallPhase::Idle,
+        State::Pending => CallPhase::Pending,
+        State::Cancelling => CallPhase::Cancelling,
+        State::Signaled { cancelled } => CallPhase::Signaled { cancelled },
+        State::Gone => CallPhase::Gone,
     }
 }
 
@@ -322,11 +317,11 @@ fn out_for(method: usize, outs: Vec<u32>) -> IProbeOut {
 }
 
 /// What a `Finish_` returned, in the model's terms.
-fn finish_outcome(expected: &Outcome, hr: HRESULT, outs: Vec<u32>) -> Outcome {
-    if matches!(expected, Outcome::Finished { .. }) || !outs.is_empty() {
-        Outcome::Finished { hr, outs }
+fn finish_outcome(expected: &ModelOutcome, hr: HRESULT, outs: Vec<u32>) -> ModelOutcome {
+    if matches!(expected, ModelOutcome::Finished { .. }) || !outs.is_empty() {
+        ModelOutcome::Finished { hr, outs }
     } else {
-        Outcome::Returns(hr)
+        ModelOutcome::Returns(hr)
     }
 }
 
@@ -358,7 +353,7 @@ fn query_hr(unk: &dyn IUnknown, iid: &IID, async_iid: &IID) -> HRESULT {
 impl CallRun {
     fn new(mode: FinishMode, opts: &RunOptions) -> CallRun {
         let server = ManualHandler::<IProbeCalls>::new();
-        let obj = CallObject::<IProbeCalls>::new(server.clone(), None, real_mode(mode));
+        let obj = CallObject::<IProbeCalls>::new(server.clone(), None, mode);
         let client = ComPtr::new(IProbeCalls::upcast(obj.clone()));
         CallRun {
             model: CallModel::with_mode(super::PROBE_ASYNC_IID, mode),
@@ -374,32 +369,34 @@ impl CallRun {
         }
     }
 
-    fn skip_reason(&self, op: &Op, expected: &Outcome) -> Option<String> {
+    fn skip_reason(&self, op: &ModelOp, expected: &ModelOutcome) -> Option<String> {
         let virtual_clock = self.opts.virtual_clock;
         let short_in_flight =
             !virtual_clock && self.cancel.as_ref().is_some_and(|c| c.seconds == 1);
         match (op, expected) {
-            (Op::CancelTimeout, Outcome::CancelReturns(_)) => match &self.cancel {
+            (ModelOp::CancelTimeout, ModelOutcome::CancelReturns(_)) => match &self.cancel {
                 Some(c) if c.seconds == 1 || virtual_clock => None,
                 _ => Some("only a 1 s window is let expire".into()),
             },
             _ if short_in_flight => {
                 Some("a 1 s Cancel window is running: only its expiry is deterministic".into())
             }
-            (_, Outcome::Invalid(why)) => Some(format!("model: not applicable ({why})")),
-            (_, Outcome::Blocks) => Some("model: blocks".into()),
-            (Op::Begin(m) | Op::Finish(m), _) if *m > 1 => Some("IProbe has two methods".into()),
-            (Op::Cancel(1), _) if !self.opts.short_cancel_windows && !virtual_clock => {
+            (_, ModelOutcome::Invalid(why)) => Some(format!("model: not applicable ({why})")),
+            (_, ModelOutcome::Blocks) => Some("model: blocks".into()),
+            (ModelOp::Begin(m) | ModelOp::Finish(m), _) if *m > 1 => {
+                Some("IProbe has two methods".into())
+            }
+            (ModelOp::Cancel(1), _) if !self.opts.short_cancel_windows && !virtual_clock => {
                 Some("short cancel windows are off".into())
             }
-            (Op::Release, _) if self.cancel.is_some() => {
+            (ModelOp::Release, _) if self.cancel.is_some() => {
                 Some("a Cancel in flight holds a reference: the release would not be final".into())
             }
             _ => None,
         }
     }
 
-    fn step(&mut self, op: &Op) -> Result<(), Mismatch> {
+    fn step(&mut self, op: &ModelOp) -> Result<(), Mismatch> {
         let (expected, next) = self.model.step(op);
         if let Some(why) = self.skip_reason(op, &expected) {
             self.skipped += 1;
@@ -443,7 +440,7 @@ impl CallRun {
         )
     }
 
-    fn fail(&mut self, op: &Op, expected: String, got: String) -> Mismatch {
+    fn fail(&mut self, op: &ModelOp, expected: String, got: String) -> Mismatch {
         disagreed(&mut self.steps, &self.setup, op, expected, got)
     }
 
@@ -453,7 +450,7 @@ impl CallRun {
         if real != self.model.state() {
             return Err(format!("the result agreed, but the state is {real:?}"));
         }
-        if real != CallState::Gone {
+        if real != CallPhase::Gone {
             let set = self.obj.handle().is_signaled();
             if set != self.model.event_set() {
                 return Err(format!(
@@ -493,16 +490,16 @@ impl CallRun {
         }
     }
 
-    fn exec(&mut self, op: &Op, expected: &Outcome) -> Exec {
+    fn exec(&mut self, op: &ModelOp, expected: &ModelOutcome) -> Exec {
         let obj = &self.obj;
         let limit = self.opts.hang_limit;
         Ok(match op {
-            Op::Begin(m) => Outcome::Returns(if *m == 0 {
+            ModelOp::Begin(m) => ModelOutcome::Returns(if *m == 0 {
                 obj.begin_read(self.steps.len() as u32)
             } else {
                 obj.begin_write(self.steps.len() as u32)
             }),
-            Op::ServerComplete { hr, outs } => {
+            ModelOp::ServerComplete { hr, outs } => {
                 let before = obj.state();
                 let current = obj.call_state().generation();
                 let mut mine = None;
@@ -527,12 +524,12 @@ impl CallRun {
                         Some(_) => Some(self.take_cancel_result(limit)?),
                         None => None,
                     };
-                    Outcome::Delivered { cancel_returns }
+                    ModelOutcome::Delivered { cancel_returns }
                 } else {
-                    Outcome::Dropped
+                    ModelOutcome::Dropped
                 }
             }
-            Op::Finish(m) => {
+            ModelOp::Finish(m) => {
                 let m = *m;
                 let o = obj.clone();
                 let finish = move || {
@@ -549,11 +546,11 @@ impl CallRun {
                 };
                 finish_outcome(expected, hr, outs)
             }
-            Op::Cancel(0) => Outcome::Returns(ICancelMethodCalls::cancel(&**obj, 0)),
-            Op::Cancel(s) if self.opts.virtual_clock => {
+            ModelOp::Cancel(0) => ModelOutcome::Returns(ICancelMethodCalls::cancel(&**obj, 0)),
+            ModelOp::Cancel(s) if self.opts.virtual_clock => {
                 let p = match query::<dyn ICancelMethodCalls>(&**obj) {
                     Ok(p) => p,
-                    Err(e) => return Ok(Outcome::Returns(e.0)),
+                    Err(e) => return Ok(ModelOutcome::Returns(e.0)),
                 };
                 match obj.virtual_cancel_request() {
                     Ok(generation) => {
@@ -564,16 +561,16 @@ impl CallRun {
                                 _caller: p,
                             },
                         });
-                        Outcome::CancelInFlight
+                        ModelOutcome::CancelInFlight
                     }
-                    Err(hr) => Outcome::Returns(hr),
+                    Err(hr) => ModelOutcome::Returns(hr),
                 }
             }
-            Op::Cancel(s) => {
+            ModelOp::Cancel(s) => {
                 let seconds = *s;
                 let p = match query::<dyn ICancelMethodCalls>(&**obj) {
                     Ok(p) => p,
-                    Err(e) => return Ok(Outcome::Returns(e.0)),
+                    Err(e) => return Ok(ModelOutcome::Returns(e.0)),
                 };
                 let (tx, rx) = mpsc::channel();
                 let observer = Observer::new();
@@ -583,7 +580,7 @@ impl CallRun {
                     let _ = tx.send(hr);
                     crate::sync::observe::changed();
                 });
-                if *expected == Outcome::CancelInFlight {
+                if *expected == ModelOutcome::CancelInFlight {
                     let start = Instant::now();
                     loop {
                         // Read the generation first: a change after it ends the wait below.
@@ -593,11 +590,11 @@ impl CallRun {
                                 seconds,
                                 how: Window::Thread { result: rx, thread },
                             });
-                            break Outcome::CancelInFlight;
+                            break ModelOutcome::CancelInFlight;
                         }
                         if let Ok(hr) = rx.try_recv() {
                             let _ = thread.join();
-                            break Outcome::Returns(hr);
+                            break ModelOutcome::Returns(hr);
                         }
                         if start.elapsed() > limit {
                             return Err("Cancel neither returned nor reached Cancelling".into());
@@ -610,20 +607,20 @@ impl CallRun {
                         .recv_timeout(limit)
                         .map_err(|_| format!("Cancel({seconds}) never returned"))?;
                     let _ = thread.join();
-                    Outcome::Returns(hr)
+                    ModelOutcome::Returns(hr)
                 }
             }
-            Op::CancelTimeout => {
-                Outcome::CancelReturns(self.take_cancel_result(limit + Duration::from_secs(1))?)
-            }
-            Op::TestCancel => Outcome::Returns(ICancelMethodCalls::test_cancel(&**obj)),
-            Op::Wait { flags, timeout } => {
+            ModelOp::CancelTimeout => ModelOutcome::CancelReturns(
+                self.take_cancel_result(limit + Duration::from_secs(1))?,
+            ),
+            ModelOp::TestCancel => ModelOutcome::Returns(ICancelMethodCalls::test_cancel(&**obj)),
+            ModelOp::Wait { flags, timeout } => {
                 let sync = match query::<dyn ISynchronize>(&**obj) {
                     Ok(s) => s,
-                    Err(e) => return Ok(Outcome::Returns(e.0)),
+                    Err(e) => return Ok(ModelOutcome::Returns(e.0)),
                 };
                 let (flags, timeout) = (*flags, self.opts.wait_timeout(*timeout));
-                Outcome::Returns(if timeout == INFINITE {
+                ModelOutcome::Returns(if timeout == INFINITE {
                     self.opts
                         .guarded(move || sync.wait(flags, timeout))
                         .ok_or("Wait blocked")?
@@ -631,13 +628,13 @@ impl CallRun {
                     sync.wait(flags, timeout)
                 })
             }
-            Op::QueryInterface(iid) => {
-                Outcome::Returns(query_hr(&**obj, iid, &super::PROBE_ASYNC_IID))
+            ModelOp::QueryInterface(iid) => {
+                ModelOutcome::Returns(query_hr(&**obj, iid, &super::PROBE_ASYNC_IID))
             }
-            Op::Release => {
+            ModelOp::Release => {
                 let before = obj.state();
                 drop(self.client.take());
-                Outcome::Released {
+                ModelOutcome::Released {
                     abandoned: before.in_call(),
                 }
             }
@@ -652,9 +649,9 @@ impl CallRun {
             let expires = seconds == 1
                 || (self.opts.virtual_clock && seconds != RPC_C_CANCEL_INFINITE_TIMEOUT);
             let op = if expires {
-                Op::CancelTimeout
+                ModelOp::CancelTimeout
             } else {
-                Op::ServerComplete {
+                ModelOp::ServerComplete {
                     hr: S_OK,
                     outs: vec![],
                 }
@@ -687,7 +684,7 @@ impl CallRun {
         if weak.strong_count() != 0 {
             let mut steps = steps;
             steps.push(StepRecord {
-                op: Op::Release,
+                op: ModelOp::Release,
                 result: StepResult::Disagreed {
                     expected: "the call object's memory is freed once everything is released"
                         .into(),
@@ -710,7 +707,11 @@ impl CallRun {
 
 /// Runs `ops` against a real call object (Finish_ in `mode`) and against a [`CallModel`]:
 /// `Ok` with a [`Report`] if they agree at every step, else the first [`Mismatch`].
-pub fn check_call_ops(mode: FinishMode, ops: &[Op], opts: &RunOptions) -> Result<Report, Mismatch> {
+pub fn check_call_ops(
+    mode: FinishMode,
+    ops: &[ModelOp],
+    opts: &RunOptions,
+) -> Result<Report, Mismatch> {
     let mut run = CallRun::new(mode, opts);
     for op in ops {
         if let Err(m) = run.step(op) {
@@ -741,12 +742,12 @@ struct WorldRun {
 }
 
 impl WorldRun {
-    fn new(kinds: &[EventKind], opts: &RunOptions) -> WorldRun {
+    fn new(kinds: &[EventClass], opts: &RunOptions) -> WorldRun {
         let events: Vec<ComPtr<dyn ISynchronize>> = kinds
             .iter()
             .map(|k| match k {
-                EventKind::ManualReset => ManualResetEvent::create(),
-                EventKind::Auto => StdEvent::create(),
+                EventClass::ManualReset => ManualResetEvent::create(),
+                EventClass::Auto => StdEvent::create(),
             })
             .collect();
         let handles = events
@@ -770,15 +771,15 @@ impl WorldRun {
         }
     }
 
-    fn fail(&mut self, op: &Op, expected: String, got: String) -> Mismatch {
+    fn fail(&mut self, op: &ModelOp, expected: String, got: String) -> Mismatch {
         disagreed(&mut self.steps, &self.setup, op, expected, got)
     }
 
-    fn step(&mut self, op: &Op) -> Result<(), Mismatch> {
+    fn step(&mut self, op: &ModelOp) -> Result<(), Mismatch> {
         let (expected, next) = self.model.step(op);
         let skip = match &expected {
-            Outcome::Invalid(why) => Some(format!("model: not applicable ({why})")),
-            Outcome::Blocks => Some("model: blocks".to_string()),
+            ModelOutcome::Invalid(why) => Some(format!("model: not applicable ({why})")),
+            ModelOutcome::Blocks => Some("model: blocks".to_string()),
             _ if op.is_call_op() => Some("not an event operation".to_string()),
             _ => None,
         };
@@ -817,11 +818,11 @@ impl WorldRun {
         Ok(())
     }
 
-    fn exec(&mut self, op: &Op) -> Exec {
+    fn exec(&mut self, op: &ModelOp) -> Exec {
         Ok(match op {
-            Op::EventSignal(e) => Outcome::Returns(self.events[*e].signal()),
-            Op::EventReset(e) => Outcome::Returns(self.events[*e].reset()),
-            Op::EventWait {
+            ModelOp::EventSignal(e) => ModelOutcome::Returns(self.events[*e].signal()),
+            ModelOp::EventReset(e) => ModelOutcome::Returns(self.events[*e].reset()),
+            ModelOp::EventWait {
                 event,
                 flags,
                 timeout,
@@ -831,7 +832,7 @@ impl WorldRun {
                     *flags,
                     self.opts.wait_timeout(*timeout),
                 );
-                Outcome::Returns(if timeout == INFINITE {
+                ModelOutcome::Returns(if timeout == INFINITE {
                     self.opts
                         .guarded(move || ev.wait(flags, timeout))
                         .ok_or("Wait blocked")?
@@ -839,7 +840,7 @@ impl WorldRun {
                     ev.wait(flags, timeout)
                 })
             }
-            Op::CoWait {
+            ModelOp::CoWait {
                 flags,
                 timeout,
                 handles,
@@ -858,7 +859,7 @@ impl WorldRun {
                         hs.as_deref(),
                         present.then_some(&mut index),
                     );
-                    Outcome::CoWait {
+                    ModelOutcome::CoWait {
                         hr,
                         index: present.then_some(index),
                     }
@@ -871,10 +872,10 @@ impl WorldRun {
                     run()
                 }
             }
-            Op::AddSynchronize(e) => {
-                Outcome::Returns(self.container.add_synchronize(e.map(|e| &self.events[e])))
+            ModelOp::AddSynchronize(e) => {
+                ModelOutcome::Returns(self.container.add_synchronize(e.map(|e| &self.events[e])))
             }
-            Op::WaitMultiple {
+            ModelOp::WaitMultiple {
                 flags,
                 timeout,
                 out_present,
@@ -906,7 +907,7 @@ impl WorldRun {
                         .iter()
                         .position(|&o| o == event)
                 });
-                Outcome::WaitMultiple { hr, position }
+                ModelOutcome::WaitMultiple { hr, position }
             }
             other => return Err(format!("{other} is not an event operation")),
         })
@@ -916,8 +917,8 @@ impl WorldRun {
 /// Runs `ops` against real events of the given kinds (plus a container and
 /// `CoWaitForMultipleHandles`) and against a [`World`]: `Ok` if they agree at every step.
 pub fn check_world_ops(
-    kinds: &[EventKind],
-    ops: &[Op],
+    kinds: &[EventClass],
+    ops: &[ModelOp],
     opts: &RunOptions,
 ) -> Result<Report, Mismatch> {
     let mut run = WorldRun::new(kinds, opts);
@@ -935,7 +936,7 @@ pub fn check_world_ops(
 fn disagreed(
     steps: &mut Vec<StepRecord>,
     setup: &str,
-    op: &Op,
+    op: &ModelOp,
     expected: String,
     got: String,
 ) -> Mismatch {

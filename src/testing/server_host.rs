@@ -291,10 +291,6 @@ impl HostRun {
             server as Arc<dyn INonDelegatingUnknown>
         })
         .map_err(|hr| format!("ServerCallHost::new failed: {}", hr_name(hr)))?;
-        let mode = match mode {
-            FinishMode::Blocking => call::FinishMode::Blocking,
-            FinishMode::Strict => call::FinishMode::Strict,
-        };
         let server = shared.lock().server.clone();
         let obj = CallObject::<IProbeCalls>::new(host.clone(), None, mode);
         Ok(HostRun {
