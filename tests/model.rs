@@ -13,10 +13,9 @@ use comasync::hresult::{
     RPC_E_OUT_OF_RESOURCES, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK,
 };
 use comasync::testing::model::{
-    co_wait_for_multiple_handles, method_name, CallModel, CallPhase, ContainerModel, EventClass,
-    EventModel, FinishMode, ModelOp, ModelOutcome, OuterScript, SignalPhase, World,
-    CONTAINER_CAPACITY, COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS, READ,
-    RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+    co_wait_for_multiple_handles, method_name, CallModel, ContainerModel, EventClass, EventModel,
+    FinishMode, ModelOp, ModelOutcome, OuterScript, SignalPhase, State, World, CONTAINER_CAPACITY,
+    COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
 };
 use proptest::prelude::*;
 
@@ -92,10 +91,10 @@ fn unchanged(c: &mut CallModel, f: impl FnOnce(&mut CallModel) -> ModelOutcome) 
 #[test]
 fn row05_begin_in_idle_returns_s_ok_pending_and_resets_event() {
     let mut c = call();
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert!(!c.event_set(), "a fresh call object's event starts clear");
     assert_eq!(c.begin(READ), ret(S_OK));
-    assert_eq!(c.state(), CallPhase::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert_eq!(c.method(), Some(READ));
     assert!(!c.event_set());
 
@@ -104,7 +103,7 @@ fn row05_begin_in_idle_returns_s_ok_pending_and_resets_event() {
     assert!(c.event_set());
     assert_eq!(c.begin(WRITE), ret(S_OK));
     assert!(!c.event_set());
-    assert_eq!(c.state(), CallPhase::Pending);
+    assert_eq!(c.state(), State::Pending);
 }
 
 #[test]
@@ -153,7 +152,7 @@ fn row07_server_complete_signals_the_pending_call() {
             cancel_returns: None
         }
     );
-    assert_eq!(c.state(), CallPhase::Signaled { cancelled: false });
+    assert_eq!(c.state(), State::Signaled { cancelled: false });
     assert!(c.event_set());
     assert_eq!(c.result(), Some(&(E_FAIL, vec![1])));
     assert_eq!(c.wait(0, 0), ret(S_OK));
@@ -198,7 +197,7 @@ fn row10_wait_on_fresh_idle_times_out_and_infinite_blocks() {
 #[test]
 fn row11_wait_after_finish_returns_s_ok() {
     let mut c = finished();
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(S_OK));
     assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), ret(S_OK));
 }
@@ -213,7 +212,7 @@ fn row12_finish_on_signaled_returns_server_result_and_outs() {
             outs: vec![7, 8]
         }
     );
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.method(), None);
     assert!(c.event_set(), "Finish_ leaves the manual-reset event set");
 
@@ -289,7 +288,7 @@ fn row14_finish_in_idle_returns_rpc_e_call_complete() {
 fn row15_cancel_zero_seconds_completes_locally_with_s_ok() {
     let mut c = pending();
     assert_eq!(c.cancel(0), ret(S_OK));
-    assert_eq!(c.state(), CallPhase::Signaled { cancelled: true });
+    assert_eq!(c.state(), State::Signaled { cancelled: true });
     assert!(c.event_set());
     assert!(c.is_cancelled());
     assert_eq!(c.cancel_in_flight(), None);
@@ -300,7 +299,7 @@ fn row15_cancel_zero_seconds_completes_locally_with_s_ok() {
 fn row15_cancel_then_server_in_time_returns_rpc_e_call_complete() {
     let mut c = pending();
     assert_eq!(c.cancel(10), ModelOutcome::CancelInFlight);
-    assert_eq!(c.state(), CallPhase::Cancelling);
+    assert_eq!(c.state(), State::Cancelling);
     assert_eq!(c.cancel_in_flight(), Some(10));
     assert!(!c.event_set());
     assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
@@ -310,7 +309,7 @@ fn row15_cancel_then_server_in_time_returns_rpc_e_call_complete() {
             cancel_returns: Some(RPC_E_CALL_COMPLETE)
         }
     );
-    assert_eq!(c.state(), CallPhase::Signaled { cancelled: false });
+    assert_eq!(c.state(), State::Signaled { cancelled: false });
     assert!(c.event_set());
     // Finish_ gives the server's result, whatever it is.
     assert_eq!(
@@ -329,7 +328,7 @@ fn row15_cancel_timeout_completes_locally_with_s_ok() {
     let mut c = pending();
     assert_eq!(c.cancel(1), ModelOutcome::CancelInFlight);
     assert_eq!(c.cancel_timeout(), ModelOutcome::CancelReturns(S_OK));
-    assert_eq!(c.state(), CallPhase::Signaled { cancelled: true });
+    assert_eq!(c.state(), State::Signaled { cancelled: true });
     assert!(c.event_set());
     assert_eq!(c.wait(0, 0), ret(S_OK));
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
@@ -386,7 +385,7 @@ fn row18_finish_on_cancelled_returns_rpc_e_call_canceled_and_drops_late_result()
         ModelOutcome::Dropped
     );
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.result(), None);
 }
 
@@ -414,7 +413,7 @@ fn row19_test_cancel_reports_the_cancelled_flag() {
 fn row20_release_while_pending_or_cancelling_abandons_the_call() {
     let mut c = pending();
     assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
-    assert_eq!(c.state(), CallPhase::Gone);
+    assert_eq!(c.state(), State::Gone);
     assert_eq!(c.server_complete(S_OK, &[1]), ModelOutcome::Dropped);
 
     let mut c = cancelling();
@@ -427,7 +426,7 @@ fn row20_release_while_pending_or_cancelling_abandons_the_call() {
 fn row21_release_when_signaled_discards_results() {
     let mut c = signaled();
     assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
-    assert_eq!(c.state(), CallPhase::Gone);
+    assert_eq!(c.state(), State::Gone);
     assert_eq!(c.result(), None);
     assert_eq!(c.finish(READ), ret(RPC_E_DISCONNECTED));
 
@@ -500,7 +499,7 @@ fn released_call_object_returns_rpc_e_disconnected() {
     assert_eq!(c.wait(0x100, INFINITE), ret(RPC_E_DISCONNECTED));
     assert_eq!(c.query_interface(&ASYNC), ret(RPC_E_DISCONNECTED));
     assert!(matches!(c.release(), ModelOutcome::Invalid(_)));
-    assert_eq!(c.state(), CallPhase::Gone);
+    assert_eq!(c.state(), State::Gone);
 }
 
 #[test]
@@ -545,8 +544,8 @@ fn call_model_step_is_pure_and_matches_apply() {
     let c = pending();
     let (out, next) = c.step(&ModelOp::Cancel(0));
     assert_eq!(out, ret(S_OK));
-    assert_eq!(c.state(), CallPhase::Pending);
-    assert_eq!(next.state(), CallPhase::Signaled { cancelled: true });
+    assert_eq!(c.state(), State::Pending);
+    assert_eq!(next.state(), State::Signaled { cancelled: true });
     let mut c2 = call();
     assert!(matches!(
         c2.apply(&ModelOp::EventSignal(0)),
@@ -927,8 +926,8 @@ fn world_step_is_pure() {
     let w = World::new(ASYNC, FinishMode::Strict, &[EventClass::Auto]);
     let (out, next) = w.step(&ModelOp::Begin(WRITE));
     assert_eq!(out, ret(S_OK));
-    assert_eq!(w.call().state(), CallPhase::Idle);
-    assert_eq!(next.call().state(), CallPhase::Pending);
+    assert_eq!(w.call().state(), State::Idle);
+    assert_eq!(next.call().state(), State::Pending);
     assert_eq!(next.events().len(), 1);
 }
 
@@ -1178,7 +1177,7 @@ fn a_failing_outer_reset_leaves_the_call_idle_and_begin_returns_its_hresult() {
         ..OuterScript::ok()
     });
     assert_eq!(c.begin(READ), ret(E_FAIL));
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.method(), None, "no server call starts");
     // Nothing to finish, cancel or deliver.
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
@@ -1191,7 +1190,7 @@ fn a_failing_outer_reset_leaves_the_call_idle_and_begin_returns_its_hresult() {
     );
     // The next Begin_ (second Reset: S_OK) starts a call.
     assert_eq!(c.begin(READ), ret(S_OK));
-    assert_eq!(c.state(), CallPhase::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 
@@ -1203,7 +1202,7 @@ fn a_panicking_outer_reset_counts_as_e_unexpected_and_leaves_the_call_idle() {
         ..OuterScript::ok()
     });
     assert_eq!(c.begin(WRITE), ret(E_UNEXPECTED));
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(
         c.begin(WRITE),
         ret(S_OK),
@@ -1309,7 +1308,7 @@ fn a_failing_outer_signal_after_finish_took_the_result_changes_nothing() {
         }
     );
     assert_eq!(c.outer_signal(), ret(E_FAIL));
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE), "delivered once");
     assert!(c.check_invariants().is_ok());
 }
@@ -1382,7 +1381,7 @@ fn a_call_cancelled_during_a_failing_outer_reset_is_forgotten_unsignalled() {
     c.begin_start(READ);
     assert_eq!(c.cancel(5), ModelOutcome::CancelInFlight);
     assert_eq!(c.begin_reset_returns(), ret(E_FAIL));
-    assert_eq!(c.state(), CallPhase::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.cancel_in_flight(), None, "the windowed Cancel is over");
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
     assert_eq!(counts(&c), (1, 0));
@@ -1407,7 +1406,7 @@ fn begin_from_inside_the_signal_on_its_thread_does_not_wait() {
     assert_eq!(counts(&c), (2, 1));
     assert_eq!(c.outer_signal_return(), ret(S_OK));
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
-    assert_eq!(c.state(), CallPhase::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 
@@ -1468,7 +1467,7 @@ fn a_completion_inside_the_signal_is_dropped_if_another_call_was_begun_by_then()
         c.outer_signal(),
         ModelOutcome::Invalid("no outer Signal is due")
     );
-    assert_eq!(c.state(), CallPhase::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 

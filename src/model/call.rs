@@ -13,7 +13,7 @@ use super::*;
 pub struct CallModel {
     async_iid: IID,
     mode: FinishMode,
-    state: CallPhase,
+    state: State,
     cancelled: bool,
     /// `cancelled` before the current `Begin_`: what `TestCancel` answers again if the outer's
     /// `Reset` fails it.
@@ -40,7 +40,7 @@ impl CallModel {
         CallModel {
             async_iid,
             mode,
-            state: CallPhase::Idle,
+            state: State::Idle,
             cancelled: false,
             cancelled_before: false,
             method: None,
@@ -90,7 +90,7 @@ impl CallModel {
     }
 
     /// The current state.
-    pub fn state(&self) -> CallPhase {
+    pub fn state(&self) -> State {
         self.state
     }
 
@@ -124,7 +124,7 @@ impl CallModel {
     pub fn in_progress(&self) -> bool {
         matches!(
             self.state,
-            CallPhase::Pending | CallPhase::Cancelling | CallPhase::Signaled { .. }
+            State::Pending | State::Cancelling | State::Signaled { .. }
         )
     }
 
@@ -154,8 +154,8 @@ impl CallModel {
     /// `Begin_` returns. Not aggregated, the call simply begins.
     pub fn begin_start(&mut self, m: MethodIndex) -> ModelOutcome {
         match self.state {
-            CallPhase::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
-            CallPhase::Idle => {
+            State::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
+            State::Idle => {
                 if let Some(o) = &mut self.outer {
                     // The previous call's Signal has not returned: it is due, or cannot be
                     // due yet because that call's Begin_ is still in the outer's Reset (the
@@ -171,11 +171,11 @@ impl CallModel {
                 self.cancelled = false;
                 self.event_set = false;
                 self.result = None;
-                self.state = CallPhase::Pending;
+                self.state = State::Pending;
                 self.method = Some(m);
                 ModelOutcome::Returns(S_OK)
             }
-            CallPhase::Pending | CallPhase::Cancelling | CallPhase::Signaled { .. } => {
+            State::Pending | State::Cancelling | State::Signaled { .. } => {
                 ModelOutcome::Returns(RPC_S_CALLPENDING)
             }
         }
@@ -202,7 +202,7 @@ impl CallModel {
         let after_reset = std::mem::take(&mut o.after_reset);
         if hr.failed() {
             if self.in_progress() {
-                self.state = CallPhase::Idle;
+                self.state = State::Idle;
                 // The call never happened: TestCancel answers for the previous one again.
                 self.cancelled = self.cancelled_before;
                 self.method = None;
@@ -211,7 +211,7 @@ impl CallModel {
             }
             return ModelOutcome::Returns(hr);
         }
-        if after_reset && self.state != CallPhase::Gone {
+        if after_reset && self.state != State::Gone {
             self.signal_due();
         }
         ModelOutcome::Returns(S_OK)
@@ -231,11 +231,11 @@ impl CallModel {
     /// result is [dropped](ModelOutcome::Dropped).
     pub fn server_complete(&mut self, hr: HRESULT, outs: &[u32]) -> ModelOutcome {
         let cancel_returns = match self.state {
-            CallPhase::Pending => None,
-            CallPhase::Cancelling => Some(RPC_E_CALL_COMPLETE),
+            State::Pending => None,
+            State::Cancelling => Some(RPC_E_CALL_COMPLETE),
             _ => return ModelOutcome::Dropped,
         };
-        self.state = CallPhase::Signaled { cancelled: false };
+        self.state = State::Signaled { cancelled: false };
         self.event_set = true;
         self.result = Some((hr, outs.to_vec()));
         self.cancel_in_flight = None;
@@ -321,7 +321,7 @@ impl CallModel {
         let hr = nth(&o.script.signal_results, o.signals - 1);
         let explicit = o.script.explicit_signals;
         o.phase = match deferred {
-            Some(d) if d == calls && self.state != CallPhase::Gone => SignalPhase::Due { call: d },
+            Some(d) if d == calls && self.state != State::Gone => SignalPhase::Due { call: d },
             _ => SignalPhase::Idle,
         };
         if hr.failed() && call == calls && self.result.is_some() {
@@ -346,24 +346,24 @@ impl CallModel {
     /// `RPC_S_CALLPENDING` ([`FinishMode::Strict`]), unchanged. The event stays as it is.
     pub fn finish(&mut self, m: MethodIndex) -> ModelOutcome {
         match self.state {
-            CallPhase::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
-            CallPhase::Idle => ModelOutcome::Returns(RPC_E_CALL_COMPLETE),
+            State::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
+            State::Idle => ModelOutcome::Returns(RPC_E_CALL_COMPLETE),
             _ if self.method != Some(m) => ModelOutcome::Returns(E_UNEXPECTED),
-            CallPhase::Signaled { cancelled: false } => {
+            State::Signaled { cancelled: false } => {
                 let (hr, outs) = self
                     .result
                     .take()
                     .expect("invariant: Signaled{cancelled: false} stores a result");
-                self.state = CallPhase::Idle;
+                self.state = State::Idle;
                 self.method = None;
                 ModelOutcome::Finished { hr, outs }
             }
-            CallPhase::Signaled { cancelled: true } => {
-                self.state = CallPhase::Idle;
+            State::Signaled { cancelled: true } => {
+                self.state = State::Idle;
                 self.method = None;
                 ModelOutcome::Returns(RPC_E_CALL_CANCELED)
             }
-            CallPhase::Pending | CallPhase::Cancelling => match self.mode {
+            State::Pending | State::Cancelling => match self.mode {
                 FinishMode::Blocking => ModelOutcome::Blocks,
                 FinishMode::Strict => ModelOutcome::Returns(RPC_S_CALLPENDING),
             },
@@ -379,22 +379,22 @@ impl CallModel {
     /// `RPC_E_CALL_COMPLETE`. `Gone` → `RPC_E_DISCONNECTED`.
     pub fn cancel(&mut self, seconds: u32) -> ModelOutcome {
         match self.state {
-            CallPhase::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
-            CallPhase::Pending => {
+            State::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
+            State::Pending => {
                 self.cancelled = true;
                 if seconds == 0 {
                     self.complete_locally();
                     ModelOutcome::Returns(S_OK)
                 } else {
-                    self.state = CallPhase::Cancelling;
+                    self.state = State::Cancelling;
                     self.cancel_in_flight = Some(seconds);
                     ModelOutcome::CancelInFlight
                 }
             }
-            CallPhase::Cancelling | CallPhase::Signaled { cancelled: true } => {
+            State::Cancelling | State::Signaled { cancelled: true } => {
                 ModelOutcome::Returns(RPC_E_CALL_CANCELED)
             }
-            CallPhase::Signaled { cancelled: false } | CallPhase::Idle => {
+            State::Signaled { cancelled: false } | State::Idle => {
                 ModelOutcome::Returns(RPC_E_CALL_COMPLETE)
             }
         }
@@ -406,10 +406,10 @@ impl CallModel {
     /// timeout is in flight.
     pub fn cancel_timeout(&mut self) -> ModelOutcome {
         match (self.state, self.cancel_in_flight) {
-            (CallPhase::Cancelling, Some(RPC_C_CANCEL_INFINITE_TIMEOUT)) => {
+            (State::Cancelling, Some(RPC_C_CANCEL_INFINITE_TIMEOUT)) => {
                 ModelOutcome::Invalid("an infinite Cancel never times out")
             }
-            (CallPhase::Cancelling, Some(_)) => {
+            (State::Cancelling, Some(_)) => {
                 self.complete_locally();
                 ModelOutcome::CancelReturns(S_OK)
             }
@@ -418,7 +418,7 @@ impl CallModel {
     }
 
     fn complete_locally(&mut self) {
-        self.state = CallPhase::Signaled { cancelled: true };
+        self.state = State::Signaled { cancelled: true };
         self.event_set = true;
         self.result = None;
         self.cancel_in_flight = None;
@@ -429,7 +429,7 @@ impl CallModel {
     /// is set, else `RPC_S_CALLPENDING`; `Gone` → `RPC_E_DISCONNECTED`.
     pub fn test_cancel(&self) -> ModelOutcome {
         match self.state {
-            CallPhase::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
+            State::Gone => ModelOutcome::Returns(RPC_E_DISCONNECTED),
             _ if self.cancelled => ModelOutcome::Returns(RPC_E_CALL_CANCELED),
             _ => ModelOutcome::Returns(RPC_S_CALLPENDING),
         }
@@ -442,7 +442,7 @@ impl CallModel {
     /// `RPC_S_CALLPENDING`, or [`ModelOutcome::Blocks`] for [`INFINITE`]. `COWAIT_WAITALL` is
     /// accepted on the single handle.
     pub fn wait(&self, flags: u32, timeout: u32) -> ModelOutcome {
-        if self.state == CallPhase::Gone {
+        if self.state == State::Gone {
             return ModelOutcome::Returns(RPC_E_DISCONNECTED);
         }
         wait_one(self.event_set, flags, timeout)
@@ -452,7 +452,7 @@ impl CallModel {
     /// `ISynchronizeHandle` and `ICancelMethodCalls` → `S_OK`; anything else →
     /// `E_NOINTERFACE`; `Gone` → `RPC_E_DISCONNECTED`.
     pub fn query_interface(&self, iid: &IID) -> ModelOutcome {
-        if self.state == CallPhase::Gone {
+        if self.state == State::Gone {
             return ModelOutcome::Returns(RPC_E_DISCONNECTED);
         }
         let known = [
@@ -476,11 +476,11 @@ impl CallModel {
     /// eventually returns is outside the model (in comasync its caller holds a reference, so
     /// the release cannot be final while it runs).
     pub fn release(&mut self) -> ModelOutcome {
-        if self.state == CallPhase::Gone {
+        if self.state == State::Gone {
             return ModelOutcome::Invalid("the call object was already released");
         }
         let abandoned = self.in_progress();
-        self.state = CallPhase::Gone;
+        self.state = State::Gone;
         self.cancelled = false;
         self.method = None;
         self.event_set = false;
@@ -531,7 +531,7 @@ impl CallModel {
             return Err("a Cancel(0) is never in flight");
         }
         match self.state {
-            CallPhase::Gone => {
+            State::Gone => {
                 if has_method || has_result || self.event_set || self.cancelled {
                     return Err("Gone holds no call");
                 }
@@ -539,12 +539,12 @@ impl CallModel {
                     return Err("Gone has no Cancel in flight");
                 }
             }
-            CallPhase::Idle => {
+            State::Idle => {
                 if has_method || has_result || in_flight.is_some() {
                     return Err("Idle holds no call");
                 }
             }
-            CallPhase::Pending => {
+            State::Pending => {
                 if !has_method || has_result || self.event_set || self.cancelled {
                     return Err("Pending: method set, no result, event clear, not cancelled");
                 }
@@ -552,7 +552,7 @@ impl CallModel {
                     return Err("Pending has no Cancel in flight");
                 }
             }
-            CallPhase::Cancelling => {
+            State::Cancelling => {
                 if !has_method || has_result || self.event_set || !self.cancelled {
                     return Err("Cancelling: method set, no result, event clear, cancelled");
                 }
@@ -560,7 +560,7 @@ impl CallModel {
                     return Err("Cancelling has a Cancel in flight");
                 }
             }
-            CallPhase::Signaled { cancelled } => {
+            State::Signaled { cancelled } => {
                 if !has_method || !self.event_set || in_flight.is_some() {
                     return Err("Signaled: method set, event set, no Cancel in flight");
                 }
@@ -583,10 +583,10 @@ impl CallModel {
                 if call != self.calls {
                     return Err("only the current call's Signal is ever due");
                 }
-                if matches!(self.state, CallPhase::Pending | CallPhase::Cancelling) {
+                if matches!(self.state, State::Pending | State::Cancelling) {
                     return Err("no call is begun while the previous call's Signal is due");
                 }
-                if self.state == CallPhase::Gone {
+                if self.state == State::Gone {
                     return Err("a released outer is never signalled");
                 }
             }

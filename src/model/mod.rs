@@ -26,7 +26,7 @@
 //!
 //! One file per concept: `call.rs` ([`CallModel`]), `outer.rs` (the aggregating outer),
 //! `event.rs` (events and `CoWaitForMultipleHandles`), `container.rs`, `world.rs` ([`World`],
-//! [`ModelOp`]); this file holds the constants, [`CallPhase`] and [`ModelOutcome`]. The model is
+//! [`ModelOp`]); this file holds the constants and [`ModelOutcome`]. The model is
 //! library-internal: the `testing` feature makes it public as `comasync::testing::model`, and the
 //! scenario runner checks every script against it.
 //!
@@ -49,11 +49,11 @@
 //!
 //! # Call-object states (spec 2.1)
 //!
-//! [`CallPhase::Idle`] → `Begin_` → [`CallPhase::Pending`] → server completes →
-//! [`CallPhase::Signaled`]`{cancelled: false}` → `Finish_` → `Idle`. A `Cancel` in `Pending`
-//! goes to [`CallPhase::Cancelling`] and from there to `Signaled{cancelled: false}` (the server
+//! [`State::Idle`] → `Begin_` → [`State::Pending`] → server completes →
+//! [`State::Signaled`]`{cancelled: false}` → `Finish_` → `Idle`. A `Cancel` in `Pending`
+//! goes to [`State::Cancelling`] and from there to `Signaled{cancelled: false}` (the server
 //! was in time) or `Signaled{cancelled: true}` (completed locally). The final `Release` goes to
-//! [`CallPhase::Gone`] from anywhere.
+//! [`State::Gone`] from anywhere.
 //!
 //! # Invariants
 //!
@@ -145,13 +145,13 @@
 //! ```
 //! use comasync::guid::IID_AsyncIPipeByte;
 //! use comasync::hresult::{RPC_E_CALL_CANCELED, RPC_S_CALLPENDING, S_OK};
-//! use comasync::testing::model::{CallPhase, FinishMode, ModelOp, ModelOutcome, World, READ};
+//! use comasync::testing::model::{State, FinishMode, ModelOp, ModelOutcome, World, READ};
 //!
 //! let mut w = World::new(IID_AsyncIPipeByte, FinishMode::Blocking, &[]);
 //! assert_eq!(w.apply(&ModelOp::Begin(READ)), ModelOutcome::Returns(S_OK));
 //! assert_eq!(w.apply(&ModelOp::Wait { flags: 0, timeout: 0 }), ModelOutcome::Returns(RPC_S_CALLPENDING));
 //! assert_eq!(w.apply(&ModelOp::Cancel(0)), ModelOutcome::Returns(S_OK));
-//! assert_eq!(w.call().state(), CallPhase::Signaled { cancelled: true });
+//! assert_eq!(w.call().state(), State::Signaled { cancelled: true });
 //! assert_eq!(w.apply(&ModelOp::Finish(READ)), ModelOutcome::Returns(RPC_E_CALL_CANCELED));
 //! assert_eq!(ModelOp::Begin(READ).to_string(), "Begin_Read");
 //! ```
@@ -180,6 +180,9 @@ mod world;
 /// What `Finish_` does before the call has completed (spec D5): the implementation's own
 /// [`call::FinishMode`](crate::call::FinishMode), the same two readings.
 pub use crate::call::FinishMode;
+/// The state of a call object (spec 2.1): the implementation's own
+/// [`call::State`](crate::call::State), the same five states.
+pub use crate::call::State;
 pub use call::CallModel;
 pub use container::ContainerModel;
 pub use event::{co_wait_for_multiple_handles, EventClass, EventModel};
@@ -231,25 +234,6 @@ pub fn method_name(m: MethodIndex) -> Cow<'static, str> {
         WRITE => Cow::Borrowed("Write"),
         n => Cow::Owned(format!("Method{n}")),
     }
-}
-
-/// The state of a call object (spec 2.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CallPhase {
-    /// Fresh, or the last call was finished.
-    Idle,
-    /// `Begin_` accepted; not yet complete.
-    Pending,
-    /// A `Cancel(s)` with `s > 0` has marked the call cancelled and is waiting for the server.
-    Cancelling,
-    /// Complete; `Finish_` not yet called.
-    Signaled {
-        /// `true`: completed locally by `Cancel` (`Finish_` gives `RPC_E_CALL_CANCELED`);
-        /// `false`: the server's results are stored.
-        cancelled: bool,
-    },
-    /// The last reference was released.
-    Gone,
 }
 
 /// What an operation does, as the model predicts it.

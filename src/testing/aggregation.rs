@@ -38,14 +38,12 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use super::runner::{describe, hr_name, model_state};
+use super::runner::{describe, hr_name};
 use super::{AsyncIProbe, IProbeCalls, IProbeOut};
 use crate::call::{CallObject, ICancelMethodCalls, ManualHandler, ServerCall, State};
 use crate::guid::{IID_ISynchronize, IID};
 use crate::hresult::{E_FAIL, E_NOINTERFACE, HRESULT, RPC_S_CALLPENDING, S_OK};
-use crate::model::{
-    CallModel, CallPhase, FinishMode, ModelOp, ModelOutcome, RPC_C_CANCEL_INFINITE_TIMEOUT,
-};
+use crate::model::{CallModel, FinishMode, ModelOp, ModelOutcome, RPC_C_CANCEL_INFINITE_TIMEOUT};
 use crate::sync::ISynchronize;
 use crate::unknown::{set_out, ComPtr, IUnknown, RefCount};
 
@@ -548,7 +546,7 @@ impl AggRun {
                 }
                 Event::SignalReturned(hr) => {
                     if hr.failed()
-                        && matches!(self.model.state(), CallPhase::Signaled { cancelled: false })
+                        && matches!(self.model.state(), State::Signaled { cancelled: false })
                     {
                         self.replaced = Some(hr);
                     }
@@ -762,15 +760,15 @@ impl AggRun {
     }
 
     fn check_state(&self) -> Check {
-        let real = model_state(self.obj.state());
+        let real = self.obj.state();
         let model = self.model.state();
         if real != model {
             return Err(format!(
                 "the call object is {real:?}, the model says {model:?}"
             ));
         }
-        let pending = matches!(model, CallPhase::Pending | CallPhase::Cancelling);
-        if pending || matches!(model, CallPhase::Signaled { .. }) {
+        let pending = matches!(model, State::Pending | State::Cancelling);
+        if pending || matches!(model, State::Signaled { .. }) {
             let set = self.obj.handle().is_signaled();
             if set != self.model.event_set() {
                 return Err(format!(

@@ -55,7 +55,7 @@ use crate::hresult::{
     E_HANDLE, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
     RPC_E_DISCONNECTED, RPC_S_CALLPENDING, S_OK,
 };
-use crate::model::{CallModel, CallPhase, FinishMode, ModelOutcome, OuterScript, SignalPhase};
+use crate::model::{CallModel, FinishMode, ModelOutcome, OuterScript, SignalPhase, State};
 use crate::sync::ISynchronize;
 use crate::unknown::{non_delegating, ComPtr, IUnknown, RefCount};
 
@@ -283,7 +283,7 @@ pub enum ConcResult {
     /// [`ConcOp::Observe`].
     State {
         /// The call object's state.
-        state: CallPhase,
+        state: State,
         /// Whether its own event is set.
         event: bool,
         /// The outer's `(Reset, Signal)` counts, if aggregated.
@@ -466,7 +466,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 // The harness waits through its memory reference: the released call object's
                 // handle is closed (docs/model.md), not a COM call refused.
                 ModelOutcome::Returns(E_HANDLE)
-            } else if n.call.state() == CallPhase::Gone {
+            } else if n.call.state() == State::Gone {
                 // Released, the handle not closed yet: whatever the event last said.
                 return matches!(
                     result,
@@ -478,7 +478,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
             }
         }
         ConcOp::HandleClosed => {
-            if n.call.state() != CallPhase::Gone || n.handle_closed || !unobserved {
+            if n.call.state() != State::Gone || n.handle_closed || !unobserved {
                 return None;
             }
             n.handle_closed = true;
@@ -517,7 +517,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 return None;
             };
             let c = &n.call;
-            let gone = c.state() == CallPhase::Gone;
+            let gone = c.state() == State::Gone;
             let ok = *state == c.state()
                 && (gone || *event == c.event_set())
                 && *outer == c.outer().map(|o| (o.resets(), o.signals()))
@@ -967,7 +967,7 @@ pub fn run_concurrent_call(
 
     let invoke = clock.tick();
     let observed = ConcResult::State {
-        state: super::runner::model_state(obj.state()),
+        state: obj.state(),
         event: obj.handle().is_signaled(),
         outer: outer.as_ref().map(|o| {
             (

@@ -53,7 +53,7 @@ use crate::guid::{
 };
 use crate::hresult::{HRESULT, S_OK};
 use crate::model::{
-    CallModel, CallPhase, EventClass, FinishMode, ModelOp, ModelOutcome, World, INFINITE,
+    CallModel, EventClass, FinishMode, ModelOp, ModelOutcome, World, INFINITE,
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 use crate::sync::{
@@ -297,17 +297,6 @@ struct CallRun {
     setup: String,
 }
 
-/// The model's name for a real call object's state.
-pub fn model_state(s: State) -> CallPhase {
-    match s {
-        State::Idle => CallPhase::Idle,
-        State::Pending => CallPhase::Pending,
-        State::Cancelling => CallPhase::Cancelling,
-        State::Signaled { cancelled } => CallPhase::Signaled { cancelled },
-        State::Gone => CallPhase::Gone,
-    }
-}
-
 fn out_for(method: usize, outs: Vec<u32>) -> IProbeOut {
     if method == 0 {
         IProbeOut::Read { outs }
@@ -446,11 +435,11 @@ impl CallRun {
 
     /// After a step both sides agreed on: the same state, the same event, no leaked reference.
     fn check_state(&self) -> Result<(), String> {
-        let real = model_state(self.obj.state());
+        let real = self.obj.state();
         if real != self.model.state() {
             return Err(format!("the result agreed, but the state is {real:?}"));
         }
-        if real != CallPhase::Gone {
+        if real != State::Gone {
             let set = self.obj.handle().is_signaled();
             if set != self.model.event_set() {
                 return Err(format!(
