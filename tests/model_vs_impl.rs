@@ -500,7 +500,7 @@ fn a_non_linearizable_history_is_rejected() {
     let e = |op, hr, invoke, response| Entry {
         thread: 0,
         op,
-        result: ConcResult::ModelOutcome(ModelOutcome::Returns(hr)),
+        result: ConcResult::Outcome(ModelOutcome::Returns(hr)),
         invoke,
         response,
     };
@@ -538,8 +538,8 @@ fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
         tag,
         part,
     };
-    let ok = ConcResult::ModelOutcome(ModelOutcome::Returns(S_OK));
-    let finished = ConcResult::ModelOutcome(ModelOutcome::Finished {
+    let ok = ConcResult::Outcome(ModelOutcome::Returns(S_OK));
+    let finished = ConcResult::Outcome(ModelOutcome::Finished {
         hr: S_OK,
         outs: vec![1],
     });

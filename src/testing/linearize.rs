@@ -276,7 +276,7 @@ fn seconds(s: u32) -> String {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ConcResult {
     /// A model [`ModelOutcome`] (`Returns` or `Finished`).
-    ModelOutcome(ModelOutcome),
+    Outcome(ModelOutcome),
     /// Nothing observable (a server completion, a `Release`, a `Cancel`'s request, the first
     /// part of a `Begin_`).
     Unobserved,
@@ -296,7 +296,7 @@ pub enum ConcResult {
 impl fmt::Debug for ConcResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConcResult::ModelOutcome(o) => f.write_str(&super::runner::describe(o)),
+            ConcResult::Outcome(o) => f.write_str(&super::runner::describe(o)),
             ConcResult::Unobserved => f.write_str("-"),
             ConcResult::State {
                 state,
@@ -470,7 +470,7 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
                 // Released, the handle not closed yet: whatever the event last said.
                 return matches!(
                     result,
-                    ConcResult::ModelOutcome(ModelOutcome::Returns(S_OK | RPC_S_CALLPENDING))
+                    ConcResult::Outcome(ModelOutcome::Returns(S_OK | RPC_S_CALLPENDING))
                 )
                 .then_some(n);
             } else {
@@ -530,10 +530,10 @@ pub fn conc_step(s: &GenModel, op: &ConcOp, result: &ConcResult) -> Option<GenMo
     };
     let observed = match (result, &out) {
         (
-            ConcResult::ModelOutcome(ModelOutcome::Returns(hr)),
+            ConcResult::Outcome(ModelOutcome::Returns(hr)),
             ModelOutcome::Finished { hr: e, outs },
         ) if outs.is_empty() && hr == e => true,
-        (ConcResult::ModelOutcome(o), _) => *o == out,
+        (ConcResult::Outcome(o), _) => *o == out,
         _ => false,
     };
     observed.then_some(n)
@@ -689,7 +689,7 @@ fn record_outer_calls(history: &History, thread: usize, response: u64) -> Option
             Some(hr) => h.push(Entry {
                 thread,
                 op: ConcOp::OuterSignal,
-                result: ConcResult::ModelOutcome(ModelOutcome::Returns(hr)),
+                result: ConcResult::Outcome(ModelOutcome::Returns(hr)),
                 invoke: tick,
                 response,
             }),
@@ -818,7 +818,7 @@ pub fn run_concurrent_call(
                 let reset = record_outer_calls(&history, t, response);
                 let result = match result {
                     Ok(ModelOutcome::Invalid(_)) => continue,
-                    Ok(o) => ConcResult::ModelOutcome(o),
+                    Ok(o) => ConcResult::Outcome(o),
                     Err(e) => ConcResult::Panicked(panic_message(e)),
                 };
                 let mut h = history.lock().unwrap();
