@@ -15,7 +15,7 @@ use crate::guid::{
     IID_ICancelMethodCalls, IID_ISynchronize, IID_ISynchronizeHandle, IID_IUnknown, IID,
 };
 use crate::hresult::{HRESULT, S_OK};
-use crate::model::{CallModel, ModelOp, ModelOutcome, INFINITE, RPC_C_CANCEL_INFINITE_TIMEOUT};
+use crate::model::{CallModel, ModelOp, ModelOutcome, RPC_C_CANCEL_INFINITE_TIMEOUT};
 use crate::sync::observe::Observer;
 use crate::sync::prim::Deadline;
 use crate::sync::{ISynchronize, ISynchronizeHandle};
@@ -340,13 +340,11 @@ impl Side for CallSide {
                     Err(e) => return Ok(ModelOutcome::Returns(e.0)),
                 };
                 let (flags, timeout) = (*flags, self.opts.wait_timeout(*timeout));
-                ModelOutcome::Returns(if timeout == INFINITE {
+                ModelOutcome::Returns(
                     self.opts
-                        .guarded(move || sync.wait(flags, timeout))
-                        .ok_or("Wait blocked")?
-                } else {
-                    sync.wait(flags, timeout)
-                })
+                        .wait(timeout, move || sync.wait(flags, timeout))
+                        .ok_or("Wait blocked")?,
+                )
             }
             ModelOp::QueryInterface(iid) => {
                 ModelOutcome::Returns(query_hr(&**obj, iid, &PROBE_ASYNC_IID))

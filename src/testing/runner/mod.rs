@@ -118,6 +118,20 @@ impl RunOptions {
         }
     }
 
+    /// Runs the wait `f` with this (real) `timeout`: an `INFINITE` one as
+    /// [`RunOptions::guarded`] runs it, a finite one inline.
+    fn wait<T: Send + 'static>(
+        &self,
+        timeout: u32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        if timeout == INFINITE {
+            self.guarded(f)
+        } else {
+            Some(f())
+        }
+    }
+
     /// Runs `f`, on a bounded helper thread if [`RunOptions::guard_blocking_calls`] is set:
     /// `None` if it did not return within the hang limit.
     fn guarded<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {

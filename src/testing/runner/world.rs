@@ -4,7 +4,7 @@
 
 use super::{describe, Exec, Mismatch, Report, Run, RunOptions, Side};
 use crate::call::FinishMode;
-use crate::model::{EventClass, ModelOp, ModelOutcome, World, INFINITE};
+use crate::model::{EventClass, ModelOp, ModelOutcome, World};
 use crate::sync::{
     co_wait_for_multiple_handles, ISynchronize, ISynchronizeContainer, ISynchronizeHandle,
     ManualResetEvent, StdEvent, SynchronizeContainer, HANDLE,
@@ -95,13 +95,11 @@ impl Side for WorldSide {
                     *flags,
                     self.opts.wait_timeout(*timeout),
                 );
-                ModelOutcome::Returns(if timeout == INFINITE {
+                ModelOutcome::Returns(
                     self.opts
-                        .guarded(move || ev.wait(flags, timeout))
-                        .ok_or("Wait blocked")?
-                } else {
-                    ev.wait(flags, timeout)
-                })
+                        .wait(timeout, move || ev.wait(flags, timeout))
+                        .ok_or("Wait blocked")?,
+                )
             }
             ModelOp::CoWait {
                 flags,
@@ -127,13 +125,9 @@ impl Side for WorldSide {
                         index: present.then_some(index),
                     }
                 };
-                if timeout == INFINITE {
-                    self.opts
-                        .guarded(run)
-                        .ok_or("CoWaitForMultipleHandles blocked")?
-                } else {
-                    run()
-                }
+                self.opts
+                    .wait(timeout, run)
+                    .ok_or("CoWaitForMultipleHandles blocked")?
             }
             ModelOp::AddSynchronize(e) => {
                 ModelOutcome::Returns(self.container.add_synchronize(e.map(|e| &self.events[e])))
@@ -154,11 +148,7 @@ impl Side for WorldSide {
                     let hr = container.wait_multiple(flags, timeout, present.then_some(&mut got));
                     (hr, got)
                 };
-                let (hr, got) = if timeout == INFINITE {
-                    self.opts.guarded(run).ok_or("WaitMultiple blocked")?
-                } else {
-                    run()
-                };
+                let (hr, got) = self.opts.wait(timeout, run).ok_or("WaitMultiple blocked")?;
                 let position = got.and_then(|g| {
                     let event = self
                         .events
