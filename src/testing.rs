@@ -75,5 +75,15 @@ crate::com_interface! {
     }
 }
 
+/// The out-parameters of `IProbe` method `method` (0 `Read`, else `Write`) carrying `outs`:
+/// what the runners' servers complete calls with.
+pub(crate) fn probe_out(method: usize, outs: Vec<u32>) -> IProbeOut {
+    if method == 0 {
+        IProbeOut::Read { outs }
+    } else {
+        IProbeOut::Write { outs }
+    }
+}
+
 /// The asynchronous IID of [`IProbe`], the call object's interface in every runner.
 pub const PROBE_ASYNC_IID: crate::guid::IID = <dyn AsyncIProbe as crate::unknown::Interface>::IID;

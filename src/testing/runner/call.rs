@@ -19,7 +19,7 @@ use crate::model::{CallModel, ModelOp, ModelOutcome, RPC_C_CANCEL_INFINITE_TIMEO
 use crate::sync::observe::Observer;
 use crate::sync::prim::Deadline;
 use crate::sync::{ISynchronize, ISynchronizeHandle};
-use crate::testing::{AsyncIProbe, IProbeCalls, IProbeOut, PROBE_ASYNC_IID};
+use crate::testing::{probe_out, AsyncIProbe, IProbeCalls, PROBE_ASYNC_IID};
 use crate::unknown::{query, ComPtr, IUnknown, Interface};
 
 /// A `Cancel(s > 0)` whose window is open.
@@ -50,14 +50,6 @@ pub(super) struct CallSide {
     server: Arc<ManualHandler<IProbeCalls>>,
     cancel: Option<InFlight>,
     opts: RunOptions,
-}
-
-fn out_for(method: usize, outs: Vec<u32>) -> IProbeOut {
-    if method == 0 {
-        IProbeOut::Read { outs }
-    } else {
-        IProbeOut::Write { outs }
-    }
 }
 
 /// What a `Finish_` returned, in the model's terms.
@@ -229,12 +221,12 @@ impl Side for CallSide {
                     } else {
                         // An earlier call's late completion: the call object must drop it.
                         let m = call.method();
-                        call.complete(S_OK, out_for(m, vec![0xDEAD]));
+                        call.complete(S_OK, probe_out(m, vec![0xDEAD]));
                     }
                 }
                 if let Some(call) = mine {
                     let m = call.method();
-                    call.complete(*hr, out_for(m, outs.clone()));
+                    call.complete(*hr, probe_out(m, outs.clone()));
                 }
                 let after = obj.state();
                 let delivered = matches!(before, State::Pending | State::Cancelling)
