@@ -29,6 +29,7 @@
 //! `scenarios/` are one per documented rule.
 
 pub mod mermaid;
+mod model_check;
 pub(crate) mod parse;
 mod run;
 pub mod trace;

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::mermaid;
+use super::model_check::{self, ModelCheck, Observed, Seen};
 use super::parse::{self, hr_name, Iface, Op, ServerKind, Step, StepKind, Value};
 use super::trace::{Event, EventKind, Role, Trace};
 use crate::call::{
@@ -806,6 +807,8 @@ struct Runner {
     trace: Trace,
     /// Wakes `quiesce` when another thread blocks or an actor returns.
     observer: Observer,
+    /// The reference model the steps are replayed on.
+    model: ModelCheck,
 }
 
 impl Drop for Runner {
@@ -844,6 +847,7 @@ impl Runner {
             started: Vec::new(),
             trace: Trace::default(),
             observer: Observer::new(),
+            model: ModelCheck::new(),
         }
     }
 
@@ -892,6 +896,27 @@ impl Runner {
             };
             self.print(step, &outcome, out)?;
             self.check(step, &outcome)?;
+            // The reference model replays the step (model_check.rs): a divergence stops here.
+            let seen = match &step.kind {
+                StepKind::Start { .. } => Seen::Started {
+                    blocked: outcome.text.as_deref() == Some("started, blocks"),
+                },
+                _ => Seen::Returned {
+                    hr: outcome.hr,
+                    count: outcome.count,
+                    outs: &outcome.outs,
+                    dropped: outcome.note.as_deref() == Some("late result dropped"),
+                },
+            };
+            let (line, actor, text) = (step.line, &step.actor, &step.text);
+            let observed = Observed {
+                line,
+                actor,
+                text,
+                seen,
+            };
+            (self.model.step(model_check::action(&step.kind), &observed))
+                .map_err(|d| self.rt(step, d.message))?;
         }
         Ok(())
     }
