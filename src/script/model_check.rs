@@ -46,7 +46,10 @@
 //! * `Signal` or `Reset` on a call object's `ISynchronize` (not an operation of the model): the
 //!   call object is no longer tracked, nor is a container or wait that includes it;
 //! * a `Cancel` window expiring in real time while later steps run: a finite `Cancel` in
-//!   flight is taken to outlast the steps until the server completes or its `join`.
+//!   flight is taken to outlast the steps until the server completes or its `join`;
+//! * time, otherwise: a started wait with a finite timeout gets the model's answer at its
+//!   `start` (the script must not race it against a `Signal`, `docs/scenarios.md`), and may
+//!   be seen blocked there while its timeout runs.
 //!
 //! # Files
 //!

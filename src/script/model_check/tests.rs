@@ -174,6 +174,18 @@ fn whether_a_started_operation_blocks_is_compared() {
 }
 
 #[test]
+fn a_started_finite_wait_may_still_be_running_its_timeout() {
+    let script = "e = StdEvent\nt1: start Wait e 50\nt1: join\n";
+    let results = [Err(true), r(RPC_S_CALLPENDING, &[])];
+    assert_eq!(replay(script, &results), Ok(()));
+    let results = [Err(false), r(S_OK, &[])];
+    assert_eq!(
+        failure(script, &results),
+        "line 3: join (Wait e 50): the implementation returned S_OK, the model says RPC_S_CALLPENDING"
+    );
+}
+
+#[test]
 fn a_join_is_compared_with_the_answer_the_model_gave_when_it_returned() {
     // An INFINITE Cancel returns when the server completes: RPC_E_CALL_COMPLETE.
     let script = format!(
@@ -279,6 +291,36 @@ fn a_signal_on_a_call_object_stops_tracking_it() {
         ),
         Ok(())
     );
+}
+
+#[test]
+fn scripts_with_timeouts_and_windows_pass_the_check_on_the_real_objects() {
+    let script = "e = StdEvent\n\
+                  t1: start Wait e 50\n\
+                  t1: join -> RPC_S_CALLPENDING\n\
+                  server = SimpleStream \"hello, world\"\n\
+                  f = QueryInterface server ICallFactory -> S_OK\n\
+                  call = CreateCall f AsyncISimpleStream -> S_OK\n\
+                  Begin_Read call 5 -> S_OK\n\
+                  t2: start Cancel call 1\n\
+                  t2: join -> S_OK\n\
+                  Finish_Read call -> RPC_E_CALL_CANCELED\n\
+                  server: Complete call -> S_OK \"hello\"\n\
+                  Begin_Write call \"xy\" -> S_OK\n\
+                  t3: start Finish_Write call\n\
+                  t4: start CoWaitForMultipleHandles 0 INFINITE e call\n\
+                  server: Complete call -> S_OK 2\n\
+                  t3: join -> S_OK 2\n\
+                  t4: join -> S_OK 1\n";
+    let before = COMPARED.with(|c| c.get());
+    let r = run_source(
+        "timing.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    );
+    assert!(r.is_ok(), "{}", r.unwrap_err());
+    assert_eq!(COMPARED.with(|c| c.get()) - before, 9);
 }
 
 #[test]
