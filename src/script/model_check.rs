@@ -153,6 +153,18 @@ pub(crate) struct Observed<'a> {
     pub seen: Seen<'a>,
 }
 
+impl<'a> Observed<'a> {
+    /// What `step` produced.
+    pub(crate) fn of(step: &'a parse::Step, seen: Seen<'a>) -> Self {
+        Observed {
+            line: step.line,
+            actor: &step.actor,
+            text: &step.text,
+            seen,
+        }
+    }
+}
+
 /// The result of one step.
 #[derive(Clone, Debug)]
 pub(crate) enum Seen<'a> {

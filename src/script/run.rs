@@ -908,15 +908,10 @@ impl Runner {
                     dropped: outcome.note.as_deref() == Some("late result dropped"),
                 },
             };
-            let (line, actor, text) = (step.line, &step.actor, &step.text);
-            let observed = Observed {
-                line,
-                actor,
-                text,
-                seen,
-            };
-            (self.model.step(model_check::action(&step.kind), &observed))
-                .map_err(|d| self.rt(step, d.message))?;
+            (self
+                .model
+                .step(model_check::action(&step.kind), &Observed::of(step, seen)))
+            .map_err(|d| self.rt(step, d.message))?;
         }
         Ok(())
     }
