@@ -17,7 +17,8 @@
 //!   reports where it departs from the server-side rules of spec 2.2.
 //!
 //! A failure always prints the operation sequence as COM calls, one per line (the model's
-//! [`ModelOp`](crate::model::ModelOp) `Display`), with the step where the two sides disagree marked.
+//! [`ModelOp`](crate::model::ModelOp) `Display`), with the step where the two sides disagree
+//! marked.
 //!
 //! ```
 //! use comasync::testing::model::{FinishMode, ModelOp, READ};

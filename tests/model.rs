@@ -1,5 +1,5 @@
-//! Unit tests of the reference model `comasync::testing::model`: one test (or a few) per row of spec
-//! section 2.1, then the events, `CoWaitForMultipleHandles` and `ISynchronizeContainer` rules,
+//! Unit tests of the reference model `comasync::testing::model`: one test (or a few) per row of
+//! spec section 2.1, then the events, `CoWaitForMultipleHandles` and `ISynchronizeContainer` rules,
 //! the printing of operations, and a property test of the model's invariants.
 
 use comasync::guid::{
@@ -1121,7 +1121,8 @@ proptest! {
         ops in proptest::collection::vec(arb_op(), 0..40),
     ) {
         let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
-        let mut w = World::new(ASYNC, mode, &[EventClass::ManualReset, EventClass::Auto, EventClass::Auto]);
+        let kinds = [EventClass::ManualReset, EventClass::Auto, EventClass::Auto];
+        let mut w = World::new(ASYNC, mode, &kinds);
         for op in &ops {
             let before = w.clone();
             let (stepped_out, stepped) = before.step(op);
@@ -1673,7 +1674,8 @@ proptest! {
         ops in proptest::collection::vec(arb_aggregated_op(), 0..40),
     ) {
         let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
-        let mut w = World::with_call(CallModel::aggregated(ASYNC, mode, script), &[EventClass::ManualReset]);
+        let call = CallModel::aggregated(ASYNC, mode, script);
+        let mut w = World::with_call(call, &[EventClass::ManualReset]);
         for op in &ops {
             let before = w.clone();
             let (stepped_out, stepped) = before.step(op);

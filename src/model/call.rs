@@ -495,8 +495,8 @@ impl CallModel {
         ModelOutcome::Released { abandoned }
     }
 
-    /// Applies a call-object operation ([`ModelOp::Begin`] … [`ModelOp::Release`]); any other [`ModelOp`] is
-    /// [`ModelOutcome::Invalid`].
+    /// Applies a call-object operation ([`ModelOp::Begin`] … [`ModelOp::Release`]); any other
+    /// [`ModelOp`] is [`ModelOutcome::Invalid`].
     pub fn apply(&mut self, op: &ModelOp) -> ModelOutcome {
         match op {
             ModelOp::Begin(m) => self.begin(*m),

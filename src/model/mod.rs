@@ -6,8 +6,9 @@
 //!
 //! The model predicts, for a state and one operation, **what the operation returns and what
 //! the next state is**. It has no threads, no clocks and no shared memory, and it does not call
-//! the crate's implementation: it uses only the [`hresult`](crate::hresult) codes and the
-//! [`guid`](crate::guid) IIDs. It is written from the spec alone so that running the same
+//! the crate's implementation: it uses only the [`hresult`](crate::hresult) codes, the
+//! [`guid`](crate::guid) IIDs and two plain enums it shares with the implementation,
+//! [`State`] and [`FinishMode`]. It is written from the spec alone so that running the same
 //! operation sequence against the model and against the implementation (in unit tests, in
 //! `proptest` state-machine tests, in a fuzzer) finds places where the two disagree.
 //!
@@ -31,21 +32,22 @@
 //! scenario runner checks every script against it.
 //!
 //! Every operation returns a [`ModelOutcome`]. Besides "the COM call returns this `HRESULT`"
-//! ([`ModelOutcome::Returns`]) an outcome can say that the call **blocks** ([`ModelOutcome::Blocks`]:
-//! an infinite wait, or a `Finish_` before completion in [`FinishMode::Blocking`]), or that the
-//! operation is **not applicable** in this state ([`ModelOutcome::Invalid`]: a test-harness error
-//! such as an unknown event index, not a COM result). Neither changes the state.
+//! ([`ModelOutcome::Returns`]) an outcome can say that the call **blocks**
+//! ([`ModelOutcome::Blocks`]: an infinite wait, or a `Finish_` before completion in
+//! [`FinishMode::Blocking`]), or that the operation is **not applicable** in this state
+//! ([`ModelOutcome::Invalid`]: a test-harness error such as an unknown event index, not a COM
+//! result). Neither changes the state.
 //!
 //! # Timing, made explicit
 //!
-//! `ICancelMethodCalls::Cancel(s)` returns a result that depends on whether the server
-//! completes within `s` seconds. The model splits it in two steps instead of being
-//! nondeterministic: [`ModelOp::Cancel`] makes the request (with `s == 0` it also completes the call
-//! locally and returns `S_OK` at once; otherwise the `Cancel` is *in flight*,
+//! `ICancelMethodCalls::Cancel(s)` returns a result that depends on whether the server completes
+//! within `s` seconds. The model splits it in two steps instead of being nondeterministic:
+//! [`ModelOp::Cancel`] makes the request (with `s == 0` it also completes the call locally and
+//! returns `S_OK` at once; otherwise the `Cancel` is *in flight*,
 //! [`ModelOutcome::CancelInFlight`]), and the in-flight `Cancel` is then resolved either by
 //! [`ModelOp::ServerComplete`] (the `Cancel` returns `RPC_E_CALL_COMPLETE`, reported in
-//! [`ModelOutcome::Delivered`]) or by [`ModelOp::CancelTimeout`] (only for a finite `s`; the `Cancel`
-//! returns `S_OK`, [`ModelOutcome::CancelReturns`]).
+//! [`ModelOutcome::Delivered`]) or by [`ModelOp::CancelTimeout`] (only for a finite `s`; the
+//! `Cancel` returns `S_OK`, [`ModelOutcome::CancelReturns`]).
 //!
 //! # Call-object states (spec 2.1)
 //!
@@ -90,10 +92,10 @@
 //! * `QueryInterface` answers the async IID, `IUnknown`, `ISynchronize`, `ISynchronizeHandle`
 //!   and `ICancelMethodCalls` (an in-process call object: no `IClientSecurity`, spec row 23's
 //!   proxy-only interface).
-//! * A server completion arriving when no call is waiting for it (`Idle`, `Signaled`, `Gone`)
-//!   is dropped. [`ModelOp::ServerComplete`] always targets the *current* call: a late completion of
-//!   an earlier, locally cancelled call is something the implementation must drop, and it is not
-//!   an operation of this model.
+//! * A server completion arriving when no call is waiting for it (`Idle`, `Signaled`, `Gone`) is
+//!   dropped. [`ModelOp::ServerComplete`] always targets the *current* call: a late completion of
+//!   an earlier, locally cancelled call is something the implementation must drop, and it is not an
+//!   operation of this model.
 //!
 //!
 //! # Aggregation
@@ -122,11 +124,12 @@
 //!   return `RPC_E_DISCONNECTED`.
 //! * A blocking `Finish_` returns once the call completes, with its result, exactly once.
 //!
-//! By default a completion and its `Signal` are one step (a single thread sees nothing
-//! between them). With [`OuterScript::explicit_signals`], the `Signal` is a step of its own
-//! ([`ModelOp::OuterSignal`]), or two ([`ModelOp::OuterSignalEnter`] and [`ModelOp::OuterSignalReturn`], with
-//! the operations between them made from inside the callback), so that the orderings other
-//! threads can see are reachable too; the linearizability check uses that form.
+//! By default a completion and its `Signal` are one step (a single thread sees nothing between
+//! them). With [`OuterScript::explicit_signals`], the `Signal` is a step of its own
+//! ([`ModelOp::OuterSignal`]), or two ([`ModelOp::OuterSignalEnter`] and
+//! [`ModelOp::OuterSignalReturn`], with the operations between them made from inside the callback),
+//! so that the orderings other threads can see are reachable too; the linearizability check uses
+//! that form.
 //!
 //! ```
 //! use comasync::guid::IID_AsyncIPipeByte;
@@ -149,7 +152,8 @@
 //!
 //! let mut w = World::new(IID_AsyncIPipeByte, FinishMode::Blocking, &[]);
 //! assert_eq!(w.apply(&ModelOp::Begin(READ)), ModelOutcome::Returns(S_OK));
-//! assert_eq!(w.apply(&ModelOp::Wait { flags: 0, timeout: 0 }), ModelOutcome::Returns(RPC_S_CALLPENDING));
+//! let wait = ModelOp::Wait { flags: 0, timeout: 0 };
+//! assert_eq!(w.apply(&wait), ModelOutcome::Returns(RPC_S_CALLPENDING));
 //! assert_eq!(w.apply(&ModelOp::Cancel(0)), ModelOutcome::Returns(S_OK));
 //! assert_eq!(w.call().state(), State::Signaled { cancelled: true });
 //! assert_eq!(w.apply(&ModelOp::Finish(READ)), ModelOutcome::Returns(RPC_E_CALL_CANCELED));
@@ -253,8 +257,8 @@ pub enum ModelOutcome {
     /// `Finish_` before completion in [`FinishMode::Blocking`]). The state is unchanged; the
     /// call would return once another operation completes the call or signals the object.
     Blocks,
-    /// `Cancel(s)` with `s > 0` made the request and is still waiting for the server; it
-    /// returns later, as reported by [`ModelOutcome::Delivered`] or [`ModelOutcome::CancelReturns`].
+    /// `Cancel(s)` with `s > 0` made the request and is still waiting for the server; it returns
+    /// later, as reported by [`ModelOutcome::Delivered`] or [`ModelOutcome::CancelReturns`].
     CancelInFlight,
     /// [`ModelOp::CancelTimeout`]: the in-flight `Cancel`'s window expired; the call was completed
     /// locally and the `Cancel` returns this (`S_OK`).

@@ -19,11 +19,11 @@ pub struct OuterScript {
     pub reset_results: Vec<HRESULT>,
     /// What each `Signal` returns, in order.
     pub signal_results: Vec<HRESULT>,
-    /// `false` (the default): a completion calls the outer's `Signal` at once, as one step
-    /// with it (a single-threaded client sees nothing between them). `true`: the `Signal`
-    /// becomes [due](SignalPhase::Due) and waits for [`ModelOp::OuterSignal`] (or
-    /// [`ModelOp::OuterSignalEnter`] … [`ModelOp::OuterSignalReturn`], with operations made from inside
-    /// it between the two), so that other threads' operations can come first.
+    /// `false` (the default): a completion calls the outer's `Signal` at once, as one step with it
+    /// (a single-threaded client sees nothing between them). `true`: the `Signal` becomes
+    /// [due](SignalPhase::Due) and waits for [`ModelOp::OuterSignal`] (or
+    /// [`ModelOp::OuterSignalEnter`] … [`ModelOp::OuterSignalReturn`], with operations made from
+    /// inside it between the two), so that other threads' operations can come first.
     pub explicit_signals: bool,
 }
 

@@ -2,14 +2,16 @@
 //! ([`crate::model`]), step by step, and reports the first step where they disagree.
 //!
 //! * [`check_call_ops`] (`call.rs`): a real [`CallObject`](crate::call::CallObject) for
-//!   [`IProbe`](super::IProbe), served by a [`ManualHandler`](crate::call::ManualHandler) so that the server completes exactly when the sequence says
-//!   ([`ModelOp::ServerComplete`]), against a [`CallModel`]. After every step the runner also
-//!   compares the states ([`CallObject::state`](crate::call::CallObject::state) against [`CallModel::state`]), the call's event
-//!   and the client's COM reference count; at the end it releases everything and checks that
-//!   the call object's memory is gone.
-//! * [`check_world_ops`] (`world.rs`): real `ManualResetEvent`s / `StdEvent`s, a `SynchronizeContainer` and
-//!   [`co_wait_for_multiple_handles`](crate::sync::co_wait_for_multiple_handles) against a [`World`]; after every step each event's
-//!   signaled state is compared.
+//!   [`IProbe`](super::IProbe), served by a [`ManualHandler`](crate::call::ManualHandler) so that
+//!   the server completes exactly when the sequence says ([`ModelOp::ServerComplete`]), against a
+//!   [`CallModel`]. After every step the runner also compares the states
+//!   ([`CallObject::state`](crate::call::CallObject::state) against [`CallModel::state`]), the
+//!   call's event and the client's COM reference count; at the end it releases everything and
+//!   checks that the call object's memory is gone.
+//! * [`check_world_ops`] (`world.rs`): real `ManualResetEvent`s / `StdEvent`s, a
+//!   `SynchronizeContainer` and
+//!   [`co_wait_for_multiple_handles`](crate::sync::co_wait_for_multiple_handles) against a
+//!   [`World`]; after every step each event's signaled state is compared.
 //!
 //! # What is executed and what is skipped
 //!
@@ -31,12 +33,12 @@
 //! (The last two apply to real time only: under the [virtual clock](RunOptions::virtual_clock)
 //! every step runs while a window is open and every finite window may expire.)
 //!
-//! In real time a `Cancel(s > 0)` runs on a helper thread (it blocks for its window); the
-//! runner waits until the call object is in `Cancelling`, and collects the `Cancel`'s return
-//! value when the sequence resolves it. Under the virtual clock the runner makes the request
-//! and ends the window itself, through two crate-private hooks of the call object
-//! (`virtual_cancel_request`, `virtual_cancel_window_over`) that share the real `Cancel`'s code
-//! for the window's end; finite wait timeouts run as 0. Every real operation the model says returns is bounded by
+//! In real time a `Cancel(s > 0)` runs on a helper thread (it blocks for its window); the runner
+//! waits until the call object is in `Cancelling`, and collects the `Cancel`'s return value when
+//! the sequence resolves it. Under the virtual clock the runner makes the request and ends the
+//! window itself, through two crate-private hooks of the call object (`virtual_cancel_request`,
+//! `virtual_cancel_window_over`) that share the real `Cancel`'s code for the window's end; finite
+//! wait timeouts run as 0. Every real operation the model says returns is bounded by
 //! [`RunOptions::hang_limit`]: one that does not return is reported, never hangs the test.
 //!
 //! # One step loop
@@ -226,7 +228,7 @@ pub fn hr_name(hr: HRESULT) -> String {
     hr.name_or_hex()
 }
 
-/// An [`ModelOutcome`] in words: `S_OK`, `E_FAIL, outs [7]`, `blocks`, ...
+/// A [`ModelOutcome`] in words: `S_OK`, `E_FAIL, outs [7]`, `blocks`, ...
 pub fn describe(o: &ModelOutcome) -> String {
     match o {
         ModelOutcome::Returns(hr) => hr_name(*hr),
