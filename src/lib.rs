@@ -49,8 +49,8 @@
 //! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
 //!   for it, and a server-side call object written as Microsoft's samples write them;
 //! * [`script`] and [`tour`] — the scenario language and the guided tour;
-//! * [`model`] — the reference model the tests compare the implementation with;
-//! * `testing` (feature `testing`) — proptest strategies, the fuzz decoder, the
+//! * `testing` (feature `testing`) — the reference model the tests compare the implementation
+//!   with (`testing::model`), proptest strategies, the fuzz decoder, the
 //!   model-vs-implementation runners and the test kit for your server call objects;
 //! * `interop` (feature `windows-core`) — conversions to and from windows-core's types.
 //!
@@ -72,7 +72,12 @@ pub mod guid;
 pub mod hresult;
 #[cfg(feature = "windows-core")]
 pub mod interop;
-pub mod model;
+// The reference model is library-internal: with the `testing` feature it is mounted (and
+// public) as `testing::model`, otherwise privately here; `crate::model` names it either way.
+#[cfg(not(feature = "testing"))]
+mod model;
+#[cfg(feature = "testing")]
+use testing::model;
 pub mod sample_server;
 pub mod script;
 pub mod simple_stream;

@@ -1,5 +1,5 @@
 //! The verification kit (cargo feature `testing`): everything needed to check comasync — or a
-//! server-side call object of your own — against the reference model [`crate::model`].
+//! server-side call object of your own — against the reference model [`model`].
 //!
 //! * [`decode`] — the byte → operation decoder shared by the proptest suites and the cargo-fuzz
 //!   targets (and its inverse, [`decode::encode_call_ops`] / [`decode::encode_world_ops`], used
@@ -17,19 +17,20 @@
 //!   reports where it departs from the server-side rules of spec 2.2.
 //!
 //! A failure always prints the operation sequence as COM calls, one per line (the model's
-//! [`Op`](crate::model::Op) `Display`), with the step where the two sides disagree marked.
+//! [`ModelOp`](crate::model::ModelOp) `Display`), with the step where the two sides disagree
+//! marked.
 //!
 //! ```
-//! use comasync::model::{FinishMode, Op, READ};
+//! use comasync::testing::model::{FinishMode, ModelOp, READ};
 //! use comasync::hresult::{S_OK, E_FAIL};
 //! use comasync::testing::runner::{check_call_ops, RunOptions};
 //!
 //! let ops = [
-//!     Op::Begin(READ),
-//!     Op::Wait { flags: 0, timeout: 0 },
-//!     Op::ServerComplete { hr: E_FAIL, outs: vec![7] },
-//!     Op::Finish(READ),
-//!     Op::Finish(READ),
+//!     ModelOp::Begin(READ),
+//!     ModelOp::Wait { flags: 0, timeout: 0 },
+//!     ModelOp::ServerComplete { hr: E_FAIL, outs: vec![7] },
+//!     ModelOp::Finish(READ),
+//!     ModelOp::Finish(READ),
 //! ];
 //! let report = check_call_ops(FinishMode::Strict, &ops, &RunOptions::default()).unwrap();
 //! assert_eq!(report.executed, 5);
@@ -45,6 +46,10 @@ macro_rules! note {
         }
     };
 }
+
+// The reference model (library-internal without this feature, see lib.rs).
+#[path = "model/mod.rs"]
+pub mod model;
 
 pub mod aggregation;
 pub mod decode;
@@ -76,6 +81,16 @@ pub trait IProbe {
     /// `Write(tag, &outs)`: the server decides `outs`.
     #[out(outs)]
     fn write(&self, tag: u32) -> (HRESULT, Vec<u32>);
+}
+
+/// The out-parameters of `IProbe` method `method` (0 `Read`, else `Write`) carrying `outs`:
+/// what the runners' servers complete calls with.
+pub(crate) fn probe_out(method: usize, outs: Vec<u32>) -> IProbeOut {
+    if method == 0 {
+        IProbeOut::Read { outs }
+    } else {
+        IProbeOut::Write { outs }
+    }
 }
 
 /// The asynchronous IID of [`IProbe`], the call object's interface in every runner.

@@ -12,11 +12,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use comasync::hresult::{E_FAIL, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
-use comasync::model::{
-    EventKind, FinishMode, Op, COWAIT_WAITALL, INFINITE, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
-};
 use comasync::testing::aggregation::{check_aggregation, AggOp, Hook, HookPoint};
 use comasync::testing::decode::{self, WorldProfile};
+use comasync::testing::model::{
+    EventClass, FinishMode, ModelOp, COWAIT_WAITALL, INFINITE, READ, RPC_C_CANCEL_INFINITE_TIMEOUT,
+    WRITE,
+};
 use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
 use comasync::testing::server_host::{check_server_host, HostOp};
 use comasync::testing::PROBE_ASYNC_IID;
@@ -275,95 +276,95 @@ fn host_seeds() -> Vec<(&'static str, FinishMode, bool, Vec<HostOp>)> {
     ]
 }
 
-fn complete(hr: comasync::hresult::HRESULT, outs: &[u32]) -> Op {
-    Op::ServerComplete {
+fn complete(hr: comasync::hresult::HRESULT, outs: &[u32]) -> ModelOp {
+    ModelOp::ServerComplete {
         hr,
         outs: outs.to_vec(),
     }
 }
 
-fn wait(flags: u32, timeout: u32) -> Op {
-    Op::Wait { flags, timeout }
+fn wait(flags: u32, timeout: u32) -> ModelOp {
+    ModelOp::Wait { flags, timeout }
 }
 
 /// The seeds, as readable operation lists.
-fn call_seeds() -> Vec<(&'static str, FinishMode, Vec<Op>)> {
+fn call_seeds() -> Vec<(&'static str, FinishMode, Vec<ModelOp>)> {
     vec![
         (
             "seed-begin-complete-finish-reuse",
             FinishMode::Blocking,
             vec![
-                Op::Begin(READ),
+                ModelOp::Begin(READ),
                 wait(0, 0),
                 complete(S_OK, &[1, 2]),
                 wait(0, INFINITE),
-                Op::Finish(READ),
-                Op::Finish(READ),
-                Op::Begin(WRITE),
+                ModelOp::Finish(READ),
+                ModelOp::Finish(READ),
+                ModelOp::Begin(WRITE),
                 complete(E_FAIL, &[]),
-                Op::Finish(WRITE),
+                ModelOp::Finish(WRITE),
             ],
         ),
         (
             "seed-busy-begin-and-strict-finish",
             FinishMode::Strict,
             vec![
-                Op::Begin(READ),
-                Op::Begin(WRITE),
-                Op::Finish(READ),
-                Op::Finish(WRITE),
+                ModelOp::Begin(READ),
+                ModelOp::Begin(WRITE),
+                ModelOp::Finish(READ),
+                ModelOp::Finish(WRITE),
                 complete(S_FALSE, &[7]),
-                Op::Begin(READ),
-                Op::Finish(READ),
+                ModelOp::Begin(READ),
+                ModelOp::Finish(READ),
             ],
         ),
         (
             "seed-cancel-zero-and-late-completion",
             FinishMode::Strict,
             vec![
-                Op::Begin(READ),
-                Op::Cancel(0),
-                Op::Cancel(0),
-                Op::TestCancel,
-                Op::Finish(READ),
-                Op::TestCancel,
-                Op::Begin(READ),
+                ModelOp::Begin(READ),
+                ModelOp::Cancel(0),
+                ModelOp::Cancel(0),
+                ModelOp::TestCancel,
+                ModelOp::Finish(READ),
+                ModelOp::TestCancel,
+                ModelOp::Begin(READ),
                 complete(S_OK, &[3]),
-                Op::Finish(READ),
+                ModelOp::Finish(READ),
             ],
         ),
         (
             "seed-cancel-window-resolved-by-server",
             FinishMode::Blocking,
             vec![
-                Op::Begin(WRITE),
-                Op::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
-                Op::TestCancel,
-                Op::Cancel(3600),
+                ModelOp::Begin(WRITE),
+                ModelOp::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                ModelOp::TestCancel,
+                ModelOp::Cancel(3600),
                 complete(RPC_E_CALL_CANCELED, &[]),
-                Op::Finish(WRITE),
+                ModelOp::Finish(WRITE),
             ],
         ),
         (
             "seed-query-interface-and-release",
             FinishMode::Blocking,
             vec![
-                Op::QueryInterface(PROBE_ASYNC_IID),
-                Op::QueryInterface(decode::iids()[5]),
-                Op::Begin(READ),
-                Op::Release,
+                ModelOp::QueryInterface(PROBE_ASYNC_IID),
+                ModelOp::QueryInterface(decode::iids()[5]),
+                ModelOp::Begin(READ),
+                ModelOp::Release,
                 complete(S_OK, &[]),
-                Op::Begin(READ),
+                ModelOp::Begin(READ),
                 wait(0x20, 0),
-                Op::QueryInterface(decode::iids()[2]),
+                ModelOp::QueryInterface(decode::iids()[2]),
             ],
         ),
     ]
 }
 
-fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventKind>, Vec<Op>)> {
-    use EventKind::{Auto, ManualReset};
-    let co_wait = |flags, timeout, handles: Option<Vec<usize>>, index_present| Op::CoWait {
+fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventClass>, Vec<ModelOp>)> {
+    use EventClass::{Auto, ManualReset};
+    let co_wait = |flags, timeout, handles: Option<Vec<usize>>, index_present| ModelOp::CoWait {
         flags,
         timeout,
         handles,
@@ -374,25 +375,25 @@ fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventKind>, Vec<
             "seed-signal-wait-reset",
             vec![ManualReset, Auto],
             vec![
-                Op::EventSignal(0),
-                Op::EventSignal(1),
-                Op::EventWait {
+                ModelOp::EventSignal(0),
+                ModelOp::EventSignal(1),
+                ModelOp::EventWait {
                     event: 1,
                     flags: 0,
                     timeout: INFINITE,
                 },
-                Op::EventWait {
+                ModelOp::EventWait {
                     event: 1,
                     flags: 0,
                     timeout: 1,
                 },
-                Op::EventWait {
+                ModelOp::EventWait {
                     event: 0,
                     flags: COWAIT_WAITALL,
                     timeout: 0,
                 },
-                Op::EventReset(0),
-                Op::EventWait {
+                ModelOp::EventReset(0),
+                ModelOp::EventWait {
                     event: 0,
                     flags: 0x20,
                     timeout: 0,
@@ -403,12 +404,12 @@ fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventKind>, Vec<
             "seed-co-wait-any-all-and-argument-checks",
             vec![Auto, ManualReset, Auto],
             vec![
-                Op::EventSignal(2),
-                Op::EventSignal(1),
+                ModelOp::EventSignal(2),
+                ModelOp::EventSignal(1),
                 co_wait(0, 0, Some(vec![0, 2, 1]), true),
                 co_wait(COWAIT_WAITALL, 0, Some(vec![1, 1]), true),
                 co_wait(COWAIT_WAITALL, 1, Some(vec![0, 1]), true),
-                Op::EventSignal(0),
+                ModelOp::EventSignal(0),
                 co_wait(COWAIT_WAITALL, INFINITE, Some(vec![0, 1]), true),
                 co_wait(0, 0, None, true),
                 co_wait(0, 0, Some(vec![]), true),
@@ -422,33 +423,33 @@ fn world_seeds(profile: WorldProfile) -> Vec<(&'static str, Vec<EventKind>, Vec<
             "seed-container",
             vec![Auto, ManualReset],
             vec![
-                Op::WaitMultiple {
+                ModelOp::WaitMultiple {
                     flags: 0,
                     timeout: 0,
                     out_present: true,
                 },
-                Op::AddSynchronize(Some(0)),
-                Op::AddSynchronize(Some(1)),
-                Op::AddSynchronize(Some(0)),
-                Op::AddSynchronize(None),
-                Op::EventSignal(1),
-                Op::EventSignal(0),
-                Op::WaitMultiple {
+                ModelOp::AddSynchronize(Some(0)),
+                ModelOp::AddSynchronize(Some(1)),
+                ModelOp::AddSynchronize(Some(0)),
+                ModelOp::AddSynchronize(None),
+                ModelOp::EventSignal(1),
+                ModelOp::EventSignal(0),
+                ModelOp::WaitMultiple {
                     flags: 0,
                     timeout: INFINITE,
                     out_present: true,
                 },
-                Op::WaitMultiple {
+                ModelOp::WaitMultiple {
                     flags: 0,
                     timeout: 1,
                     out_present: true,
                 },
-                Op::WaitMultiple {
+                ModelOp::WaitMultiple {
                     flags: COWAIT_WAITALL,
                     timeout: 0,
                     out_present: true,
                 },
-                Op::WaitMultiple {
+                ModelOp::WaitMultiple {
                     flags: 0,
                     timeout: 0,
                     out_present: false,

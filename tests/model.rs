@@ -1,5 +1,5 @@
-//! Unit tests of the reference model `comasync::model`: one test (or a few) per row of spec
-//! section 2.1, then the events, `CoWaitForMultipleHandles` and `ISynchronizeContainer` rules,
+//! Unit tests of the reference model `comasync::testing::model`: one test (or a few) per row of
+//! spec section 2.1, then the events, `CoWaitForMultipleHandles` and `ISynchronizeContainer` rules,
 //! the printing of operations, and a property test of the model's invariants.
 
 use comasync::guid::{
@@ -12,17 +12,17 @@ use comasync::hresult::{
     RPC_E_CALL_COMPLETE, RPC_E_CALL_PENDING, RPC_E_DISCONNECTED, RPC_E_NO_SYNC,
     RPC_E_OUT_OF_RESOURCES, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK,
 };
-use comasync::model::{
-    co_wait_for_multiple_handles, method_name, CallModel, CallState, ContainerModel, EventKind,
-    EventModel, FinishMode, Op, Outcome, OuterScript, SignalPhase, World, CONTAINER_CAPACITY,
+use comasync::testing::model::{
+    co_wait_for_multiple_handles, method_name, CallModel, ContainerModel, EventClass, EventModel,
+    FinishMode, ModelOp, ModelOutcome, OuterScript, SignalPhase, State, World, CONTAINER_CAPACITY,
     COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
 };
 use proptest::prelude::*;
 
 const ASYNC: comasync::guid::IID = IID_AsyncIPipeByte;
 
-fn ret(hr: HRESULT) -> Outcome {
-    Outcome::Returns(hr)
+fn ret(hr: HRESULT) -> ModelOutcome {
+    ModelOutcome::Returns(hr)
 }
 
 fn call() -> CallModel {
@@ -43,7 +43,7 @@ fn pending() -> CallModel {
 /// A call object in `Cancelling` (method Read, `Cancel(5)` in flight).
 fn cancelling() -> CallModel {
     let mut c = pending();
-    assert_eq!(c.cancel(5), Outcome::CancelInFlight);
+    assert_eq!(c.cancel(5), ModelOutcome::CancelInFlight);
     c
 }
 
@@ -52,7 +52,7 @@ fn signaled() -> CallModel {
     let mut c = pending();
     assert_eq!(
         c.server_complete(S_OK, &[7, 8]),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: None
         }
     );
@@ -69,12 +69,12 @@ fn signaled_cancelled() -> CallModel {
 /// A call object in `Idle` after a finished call.
 fn finished() -> CallModel {
     let mut c = signaled();
-    assert!(matches!(c.finish(READ), Outcome::Finished { .. }));
+    assert!(matches!(c.finish(READ), ModelOutcome::Finished { .. }));
     c
 }
 
 /// Applies `f` and checks that it changed nothing.
-fn unchanged(c: &mut CallModel, f: impl FnOnce(&mut CallModel) -> Outcome) -> Outcome {
+fn unchanged(c: &mut CallModel, f: impl FnOnce(&mut CallModel) -> ModelOutcome) -> ModelOutcome {
     let before = c.clone();
     let out = f(c);
     assert_eq!(
@@ -91,10 +91,10 @@ fn unchanged(c: &mut CallModel, f: impl FnOnce(&mut CallModel) -> Outcome) -> Ou
 #[test]
 fn row05_begin_in_idle_returns_s_ok_pending_and_resets_event() {
     let mut c = call();
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert!(!c.event_set(), "a fresh call object's event starts clear");
     assert_eq!(c.begin(READ), ret(S_OK));
-    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert_eq!(c.method(), Some(READ));
     assert!(!c.event_set());
 
@@ -103,7 +103,7 @@ fn row05_begin_in_idle_returns_s_ok_pending_and_resets_event() {
     assert!(c.event_set());
     assert_eq!(c.begin(WRITE), ret(S_OK));
     assert!(!c.event_set());
-    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(c.state(), State::Pending);
 }
 
 #[test]
@@ -148,11 +148,11 @@ fn row07_server_complete_signals_the_pending_call() {
     let mut c = pending();
     assert_eq!(
         c.server_complete(E_FAIL, &[1]),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: None
         }
     );
-    assert_eq!(c.state(), CallState::Signaled { cancelled: false });
+    assert_eq!(c.state(), State::Signaled { cancelled: false });
     assert!(c.event_set());
     assert_eq!(c.result(), Some(&(E_FAIL, vec![1])));
     assert_eq!(c.wait(0, 0), ret(S_OK));
@@ -167,7 +167,10 @@ fn row08_wait_while_pending_times_out_with_rpc_s_callpending() {
         unchanged(&mut c, |c| c.wait(0, 1000)),
         ret(RPC_S_CALLPENDING)
     );
-    assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), Outcome::Blocks);
+    assert_eq!(
+        unchanged(&mut c, |c| c.wait(0, INFINITE)),
+        ModelOutcome::Blocks
+    );
 }
 
 #[test]
@@ -185,13 +188,16 @@ fn row10_wait_on_fresh_idle_times_out_and_infinite_blocks() {
     let mut c = call();
     assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(RPC_S_CALLPENDING));
     assert_eq!(unchanged(&mut c, |c| c.wait(0, 50)), ret(RPC_S_CALLPENDING));
-    assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), Outcome::Blocks);
+    assert_eq!(
+        unchanged(&mut c, |c| c.wait(0, INFINITE)),
+        ModelOutcome::Blocks
+    );
 }
 
 #[test]
 fn row11_wait_after_finish_returns_s_ok() {
     let mut c = finished();
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(unchanged(&mut c, |c| c.wait(0, 0)), ret(S_OK));
     assert_eq!(unchanged(&mut c, |c| c.wait(0, INFINITE)), ret(S_OK));
 }
@@ -201,12 +207,12 @@ fn row12_finish_on_signaled_returns_server_result_and_outs() {
     let mut c = signaled();
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![7, 8]
         }
     );
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.method(), None);
     assert!(c.event_set(), "Finish_ leaves the manual-reset event set");
 
@@ -215,7 +221,7 @@ fn row12_finish_on_signaled_returns_server_result_and_outs() {
     let _ = c.server_complete(RPC_E_CALL_COMPLETE, &[]);
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: RPC_E_CALL_COMPLETE,
             outs: vec![]
         }
@@ -225,12 +231,12 @@ fn row12_finish_on_signaled_returns_server_result_and_outs() {
 #[test]
 fn row13_finish_while_pending_blocks() {
     let mut c = pending();
-    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), Outcome::Blocks);
+    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), ModelOutcome::Blocks);
     // Once the server completes, Finish_ returns as in row 12.
     let _ = c.server_complete(S_OK, &[3]);
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![3]
         }
@@ -240,7 +246,7 @@ fn row13_finish_while_pending_blocks() {
 #[test]
 fn row13_finish_while_cancelling_blocks() {
     let mut c = cancelling();
-    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), Outcome::Blocks);
+    assert_eq!(unchanged(&mut c, |c| c.finish(READ)), ModelOutcome::Blocks);
 }
 
 #[test]
@@ -282,7 +288,7 @@ fn row14_finish_in_idle_returns_rpc_e_call_complete() {
 fn row15_cancel_zero_seconds_completes_locally_with_s_ok() {
     let mut c = pending();
     assert_eq!(c.cancel(0), ret(S_OK));
-    assert_eq!(c.state(), CallState::Signaled { cancelled: true });
+    assert_eq!(c.state(), State::Signaled { cancelled: true });
     assert!(c.event_set());
     assert!(c.is_cancelled());
     assert_eq!(c.cancel_in_flight(), None);
@@ -292,23 +298,23 @@ fn row15_cancel_zero_seconds_completes_locally_with_s_ok() {
 #[test]
 fn row15_cancel_then_server_in_time_returns_rpc_e_call_complete() {
     let mut c = pending();
-    assert_eq!(c.cancel(10), Outcome::CancelInFlight);
-    assert_eq!(c.state(), CallState::Cancelling);
+    assert_eq!(c.cancel(10), ModelOutcome::CancelInFlight);
+    assert_eq!(c.state(), State::Cancelling);
     assert_eq!(c.cancel_in_flight(), Some(10));
     assert!(!c.event_set());
     assert_eq!(c.test_cancel(), ret(RPC_E_CALL_CANCELED));
     assert_eq!(
         c.server_complete(RPC_E_CALL_CANCELED, &[4]),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: Some(RPC_E_CALL_COMPLETE)
         }
     );
-    assert_eq!(c.state(), CallState::Signaled { cancelled: false });
+    assert_eq!(c.state(), State::Signaled { cancelled: false });
     assert!(c.event_set());
     // Finish_ gives the server's result, whatever it is.
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: RPC_E_CALL_CANCELED,
             outs: vec![4]
         }
@@ -320,9 +326,9 @@ fn row15_cancel_then_server_in_time_returns_rpc_e_call_complete() {
 #[test]
 fn row15_cancel_timeout_completes_locally_with_s_ok() {
     let mut c = pending();
-    assert_eq!(c.cancel(1), Outcome::CancelInFlight);
-    assert_eq!(c.cancel_timeout(), Outcome::CancelReturns(S_OK));
-    assert_eq!(c.state(), CallState::Signaled { cancelled: true });
+    assert_eq!(c.cancel(1), ModelOutcome::CancelInFlight);
+    assert_eq!(c.cancel_timeout(), ModelOutcome::CancelReturns(S_OK));
+    assert_eq!(c.state(), State::Signaled { cancelled: true });
     assert!(c.event_set());
     assert_eq!(c.wait(0, 0), ret(S_OK));
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
@@ -333,15 +339,15 @@ fn row15_infinite_cancel_never_times_out() {
     let mut c = pending();
     assert_eq!(
         c.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
-        Outcome::CancelInFlight
+        ModelOutcome::CancelInFlight
     );
     assert!(matches!(
         unchanged(&mut c, |c| c.cancel_timeout()),
-        Outcome::Invalid(_)
+        ModelOutcome::Invalid(_)
     ));
     assert_eq!(
         c.server_complete(S_OK, &[]),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: Some(RPC_E_CALL_COMPLETE)
         }
     );
@@ -376,10 +382,10 @@ fn row18_finish_on_cancelled_returns_rpc_e_call_canceled_and_drops_late_result()
     let mut c = signaled_cancelled();
     assert_eq!(
         unchanged(&mut c, |c| c.server_complete(S_OK, &[9])),
-        Outcome::Dropped
+        ModelOutcome::Dropped
     );
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.result(), None);
 }
 
@@ -406,26 +412,26 @@ fn row19_test_cancel_reports_the_cancelled_flag() {
 #[test]
 fn row20_release_while_pending_or_cancelling_abandons_the_call() {
     let mut c = pending();
-    assert_eq!(c.release(), Outcome::Released { abandoned: true });
-    assert_eq!(c.state(), CallState::Gone);
-    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
+    assert_eq!(c.state(), State::Gone);
+    assert_eq!(c.server_complete(S_OK, &[1]), ModelOutcome::Dropped);
 
     let mut c = cancelling();
-    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
     assert_eq!(c.cancel_in_flight(), None);
-    assert!(matches!(c.cancel_timeout(), Outcome::Invalid(_)));
+    assert!(matches!(c.cancel_timeout(), ModelOutcome::Invalid(_)));
 }
 
 #[test]
 fn row21_release_when_signaled_discards_results() {
     let mut c = signaled();
-    assert_eq!(c.release(), Outcome::Released { abandoned: true });
-    assert_eq!(c.state(), CallState::Gone);
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
+    assert_eq!(c.state(), State::Gone);
     assert_eq!(c.result(), None);
     assert_eq!(c.finish(READ), ret(RPC_E_DISCONNECTED));
 
     let mut c = finished();
-    assert_eq!(c.release(), Outcome::Released { abandoned: false });
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: false });
 }
 
 #[test]
@@ -436,7 +442,7 @@ fn row22_begin_again_after_finish_reuses_the_call_object() {
     let _ = c.server_complete(S_OK, &[2]);
     assert_eq!(
         c.finish(WRITE),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![2]
         }
@@ -492,8 +498,8 @@ fn released_call_object_returns_rpc_e_disconnected() {
     assert_eq!(c.wait(0, 0), ret(RPC_E_DISCONNECTED));
     assert_eq!(c.wait(0x100, INFINITE), ret(RPC_E_DISCONNECTED));
     assert_eq!(c.query_interface(&ASYNC), ret(RPC_E_DISCONNECTED));
-    assert!(matches!(c.release(), Outcome::Invalid(_)));
-    assert_eq!(c.state(), CallState::Gone);
+    assert!(matches!(c.release(), ModelOutcome::Invalid(_)));
+    assert_eq!(c.state(), State::Gone);
 }
 
 #[test]
@@ -518,7 +524,7 @@ fn server_complete_with_no_call_waiting_is_dropped() {
     for mut c in [call(), finished(), signaled(), signaled_cancelled()] {
         assert_eq!(
             unchanged(&mut c, |c| c.server_complete(S_OK, &[])),
-            Outcome::Dropped
+            ModelOutcome::Dropped
         );
     }
 }
@@ -528,7 +534,7 @@ fn cancel_timeout_without_cancel_in_flight_is_invalid() {
     for mut c in [call(), pending(), signaled(), signaled_cancelled()] {
         assert!(matches!(
             unchanged(&mut c, |c| c.cancel_timeout()),
-            Outcome::Invalid(_)
+            ModelOutcome::Invalid(_)
         ));
     }
 }
@@ -536,12 +542,15 @@ fn cancel_timeout_without_cancel_in_flight_is_invalid() {
 #[test]
 fn call_model_step_is_pure_and_matches_apply() {
     let c = pending();
-    let (out, next) = c.step(&Op::Cancel(0));
+    let (out, next) = c.step(&ModelOp::Cancel(0));
     assert_eq!(out, ret(S_OK));
-    assert_eq!(c.state(), CallState::Pending);
-    assert_eq!(next.state(), CallState::Signaled { cancelled: true });
+    assert_eq!(c.state(), State::Pending);
+    assert_eq!(next.state(), State::Signaled { cancelled: true });
     let mut c2 = call();
-    assert!(matches!(c2.apply(&Op::EventSignal(0)), Outcome::Invalid(_)));
+    assert!(matches!(
+        c2.apply(&ModelOp::EventSignal(0)),
+        ModelOutcome::Invalid(_)
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,19 +559,19 @@ fn call_model_step_is_pure_and_matches_apply() {
 
 #[test]
 fn event_starts_clear_and_wait_times_out() {
-    for kind in [EventKind::ManualReset, EventKind::Auto] {
+    for kind in [EventClass::ManualReset, EventClass::Auto] {
         let mut e = EventModel::new(kind);
         assert_eq!(e.kind(), kind);
         assert!(!e.is_set());
         assert_eq!(e.wait(0, 0), ret(RPC_S_CALLPENDING));
         assert_eq!(e.wait(0, 100), ret(RPC_S_CALLPENDING));
-        assert_eq!(e.wait(0, INFINITE), Outcome::Blocks);
+        assert_eq!(e.wait(0, INFINITE), ModelOutcome::Blocks);
     }
 }
 
 #[test]
 fn manual_reset_event_wait_leaves_it_set() {
-    let mut e = EventModel::new(EventKind::ManualReset);
+    let mut e = EventModel::new(EventClass::ManualReset);
     assert_eq!(e.signal(), ret(S_OK));
     assert_eq!(e.wait(0, 0), ret(S_OK));
     assert_eq!(e.wait(0, INFINITE), ret(S_OK));
@@ -573,7 +582,7 @@ fn manual_reset_event_wait_leaves_it_set() {
 
 #[test]
 fn std_event_wait_consumes_the_signal() {
-    let mut e = EventModel::new(EventKind::Auto);
+    let mut e = EventModel::new(EventClass::Auto);
     assert_eq!(e.signal(), ret(S_OK));
     assert_eq!(e.signal(), ret(S_OK));
     assert_eq!(e.wait(0, 0), ret(S_OK));
@@ -583,14 +592,14 @@ fn std_event_wait_consumes_the_signal() {
 
 #[test]
 fn event_reset_on_clear_event_returns_s_ok() {
-    let mut e = EventModel::new(EventKind::Auto);
+    let mut e = EventModel::new(EventClass::Auto);
     assert_eq!(e.reset(), ret(S_OK));
     assert!(!e.is_set());
 }
 
 #[test]
 fn event_wait_with_unknown_flags_returns_e_invalidarg_and_consumes_nothing() {
-    let mut e = EventModel::new(EventKind::Auto);
+    let mut e = EventModel::new(EventClass::Auto);
     let _ = e.signal();
     assert_eq!(e.wait(0x40, 0), ret(E_INVALIDARG));
     assert!(e.is_set());
@@ -601,17 +610,17 @@ fn event_wait_with_unknown_flags_returns_e_invalidarg_and_consumes_nothing() {
 // CoWaitForMultipleHandles
 // ---------------------------------------------------------------------------------------------
 
-fn events(kinds: &[EventKind]) -> Vec<EventModel> {
+fn events(kinds: &[EventClass]) -> Vec<EventModel> {
     kinds.iter().map(|&k| EventModel::new(k)).collect()
 }
 
-fn co_wait(hr: HRESULT, index: Option<u32>) -> Outcome {
-    Outcome::CoWait { hr, index }
+fn co_wait(hr: HRESULT, index: Option<u32>) -> ModelOutcome {
+    ModelOutcome::CoWait { hr, index }
 }
 
 #[test]
 fn co_wait_missing_index_returns_e_invalidarg_and_writes_nothing() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0]), false);
     assert_eq!(out, co_wait(E_INVALIDARG, None));
@@ -628,7 +637,7 @@ fn co_wait_missing_handles_returns_e_invalidarg_with_index_zero() {
 
 #[test]
 fn co_wait_unknown_flags_returns_e_invalidarg() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     let out = co_wait_for_multiple_handles(&mut ev, 0x20, 0, Some(&[0]), true);
     assert_eq!(out, co_wait(E_INVALIDARG, Some(0)));
@@ -646,7 +655,7 @@ fn co_wait_zero_handles_returns_rpc_e_no_sync() {
 
 #[test]
 fn co_wait_more_than_64_handles_returns_e_invalidarg() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     let many = vec![0; MAXIMUM_WAIT_OBJECTS + 1];
     let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&many), true);
@@ -658,7 +667,7 @@ fn co_wait_more_than_64_handles_returns_e_invalidarg() {
 
 #[test]
 fn co_wait_waitall_with_duplicate_handle_returns_e_invalidarg() {
-    let mut ev = events(&[EventKind::ManualReset, EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset, EventClass::ManualReset]);
     let _ = ev[0].signal();
     let _ = ev[1].signal();
     let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, 0, Some(&[0, 1, 0]), true);
@@ -670,7 +679,7 @@ fn co_wait_waitall_with_duplicate_handle_returns_e_invalidarg() {
 
 #[test]
 fn co_wait_any_returns_lowest_signaled_index_and_consumes_only_it() {
-    let mut ev = events(&[EventKind::Auto, EventKind::Auto, EventKind::Auto]);
+    let mut ev = events(&[EventClass::Auto, EventClass::Auto, EventClass::Auto]);
     let _ = ev[1].signal();
     let _ = ev[2].signal();
     let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0, 2, 1]), true);
@@ -685,7 +694,7 @@ fn co_wait_any_returns_lowest_signaled_index_and_consumes_only_it() {
 
 #[test]
 fn co_wait_manual_reset_handle_stays_signaled() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     for _ in 0..2 {
         let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[0]), true);
@@ -695,7 +704,7 @@ fn co_wait_manual_reset_handle_stays_signaled() {
 
 #[test]
 fn co_wait_waitall_all_signaled_returns_index_zero_and_consumes_every_auto_event() {
-    let mut ev = events(&[EventKind::Auto, EventKind::ManualReset, EventKind::Auto]);
+    let mut ev = events(&[EventClass::Auto, EventClass::ManualReset, EventClass::Auto]);
     for e in &mut ev {
         let _ = e.signal();
     }
@@ -708,35 +717,35 @@ fn co_wait_waitall_all_signaled_returns_index_zero_and_consumes_every_auto_event
 
 #[test]
 fn co_wait_waitall_partly_signaled_times_out_and_consumes_nothing() {
-    let mut ev = events(&[EventKind::Auto, EventKind::Auto]);
+    let mut ev = events(&[EventClass::Auto, EventClass::Auto]);
     let _ = ev[0].signal();
     let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, 0, Some(&[0, 1]), true);
     assert_eq!(out, co_wait(RPC_S_CALLPENDING, Some(0)));
     assert!(ev[0].is_set());
     let out = co_wait_for_multiple_handles(&mut ev, COWAIT_WAITALL, INFINITE, Some(&[0, 1]), true);
-    assert_eq!(out, Outcome::Blocks);
+    assert_eq!(out, ModelOutcome::Blocks);
 }
 
 #[test]
 fn co_wait_infinite_with_nothing_signaled_blocks() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let out = co_wait_for_multiple_handles(&mut ev, 0, INFINITE, Some(&[0]), true);
-    assert_eq!(out, Outcome::Blocks);
+    assert_eq!(out, ModelOutcome::Blocks);
 }
 
 #[test]
 fn co_wait_unknown_event_index_is_invalid() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let out = co_wait_for_multiple_handles(&mut ev, 0, 0, Some(&[1]), true);
-    assert!(matches!(out, Outcome::Invalid(_)));
+    assert!(matches!(out, ModelOutcome::Invalid(_)));
 }
 
 // ---------------------------------------------------------------------------------------------
 // ISynchronizeContainer
 // ---------------------------------------------------------------------------------------------
 
-fn wait_multiple(hr: HRESULT, position: Option<usize>) -> Outcome {
-    Outcome::WaitMultiple { hr, position }
+fn wait_multiple(hr: HRESULT, position: Option<usize>) -> ModelOutcome {
+    ModelOutcome::WaitMultiple { hr, position }
 }
 
 #[test]
@@ -761,12 +770,15 @@ fn container_holds_63_objects_then_returns_rpc_e_out_of_resources() {
 #[test]
 fn container_add_unknown_event_is_invalid() {
     let mut c = ContainerModel::new();
-    assert!(matches!(c.add_synchronize(Some(2), 2), Outcome::Invalid(_)));
+    assert!(matches!(
+        c.add_synchronize(Some(2), 2),
+        ModelOutcome::Invalid(_)
+    ));
 }
 
 #[test]
 fn container_wait_multiple_missing_out_returns_e_invalidarg() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     let mut c = ContainerModel::new();
     let _ = c.add_synchronize(Some(0), 1);
@@ -784,7 +796,7 @@ fn container_wait_multiple_missing_out_returns_e_invalidarg() {
 
 #[test]
 fn container_wait_multiple_waitall_or_unknown_flags_returns_e_invalidarg() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let _ = ev[0].signal();
     let mut c = ContainerModel::new();
     let _ = c.add_synchronize(Some(0), 1);
@@ -813,7 +825,7 @@ fn container_wait_multiple_empty_returns_rpc_e_no_sync() {
 
 #[test]
 fn container_wait_multiple_returns_first_added_signaled_object() {
-    let mut ev = events(&[EventKind::Auto, EventKind::ManualReset, EventKind::Auto]);
+    let mut ev = events(&[EventClass::Auto, EventClass::ManualReset, EventClass::Auto]);
     let mut c = ContainerModel::new();
     for e in [2, 0, 1] {
         assert_eq!(c.add_synchronize(Some(e), 3), ret(S_OK));
@@ -836,7 +848,7 @@ fn container_wait_multiple_returns_first_added_signaled_object() {
 
 #[test]
 fn container_wait_multiple_timeout_returns_rpc_e_timeout_and_infinite_blocks() {
-    let mut ev = events(&[EventKind::ManualReset]);
+    let mut ev = events(&[EventClass::ManualReset]);
     let mut c = ContainerModel::new();
     let _ = c.add_synchronize(Some(0), 1);
     assert_eq!(
@@ -847,7 +859,10 @@ fn container_wait_multiple_timeout_returns_rpc_e_timeout_and_infinite_blocks() {
         c.wait_multiple(&mut ev, 0, 100, true),
         wait_multiple(RPC_E_TIMEOUT, None)
     );
-    assert_eq!(c.wait_multiple(&mut ev, 0, INFINITE, true), Outcome::Blocks);
+    assert_eq!(
+        c.wait_multiple(&mut ev, 0, INFINITE, true),
+        ModelOutcome::Blocks
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -859,28 +874,28 @@ fn world_drives_call_events_and_container() {
     let mut w = World::new(
         ASYNC,
         FinishMode::Blocking,
-        &[EventKind::ManualReset, EventKind::Auto],
+        &[EventClass::ManualReset, EventClass::Auto],
     );
     let outs = w.run(&[
-        Op::Begin(READ),
-        Op::Cancel(2),
-        Op::CancelTimeout,
-        Op::Finish(READ),
-        Op::EventSignal(1),
-        Op::AddSynchronize(Some(0)),
-        Op::AddSynchronize(Some(1)),
-        Op::WaitMultiple {
+        ModelOp::Begin(READ),
+        ModelOp::Cancel(2),
+        ModelOp::CancelTimeout,
+        ModelOp::Finish(READ),
+        ModelOp::EventSignal(1),
+        ModelOp::AddSynchronize(Some(0)),
+        ModelOp::AddSynchronize(Some(1)),
+        ModelOp::WaitMultiple {
             flags: 0,
             timeout: 0,
             out_present: true,
         },
-        Op::CoWait {
+        ModelOp::CoWait {
             flags: 0,
             timeout: 0,
             handles: Some(vec![1]),
             index_present: true,
         },
-        Op::EventWait {
+        ModelOp::EventWait {
             event: 5,
             flags: 0,
             timeout: 0,
@@ -890,15 +905,15 @@ fn world_drives_call_events_and_container() {
         outs,
         vec![
             ret(S_OK),
-            Outcome::CancelInFlight,
-            Outcome::CancelReturns(S_OK),
+            ModelOutcome::CancelInFlight,
+            ModelOutcome::CancelReturns(S_OK),
             ret(RPC_E_CALL_CANCELED),
             ret(S_OK),
             ret(S_OK),
             ret(S_OK),
             wait_multiple(S_OK, Some(1)),
             co_wait(RPC_S_CALLPENDING, Some(0)),
-            Outcome::Invalid("unknown event index"),
+            ModelOutcome::Invalid("unknown event index"),
         ]
     );
     assert_eq!(w.container().objects(), &[0, 1]);
@@ -908,57 +923,57 @@ fn world_drives_call_events_and_container() {
 
 #[test]
 fn world_step_is_pure() {
-    let w = World::new(ASYNC, FinishMode::Strict, &[EventKind::Auto]);
-    let (out, next) = w.step(&Op::Begin(WRITE));
+    let w = World::new(ASYNC, FinishMode::Strict, &[EventClass::Auto]);
+    let (out, next) = w.step(&ModelOp::Begin(WRITE));
     assert_eq!(out, ret(S_OK));
-    assert_eq!(w.call().state(), CallState::Idle);
-    assert_eq!(next.call().state(), CallState::Pending);
+    assert_eq!(w.call().state(), State::Idle);
+    assert_eq!(next.call().state(), State::Pending);
     assert_eq!(next.events().len(), 1);
 }
 
 #[test]
 fn ops_print_as_com_calls() {
-    let cases: Vec<(Op, &str)> = vec![
-        (Op::Begin(READ), "Begin_Read"),
-        (Op::Finish(WRITE), "Finish_Write"),
-        (Op::Begin(7), "Begin_Method7"),
-        (Op::Cancel(1), "Cancel(1)"),
+    let cases: Vec<(ModelOp, &str)> = vec![
+        (ModelOp::Begin(READ), "Begin_Read"),
+        (ModelOp::Finish(WRITE), "Finish_Write"),
+        (ModelOp::Begin(7), "Begin_Method7"),
+        (ModelOp::Cancel(1), "Cancel(1)"),
         (
-            Op::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+            ModelOp::Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
             "Cancel(RPC_C_CANCEL_INFINITE_TIMEOUT)",
         ),
-        (Op::CancelTimeout, "CancelTimeout"),
-        (Op::TestCancel, "TestCancel()"),
+        (ModelOp::CancelTimeout, "CancelTimeout"),
+        (ModelOp::TestCancel, "TestCancel()"),
         (
-            Op::Wait {
+            ModelOp::Wait {
                 flags: 0,
                 timeout: 0,
             },
             "Wait(0, 0)",
         ),
         (
-            Op::Wait {
+            ModelOp::Wait {
                 flags: 1,
                 timeout: INFINITE,
             },
             "Wait(1, INFINITE)",
         ),
         (
-            Op::ServerComplete {
+            ModelOp::ServerComplete {
                 hr: E_FAIL,
                 outs: vec![1, 2],
             },
             "ServerComplete(E_FAIL, [1, 2])",
         ),
         (
-            Op::QueryInterface(IID_ISynchronize),
+            ModelOp::QueryInterface(IID_ISynchronize),
             "QueryInterface(IID_ISynchronize)",
         ),
-        (Op::Release, "Release()"),
-        (Op::EventSignal(2), "event[2].Signal()"),
-        (Op::EventReset(0), "event[0].Reset()"),
+        (ModelOp::Release, "Release()"),
+        (ModelOp::EventSignal(2), "event[2].Signal()"),
+        (ModelOp::EventReset(0), "event[0].Reset()"),
         (
-            Op::EventWait {
+            ModelOp::EventWait {
                 event: 1,
                 flags: 0,
                 timeout: 10,
@@ -966,7 +981,7 @@ fn ops_print_as_com_calls() {
             "event[1].Wait(0, 10)",
         ),
         (
-            Op::CoWait {
+            ModelOp::CoWait {
                 flags: 1,
                 timeout: 0,
                 handles: Some(vec![0, 1]),
@@ -975,7 +990,7 @@ fn ops_print_as_com_calls() {
             "CoWaitForMultipleHandles(1, 0, 2, [0, 1], &index)",
         ),
         (
-            Op::CoWait {
+            ModelOp::CoWait {
                 flags: 0,
                 timeout: INFINITE,
                 handles: None,
@@ -984,12 +999,15 @@ fn ops_print_as_com_calls() {
             "CoWaitForMultipleHandles(0, INFINITE, 0, NULL, NULL)",
         ),
         (
-            Op::AddSynchronize(Some(3)),
+            ModelOp::AddSynchronize(Some(3)),
             "container.AddSynchronize(event[3])",
         ),
-        (Op::AddSynchronize(None), "container.AddSynchronize(NULL)"),
         (
-            Op::WaitMultiple {
+            ModelOp::AddSynchronize(None),
+            "container.AddSynchronize(NULL)",
+        ),
+        (
+            ModelOp::WaitMultiple {
                 flags: 0,
                 timeout: 5,
                 out_present: true,
@@ -1003,7 +1021,7 @@ fn ops_print_as_com_calls() {
     }
     assert_eq!(method_name(READ), "Read");
     assert_eq!(
-        format!("{:?}", vec![Op::Begin(READ), Op::TestCancel]),
+        format!("{:?}", vec![ModelOp::Begin(READ), ModelOp::TestCancel]),
         "[Begin_Read, TestCancel()]"
     );
 }
@@ -1012,18 +1030,18 @@ fn ops_print_as_com_calls() {
 fn outcome_hr_and_blocks_helpers() {
     assert_eq!(ret(S_OK).hr(), Some(S_OK));
     assert_eq!(
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: E_FAIL,
             outs: vec![]
         }
         .hr(),
         Some(E_FAIL)
     );
-    assert_eq!(Outcome::CancelReturns(S_OK).hr(), Some(S_OK));
+    assert_eq!(ModelOutcome::CancelReturns(S_OK).hr(), Some(S_OK));
     assert_eq!(co_wait(RPC_E_NO_SYNC, Some(0)).hr(), Some(RPC_E_NO_SYNC));
-    assert_eq!(Outcome::Blocks.hr(), None);
-    assert_eq!(Outcome::Dropped.hr(), None);
-    assert!(Outcome::Blocks.blocks());
+    assert_eq!(ModelOutcome::Blocks.hr(), None);
+    assert_eq!(ModelOutcome::Dropped.hr(), None);
+    assert!(ModelOutcome::Blocks.blocks());
     assert!(!ret(S_OK).blocks());
 }
 
@@ -1031,38 +1049,39 @@ fn arb_timeout() -> impl Strategy<Value = u32> {
     prop_oneof![Just(0), Just(10), Just(INFINITE)]
 }
 
-fn arb_op() -> impl Strategy<Value = Op> {
+fn arb_op() -> impl Strategy<Value = ModelOp> {
     prop_oneof![
-        1 => Just(Op::Release),
+        1 => Just(ModelOp::Release),
         30 => arb_live_op(),
     ]
 }
 
-fn arb_live_op() -> impl Strategy<Value = Op> {
+fn arb_live_op() -> impl Strategy<Value = ModelOp> {
     let event = 0usize..3;
     prop_oneof![
-        (0usize..2).prop_map(Op::Begin),
-        (0usize..2).prop_map(Op::Finish),
+        (0usize..2).prop_map(ModelOp::Begin),
+        (0usize..2).prop_map(ModelOp::Finish),
         (
             prop_oneof![Just(S_OK), Just(E_FAIL)],
             proptest::collection::vec(any::<u32>(), 0..2)
         )
-            .prop_map(|(hr, outs)| Op::ServerComplete { hr, outs }),
-        prop_oneof![Just(0u32), Just(1), Just(RPC_C_CANCEL_INFINITE_TIMEOUT)].prop_map(Op::Cancel),
-        Just(Op::CancelTimeout),
-        Just(Op::TestCancel),
+            .prop_map(|(hr, outs)| ModelOp::ServerComplete { hr, outs }),
+        prop_oneof![Just(0u32), Just(1), Just(RPC_C_CANCEL_INFINITE_TIMEOUT)]
+            .prop_map(ModelOp::Cancel),
+        Just(ModelOp::CancelTimeout),
+        Just(ModelOp::TestCancel),
         (prop_oneof![Just(0u32), Just(1), Just(0x20)], arb_timeout())
-            .prop_map(|(flags, timeout)| Op::Wait { flags, timeout }),
+            .prop_map(|(flags, timeout)| ModelOp::Wait { flags, timeout }),
         prop_oneof![Just(ASYNC), Just(IID_ISynchronize), Just(IID_IPipeByte)]
-            .prop_map(Op::QueryInterface),
-        event.clone().prop_map(Op::EventSignal),
-        event.clone().prop_map(Op::EventReset),
+            .prop_map(ModelOp::QueryInterface),
+        event.clone().prop_map(ModelOp::EventSignal),
+        event.clone().prop_map(ModelOp::EventReset),
         (
             event.clone(),
             prop_oneof![Just(0u32), Just(1)],
             arb_timeout()
         )
-            .prop_map(|(event, flags, timeout)| Op::EventWait {
+            .prop_map(|(event, flags, timeout)| ModelOp::EventWait {
                 event,
                 flags,
                 timeout
@@ -1073,19 +1092,19 @@ fn arb_live_op() -> impl Strategy<Value = Op> {
             proptest::option::weighted(0.9, proptest::collection::vec(0usize..3, 0..4)),
             proptest::bool::weighted(0.9),
         )
-            .prop_map(|(flags, timeout, handles, index_present)| Op::CoWait {
+            .prop_map(|(flags, timeout, handles, index_present)| ModelOp::CoWait {
                 flags,
                 timeout,
                 handles,
                 index_present,
             }),
-        proptest::option::weighted(0.9, 0usize..3).prop_map(Op::AddSynchronize),
+        proptest::option::weighted(0.9, 0usize..3).prop_map(ModelOp::AddSynchronize),
         (
             prop_oneof![Just(0u32), Just(1)],
             arb_timeout(),
             proptest::bool::weighted(0.9)
         )
-            .prop_map(|(flags, timeout, out_present)| Op::WaitMultiple {
+            .prop_map(|(flags, timeout, out_present)| ModelOp::WaitMultiple {
                 flags,
                 timeout,
                 out_present,
@@ -1102,7 +1121,8 @@ proptest! {
         ops in proptest::collection::vec(arb_op(), 0..40),
     ) {
         let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
-        let mut w = World::new(ASYNC, mode, &[EventKind::ManualReset, EventKind::Auto, EventKind::Auto]);
+        let kinds = [EventClass::ManualReset, EventClass::Auto, EventClass::Auto];
+        let mut w = World::new(ASYNC, mode, &kinds);
         for op in &ops {
             let before = w.clone();
             let (stepped_out, stepped) = before.step(op);
@@ -1110,11 +1130,11 @@ proptest! {
             prop_assert_eq!(&out, &stepped_out);
             prop_assert_eq!(&w, &stepped);
             prop_assert!(w.check_invariants().is_ok(), "{:?} after {}", w.check_invariants(), op);
-            if matches!(out, Outcome::Blocks | Outcome::Invalid(_)) {
+            if matches!(out, ModelOutcome::Blocks | ModelOutcome::Invalid(_)) {
                 prop_assert_eq!(&w, &before, "{} changed the state", op);
             }
             if strict {
-                prop_assert!(!(out.blocks() && matches!(op, Op::Finish(_))));
+                prop_assert!(!(out.blocks() && matches!(op, ModelOp::Finish(_))));
             }
         }
     }
@@ -1133,8 +1153,8 @@ fn counts(c: &CallModel) -> (u32, u32) {
     (o.resets(), o.signals())
 }
 
-fn delivered() -> Outcome {
-    Outcome::Delivered {
+fn delivered() -> ModelOutcome {
+    ModelOutcome::Delivered {
         cancel_returns: None,
     }
 }
@@ -1158,12 +1178,12 @@ fn a_failing_outer_reset_leaves_the_call_idle_and_begin_returns_its_hresult() {
         ..OuterScript::ok()
     });
     assert_eq!(c.begin(READ), ret(E_FAIL));
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.method(), None, "no server call starts");
     // Nothing to finish, cancel or deliver.
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
     assert_eq!(c.cancel(0), ret(RPC_E_CALL_COMPLETE));
-    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+    assert_eq!(c.server_complete(S_OK, &[1]), ModelOutcome::Dropped);
     assert_eq!(
         counts(&c),
         (1, 0),
@@ -1171,7 +1191,7 @@ fn a_failing_outer_reset_leaves_the_call_idle_and_begin_returns_its_hresult() {
     );
     // The next Begin_ (second Reset: S_OK) starts a call.
     assert_eq!(c.begin(READ), ret(S_OK));
-    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 
@@ -1183,7 +1203,7 @@ fn a_panicking_outer_reset_counts_as_e_unexpected_and_leaves_the_call_idle() {
         ..OuterScript::ok()
     });
     assert_eq!(c.begin(WRITE), ret(E_UNEXPECTED));
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(
         c.begin(WRITE),
         ret(S_OK),
@@ -1198,20 +1218,20 @@ fn each_completion_signals_the_outer_exactly_once() {
     c.begin(READ);
     assert_eq!(c.server_complete(S_OK, &[1]), delivered());
     assert_eq!(counts(&c), (1, 1));
-    assert_eq!(c.server_complete(S_OK, &[2]), Outcome::Dropped);
+    assert_eq!(c.server_complete(S_OK, &[2]), ModelOutcome::Dropped);
     assert_eq!(counts(&c), (1, 1), "a dropped result signals nothing");
     c.finish(READ);
     // Locally, by Cancel(0).
     c.begin(READ);
     assert_eq!(c.cancel(0), ret(S_OK));
     assert_eq!(counts(&c), (2, 2));
-    assert_eq!(c.server_complete(S_OK, &[3]), Outcome::Dropped);
+    assert_eq!(c.server_complete(S_OK, &[3]), ModelOutcome::Dropped);
     c.finish(READ);
     // Locally, by a Cancel window ending.
     c.begin(READ);
-    assert_eq!(c.cancel(1), Outcome::CancelInFlight);
+    assert_eq!(c.cancel(1), ModelOutcome::CancelInFlight);
     assert_eq!(counts(&c), (3, 2), "no Signal while the window runs");
-    assert_eq!(c.cancel_timeout(), Outcome::CancelReturns(S_OK));
+    assert_eq!(c.cancel_timeout(), ModelOutcome::CancelReturns(S_OK));
     assert_eq!(counts(&c), (3, 3));
     c.finish(READ);
     // By the server within a Cancel window.
@@ -1219,7 +1239,7 @@ fn each_completion_signals_the_outer_exactly_once() {
     c.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT);
     assert_eq!(
         c.server_complete(S_OK, &[4]),
-        Outcome::Delivered {
+        ModelOutcome::Delivered {
             cancel_returns: Some(RPC_E_CALL_COMPLETE)
         }
     );
@@ -1251,7 +1271,7 @@ fn a_failing_outer_signal_replaces_a_result_finish_has_not_taken() {
     c.server_complete(S_OK, &[7, 8]);
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: E_FAIL,
             outs: vec![]
         },
@@ -1266,7 +1286,7 @@ fn a_failing_outer_signal_replaces_a_result_finish_has_not_taken() {
     c.server_complete(S_OK, &[7]);
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: E_UNEXPECTED,
             outs: vec![]
         }
@@ -1283,13 +1303,13 @@ fn a_failing_outer_signal_after_finish_took_the_result_changes_nothing() {
     c.server_complete(S_OK, &[7]);
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![7]
         }
     );
     assert_eq!(c.outer_signal(), ret(E_FAIL));
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE), "delivered once");
     assert!(c.check_invariants().is_ok());
 }
@@ -1313,7 +1333,7 @@ fn begin_of_the_next_call_waits_for_the_previous_calls_signal() {
     c.finish(READ);
     // Call 1's Signal has not returned: Begin_ of call 2 waits (its Reset must come after).
     let before = c.clone();
-    assert_eq!(c.begin(READ), Outcome::Blocks);
+    assert_eq!(c.begin(READ), ModelOutcome::Blocks);
     assert_eq!(
         c, before,
         "a blocked Begin_ changes nothing, resets nothing"
@@ -1343,11 +1363,11 @@ fn a_call_cancelled_during_the_outer_reset_is_signalled_after_the_reset_returns(
     // ... and finishes it; the next Begin_ waits for the Reset and the Signal.
     assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
     let before = c.clone();
-    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c.begin(WRITE), ModelOutcome::Blocks);
     assert_eq!(c, before);
     assert_eq!(c.begin_reset_returns(), ret(S_OK));
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Due { call: 1 });
-    assert_eq!(c.begin(WRITE), Outcome::Blocks);
+    assert_eq!(c.begin(WRITE), ModelOutcome::Blocks);
     assert_eq!(c.outer_signal(), ret(S_OK));
     assert_eq!(c.begin(WRITE), ret(S_OK));
     assert_eq!(counts(&c), (2, 1));
@@ -1360,9 +1380,9 @@ fn a_call_cancelled_during_a_failing_outer_reset_is_forgotten_unsignalled() {
         ..OuterScript::ok().explicit()
     });
     c.begin_start(READ);
-    assert_eq!(c.cancel(5), Outcome::CancelInFlight);
+    assert_eq!(c.cancel(5), ModelOutcome::CancelInFlight);
     assert_eq!(c.begin_reset_returns(), ret(E_FAIL));
-    assert_eq!(c.state(), CallState::Idle);
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.cancel_in_flight(), None, "the windowed Cancel is over");
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
     assert_eq!(counts(&c), (1, 0));
@@ -1378,7 +1398,7 @@ fn begin_from_inside_the_signal_on_its_thread_does_not_wait() {
     // The completion callback finishes call 1 and begins call 2 (the CallBackClient sample).
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![1]
         }
@@ -1387,7 +1407,7 @@ fn begin_from_inside_the_signal_on_its_thread_does_not_wait() {
     assert_eq!(counts(&c), (2, 1));
     assert_eq!(c.outer_signal_return(), ret(S_OK));
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
-    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 
@@ -1419,7 +1439,7 @@ fn a_completion_inside_the_signal_is_signalled_after_the_signal_returns() {
     assert_eq!(counts(&c), (2, 2));
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![2]
         }
@@ -1444,8 +1464,11 @@ fn a_completion_inside_the_signal_is_dropped_if_another_call_was_begun_by_then()
         SignalPhase::Idle,
         "call 2's Signal would land on call 3: dropped"
     );
-    assert_eq!(c.outer_signal(), Outcome::Invalid("no outer Signal is due"));
-    assert_eq!(c.state(), CallState::Pending);
+    assert_eq!(
+        c.outer_signal(),
+        ModelOutcome::Invalid("no outer Signal is due")
+    );
+    assert_eq!(c.state(), State::Pending);
     assert!(c.check_invariants().is_ok());
 }
 
@@ -1455,28 +1478,28 @@ fn the_outer_is_never_signalled_for_a_call_after_the_next_calls_reset() {
     // entered, the call it signals is the current one (no later Reset happened).
     let script = OuterScript::ok().explicit();
     let ops = [
-        Op::Begin(READ),
-        Op::ServerComplete {
+        ModelOp::Begin(READ),
+        ModelOp::ServerComplete {
             hr: S_OK,
             outs: vec![1],
         },
-        Op::Finish(READ),
-        Op::Begin(READ), // blocks: call 1's Signal is due
-        Op::OuterSignalEnter,
-        Op::Begin(READ), // inside the Signal: allowed
-        Op::OuterSignalReturn,
+        ModelOp::Finish(READ),
+        ModelOp::Begin(READ), // blocks: call 1's Signal is due
+        ModelOp::OuterSignalEnter,
+        ModelOp::Begin(READ), // inside the Signal: allowed
+        ModelOp::OuterSignalReturn,
     ];
     let mut c = agg(script);
     let mut entered = vec![];
     for op in &ops {
         let out = c.apply(op);
-        if *op == Op::OuterSignalEnter {
+        if *op == ModelOp::OuterSignalEnter {
             let SignalPhase::Running { call, .. } = c.outer().unwrap().phase() else {
                 panic!("entered, yet not running")
             };
             entered.push((call, c.call_number()));
         }
-        if matches!(op, Op::Begin(_)) && out == ret(S_OK) {
+        if matches!(op, ModelOp::Begin(_)) && out == ret(S_OK) {
             assert!(
                 !matches!(c.outer().unwrap().phase(), SignalPhase::Due { .. }),
                 "a Reset while a Signal is due"
@@ -1491,8 +1514,8 @@ fn the_outer_is_never_signalled_for_a_call_after_the_next_calls_reset() {
 fn final_release_abandons_the_call_and_drops_the_late_result_unsignalled() {
     let mut c = agg(OuterScript::ok());
     c.begin(READ);
-    assert_eq!(c.release(), Outcome::Released { abandoned: true });
-    assert_eq!(c.server_complete(S_OK, &[1]), Outcome::Dropped);
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
+    assert_eq!(c.server_complete(S_OK, &[1]), ModelOutcome::Dropped);
     assert_eq!(counts(&c), (1, 0), "never delivered, never signalled");
     assert!(c.check_invariants().is_ok());
 }
@@ -1502,9 +1525,12 @@ fn final_release_drops_a_signal_not_yet_called() {
     let mut c = agg(OuterScript::ok().explicit());
     c.begin(READ);
     c.server_complete(S_OK, &[1]);
-    assert_eq!(c.release(), Outcome::Released { abandoned: true });
+    assert_eq!(c.release(), ModelOutcome::Released { abandoned: true });
     assert_eq!(c.outer().unwrap().phase(), SignalPhase::Idle);
-    assert_eq!(c.outer_signal(), Outcome::Invalid("no outer Signal is due"));
+    assert_eq!(
+        c.outer_signal(),
+        ModelOutcome::Invalid("no outer Signal is due")
+    );
     assert_eq!(counts(&c), (1, 0));
 }
 
@@ -1543,12 +1569,12 @@ fn a_blocking_finish_returns_once_the_call_completes_with_its_result_exactly_onc
         };
         c.begin(READ);
         let before = c.clone();
-        assert_eq!(c.finish(READ), Outcome::Blocks);
+        assert_eq!(c.finish(READ), ModelOutcome::Blocks);
         assert_eq!(c, before);
         c.server_complete(E_FAIL, &[5]);
         assert_eq!(
             c.finish(READ),
-            Outcome::Finished {
+            ModelOutcome::Finished {
                 hr: E_FAIL,
                 outs: vec![5]
             }
@@ -1558,7 +1584,7 @@ fn a_blocking_finish_returns_once_the_call_completes_with_its_result_exactly_onc
         let mut c = CallModel::with_mode(ASYNC, FinishMode::Blocking);
         c.begin(READ);
         c.cancel(1);
-        assert_eq!(c.finish(READ), Outcome::Blocks);
+        assert_eq!(c.finish(READ), ModelOutcome::Blocks);
         c.cancel_timeout();
         assert_eq!(c.finish(READ), ret(RPC_E_CALL_CANCELED));
         assert_eq!(c.finish(READ), ret(RPC_E_CALL_COMPLETE));
@@ -1576,7 +1602,7 @@ fn outer_reset_and_signal_answer_in_script_order() {
     c.server_complete(S_OK, &[1]); // Signal #0: S_OK
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: S_OK,
             outs: vec![1]
         }
@@ -1586,7 +1612,7 @@ fn outer_reset_and_signal_answer_in_script_order() {
     c.server_complete(S_OK, &[2]); // Signal #1: E_UNEXPECTED
     assert_eq!(
         c.finish(READ),
-        Outcome::Finished {
+        ModelOutcome::Finished {
             hr: E_UNEXPECTED,
             outs: vec![]
         }
@@ -1597,17 +1623,17 @@ fn outer_reset_and_signal_answer_in_script_order() {
 
 #[test]
 fn outer_signal_operations_print_as_com_calls() {
-    assert_eq!(Op::OuterSignal.to_string(), "outer.Signal()");
-    assert_eq!(Op::OuterSignalEnter.to_string(), "outer.Signal() {");
+    assert_eq!(ModelOp::OuterSignal.to_string(), "outer.Signal()");
+    assert_eq!(ModelOp::OuterSignalEnter.to_string(), "outer.Signal() {");
     assert_eq!(
-        Op::OuterSignalReturn.to_string(),
+        ModelOp::OuterSignalReturn.to_string(),
         "} outer.Signal() returns"
     );
-    assert!(Op::OuterSignal.is_call_op());
+    assert!(ModelOp::OuterSignal.is_call_op());
     // Not aggregated: the outer's operations do not apply.
     assert_eq!(
-        call().apply(&Op::OuterSignal),
-        Outcome::Invalid("the call object is not aggregated")
+        call().apply(&ModelOp::OuterSignal),
+        ModelOutcome::Invalid("the call object is not aggregated")
     );
 }
 
@@ -1627,12 +1653,12 @@ fn arb_outer_script() -> impl Strategy<Value = OuterScript> {
         )
 }
 
-fn arb_aggregated_op() -> impl Strategy<Value = Op> {
+fn arb_aggregated_op() -> impl Strategy<Value = ModelOp> {
     prop_oneof![
         20 => arb_op(),
-        3 => Just(Op::OuterSignal),
-        2 => Just(Op::OuterSignalEnter),
-        2 => Just(Op::OuterSignalReturn),
+        3 => Just(ModelOp::OuterSignal),
+        2 => Just(ModelOp::OuterSignalEnter),
+        2 => Just(ModelOp::OuterSignalReturn),
     ]
 }
 
@@ -1648,7 +1674,8 @@ proptest! {
         ops in proptest::collection::vec(arb_aggregated_op(), 0..40),
     ) {
         let mode = if strict { FinishMode::Strict } else { FinishMode::Blocking };
-        let mut w = World::with_call(CallModel::aggregated(ASYNC, mode, script), &[EventKind::ManualReset]);
+        let call = CallModel::aggregated(ASYNC, mode, script);
+        let mut w = World::with_call(call, &[EventClass::ManualReset]);
         for op in &ops {
             let before = w.clone();
             let (stepped_out, stepped) = before.step(op);
@@ -1656,7 +1683,7 @@ proptest! {
             prop_assert_eq!(&out, &stepped_out);
             prop_assert_eq!(&w, &stepped);
             prop_assert!(w.check_invariants().is_ok(), "{:?} after {}", w.check_invariants(), op);
-            if matches!(out, Outcome::Blocks | Outcome::Invalid(_)) {
+            if matches!(out, ModelOutcome::Blocks | ModelOutcome::Invalid(_)) {
                 prop_assert_eq!(&w, &before, "{} changed the state", op);
             }
             let (b, a) = (before.call().outer().unwrap(), w.call().outer().unwrap());

@@ -1,4 +1,4 @@
-//! The implementation must never disagree with the reference model (`comasync::model`).
+//! The implementation must never disagree with the reference model (`comasync::testing::model`).
 //!
 //! * Sequential: random operation sequences run against real objects and against the model,
 //!   step by step (`comasync::testing::runner`): the call object (served by a `ManualHandler`,
@@ -9,14 +9,14 @@
 //! * The byte decoder shared with the fuzz targets: random bytes decode to sequences the runners
 //!   accept, and encoding inverts decoding.
 
-use comasync::call::{create_call, FinishMode as RealMode, ManualHandler};
+use comasync::call::{create_call, ManualHandler};
 use comasync::guid::{IID_ICallFactory, IID_ISynchronize, IID_IUnknown, IID};
 use comasync::hresult::*;
-use comasync::model::{
-    EventKind, FinishMode, Op, OuterScript, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
-};
 use comasync::testing::decode::{self, WorldProfile};
 use comasync::testing::linearize::{run_concurrent_call, ConcOp, ConcurrentPlan};
+use comasync::testing::model::{
+    EventClass, FinishMode, ModelOp, OuterScript, READ, RPC_C_CANCEL_INFINITE_TIMEOUT, WRITE,
+};
 use comasync::testing::runner::{check_call_ops, check_world_ops, RunOptions};
 use comasync::testing::{strategy, AsyncIProbe, IProbeCalls, PROBE_ASYNC_IID};
 use comasync::unknown::{ComPtr, IUnknown, PlainObject};
@@ -78,27 +78,27 @@ proptest! {
 #[test]
 fn the_virtual_clock_runs_every_step_of_a_windowed_cancel_without_a_helper_thread() {
     let ops = [
-        Op::Begin(READ),
-        Op::Cancel(1),
-        Op::TestCancel, // runs: no real timer can race with it
-        Op::Wait {
+        ModelOp::Begin(READ),
+        ModelOp::Cancel(1),
+        ModelOp::TestCancel, // runs: no real timer can race with it
+        ModelOp::Wait {
             flags: 0,
             timeout: 1, // already expired: RPC_S_CALLPENDING at once
         },
-        Op::Finish(READ), // strict: RPC_S_CALLPENDING while the window is open
-        Op::CancelTimeout,
-        Op::Finish(READ),
-        Op::Begin(WRITE),
-        Op::Cancel(3600),
-        Op::CancelTimeout, // a 3600 s window expires too
-        Op::Finish(WRITE),
-        Op::Begin(READ),
-        Op::Cancel(1),
-        Op::ServerComplete {
+        ModelOp::Finish(READ), // strict: RPC_S_CALLPENDING while the window is open
+        ModelOp::CancelTimeout,
+        ModelOp::Finish(READ),
+        ModelOp::Begin(WRITE),
+        ModelOp::Cancel(3600),
+        ModelOp::CancelTimeout, // a 3600 s window expires too
+        ModelOp::Finish(WRITE),
+        ModelOp::Begin(READ),
+        ModelOp::Cancel(1),
+        ModelOp::ServerComplete {
             hr: S_OK,
             outs: vec![4],
         },
-        Op::Finish(READ),
+        ModelOp::Finish(READ),
     ];
     let report = check_call_ops(FinishMode::Strict, &ops, &RunOptions::fast())
         .unwrap_or_else(|m| panic!("\n{m}"));
@@ -106,7 +106,7 @@ fn the_virtual_clock_runs_every_step_of_a_windowed_cancel_without_a_helper_threa
     assert_eq!(report.executed, ops.len());
 }
 
-fn agrees(mode: FinishMode, ops: &[Op]) {
+fn agrees(mode: FinishMode, ops: &[ModelOp]) {
     if let Err(m) = check_call_ops(mode, ops, &RunOptions::default()) {
         panic!("\n{m}");
     }
@@ -117,20 +117,20 @@ fn cancel_window_expiry_completes_the_call_locally_as_the_model_says() {
     agrees(
         FinishMode::Blocking,
         &[
-            Op::Begin(READ),
-            Op::Cancel(1),
-            Op::TestCancel, // skipped: the 1 s window is running
-            Op::CancelTimeout,
-            Op::Wait {
+            ModelOp::Begin(READ),
+            ModelOp::Cancel(1),
+            ModelOp::TestCancel, // skipped: the 1 s window is running
+            ModelOp::CancelTimeout,
+            ModelOp::Wait {
                 flags: 0,
                 timeout: 0,
             },
-            Op::ServerComplete {
+            ModelOp::ServerComplete {
                 hr: S_OK,
                 outs: vec![1],
             },
-            Op::Finish(READ),
-            Op::Begin(WRITE),
+            ModelOp::Finish(READ),
+            ModelOp::Begin(WRITE),
         ],
     );
 }
@@ -141,18 +141,18 @@ fn cancel_window_resolved_by_the_server_returns_rpc_e_call_complete_as_the_model
         agrees(
             FinishMode::Strict,
             &[
-                Op::Begin(WRITE),
-                Op::Cancel(seconds),
-                Op::TestCancel,
-                Op::Cancel(0),
-                Op::Begin(READ),
-                Op::Finish(WRITE),
-                Op::ServerComplete {
+                ModelOp::Begin(WRITE),
+                ModelOp::Cancel(seconds),
+                ModelOp::TestCancel,
+                ModelOp::Cancel(0),
+                ModelOp::Begin(READ),
+                ModelOp::Finish(WRITE),
+                ModelOp::ServerComplete {
                     hr: RPC_E_CALL_CANCELED,
                     outs: vec![],
                 },
-                Op::Finish(WRITE),
-                Op::TestCancel,
+                ModelOp::Finish(WRITE),
+                ModelOp::TestCancel,
             ],
         );
     }
@@ -163,18 +163,18 @@ fn late_completion_of_an_earlier_call_is_dropped_as_the_model_says() {
     agrees(
         FinishMode::Strict,
         &[
-            Op::Begin(READ),
-            Op::Cancel(0),
-            Op::Finish(READ),
-            Op::Begin(READ),
+            ModelOp::Begin(READ),
+            ModelOp::Cancel(0),
+            ModelOp::Finish(READ),
+            ModelOp::Begin(READ),
             // The runner completes the first call (late: must be dropped), then the current one.
-            Op::ServerComplete {
+            ModelOp::ServerComplete {
                 hr: E_FAIL,
                 outs: vec![9],
             },
-            Op::Finish(READ),
-            Op::Release,
-            Op::Begin(READ),
+            ModelOp::Finish(READ),
+            ModelOp::Release,
+            ModelOp::Begin(READ),
         ],
     );
 }
@@ -188,11 +188,11 @@ fn a_mismatch_prints_the_operation_list_as_com_calls() {
         setup: "call object".into(),
         steps: vec![
             StepRecord {
-                op: Op::Begin(READ),
-                result: StepResult::Agreed(comasync::model::Outcome::Returns(S_OK)),
+                op: ModelOp::Begin(READ),
+                result: StepResult::Agreed(comasync::testing::model::ModelOutcome::Returns(S_OK)),
             },
             StepRecord {
-                op: Op::Finish(READ),
+                op: ModelOp::Finish(READ),
                 result: StepResult::Disagreed {
                     expected: "RPC_S_CALLPENDING".into(),
                     got: "S_OK".into(),
@@ -250,10 +250,10 @@ proptest! {
     fn encoding_world_ops_inverts_decoding(
         profile in prop_oneof![Just(WorldProfile::Events), Just(WorldProfile::CoWait)],
         (kinds, ops) in strategy::world_ops(WorldProfile::Events, decode::MAX_OPS)) {
-        let ops: Vec<Op> = match profile {
+        let ops: Vec<ModelOp> = match profile {
             WorldProfile::Events => ops,
             WorldProfile::CoWait => ops.into_iter()
-                .filter(|o| !matches!(o, Op::AddSynchronize(_) | Op::WaitMultiple { .. }))
+                .filter(|o| !matches!(o, ModelOp::AddSynchronize(_) | ModelOp::WaitMultiple { .. }))
                 .collect(),
         };
         let bytes = decode::encode_world_ops(profile, &kinds, &ops).expect("encodable");
@@ -316,7 +316,7 @@ fn create_call_typed(
             riid2,
             ppv.then_some(&mut slot as &mut dyn std::any::Any),
             ManualHandler::<IProbeCalls>::new(),
-            RealMode::Blocking,
+            FinishMode::Blocking,
         );
         (hr, slot.is_some())
     }
@@ -494,13 +494,13 @@ proptest! {
 
 #[test]
 fn a_non_linearizable_history_is_rejected() {
-    use comasync::model::Outcome;
     use comasync::testing::linearize::{check, conc_step, ConcResult, Entry, GenModel};
+    use comasync::testing::model::ModelOutcome;
     // Two sequential Begin_s that both succeed: impossible.
     let e = |op, hr, invoke, response| Entry {
         thread: 0,
         op,
-        result: ConcResult::Outcome(Outcome::Returns(hr)),
+        result: ConcResult::Outcome(ModelOutcome::Returns(hr)),
         invoke,
         response,
     };
@@ -520,8 +520,8 @@ fn a_non_linearizable_history_is_rejected() {
 
 #[test]
 fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
-    use comasync::model::Outcome;
     use comasync::testing::linearize::{check, conc_step, BeginPart, ConcResult, Entry, GenModel};
+    use comasync::testing::model::ModelOutcome;
     let plan = ConcurrentPlan {
         outer: Some(OuterScript::ok()),
         ..ConcurrentPlan::new(vec![], vec![])
@@ -538,8 +538,8 @@ fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
         tag,
         part,
     };
-    let ok = ConcResult::Outcome(Outcome::Returns(S_OK));
-    let finished = ConcResult::Outcome(Outcome::Finished {
+    let ok = ConcResult::Outcome(ModelOutcome::Returns(S_OK));
+    let finished = ConcResult::Outcome(ModelOutcome::Finished {
         hr: S_OK,
         outs: vec![1],
     });
@@ -587,5 +587,5 @@ fn a_stale_outer_signal_after_the_next_reset_is_not_linearizable() {
 #[test]
 fn event_kinds_decode_from_the_header_byte() {
     let (kinds, _) = decode::world_ops(WorldProfile::Events, &[0b0000_1001]);
-    assert_eq!(kinds, vec![EventKind::ManualReset, EventKind::Auto]);
+    assert_eq!(kinds, vec![EventClass::ManualReset, EventClass::Auto]);
 }

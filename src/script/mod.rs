@@ -41,6 +41,7 @@ mod actors;
 mod exec;
 mod lex;
 pub mod mermaid;
+mod model_check;
 mod op;
 pub(crate) mod parse;
 mod ptr;

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use super::actors::{Actor, Reply};
 use super::exec::{self, Arrow, Job, Phase, Then};
+use super::model_check::{self, ModelCheck, Observed, Seen};
 use super::parse::{Step, StepKind};
 use super::ptr::{Ptr, Target};
 use super::registry::{CallView, ErasedInterface, PendingCall, Registry, ServerQueue};
@@ -110,6 +111,8 @@ pub(super) struct Runner {
     pub(super) trace: Trace,
     /// Wakes `quiesce` when another thread blocks or an actor returns.
     observer: Observer,
+    /// The reference model every step is replayed on (`model_check`).
+    model: ModelCheck,
 }
 
 impl Drop for Runner {
@@ -143,6 +146,7 @@ impl Runner {
             started: Vec::new(),
             trace: Trace::default(),
             observer: Observer::new(),
+            model: ModelCheck::new(),
         }
     }
 
@@ -215,6 +219,22 @@ impl Runner {
             };
             report::print(self, step, &outcome, out)?;
             report::check(&self.file, step, &outcome)?;
+            // The reference model replays the step (model_check.rs): a divergence stops here,
+            // naming both answers.
+            let seen = match &step.kind {
+                StepKind::Start { .. } => Seen::Started {
+                    blocked: outcome.text.as_deref() == Some("started, blocks"),
+                },
+                _ => Seen::Returned {
+                    hr: outcome.hr,
+                    count: outcome.count,
+                    outs: &outcome.outs,
+                    dropped: outcome.note.as_deref() == Some("late result dropped"),
+                },
+            };
+            self.model
+                .step(model_check::action(&step.kind), &Observed::of(step, seen))
+                .map_err(|d| self.rt(step, d.message))?;
         }
         Ok(())
     }

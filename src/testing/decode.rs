@@ -50,7 +50,7 @@ use crate::guid::{
 };
 use crate::hresult::{E_FAIL, HRESULT, RPC_E_CALL_CANCELED, S_FALSE, S_OK};
 use crate::model::{
-    EventKind, FinishMode, Op, COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS,
+    EventClass, FinishMode, ModelOp, COWAIT_WAITALL, INFINITE, MAXIMUM_WAIT_OBJECTS,
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 use crate::unknown::Interface;
@@ -140,7 +140,7 @@ impl<'a> Bytes<'a> {
 
 /// Decodes a call-object sequence: the `Finish_` mode and the operations (see the module
 /// documentation for the format).
-pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<Op>) {
+pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<ModelOp>) {
     let mut b = Bytes::new(data);
     let mode = if b.arg() & 1 == 1 {
         FinishMode::Strict
@@ -151,23 +151,23 @@ pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<Op>) {
     while ops.len() < MAX_OPS {
         let Some(code) = b.opcode() else { break };
         let op = match code % 9 {
-            0 => Op::Begin((b.arg() & 1) as usize),
+            0 => ModelOp::Begin((b.arg() & 1) as usize),
             1 => {
                 let hr = HRESULTS[b.arg() as usize % HRESULTS.len()];
                 let len = b.arg() % 4;
                 let outs = (0..len).map(|_| b.arg() as u32).collect();
-                Op::ServerComplete { hr, outs }
+                ModelOp::ServerComplete { hr, outs }
             }
-            2 => Op::Finish((b.arg() & 1) as usize),
-            3 => Op::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
-            4 => Op::CancelTimeout,
-            5 => Op::TestCancel,
-            6 => Op::Wait {
+            2 => ModelOp::Finish((b.arg() & 1) as usize),
+            3 => ModelOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            4 => ModelOp::CancelTimeout,
+            5 => ModelOp::TestCancel,
+            6 => ModelOp::Wait {
                 flags: b.flags(),
                 timeout: b.timeout(),
             },
-            7 => Op::QueryInterface(iids()[b.arg() as usize % 8]),
-            _ => Op::Release,
+            7 => ModelOp::QueryInterface(iids()[b.arg() as usize % 8]),
+            _ => ModelOp::Release,
         };
         ops.push(op);
     }
@@ -176,16 +176,16 @@ pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<Op>) {
 
 /// Decodes an events/container/`CoWaitForMultipleHandles` sequence: the kinds of the events
 /// and the operations (see the module documentation for the format).
-pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventKind>, Vec<Op>) {
+pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventClass>, Vec<ModelOp>) {
     let mut b = Bytes::new(data);
     let header = b.arg();
     let n = 1 + (header & 3) as usize;
-    let kinds: Vec<EventKind> = (0..n)
+    let kinds: Vec<EventClass> = (0..n)
         .map(|i| {
             if header & (4 << i) != 0 {
-                EventKind::Auto
+                EventClass::Auto
             } else {
-                EventKind::ManualReset
+                EventClass::ManualReset
             }
         })
         .collect();
@@ -193,9 +193,9 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventKind>, Vec<Op>
     while ops.len() < MAX_OPS {
         let Some(code) = b.opcode() else { break };
         let op = match code % profile.opcodes() {
-            0 => Op::EventSignal(b.arg() as usize % n),
-            1 => Op::EventReset(b.arg() as usize % n),
-            2 => Op::EventWait {
+            0 => ModelOp::EventSignal(b.arg() as usize % n),
+            1 => ModelOp::EventReset(b.arg() as usize % n),
+            2 => ModelOp::EventWait {
                 event: b.arg() as usize % n,
                 flags: b.flags(),
                 timeout: b.timeout(),
@@ -208,7 +208,7 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventKind>, Vec<Op>
                     0xFE => Some((0..=MAXIMUM_WAIT_OBJECTS).map(|i| i % n).collect()),
                     h => Some((0..h % 5).map(|_| b.arg() as usize % n).collect()),
                 };
-                Op::CoWait {
+                ModelOp::CoWait {
                     flags,
                     timeout,
                     handles,
@@ -216,10 +216,10 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventKind>, Vec<Op>
                 }
             }
             4 => match b.arg() {
-                0xFF => Op::AddSynchronize(None),
-                e => Op::AddSynchronize(Some(e as usize % n)),
+                0xFF => ModelOp::AddSynchronize(None),
+                e => ModelOp::AddSynchronize(Some(e as usize % n)),
             },
-            _ => Op::WaitMultiple {
+            _ => ModelOp::WaitMultiple {
                 flags: b.flags(),
                 timeout: b.timeout(),
                 out_present: b.arg() & 1 == 0,
@@ -402,29 +402,29 @@ fn index_of<T: PartialEq>(table: &[T], v: &T) -> Option<u8> {
 /// Encodes a call-object sequence so that [`call_ops`] gives it back. `None` if an operation
 /// is not one the decoder produces (a value outside the tables, an event operation, more than
 /// [`MAX_OPS`] operations).
-pub fn encode_call_ops(mode: FinishMode, ops: &[Op]) -> Option<Vec<u8>> {
+pub fn encode_call_ops(mode: FinishMode, ops: &[ModelOp]) -> Option<Vec<u8>> {
     if ops.len() > MAX_OPS {
         return None;
     }
     let mut out = vec![u8::from(mode == FinishMode::Strict)];
     for op in ops {
         match op {
-            Op::Begin(m) if *m < 2 => out.extend([0, *m as u8]),
-            Op::ServerComplete { hr, outs } if outs.len() < 4 => {
+            ModelOp::Begin(m) if *m < 2 => out.extend([0, *m as u8]),
+            ModelOp::ServerComplete { hr, outs } if outs.len() < 4 => {
                 out.extend([1, index_of(&HRESULTS, hr)?, outs.len() as u8]);
                 for &v in outs {
                     out.push(u8::try_from(v).ok()?);
                 }
             }
-            Op::Finish(m) if *m < 2 => out.extend([2, *m as u8]),
-            Op::Cancel(s) => out.extend([3, index_of(&CANCEL_SECONDS, s)?]),
-            Op::CancelTimeout => out.push(4),
-            Op::TestCancel => out.push(5),
-            Op::Wait { flags, timeout } => {
+            ModelOp::Finish(m) if *m < 2 => out.extend([2, *m as u8]),
+            ModelOp::Cancel(s) => out.extend([3, index_of(&CANCEL_SECONDS, s)?]),
+            ModelOp::CancelTimeout => out.push(4),
+            ModelOp::TestCancel => out.push(5),
+            ModelOp::Wait { flags, timeout } => {
                 out.extend([6, index_of(&FLAGS, flags)?, index_of(&TIMEOUTS, timeout)?])
             }
-            Op::QueryInterface(iid) => out.extend([7, index_of(&iids(), iid)?]),
-            Op::Release => out.push(8),
+            ModelOp::QueryInterface(iid) => out.extend([7, index_of(&iids(), iid)?]),
+            ModelOp::Release => out.push(8),
             _ => return None,
         }
     }
@@ -434,14 +434,18 @@ pub fn encode_call_ops(mode: FinishMode, ops: &[Op]) -> Option<Vec<u8>> {
 /// Encodes an events/container sequence so that [`world_ops`] (with the same `profile`) gives
 /// it back. `None` if it cannot be (1–4 events; values inside the tables; operations the
 /// profile has; at most [`MAX_OPS`]).
-pub fn encode_world_ops(profile: WorldProfile, kinds: &[EventKind], ops: &[Op]) -> Option<Vec<u8>> {
+pub fn encode_world_ops(
+    profile: WorldProfile,
+    kinds: &[EventClass],
+    ops: &[ModelOp],
+) -> Option<Vec<u8>> {
     let n = kinds.len();
     if !(1..=4).contains(&n) || ops.len() > MAX_OPS {
         return None;
     }
     let mut header = (n - 1) as u8;
     for (i, k) in kinds.iter().enumerate() {
-        if *k == EventKind::Auto {
+        if *k == EventClass::Auto {
             header |= 4 << i;
         }
     }
@@ -449,9 +453,9 @@ pub fn encode_world_ops(profile: WorldProfile, kinds: &[EventKind], ops: &[Op]) 
     let ev = |e: usize| (e < n).then_some(e as u8);
     for op in ops {
         match op {
-            Op::EventSignal(e) => out.extend([0, ev(*e)?]),
-            Op::EventReset(e) => out.extend([1, ev(*e)?]),
-            Op::EventWait {
+            ModelOp::EventSignal(e) => out.extend([0, ev(*e)?]),
+            ModelOp::EventReset(e) => out.extend([1, ev(*e)?]),
+            ModelOp::EventWait {
                 event,
                 flags,
                 timeout,
@@ -461,7 +465,7 @@ pub fn encode_world_ops(profile: WorldProfile, kinds: &[EventKind], ops: &[Op]) 
                 index_of(&FLAGS, flags)?,
                 index_of(&TIMEOUTS, timeout)?,
             ]),
-            Op::CoWait {
+            ModelOp::CoWait {
                 flags,
                 timeout,
                 handles,
@@ -486,11 +490,11 @@ pub fn encode_world_ops(profile: WorldProfile, kinds: &[EventKind], ops: &[Op]) 
                 }
                 out.push(u8::from(!index_present));
             }
-            Op::AddSynchronize(e) if profile == WorldProfile::Events => match e {
+            ModelOp::AddSynchronize(e) if profile == WorldProfile::Events => match e {
                 None => out.extend([4, 0xFF]),
                 Some(e) => out.extend([4, ev(*e)?]),
             },
-            Op::WaitMultiple {
+            ModelOp::WaitMultiple {
                 flags,
                 timeout,
                 out_present,

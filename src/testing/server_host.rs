@@ -291,10 +291,6 @@ impl HostRun {
             server as Arc<dyn INonDelegatingUnknown>
         })
         .map_err(|hr| format!("ServerCallHost::new failed: {}", hr_name(hr)))?;
-        let mode = match mode {
-            FinishMode::Blocking => call::FinishMode::Blocking,
-            FinishMode::Strict => call::FinishMode::Strict,
-        };
         let server = shared.lock().server.clone();
         let obj = CallObject::<IProbeCalls>::new(host.clone(), None, mode);
         Ok(HostRun {
@@ -687,16 +683,10 @@ fn run_server_host(
         steps: Vec::new(),
         failure,
     })?;
-    let mut result = Ok(());
-    for op in ops {
-        result = run.step(op);
-        if result.is_err() {
-            break;
-        }
-    }
-    if result.is_ok() {
-        result = run.settle(abandon);
-    }
+    let result = ops
+        .iter()
+        .try_for_each(|op| run.step(op))
+        .and_then(|()| run.settle(abandon));
     if let Err(failure) = result {
         let steps = std::mem::take(&mut run.lines);
         // Let every job and call go before the run is dropped.

@@ -17,7 +17,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::decode::{iids, WorldProfile, CANCEL_SECONDS, FLAGS, HRESULTS, TIMEOUTS};
-use crate::model::{EventKind, FinishMode, Op, MAXIMUM_WAIT_OBJECTS};
+use crate::model::{EventClass, FinishMode, ModelOp, MAXIMUM_WAIT_OBJECTS};
 
 /// Either `Finish_` mode.
 pub fn finish_mode() -> impl Strategy<Value = FinishMode> {
@@ -34,65 +34,65 @@ fn timeout() -> impl Strategy<Value = u32> {
 
 /// One call-object operation. `short_windows`: include `Cancel(1)`, whose window the runner
 /// lets expire (about a second of wall time each; keep such suites small).
-pub fn call_op(short_windows: bool) -> BoxedStrategy<Op> {
+pub fn call_op(short_windows: bool) -> BoxedStrategy<ModelOp> {
     let method = 0usize..2;
     let server = (
         proptest::sample::select(HRESULTS.to_vec()),
         vec(0u32..256, 0..4),
     )
-        .prop_map(|(hr, outs)| Op::ServerComplete { hr, outs });
+        .prop_map(|(hr, outs)| ModelOp::ServerComplete { hr, outs });
     let long_cancel = proptest::sample::select(vec![CANCEL_SECONDS[2], CANCEL_SECONDS[3]]);
-    let mut options: Vec<(u32, BoxedStrategy<Op>)> = vec![
-        (6, method.clone().prop_map(Op::Begin).boxed()),
+    let mut options: Vec<(u32, BoxedStrategy<ModelOp>)> = vec![
+        (6, method.clone().prop_map(ModelOp::Begin).boxed()),
         (5, server.boxed()),
-        (5, method.prop_map(Op::Finish).boxed()),
-        (2, Just(Op::Cancel(0)).boxed()),
-        (2, long_cancel.prop_map(Op::Cancel).boxed()),
-        (1, Just(Op::CancelTimeout).boxed()),
-        (2, Just(Op::TestCancel).boxed()),
+        (5, method.prop_map(ModelOp::Finish).boxed()),
+        (2, Just(ModelOp::Cancel(0)).boxed()),
+        (2, long_cancel.prop_map(ModelOp::Cancel).boxed()),
+        (1, Just(ModelOp::CancelTimeout).boxed()),
+        (2, Just(ModelOp::TestCancel).boxed()),
         (
             3,
             (flags(), timeout())
-                .prop_map(|(flags, timeout)| Op::Wait { flags, timeout })
+                .prop_map(|(flags, timeout)| ModelOp::Wait { flags, timeout })
                 .boxed(),
         ),
         (
             2,
             proptest::sample::select(iids().to_vec())
-                .prop_map(Op::QueryInterface)
+                .prop_map(ModelOp::QueryInterface)
                 .boxed(),
         ),
-        (1, Just(Op::Release).boxed()),
+        (1, Just(ModelOp::Release).boxed()),
     ];
     if short_windows {
-        options.push((1, Just(Op::Cancel(1)).boxed()));
+        options.push((1, Just(ModelOp::Cancel(1)).boxed()));
     }
     proptest::strategy::Union::new_weighted(options).boxed()
 }
 
 /// Up to `max_len` call-object operations (see [`call_op`]).
-pub fn call_ops(max_len: usize, short_windows: bool) -> impl Strategy<Value = Vec<Op>> {
+pub fn call_ops(max_len: usize, short_windows: bool) -> impl Strategy<Value = Vec<ModelOp>> {
     vec(call_op(short_windows), 0..=max_len)
 }
 
 /// One to four events, each a `ManualResetEvent` or a `StdEvent`.
-pub fn event_kinds() -> impl Strategy<Value = Vec<EventKind>> {
+pub fn event_kinds() -> impl Strategy<Value = Vec<EventClass>> {
     vec(
-        prop_oneof![Just(EventKind::ManualReset), Just(EventKind::Auto)],
+        prop_oneof![Just(EventClass::ManualReset), Just(EventClass::Auto)],
         1..=4,
     )
 }
 
 /// A `CoWaitForMultipleHandles` over `n` events: NULL arrays, empty arrays, up to four handles
 /// (duplicates included) and, rarely, one handle over the limit.
-pub fn co_wait_op(n: usize) -> BoxedStrategy<Op> {
+pub fn co_wait_op(n: usize) -> BoxedStrategy<ModelOp> {
     let handles = prop_oneof![
         1 => Just(None),
         1 => Just(Some((0..=MAXIMUM_WAIT_OBJECTS).map(|i| i % n).collect())),
         12 => vec(0..n, 0..5).prop_map(Some),
     ];
     (flags(), timeout(), handles, proptest::bool::weighted(0.9))
-        .prop_map(|(flags, timeout, handles, index_present)| Op::CoWait {
+        .prop_map(|(flags, timeout, handles, index_present)| ModelOp::CoWait {
             flags,
             timeout,
             handles,
@@ -102,10 +102,10 @@ pub fn co_wait_op(n: usize) -> BoxedStrategy<Op> {
 }
 
 /// One event, container or `CoWaitForMultipleHandles` operation over `n` events.
-pub fn world_op(profile: WorldProfile, n: usize) -> BoxedStrategy<Op> {
-    let signal = (0..n).prop_map(Op::EventSignal);
-    let reset = (0..n).prop_map(Op::EventReset);
-    let wait = (0..n, flags(), timeout()).prop_map(|(event, flags, timeout)| Op::EventWait {
+pub fn world_op(profile: WorldProfile, n: usize) -> BoxedStrategy<ModelOp> {
+    let signal = (0..n).prop_map(ModelOp::EventSignal);
+    let reset = (0..n).prop_map(ModelOp::EventReset);
+    let wait = (0..n, flags(), timeout()).prop_map(|(event, flags, timeout)| ModelOp::EventWait {
         event,
         flags,
         timeout,
@@ -120,9 +120,9 @@ pub fn world_op(profile: WorldProfile, n: usize) -> BoxedStrategy<Op> {
         .boxed(),
         WorldProfile::Events => {
             let add = prop_oneof![1 => Just(None), 8 => (0..n).prop_map(Some)]
-                .prop_map(Op::AddSynchronize);
+                .prop_map(ModelOp::AddSynchronize);
             let wait_multiple = (flags(), timeout(), proptest::bool::weighted(0.9)).prop_map(
-                |(flags, timeout, out_present)| Op::WaitMultiple {
+                |(flags, timeout, out_present)| ModelOp::WaitMultiple {
                     flags,
                     timeout,
                     out_present,
@@ -145,7 +145,7 @@ pub fn world_op(profile: WorldProfile, n: usize) -> BoxedStrategy<Op> {
 pub fn world_ops(
     profile: WorldProfile,
     max_len: usize,
-) -> impl Strategy<Value = (Vec<EventKind>, Vec<Op>)> {
+) -> impl Strategy<Value = (Vec<EventClass>, Vec<ModelOp>)> {
     event_kinds().prop_flat_map(move |kinds| {
         let n = kinds.len();
         (Just(kinds), vec(world_op(profile, n), 0..=max_len))

@@ -1,0 +1,300 @@
+//! Every scenario script, checked against the reference model ([`crate::model`]).
+//!
+//! The runner executes a script on the real objects; this module replays the same steps, in
+//! the order the runner executed them and with what each produced, on model objects — one
+//! [`CallModel`] per call object (its `Finish_` mode from the server's kind: `strict` is
+//! [`FinishMode::Strict`]), one [`EventModel`] per event, one [`ContainerModel`] per
+//! container — and reports the first step where the implementation and the model disagree, at
+//! the script's line and naming both answers:
+//!
+//! ```text
+//! line 12: Wait call 0: the implementation returned RPC_S_CALLPENDING, the model says S_OK
+//! ```
+//!
+//! # Input
+//!
+//! The check reads its own small types: [`Checked`] (an operation), [`Action`] (do, start,
+//! join) and [`Observed`] (what the step produced). [`from_op`] is the only place that reads
+//! the parser's `Op`, and [`action`] the only one that reads its `StepKind`.
+//!
+//! # Started operations
+//!
+//! A `start`ed operation the model says [blocks](ModelOutcome::Blocks) (an `INFINITE` wait on
+//! an unsignaled object, a blocking `Finish_` before completion) or whose `Cancel` window is
+//! open ([`ModelOutcome::CancelInFlight`]) is pending. After every later step the model is
+//! asked again, in the order the operations were started: a wait or `Finish_` that now
+//! returns takes its answer then (and its effect: an auto-reset event it consumed); a
+//! `Cancel` in flight returns `RPC_E_CALL_COMPLETE` when the server completes its call. The
+//! `join` compares that answer with what the real operation returned; a finite `Cancel` still
+//! in flight at its `join` is resolved there as its window expiring (`S_OK`). Whether a
+//! started operation blocked at first is compared at the `start` line.
+//!
+//! # What is not checked
+//!
+//! The model covers the call object, the events, `CoWaitForMultipleHandles` and the container.
+//! These are tracked only as far as the check needs them, and never compared:
+//!
+//! * object creation (`SimpleStream`, `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`)
+//!   and `CreateCall` (its argument rules, D11): a successful `CreateCall` makes a
+//!   [`CallModel`];
+//! * `QueryInterface` on anything but a call object (a successful one binds the variable to
+//!   the same object), `AddRef`, and the counts `AddRef`/`Release` print (a `Release` that
+//!   prints 0 on a call object is its final release);
+//! * the server's own results: `Complete` and `Fail` give the model the server's `HRESULT`
+//!   and out-parameters, and the model says whether they are delivered or dropped (late);
+//!   `ServerTestCancel` is compared only for the call object's current call;
+//! * `Signal` or `Reset` on a call object's `ISynchronize` (not an operation of the model): the
+//!   call object is no longer tracked, nor is a container or wait that includes it;
+//! * what a server's own code does with an object passed to it (`Begin_Advise c e`: the
+//!   server may signal `e`): such an object is no longer tracked from that `Begin_` on;
+//! * registered servers that are not hand-driven (`x = NAME`, `x = Pool NAME`): their calls
+//!   complete on the server's schedule, so neither they nor their call objects are tracked;
+//! * a `Cancel` window expiring in real time while later steps run: a finite `Cancel` in
+//!   flight is taken to outlast the steps until the server completes or its `join`;
+//! * time, otherwise: a started wait with a finite timeout gets the model's answer at its
+//!   `start` (the script must not race it against a `Signal`, `docs/scenarios.md`), and may
+//!   be seen blocked there while its timeout runs.
+//!
+//! # Files
+//!
+//! This file holds the input types and the adapter; `model_check/replay.rs` the model objects
+//! and the comparison ([`ModelCheck`]); `model_check/tests.rs` a test per kind of divergence
+//! and one that runs every committed scenario through the check.
+//!
+//! # Invariants
+//!
+//! A variable names at most one model object; an untracked object stays untracked; a pending
+//! operation gets at most one answer; the model's state changes only by what the model says
+//! took effect (an operation that returned, a `Cancel` request, a server completion), never by
+//! one it says blocks.
+
+use std::fmt;
+
+use super::parse::{self, ServerKind, StepKind};
+use super::registry::Serving;
+use super::value::Value;
+use crate::guid::IID;
+use crate::hresult::HRESULT;
+
+mod replay;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use replay::ModelCheck;
+
+/// One operation of a script, as the check reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// A hand-driven server object; `strict`: `Finish_` before completion returns
+    /// `RPC_S_CALLPENDING`.
+    Server { strict: bool },
+    /// An object the model does not follow (a pooled or plain registered server: its calls
+    /// complete on the server's schedule, not the script's).
+    Untracked,
+    /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
+    Event { auto: bool },
+    /// A new `CLSID_SynchronizeContainer`.
+    Container,
+    /// `QueryInterface`.
+    QueryInterface { target: String, iid: IID },
+    /// `ICallFactory::CreateCall` on `factory`'s object, for the asynchronous interface `iid`.
+    CreateCall { factory: String, iid: IID },
+    /// `Release` (the count it printed tells a final release).
+    Release { target: String },
+    /// `Begin_<method>` (method: the COM name, such as `Read`).
+    /// `shared`: the variables passed as interface-pointer arguments; the server's code may
+    /// use them (signal an event), so the model stops following them.
+    Begin {
+        call: String,
+        method: String,
+        shared: Vec<String>,
+    },
+    /// `Finish_<method>`.
+    Finish { call: String, method: String },
+    /// `ISynchronize::Wait(0, timeout)`.
+    Wait { target: String, timeout: u32 },
+    /// `ISynchronize::Signal`.
+    Signal { target: String },
+    /// `ISynchronize::Reset`.
+    Reset { target: String },
+    /// `ICancelMethodCalls::Cancel(seconds)`.
+    Cancel { call: String, seconds: u32 },
+    /// `ICancelMethodCalls::TestCancel`.
+    TestCancel { call: String },
+    /// `ISynchronizeContainer::AddSynchronize`.
+    AddSynchronize { container: String, sync: String },
+    /// `ISynchronizeContainer::WaitMultiple(0, timeout)`.
+    WaitMultiple { container: String, timeout: u32 },
+    /// `CoWaitForMultipleHandles(flags, timeout, handles)`.
+    CoWait {
+        flags: u32,
+        timeout: u32,
+        handles: Vec<String>,
+    },
+    /// The server completes the oldest waiting call of `call` with its method's result.
+    Complete { call: String },
+    /// The server completes the oldest waiting call of `call` with `hr`.
+    Fail { call: String, hr: HRESULT },
+    /// The server's `TestCancel` on the oldest waiting call of `call`.
+    ServerTestCancel { call: String },
+}
+
+/// What a statement does with its operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Run it and wait for it (`bind`: the variable the result is bound to).
+    Do { bind: Option<String>, op: Checked },
+    /// Start it on the actor's thread.
+    Start(Checked),
+    /// Wait for the actor's started operation.
+    Join,
+}
+
+/// What one step produced, as the runner saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct Observed<'a> {
+    /// The script line.
+    pub line: usize,
+    /// The actor (for `join`).
+    pub actor: &'a str,
+    /// The statement, for messages.
+    pub text: &'a str,
+    /// The result.
+    pub seen: Seen<'a>,
+}
+
+impl<'a> Observed<'a> {
+    /// What `step` produced.
+    pub(crate) fn of(step: &'a parse::Step, seen: Seen<'a>) -> Self {
+        Observed {
+            line: step.line,
+            actor: &step.actor,
+            text: &step.text,
+            seen,
+        }
+    }
+}
+
+/// The result of one step.
+#[derive(Clone, Debug)]
+pub(crate) enum Seen<'a> {
+    /// The operation (or the joined one) returned.
+    Returned {
+        /// Its `HRESULT`, if it has one.
+        hr: Option<HRESULT>,
+        /// `AddRef`/`Release`: the count printed.
+        count: Option<u32>,
+        /// Its out-parameters.
+        outs: &'a [Value],
+        /// A server completion the call object dropped (late).
+        dropped: bool,
+    },
+    /// A `start`: whether the operation was still blocked once everything settled.
+    Started { blocked: bool },
+}
+
+/// The first disagreement: the line and both answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Divergence {
+    /// The script line.
+    pub line: usize,
+    /// `STATEMENT: the implementation …, the model says …`.
+    pub message: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The adapter from the parser's operation: the only place that reads `parse::Op`. `None`:
+/// an operation the model does not cover at all (`AddRef`).
+pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
+    use parse::Op as P;
+    let s = |x: &String| x.clone();
+    Some(match op {
+        P::SimpleStream { kind, .. } => Checked::Server {
+            strict: *kind == ServerKind::ManualStrict,
+        },
+        P::ManualResetEvent => Checked::Event { auto: false },
+        P::StdEvent => Checked::Event { auto: true },
+        P::SynchronizeContainer => Checked::Container,
+        P::QueryInterface { target, iface } => Checked::QueryInterface {
+            target: s(target),
+            iid: iface.iid,
+        },
+        P::AddRef { .. } => return None,
+        P::Release { target } => Checked::Release { target: s(target) },
+        P::CreateCall { factory, riid, .. } => Checked::CreateCall {
+            factory: s(factory),
+            iid: riid.iid,
+        },
+        P::Begin { call, method, args } => Checked::Begin {
+            call: s(call),
+            method: s(method),
+            shared: args
+                .iter()
+                .filter_map(|a| match a {
+                    Value::Name(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect(),
+        },
+        P::Finish { call, method } => Checked::Finish {
+            call: s(call),
+            method: s(method),
+        },
+        P::Server { serving, .. } => match serving {
+            Serving::Manual { strict } => Checked::Server { strict: *strict },
+            Serving::Plain | Serving::Pool { .. } => Checked::Untracked,
+        },
+        P::Wait { target, timeout } => Checked::Wait {
+            target: s(target),
+            timeout: *timeout,
+        },
+        P::Signal { target } => Checked::Signal { target: s(target) },
+        P::Reset { target } => Checked::Reset { target: s(target) },
+        P::Cancel { call, seconds } => Checked::Cancel {
+            call: s(call),
+            seconds: *seconds,
+        },
+        P::TestCancel { call } => Checked::TestCancel { call: s(call) },
+        P::AddSynchronize { container, sync } => Checked::AddSynchronize {
+            container: s(container),
+            sync: s(sync),
+        },
+        P::WaitMultiple { container, timeout } => Checked::WaitMultiple {
+            container: s(container),
+            timeout: *timeout,
+        },
+        P::CoWaitForMultipleHandles {
+            flags,
+            timeout,
+            handles,
+        } => Checked::CoWait {
+            flags: *flags,
+            timeout: *timeout,
+            handles: handles.clone(),
+        },
+        P::Complete { call } => Checked::Complete { call: s(call) },
+        P::Fail { call, hr } => Checked::Fail {
+            call: s(call),
+            hr: *hr,
+        },
+        P::ServerTestCancel { call } => Checked::ServerTestCancel { call: s(call) },
+    })
+}
+
+/// A statement's [`Action`], if the check has one for it (commentary and `AddRef` have none).
+pub(crate) fn action(kind: &StepKind) -> Option<Action> {
+    match kind {
+        StepKind::Do { bind, op } => Some(Action::Do {
+            bind: bind.clone(),
+            op: from_op(op)?,
+        }),
+        StepKind::Start { op } => Some(Action::Start(from_op(op)?)),
+        StepKind::Join => Some(Action::Join),
+        StepKind::Say(_) => None,
+    }
+}

@@ -1,0 +1,644 @@
+//! The model objects a script's variables name, the replay of each step on them, and the
+//! comparison with what the implementation produced (see the [parent module](super)).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{parse, Action, Checked, Divergence, Observed, Seen};
+use crate::call::FinishMode;
+use crate::hresult::{HRESULT, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK};
+use crate::model::{
+    co_wait_for_multiple_handles, CallModel, ContainerModel, EventClass, EventModel, MethodIndex,
+    ModelOutcome, INFINITE,
+};
+use crate::script::value::Value;
+
+/// One call object's model and the bookkeeping around it.
+#[derive(Clone, Debug)]
+struct CallObj {
+    model: CallModel,
+    /// The call numbers of begun calls the server has not completed, oldest first.
+    queued: VecDeque<u64>,
+    /// What each delivered server completion carried, by token (the model's out-value);
+    /// `None` for a `Fail` (its out-parameters are the defaults).
+    results: Vec<Option<Vec<Value>>>,
+}
+
+/// A model object a variable names.
+#[derive(Clone, Debug)]
+enum Obj {
+    /// A server object and the `Finish_` mode of its call objects.
+    Server(FinishMode),
+    /// A call object.
+    Call(Box<CallObj>),
+    /// An event.
+    Event(EventModel),
+    /// A container and the variable each of its objects was added as.
+    Container(ContainerModel, Vec<String>),
+    /// No longer (or never) tracked.
+    Untracked,
+}
+
+/// A started operation's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Answer {
+    /// The model says it has not returned yet.
+    Waiting,
+    /// What the model says it returned.
+    Returned(ModelOutcome),
+    /// Not checked (an object it uses is not tracked).
+    Unchecked,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    actor: String,
+    text: String,
+    op: Checked,
+    /// For a `Cancel`: the call object it waits on.
+    obj: Option<usize>,
+    answer: Answer,
+}
+
+/// What the model expects of one step, in the script's terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Expected {
+    hr: Option<HRESULT>,
+    outs: Option<Vec<Value>>,
+    blocks: bool,
+    dropped: Option<bool>,
+}
+
+/// The model side of one script run: feed it every executed step with [`ModelCheck::step`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ModelCheck {
+    objs: Vec<Obj>,
+    vars: HashMap<String, usize>,
+    pending: Vec<Pending>,
+    /// The method names seen, in order: a method's model index is its position here (the
+    /// model only tells methods apart).
+    methods: Vec<String>,
+}
+
+impl ModelCheck {
+    /// A check with no objects yet.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replays one executed step (`None`: a step the model does not cover) and compares its
+    /// result; then asks the model again about every pending started operation.
+    pub(crate) fn step(
+        &mut self,
+        action: Option<Action>,
+        seen: &Observed<'_>,
+    ) -> Result<(), Divergence> {
+        let r = match action {
+            None => Ok(()),
+            Some(Action::Do { bind, op }) => self.run(bind.as_deref(), &op, seen),
+            Some(Action::Start(op)) => self.start(op, seen),
+            Some(Action::Join) => self.join(seen),
+        };
+        self.wake();
+        r
+    }
+
+    fn obj(&self, var: &str) -> Option<usize> {
+        self.vars.get(var).copied()
+    }
+
+    fn call_mut(&mut self, var: &str) -> Option<&mut CallObj> {
+        let i = self.obj(var)?;
+        match &mut self.objs[i] {
+            Obj::Call(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The model's index of the method named `name`.
+    fn method(&mut self, name: &str) -> MethodIndex {
+        match self.methods.iter().position(|m| m == name) {
+            Some(i) => i,
+            None => {
+                self.methods.push(name.to_string());
+                self.methods.len() - 1
+            }
+        }
+    }
+
+    fn new_obj(&mut self, bind: Option<&str>, obj: Obj) {
+        self.objs.push(obj);
+        if let Some(name) = bind {
+            self.vars.insert(name.to_string(), self.objs.len() - 1);
+        }
+    }
+
+    /// A `Do` statement.
+    fn run(
+        &mut self,
+        bind: Option<&str>,
+        op: &Checked,
+        seen: &Observed<'_>,
+    ) -> Result<(), Divergence> {
+        let Some(outcome) = self.apply(bind, op, seen) else {
+            return Ok(());
+        };
+        let outcome = match (outcome, op) {
+            // A Do step returns only once the window is over: the server cannot complete
+            // meanwhile (no other actor runs during a Do step).
+            (ModelOutcome::CancelInFlight, Checked::Cancel { call, seconds }) => {
+                if *seconds == INFINITE {
+                    ModelOutcome::Blocks
+                } else {
+                    match self.call_mut(call) {
+                        Some(c) => c.model.cancel_timeout(),
+                        None => return Ok(()),
+                    }
+                }
+            }
+            (o, _) => o,
+        };
+        let expected = self.expected(op, &outcome);
+        compare(seen.line, seen.text, &expected, &seen.seen)
+    }
+
+    /// A `start` statement.
+    fn start(&mut self, op: Checked, seen: &Observed<'_>) -> Result<(), Divergence> {
+        let obj = match &op {
+            Checked::Cancel { call, .. } => self.obj(call),
+            _ => None,
+        };
+        let answer = match self.apply(None, &op, seen) {
+            None => Answer::Unchecked,
+            Some(ModelOutcome::Blocks | ModelOutcome::CancelInFlight) => Answer::Waiting,
+            Some(o) => Answer::Returned(o),
+        };
+        let text = seen.text.trim_start_matches("start ").to_string();
+        if let Seen::Started { blocked } = seen.seen {
+            let model_blocks = answer == Answer::Waiting;
+            // A finite wait the model says times out may still be running its timeout.
+            let timing_out = matches!(&answer, Answer::Returned(o) if times_out(&op, o));
+            if answer != Answer::Unchecked && blocked != model_blocks && !timing_out {
+                let (real, model) = if blocked {
+                    let says = match &answer {
+                        Answer::Returned(o) => say(&self.expected(&op, o)),
+                        _ => String::new(),
+                    };
+                    ("blocks".to_string(), format!("it returns {says} at once"))
+                } else {
+                    ("returned at once".to_string(), "it blocks".to_string())
+                };
+                return Err(Divergence {
+                    line: seen.line,
+                    message: format!("{text}: the implementation {real}, the model says {model}"),
+                });
+            }
+        }
+        self.pending.push(Pending {
+            actor: seen.actor.to_string(),
+            text,
+            op,
+            obj,
+            answer,
+        });
+        Ok(())
+    }
+
+    /// A `join` statement.
+    fn join(&mut self, seen: &Observed<'_>) -> Result<(), Divergence> {
+        let Some(i) = self.pending.iter().position(|p| p.actor == seen.actor) else {
+            return Ok(());
+        };
+        let mut p = self.pending.remove(i);
+        if p.answer == Answer::Waiting {
+            // A finite Cancel still in flight: its window expired.
+            if let (Checked::Cancel { seconds, .. }, Some(obj)) = (&p.op, p.obj) {
+                if *seconds != INFINITE {
+                    if let Obj::Call(c) = &mut self.objs[obj] {
+                        if c.model.cancel_in_flight().is_some() {
+                            p.answer = Answer::Returned(c.model.cancel_timeout());
+                        }
+                    }
+                }
+            }
+        }
+        let text = format!("join ({})", p.text);
+        match p.answer {
+            Answer::Unchecked => Ok(()),
+            Answer::Waiting => {
+                let expected = Expected {
+                    blocks: true,
+                    ..Expected::default()
+                };
+                compare(seen.line, &text, &expected, &seen.seen)
+            }
+            Answer::Returned(o) => {
+                let expected = self.expected(&p.op, &o);
+                compare(seen.line, &text, &expected, &seen.seen)
+            }
+        }
+    }
+
+    /// Asks the model again about every started operation still waiting, oldest first.
+    fn wake(&mut self) {
+        for i in 0..self.pending.len() {
+            if self.pending[i].answer != Answer::Waiting {
+                continue;
+            }
+            // A Cancel in flight returns when the server completes (see `apply`).
+            if matches!(self.pending[i].op, Checked::Cancel { .. }) {
+                continue;
+            }
+            let op = self.pending[i].op.clone();
+            let no_result = Observed {
+                line: 0,
+                actor: "",
+                text: "",
+                seen: Seen::Started { blocked: true },
+            };
+            self.pending[i].answer = match self.apply(None, &op, &no_result) {
+                None => Answer::Unchecked,
+                Some(ModelOutcome::Blocks) => Answer::Waiting,
+                Some(o) => Answer::Returned(o),
+            };
+        }
+    }
+
+    /// Applies `op` to the model objects: the model's outcome (the state changes only if it
+    /// returns), or `None` when the model does not cover it.
+    fn apply(
+        &mut self,
+        bind: Option<&str>,
+        op: &Checked,
+        seen: &Observed<'_>,
+    ) -> Option<ModelOutcome> {
+        let (hr, count, outs, _) = match &seen.seen {
+            Seen::Returned {
+                hr,
+                count,
+                outs,
+                dropped,
+            } => (*hr, *count, *outs, *dropped),
+            Seen::Started { .. } => (None, None, &[][..], false),
+        };
+        match op {
+            Checked::Server { strict } => {
+                let mode = if *strict {
+                    FinishMode::Strict
+                } else {
+                    FinishMode::Blocking
+                };
+                self.new_obj(bind, Obj::Server(mode));
+                None
+            }
+            Checked::Untracked => {
+                self.new_obj(bind, Obj::Untracked);
+                None
+            }
+            Checked::Event { auto } => {
+                let class = if *auto {
+                    EventClass::Auto
+                } else {
+                    EventClass::ManualReset
+                };
+                self.new_obj(bind, Obj::Event(EventModel::new(class)));
+                None
+            }
+            Checked::Container => {
+                self.new_obj(bind, Obj::Container(ContainerModel::new(), Vec::new()));
+                None
+            }
+            Checked::QueryInterface { target, iid } => {
+                let obj = self.obj(target)?;
+                if let (Some(name), Some(S_OK)) = (bind, hr) {
+                    self.vars.insert(name.to_string(), obj);
+                }
+                match &self.objs[obj] {
+                    Obj::Call(c) => Some(c.model.query_interface(iid)),
+                    _ => None,
+                }
+            }
+            Checked::CreateCall { factory, iid } => {
+                let obj = self.obj(factory)?;
+                if let (Obj::Server(mode), Some(S_OK)) = (&self.objs[obj], hr) {
+                    let iid = *iid;
+                    let call = CallObj {
+                        model: CallModel::with_mode(iid, *mode),
+                        queued: VecDeque::new(),
+                        results: Vec::new(),
+                    };
+                    self.new_obj(bind, Obj::Call(Box::new(call)));
+                }
+                None
+            }
+            Checked::Release { target } => {
+                if count == Some(0) {
+                    if let Some(c) = self.call_mut(target) {
+                        c.model.release();
+                    }
+                }
+                None
+            }
+            Checked::Begin {
+                call,
+                method,
+                shared,
+            } => {
+                for name in shared {
+                    if let Some(k) = self.obj(name) {
+                        self.objs[k] = Obj::Untracked;
+                    }
+                }
+                let m = self.method(method);
+                let c = self.call_mut(call)?;
+                let o = c.model.begin(m);
+                if o == ModelOutcome::Returns(S_OK) {
+                    let n = c.model.call_number();
+                    c.queued.push_back(n);
+                }
+                Some(o)
+            }
+            Checked::Finish { call, method } => {
+                let m = self.method(method);
+                Some(self.call_mut(call)?.model.finish(m))
+            }
+            Checked::Wait { target, timeout } => {
+                let obj = self.obj(target)?;
+                match &mut self.objs[obj] {
+                    Obj::Call(c) => Some(c.model.wait(0, *timeout)),
+                    Obj::Event(e) => Some(e.wait(0, *timeout)),
+                    _ => None,
+                }
+            }
+            Checked::Signal { target } | Checked::Reset { target } => {
+                let obj = self.obj(target)?;
+                let signal = matches!(op, Checked::Signal { .. });
+                match &mut self.objs[obj] {
+                    Obj::Event(e) if signal => Some(e.signal()),
+                    Obj::Event(e) => Some(e.reset()),
+                    // Not an operation of the model: the call object's event is no longer
+                    // known.
+                    Obj::Call(_) => {
+                        self.objs[obj] = Obj::Untracked;
+                        None
+                    }
+                    _ => None,
+                }
+            }
+            Checked::Cancel { call, seconds } => Some(self.call_mut(call)?.model.cancel(*seconds)),
+            Checked::TestCancel { call } => Some(self.call_mut(call)?.model.test_cancel()),
+            Checked::AddSynchronize { container, sync } => {
+                let (k, s) = (self.obj(container)?, self.obj(sync)?);
+                let n = self.objs.len();
+                if !matches!(self.objs[s], Obj::Call(_) | Obj::Event(_)) {
+                    self.objs[k] = Obj::Untracked;
+                    return None;
+                }
+                let Obj::Container(model, names) = &mut self.objs[k] else {
+                    return None;
+                };
+                let o = model.add_synchronize(Some(s), n);
+                if o == ModelOutcome::Returns(S_OK) {
+                    names.push(sync.clone());
+                }
+                Some(o)
+            }
+            Checked::WaitMultiple { container, timeout } => {
+                let k = self.obj(container)?;
+                let Obj::Container(model, _) = &self.objs[k] else {
+                    return None;
+                };
+                let model = model.clone();
+                let mut events = self.snapshot(model.objects())?;
+                let o = model.wait_multiple(&mut events, 0, *timeout, true);
+                if !o.blocks() {
+                    self.write_back(events);
+                }
+                Some(o)
+            }
+            Checked::CoWait {
+                flags,
+                timeout,
+                handles,
+            } => {
+                let ids = handles
+                    .iter()
+                    .map(|h| self.obj(h))
+                    .collect::<Option<Vec<_>>>()?;
+                let mut events = self.snapshot(&ids)?;
+                let o =
+                    co_wait_for_multiple_handles(&mut events, *flags, *timeout, Some(&ids), true);
+                if !o.blocks() {
+                    self.write_back(events);
+                }
+                Some(o)
+            }
+            Checked::Complete { call } | Checked::Fail { call, .. } => {
+                let k = self.obj(call)?;
+                let Obj::Call(c) = &mut self.objs[k] else {
+                    return None;
+                };
+                let n = c.queued.pop_front()?;
+                let hr = hr?;
+                if n != c.model.call_number() {
+                    // An earlier call's late completion: not an operation of the model, which
+                    // completes only the current call; the call object must drop it.
+                    return Some(ModelOutcome::Dropped);
+                }
+                let token = c.results.len() as u32;
+                c.results.push(match op {
+                    Checked::Complete { .. } => Some(outs.to_vec()),
+                    _ => None,
+                });
+                let o = c.model.server_complete(hr, &[token]);
+                if let ModelOutcome::Delivered {
+                    cancel_returns: Some(cancel),
+                } = o
+                {
+                    if let Some(p) = self.pending.iter_mut().find(|p| {
+                        p.obj == Some(k)
+                            && p.answer == Answer::Waiting
+                            && matches!(p.op, Checked::Cancel { .. })
+                    }) {
+                        p.answer = Answer::Returned(ModelOutcome::Returns(cancel));
+                    }
+                }
+                Some(o)
+            }
+            Checked::ServerTestCancel { call } => {
+                let c = self.call_mut(call)?;
+                // Only the current call's flag is the model's.
+                (c.queued.front() == Some(&c.model.call_number())).then(|| c.model.test_cancel())
+            }
+        }
+    }
+
+    /// Every object as an event of the model (a call object's manual-reset event as it is
+    /// set), for a wait on `waited`: `None` if one of those is not tracked or has no handle.
+    fn snapshot(&self, waited: &[usize]) -> Option<Vec<EventModel>> {
+        if waited
+            .iter()
+            .any(|&i| !matches!(self.objs[i], Obj::Call(_) | Obj::Event(_)))
+        {
+            return None;
+        }
+        Some(
+            self.objs
+                .iter()
+                .map(|o| match o {
+                    Obj::Event(e) => e.clone(),
+                    Obj::Call(c) => {
+                        let mut e = EventModel::new(EventClass::ManualReset);
+                        if c.model.event_set() {
+                            e.signal();
+                        }
+                        e
+                    }
+                    _ => EventModel::new(EventClass::ManualReset),
+                })
+                .collect(),
+        )
+    }
+
+    /// Keeps what a wait that returned did to the events (an auto-reset event it consumed).
+    fn write_back(&mut self, events: Vec<EventModel>) {
+        for (o, e) in self.objs.iter_mut().zip(events) {
+            if let Obj::Event(mine) = o {
+                *mine = e;
+            }
+        }
+    }
+
+    /// What the model's outcome of `op` means in the script's terms.
+    fn expected(&self, op: &Checked, o: &ModelOutcome) -> Expected {
+        let none = Expected::default();
+        match o {
+            ModelOutcome::Returns(hr) | ModelOutcome::CancelReturns(hr) => Expected {
+                hr: Some(*hr),
+                ..none
+            },
+            ModelOutcome::Finished { hr, outs } => {
+                let call = match op {
+                    Checked::Finish { call, .. } => self.obj(call),
+                    _ => None,
+                };
+                let stored = match (call.map(|i| &self.objs[i]), outs.as_slice()) {
+                    (Some(Obj::Call(c)), [t]) => c.results.get(*t as usize).cloned().flatten(),
+                    _ => None,
+                };
+                Expected {
+                    hr: Some(*hr),
+                    outs: stored,
+                    ..none
+                }
+            }
+            ModelOutcome::Blocks | ModelOutcome::CancelInFlight => Expected {
+                blocks: true,
+                ..none
+            },
+            ModelOutcome::Delivered { .. } => Expected {
+                dropped: Some(false),
+                ..none
+            },
+            ModelOutcome::Dropped => Expected {
+                dropped: Some(true),
+                ..none
+            },
+            ModelOutcome::CoWait { hr, index } => Expected {
+                hr: Some(*hr),
+                outs: index.map(|i| vec![Value::Num(i.into())]),
+                ..none
+            },
+            ModelOutcome::WaitMultiple { hr, position } => {
+                let name = match op {
+                    Checked::WaitMultiple { container, .. } => self.obj(container),
+                    _ => None,
+                }
+                .and_then(|k| match &self.objs[k] {
+                    Obj::Container(_, names) => position.and_then(|p| names.get(p).cloned()),
+                    _ => None,
+                });
+                Expected {
+                    hr: Some(*hr),
+                    outs: name.map(|n| vec![Value::Name(n)]),
+                    ..none
+                }
+            }
+            ModelOutcome::Released { .. } | ModelOutcome::Invalid(_) => none,
+        }
+    }
+}
+
+/// Whether `o` is `op`, a wait with a finite, non-zero timeout, timing out: the real wait
+/// returns that only once its timeout has passed.
+fn times_out(op: &Checked, o: &ModelOutcome) -> bool {
+    let timeout = match op {
+        Checked::Wait { timeout, .. }
+        | Checked::WaitMultiple { timeout, .. }
+        | Checked::CoWait { timeout, .. } => *timeout,
+        _ => return false,
+    };
+    timeout != 0
+        && timeout != INFINITE
+        && matches!(o.hr(), Some(hr) if hr == RPC_S_CALLPENDING || hr == RPC_E_TIMEOUT)
+}
+
+/// An `HRESULT` and out-parameters as the script prints them.
+fn show(hr: Option<HRESULT>, outs: &[Value]) -> String {
+    let mut s = hr.map_or_else(|| "no result".to_string(), parse::hr_name);
+    for v in outs {
+        s.push_str(&format!(" {v}"));
+    }
+    s
+}
+
+/// The model's answer in words.
+fn say(e: &Expected) -> String {
+    if e.blocks {
+        return "it blocks".into();
+    }
+    show(e.hr, e.outs.as_deref().unwrap_or(&[]))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many answers this thread's checks compared (tests: the check really runs).
+    pub(super) static COMPARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Compares the model's expectation with what the step produced.
+fn compare(line: usize, text: &str, e: &Expected, seen: &Seen<'_>) -> Result<(), Divergence> {
+    let Seen::Returned {
+        hr, outs, dropped, ..
+    } = seen
+    else {
+        return Ok(());
+    };
+    #[cfg(test)]
+    COMPARED.with(|c| c.set(c.get() + 1));
+    let diverge = |real: String, model: String| {
+        Err(Divergence {
+            line,
+            message: format!("{text}: the implementation {real}, the model says {model}"),
+        })
+    };
+    let got = show(*hr, outs);
+    if e.blocks {
+        return diverge(format!("returned {got}"), "it blocks".into());
+    }
+    if let Some(d) = e.dropped {
+        if d != *dropped {
+            let word = |d: bool| if d { "dropped" } else { "delivered" };
+            return diverge(
+                format!("{} the result", word(*dropped)),
+                format!("it is {}", word(d)),
+            );
+        }
+        return Ok(());
+    }
+    let hr_differs = e.hr.is_some() && e.hr != *hr;
+    let outs_differ = e.outs.as_ref().is_some_and(|o| o.as_slice() != *outs);
+    if hr_differs || outs_differ {
+        return diverge(format!("returned {got}"), say(e));
+    }
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! A test per kind of divergence (a wrong answer fed to the check is reported at its line with
+//! both answers), and every committed scenario through the check.
+
+use super::replay::COMPARED;
+use super::*;
+use crate::hresult::{
+    E_FAIL, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_FALSE,
+    S_OK,
+};
+use crate::script::{run_source, RunOptions};
+
+/// A test step's result: `Ok((hr, outs, dropped))`, or `Err(blocked)` for a `start`.
+type Res = Result<(HRESULT, Vec<Value>, bool), bool>;
+
+/// What a step returned: its `HRESULT` and out-parameters.
+fn r(hr: HRESULT, outs: &[Value]) -> Res {
+    Ok((hr, outs.to_vec(), false))
+}
+
+/// A server completion the implementation dropped.
+fn dropped(hr: HRESULT, outs: &[Value]) -> Res {
+    Ok((hr, outs.to_vec(), true))
+}
+
+fn text(s: &str) -> Value {
+    Value::Str(s.as_bytes().to_vec())
+}
+
+/// Parses `script` and feeds the check each statement with the result given for it in
+/// `results` (in order; `Err(blocked)` for a `start`). Creations and commentary take no
+/// result. The first divergence, if any.
+fn replay(script: &str, results: &[Res]) -> Result<(), Divergence> {
+    let steps =
+        parse::parse(script, &crate::script::Registry::new()).expect("the test script parses");
+    let mut check = ModelCheck::new();
+    let mut results = results.iter();
+    for step in &steps {
+        let creates = matches!(&step.kind, StepKind::Do { op, .. } if op.creates()
+            && !matches!(op, parse::Op::QueryInterface { .. } | parse::Op::CreateCall { .. }));
+        let empty: Vec<Value> = Vec::new();
+        let (seen, count);
+        if creates || matches!(step.kind, StepKind::Say(_)) {
+            seen = Seen::Returned {
+                hr: None,
+                count: None,
+                outs: &empty,
+                dropped: false,
+            };
+        } else {
+            match results.next().expect("a result for every statement") {
+                Err(blocked) => seen = Seen::Started { blocked: *blocked },
+                Ok((hr, outs, d)) => {
+                    count = matches!(
+                        &step.kind,
+                        StepKind::Do {
+                            op: parse::Op::Release { .. },
+                            ..
+                        }
+                    )
+                    .then_some(hr.as_u32());
+                    seen = Seen::Returned {
+                        hr: Some(*hr),
+                        count,
+                        outs,
+                        dropped: *d,
+                    };
+                }
+            }
+        }
+        let observed = Observed {
+            line: step.line,
+            actor: &step.actor,
+            text: &step.text,
+            seen,
+        };
+        check.step(action(&step.kind), &observed)?;
+    }
+    assert!(results.next().is_none(), "more results than statements");
+    Ok(())
+}
+
+const CALL: &str = "server = SimpleStream \"hello, world\"\n\
+                    f = QueryInterface server ICallFactory\n\
+                    call = CreateCall f AsyncISimpleStream\n";
+
+fn failure(script: &str, results: &[Res]) -> String {
+    replay(script, results)
+        .expect_err("the check must report the divergence")
+        .to_string()
+}
+
+#[test]
+fn agreeing_results_pass() {
+    let script = format!(
+        "{CALL}Begin_Read call 5\nWait call 0\nserver: Complete call\nWait call 0\n\
+         Finish_Read call\nFinish_Read call\nRelease call\n"
+    );
+    let results = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(RPC_S_CALLPENDING, &[]),
+        r(S_OK, &[text("hello")]),
+        r(S_OK, &[]),
+        r(S_OK, &[text("hello")]),
+        r(RPC_E_CALL_COMPLETE, &[text("")]),
+        r(HRESULT(0), &[]),
+    ];
+    assert_eq!(replay(&script, &results), Ok(()));
+}
+
+#[test]
+fn a_wrong_hresult_names_both_answers_at_its_line() {
+    let script = format!("{CALL}Begin_Read call 5\nWait call 0\n");
+    let results = [r(S_OK, &[]), r(S_OK, &[]), r(S_OK, &[]), r(S_OK, &[])];
+    assert_eq!(
+        failure(&script, &results),
+        "line 5: Wait call 0: the implementation returned S_OK, the model says RPC_S_CALLPENDING"
+    );
+}
+
+#[test]
+fn wrong_out_parameters_are_reported() {
+    let script = format!("{CALL}Begin_Read call 5\nserver: Complete call\nFinish_Read call\n");
+    let results = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[text("hello")]),
+        r(S_OK, &[text("world")]),
+    ];
+    assert_eq!(
+        failure(&script, &results),
+        "line 6: Finish_Read call: the implementation returned S_OK \"world\", the model says S_OK \"hello\""
+    );
+}
+
+#[test]
+fn a_strict_server_s_finish_does_not_block() {
+    let script = "server = SimpleStream \"abc\" strict\nf = QueryInterface server ICallFactory\n\
+                  call = CreateCall f AsyncISimpleStream\nBegin_Read call 1\nFinish_Read call\n";
+    let results = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(E_FAIL, &[text("")]),
+    ];
+    assert_eq!(
+        failure(script, &results),
+        "line 5: Finish_Read call: the implementation returned E_FAIL \"\", the model says RPC_S_CALLPENDING"
+    );
+}
+
+#[test]
+fn a_step_the_model_says_blocks_must_not_return() {
+    let script = "e = StdEvent\nWait e INFINITE\n";
+    assert_eq!(
+        failure(script, &[r(S_OK, &[])]),
+        "line 2: Wait e INFINITE: the implementation returned S_OK, the model says it blocks"
+    );
+}
+
+#[test]
+fn whether_a_started_operation_blocks_is_compared() {
+    let script = "e = ManualResetEvent\nt1: start Wait e INFINITE\nSignal e\nt1: join\n";
+    assert_eq!(
+        failure(script, &[Err(false)]),
+        "line 2: Wait e INFINITE: the implementation returned at once, the model says it blocks"
+    );
+    let script = "e = ManualResetEvent\nSignal e\nt1: start Wait e INFINITE\nt1: join\n";
+    assert_eq!(
+        failure(script, &[r(S_OK, &[]), Err(true)]),
+        "line 3: Wait e INFINITE: the implementation blocks, the model says it returns S_OK at once"
+    );
+}
+
+#[test]
+fn a_started_finite_wait_may_still_be_running_its_timeout() {
+    let script = "e = StdEvent\nt1: start Wait e 50\nt1: join\n";
+    let results = [Err(true), r(RPC_S_CALLPENDING, &[])];
+    assert_eq!(replay(script, &results), Ok(()));
+    let results = [Err(false), r(S_OK, &[])];
+    assert_eq!(
+        failure(script, &results),
+        "line 3: join (Wait e 50): the implementation returned S_OK, the model says RPC_S_CALLPENDING"
+    );
+}
+
+#[test]
+fn a_join_is_compared_with_the_answer_the_model_gave_when_it_returned() {
+    // An INFINITE Cancel returns when the server completes: RPC_E_CALL_COMPLETE.
+    let script = format!(
+        "{CALL}Begin_Read call 5\nt1: start Cancel call INFINITE\n\
+         server: Complete call\nt1: join\n"
+    );
+    let results = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        Err(true),
+        r(S_OK, &[text("hello")]),
+        r(S_OK, &[]),
+    ];
+    assert_eq!(
+        failure(&script, &results),
+        "line 7: join (Cancel call INFINITE): the implementation returned S_OK, the model says RPC_E_CALL_COMPLETE"
+    );
+    // A wait the model says still blocks at its join.
+    let script = "e = StdEvent\nt1: start Wait e INFINITE\nt1: join\n";
+    assert_eq!(
+        failure(script, &[Err(true), r(S_OK, &[])]),
+        "line 3: join (Wait e INFINITE): the implementation returned S_OK, the model says it blocks"
+    );
+}
+
+#[test]
+fn an_auto_reset_event_wakes_the_first_started_wait_only() {
+    let script = "e = StdEvent\nt1: start Wait e INFINITE\nt2: start Wait e INFINITE\n\
+                  Signal e\nt1: join\nt2: join\n";
+    let results = [
+        Err(true),
+        Err(true),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+    ];
+    assert_eq!(
+        failure(script, &results),
+        "line 6: join (Wait e INFINITE): the implementation returned S_OK, the model says it blocks"
+    );
+}
+
+#[test]
+fn a_late_completion_must_be_dropped_and_a_current_one_delivered() {
+    let script = format!(
+        "{CALL}Begin_Read call 5\nCancel call 0\nFinish_Read call\nBegin_Read call 1\n\
+         server: Complete call\nserver: Complete call\n"
+    );
+    let ok = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(RPC_E_CALL_CANCELED, &[text("")]),
+        r(S_OK, &[]),
+    ];
+    let mut results = ok.to_vec();
+    results.push(r(S_OK, &[text("hello")]));
+    assert_eq!(
+        failure(&script, &results),
+        "line 8: Complete call: the implementation delivered the result, the model says it is dropped"
+    );
+    let mut results = ok.to_vec();
+    results.push(dropped(S_OK, &[text("hello")]));
+    results.push(dropped(S_FALSE, &[text(", wor")]));
+    assert_eq!(
+        failure(&script, &results),
+        "line 9: Complete call: the implementation dropped the result, the model says it is delivered"
+    );
+}
+
+#[test]
+fn co_wait_and_wait_multiple_name_the_object() {
+    let script = "a = StdEvent\nb = StdEvent\nSignal b\nCoWaitForMultipleHandles 0 0 a b\n";
+    assert_eq!(
+        failure(script, &[r(S_OK, &[]), r(S_OK, &[Value::Num(0)])]),
+        "line 4: CoWaitForMultipleHandles 0 0 a b: the implementation returned S_OK 0, the model says S_OK 1"
+    );
+    let script = "k = SynchronizeContainer\na = StdEvent\nb = ManualResetEvent\n\
+                  AddSynchronize k a\nAddSynchronize k b\nWaitMultiple k 0\nSignal b\n\
+                  WaitMultiple k 0\n";
+    let results = [
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(RPC_E_TIMEOUT, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[Value::Name("a".into())]),
+    ];
+    assert_eq!(
+        failure(script, &results),
+        "line 8: WaitMultiple k 0: the implementation returned S_OK a, the model says S_OK b"
+    );
+}
+
+#[test]
+fn a_signal_on_a_call_object_stops_tracking_it() {
+    let script = format!("{CALL}Signal call\nWait call 0\n");
+    assert_eq!(
+        replay(
+            &script,
+            &[r(S_OK, &[]), r(S_OK, &[]), r(S_OK, &[]), r(S_OK, &[])]
+        ),
+        Ok(())
+    );
+}
+
+#[test]
+fn scripts_with_timeouts_and_windows_pass_the_check_on_the_real_objects() {
+    let script = "e = StdEvent\n\
+                  t1: start Wait e 50\n\
+                  t1: join -> RPC_S_CALLPENDING\n\
+                  server = SimpleStream \"hello, world\"\n\
+                  f = QueryInterface server ICallFactory -> S_OK\n\
+                  call = CreateCall f AsyncISimpleStream -> S_OK\n\
+                  Begin_Read call 5 -> S_OK\n\
+                  t2: start Cancel call 1\n\
+                  t2: join -> S_OK\n\
+                  Finish_Read call -> RPC_E_CALL_CANCELED\n\
+                  server: Complete call -> S_OK \"hello\"\n\
+                  Begin_Write call \"xy\" -> S_OK\n\
+                  t3: start Finish_Write call\n\
+                  t4: start CoWaitForMultipleHandles 0 INFINITE e call\n\
+                  server: Complete call -> S_OK 2\n\
+                  t3: join -> S_OK 2\n\
+                  t4: join -> S_OK 1\n";
+    let before = COMPARED.with(|c| c.get());
+    let r = run_source(
+        "timing.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    );
+    assert!(r.is_ok(), "{}", r.unwrap_err());
+    assert_eq!(COMPARED.with(|c| c.get()) - before, 9);
+}
+
+#[test]
+fn every_committed_scenario_passes_the_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cas"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "found {} scenarios", files.len());
+    for path in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let before = COMPARED.with(|c| c.get());
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Err(e) = run_source(&name, &source, &RunOptions::default(), &mut std::io::sink()) {
+            panic!("{e}");
+        }
+        let compared = COMPARED.with(|c| c.get()) - before;
+        let modelled = ["CreateCall", "Event", "SynchronizeContainer"];
+        if modelled.iter().any(|m| source.contains(m)) {
+            assert!(compared > 0, "{name}: the model compared no step");
+        }
+    }
+}
