@@ -45,6 +45,9 @@
 //! * [`call`] — asynchronous interfaces, `ICallFactory`, call objects, cancellation, servers;
 //! * [`macro@interface`] and [`macro@implement`] — declare your own interface (and get its
 //!   asynchronous twin), make a plain struct a COM object;
+//! * [`apartment`], [`marshal`], [`proxy`], [`stub`] — STAs and the MTA, marshaling an
+//!   interface pointer to another apartment, and the proxy/stub pair that carries its calls
+//!   there as messages;
 //! * [`class`] — `CoCreateInstance` for the system classes;
 //! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
 //!   for it, and a server-side call object written as Microsoft's samples write them;
@@ -66,12 +69,14 @@
 // The macros' expansions name the library `::comasync`, also inside it (src/simple_stream.rs).
 extern crate self as comasync;
 
+pub mod apartment;
 pub mod call;
 pub mod class;
 pub mod guid;
 pub mod hresult;
 #[cfg(feature = "windows-core")]
 pub mod interop;
+pub mod marshal;
 // The reference model is library-internal: with the `testing` feature it is mounted (and
 // public) as `testing::model`, otherwise privately here; `crate::model` names it either way.
 #[cfg(not(feature = "testing"))]
@@ -80,7 +85,9 @@ mod model;
 use testing::model;
 pub mod sample_server;
 pub mod script;
+pub mod proxy;
 pub mod simple_stream;
+pub mod stub;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -406,6 +406,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut begin_arms = Vec::new();
     let mut finish_arms = Vec::new();
     let mut call_fns = Vec::new();
+    let mut proxy_fns = Vec::new();
     for m in &methods {
         let ident = &m.ident;
         let v = &m.com;
@@ -462,6 +463,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::option::Option::Some(#method_enum::#v) => {
                 let #bind = __call.#finish();
                 (#hr, ::core::option::Option::Some(#outs_enum::#v { #(#out_names),* }))
+            }
+        });
+        proxy_fns.push(quote! {
+            fn #ident(&self #(, #in_names: #in_tys)*) -> #result {
+                #[allow(unreachable_patterns)]
+                match self.call(#ins_enum::#v { #(#in_names),* }) {
+                    (#hr, ::core::option::Option::Some(#outs_enum::#v { #(#out_names),* })) => #bind,
+                    (#hr, _) => #fail,
+                }
             }
         });
         call_fns.push(quote! {
@@ -633,10 +643,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ) -> ::std::sync::Arc<dyn #asynk> {
                 __call
             }
+
+            fn upcast_proxy(
+                __proxy: ::std::sync::Arc<::comasync::proxy::Proxy<#calls>>,
+            ) -> ::std::sync::Arc<dyn #sync> {
+                __proxy
+            }
         }
 
         impl #asynk for ::comasync::call::CallObject<#calls> {
             #(#call_fns)*
+        }
+
+        impl #sync for ::comasync::proxy::Proxy<#calls> {
+            #(#proxy_fns)*
         }
 
         #glue

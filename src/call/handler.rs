@@ -30,7 +30,7 @@ use super::object::CallObject;
 use super::on_thread;
 use super::pool::{Pool, PoolTask};
 use super::state::CallState;
-use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED};
+use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED, S_OK};
 use crate::sync::prim::{channel, Condvar, Deadline, Mutex, Receiver, Sender};
 use crate::unknown::ComPtr;
 
@@ -68,6 +68,15 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
     /// A `Begin_` was accepted: serve `input` and, now or later, from any thread, complete
     /// `call`. Called without any call-object lock held.
     fn begin(&self, call: ServerCall<M>, input: M::In);
+
+    /// Asked by `Begin_` before it accepts a call: a failure is `Begin_`'s return and the
+    /// call object stays idle. `S_OK` unless the handler is a transport that can refuse (a
+    /// proxy used from the wrong apartment: `RPC_E_WRONG_THREAD`; a disconnected one:
+    /// `RPC_E_DISCONNECTED`).
+    #[inline]
+    fn admit(&self) -> HRESULT {
+        S_OK
+    }
 }
 
 /// The right and duty to complete one call: a one-shot token handed to a [`CallHandler`].
@@ -153,6 +162,17 @@ impl<M: AsyncInterface> ServerCall<M> {
     pub fn test_cancel(&self) -> HRESULT {
         match self.call.upgrade() {
             Some(c) => c.server_test_cancel(self.generation),
+            None => CallState::server_test_cancel_of_a_freed_call(),
+        }
+    }
+
+    /// The server's `TestCancel` for this call as a function that outlives the token: the
+    /// call context a stub installs while a server's method runs (`CoTestCancel`).
+    pub(crate) fn test_cancel_fn(&self) -> impl Fn() -> HRESULT + Send + Sync + 'static {
+        let call = self.call.clone();
+        let generation = self.generation;
+        move || match call.upgrade() {
+            Some(c) => c.server_test_cancel(generation),
             None => CallState::server_test_cancel_of_a_freed_call(),
         }
     }
@@ -281,7 +301,7 @@ impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
 /// a panic completes it with `RPC_E_SERVERFAULT`. While it runs, the thread reads as serving
 /// the call object (a blocking `Finish_` or windowed `Cancel` on it from inside the method
 /// returns instead of waiting for itself).
-fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
+pub(crate) fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
     let result = {
         let _serving = on_thread::Mark::serving(call.object_addr());
         catch_unwind(AssertUnwindSafe(method))

@@ -102,6 +102,9 @@ pub struct ServerCallHost<M: AsyncInterface> {
     /// which would be a reference on the host itself).
     server: Mutex<Option<Arc<M::Async>>>,
     current: Mutex<Current<M>>,
+    /// The STA the server call object lives in, if any: a `Signal` from another thread is
+    /// carried there as a message, and the host calls `Finish_` in that apartment.
+    home: Mutex<Option<Arc<crate::apartment::Apartment>>>,
 }
 
 impl<M: AsyncInterface> ServerCallHost<M> {
@@ -111,7 +114,36 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     pub fn new(
         create: impl FnOnce(Weak<dyn IUnknown>) -> Arc<dyn INonDelegatingUnknown>,
     ) -> Result<Arc<ServerCallHost<M>>, HRESULT> {
-        let host = Arc::new_cyclic(|me: &Weak<ServerCallHost<M>>| ServerCallHost {
+        let host = Self::empty();
+        let outer: Weak<dyn IUnknown> = Arc::downgrade(&host) as Weak<dyn IUnknown>;
+        let inner = create(outer);
+        host.install(crate::unknown::non_delegating(inner))
+    }
+
+    /// A host whose server call object is made by the server object's own `ICallFactory`, as
+    /// the stub makes it: `CreateCall(asyncIID, hostUnk, IID_IUnknown, &p)` (spec 2.2). A
+    /// failing `CreateCall` is returned.
+    pub fn from_call_factory(
+        factory: &(impl super::ICallFactory + ?Sized),
+    ) -> Result<Arc<ServerCallHost<M>>, HRESULT> {
+        let host = Self::empty();
+        let outer = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
+        let mut slot: Option<ComPtr<dyn IUnknown>> = None;
+        let riid = <M::Async as Interface>::IID;
+        let hr = catch_unwind(AssertUnwindSafe(|| {
+            factory.create_call(&riid, Some(&outer), &crate::guid::IID_IUnknown, Some(&mut slot))
+        }))
+        .unwrap_or(RPC_E_SERVERFAULT);
+        drop(outer);
+        if hr.failed() {
+            return Err(hr);
+        }
+        host.install(slot.ok_or(E_UNEXPECTED)?)
+    }
+
+    /// A host without a server call object yet.
+    fn empty() -> Arc<ServerCallHost<M>> {
+        Arc::new_cyclic(|me: &Weak<ServerCallHost<M>>| ServerCallHost {
             refs: RefCount::new(),
             me: me.clone(),
             event: HANDLE::create_event(true, false),
@@ -124,16 +156,49 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 method: 0,
                 waiting: VecDeque::new(),
             }),
-        });
-        let outer: Weak<dyn IUnknown> = Arc::downgrade(&host) as Weak<dyn IUnknown>;
-        let inner = create(outer);
+            home: Mutex::new(None),
+        })
+    }
+
+    /// Keeps `inner` (the server call object's non-delegating unknown) and its asynchronous
+    /// interface.
+    fn install(self: Arc<Self>, inner: ComPtr<dyn IUnknown>) -> Result<Arc<Self>, HRESULT> {
         let mut slot: Option<ComPtr<M::Async>> = None;
-        let hr = inner.nd_query_interface(&<M::Async as Interface>::IID, &mut slot);
+        let hr = inner.query_interface(&<M::Async as Interface>::IID, &mut slot);
         let server = slot.ok_or(if hr.failed() { hr } else { E_UNEXPECTED })?;
-        *host.server.lock() = Some(server.as_arc().clone());
+        *self.server.lock() = Some(server.as_arc().clone());
         drop(server);
-        *host.inner.lock() = Some(crate::unknown::non_delegating(inner));
-        Ok(host)
+        *self.inner.lock() = Some(inner);
+        Ok(self)
+    }
+
+    /// The STA the server call object lives in: its `Signal` is honoured there.
+    pub(crate) fn set_home(&self, home: Arc<crate::apartment::Apartment>) {
+        *self.home.lock() = Some(home);
+    }
+
+    /// Whether the server call object has no call in progress.
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.current.lock().busy
+    }
+
+    /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
+    /// server call object is released.
+    pub(crate) fn disconnect(&self, hr: HRESULT) {
+        let (call, waiting) = {
+            let mut cur = self.current.lock();
+            (cur.call.take(), std::mem::take(&mut cur.waiting))
+        };
+        if let Some(call) = call {
+            call.fail(hr);
+        }
+        for (call, input) in waiting {
+            call.fail(hr);
+            drop(input);
+        }
+        let inner = self.inner.lock().take();
+        let server = self.server.lock().take();
+        drop((inner, server));
     }
 
     fn server(&self) -> Option<Arc<M::Async>> {
@@ -228,6 +293,18 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
     /// The server says its `Begin_` processing is done: the host calls its `Finish_` and
     /// completes the client's call with the result.
     fn signal(&self) -> HRESULT {
+        let home = self.home.lock().clone();
+        if let Some(home) = home.filter(|h| !h.is_current()) {
+            // An STA server's Signal from a worker: Finish_ runs in the server's apartment.
+            let Some(me) = self.me.upgrade() else {
+                return S_OK;
+            };
+            let msg = ForwardedSignal(Some(me));
+            // If the apartment has ended, the dropped message fails the call
+            // (RPC_E_DISCONNECTED); the server's Signal itself succeeds either way.
+            let _ = home.post(Box::new(move || msg.run()));
+            return S_OK;
+        }
         self.event.set_event();
         let (call, method) = {
             let mut cur = self.current.lock();
@@ -289,6 +366,26 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         match inner {
             Some(inner) => inner.query_interface(iid, ppv),
             None => E_NOINTERFACE,
+        }
+    }
+}
+
+/// A server's `Signal` carried to its STA; dropped unrun (the apartment ended), it fails the
+/// call with `RPC_E_DISCONNECTED`.
+struct ForwardedSignal<M: AsyncInterface>(Option<Arc<ServerCallHost<M>>>);
+
+impl<M: AsyncInterface> ForwardedSignal<M> {
+    fn run(mut self) {
+        if let Some(host) = self.0.take() {
+            let _ = host.signal();
+        }
+    }
+}
+
+impl<M: AsyncInterface> Drop for ForwardedSignal<M> {
+    fn drop(&mut self) {
+        if let Some(host) = self.0.take() {
+            host.disconnect(crate::hresult::RPC_E_DISCONNECTED);
         }
     }
 }

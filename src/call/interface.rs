@@ -117,4 +117,6 @@ pub trait AsyncInterface: Sized + Send + Sync + 'static {
     fn finish_async(call: &Self::Async, method: usize) -> (HRESULT, Option<Self::Out>);
     /// The call object as the asynchronous interface.
     fn upcast(call: Arc<CallObject<Self>>) -> Arc<Self::Async>;
+    /// A proxy as the synchronous interface.
+    fn upcast_proxy(proxy: Arc<crate::proxy::Proxy<Self>>) -> Arc<Self::Sync>;
 }

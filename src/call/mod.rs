@@ -25,8 +25,9 @@ pub mod state;
 
 pub use callback::CompletionCallback;
 pub use cancel::{
-    call_cancellation_enabled, co_disable_call_cancellation, co_enable_call_cancellation,
-    ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
+    call_cancellation_enabled, co_cancel_call, co_disable_call_cancellation,
+    co_enable_call_cancellation, co_get_cancel_object, co_test_cancel, ICancelMethodCalls,
+    RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 pub use factory::{create_call, create_call_as, create_call_for, ICallFactory, StdCallFactory};
 pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler};

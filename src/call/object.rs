@@ -85,6 +85,9 @@ struct OuterSlot {
     /// the outer `ISynchronize` to signal. Delivered when that thread is done, if it is still
     /// the latest call; dropped if the client has begun another call by then.
     deferred: Option<(u64, Weak<dyn ISynchronize>)>,
+    /// Blocking `Finish_`es in an STA: each waits on its own auto-reset event (beside its
+    /// apartment's queue) instead of the condition variable; the completion sets them.
+    sta_finishers: Vec<HANDLE>,
 }
 
 impl<M: AsyncInterface> Slot<M> {
@@ -107,6 +110,17 @@ impl<M: AsyncInterface> Slot<M> {
 
     fn outer_mut(&mut self) -> &mut OuterSlot {
         self.outer.get_or_insert_with(Box::default)
+    }
+
+    /// Under the lock, with a completion (or the end of the object): wakes the blocking
+    /// `Finish_`es of STA threads.
+    #[inline]
+    fn wake_sta_finishers(&self) {
+        if let Some(o) = self.outer.as_deref() {
+            for h in &o.sta_finishers {
+                h.set_event();
+            }
+        }
     }
 }
 
@@ -200,6 +214,10 @@ impl<M: AsyncInterface> CallObject<M> {
     /// `Begin_<m>` with `input`'s in-parameters: `S_OK`, or `RPC_S_CALLPENDING` while a call
     /// is in progress (spec row 6). The generated `begin_<m>` methods call this.
     pub fn begin(&self, input: M::In) -> HRESULT {
+        let admitted = self.handler.admit();
+        if admitted.failed() {
+            return admitted;
+        }
         let method = M::method_of(&input);
         if self.refs.is_aggregated() {
             return self.begin_aggregated(method, input);
@@ -341,6 +359,22 @@ impl<M: AsyncInterface> CallObject<M> {
                 }
                 FinishStep::Fail(hr) => return (hr, None),
                 FinishStep::Wait => {
+                    if let Some(sta) = crate::apartment::current_sta() {
+                        // An STA's blocking Finish_ dispatches incoming calls while it waits.
+                        let woken = HANDLE::create_event(false, false);
+                        slot.outer_mut().sta_finishers.push(woken.clone());
+                        drop(slot);
+                        crate::apartment::sta_wait(
+                            &sta,
+                            std::slice::from_ref(&woken),
+                            false,
+                            u32::MAX,
+                        );
+                        slot = self.slot.lock();
+                        let o = slot.outer_mut();
+                        o.sta_finishers.retain(|h| *h != woken);
+                        continue;
+                    }
                     // Observers may look now: this thread waits until the call completes.
                     let _blocked = crate::sync::observe::blocked(|| {
                         let me = self.me.clone();
@@ -374,6 +408,7 @@ impl<M: AsyncInterface> CallObject<M> {
             // set_event can never land on the next call (regression test
             // `completion_signal_never_lags_the_state`).
             self.event.set_event();
+            slot.wake_sta_finishers();
             slot.owe_signal(generation, self.addr())
         };
         self.done.notify_all();
@@ -444,6 +479,7 @@ impl<M: AsyncInterface> CallObject<M> {
         let (result, deferred) = {
             let mut slot = self.slot.lock();
             slot.state.release();
+            slot.wake_sta_finishers();
             let deferred = slot.outer.as_deref_mut().map(|o| {
                 o.sync = None;
                 o.deferred.take()
@@ -464,6 +500,7 @@ impl<M: AsyncInterface> CallObject<M> {
         let owed = if hr == S_OK {
             // Completed locally: set the event with the state change (see `complete`).
             self.event.set_event();
+            slot.wake_sta_finishers();
             slot.owe_signal(generation, self.addr())
         } else {
             None

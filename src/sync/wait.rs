@@ -15,10 +15,12 @@
 //! `COWAIT_WAITALL` waits for all, consumes every auto-reset handle at once, and returns index
 //! 0; a timeout returns `RPC_S_CALLPENDING` with index 0.
 //!
-//! Apartments: this is the MTA behaviour (block). The STA's modal loop, which dispatches
-//! incoming calls while it waits, plugs in where the waiting thread parks
-//! (`event::wait_handles`): the apartment's queue registers the same thread-local waiter, so a
-//! message wakes the wait as a signal does.
+//! Apartments (spec 1.9, 3.7): in an MTA, or on a thread without an apartment, the wait
+//! blocks. In an STA a wait that would block enters the modal loop
+//! ([`crate::apartment`]): it dispatches the calls queued for the apartment while it waits,
+//! woken by the queue's own event beside the handles (no polling); a handle already signaled
+//! is taken at once and nothing is dispatched. An STA waits on at most 63 handles (one slot is
+//! the queue's, as on Windows): 64 → `E_INVALIDARG`.
 
 use super::event::{wait_handles, HANDLE, MAXIMUM_WAIT_OBJECTS};
 use crate::hresult::{E_HANDLE, E_INVALIDARG, HRESULT, RPC_E_NO_SYNC, RPC_S_CALLPENDING, S_OK};
@@ -79,7 +81,9 @@ pub fn co_wait_for_multiple_handles(
     if handles.is_empty() {
         return RPC_E_NO_SYNC;
     }
-    if handles.len() > MAXIMUM_WAIT_OBJECTS {
+    if handles.len() > MAXIMUM_WAIT_OBJECTS
+        || (handles.len() == MAXIMUM_WAIT_OBJECTS && crate::apartment::current_sta().is_some())
+    {
         return E_INVALIDARG;
     }
     let all = flags & COWAIT_WAITALL != 0;
@@ -108,7 +112,14 @@ pub(crate) fn wait_checked(
     if closed(handles) {
         return Err(E_HANDLE);
     }
-    match wait_handles(handles, all, timeout_ms) {
+    let waited = match timeout_ms {
+        0 => wait_handles(handles, all, 0),
+        _ => match crate::apartment::current_sta() {
+            Some(sta) => crate::apartment::sta_wait(&sta, handles, all, timeout_ms),
+            None => wait_handles(handles, all, timeout_ms),
+        },
+    };
+    match waited {
         Some(i) if closed(if all { handles } else { &handles[i..=i] }) => Err(E_HANDLE),
         r => Ok(r),
     }
@@ -128,7 +139,18 @@ pub(crate) fn wait_single(handle: &HANDLE, flags: u32, timeout_ms: u32) -> HRESU
     if flags & !COWAIT_VALID_FLAGS != 0 {
         return E_INVALIDARG;
     }
-    if handle.wait_one(timeout_ms) {
+    let signaled = if timeout_ms != 0 && !handle.is_signaled() {
+        match crate::apartment::current_sta() {
+            Some(sta) => {
+                crate::apartment::sta_wait(&sta, std::slice::from_ref(handle), false, timeout_ms)
+                    .is_some()
+            }
+            None => handle.wait_one(timeout_ms),
+        }
+    } else {
+        handle.wait_one(timeout_ms)
+    };
+    if signaled {
         if handle.is_closed() {
             E_HANDLE
         } else {

@@ -1,0 +1,190 @@
+//! The proxy: what a client in another apartment holds instead of the object. Calls on it
+//! travel as messages to the object's apartment, where the [stub](crate::stub) serves them.
+//!
+//! [`Proxy<M>`] is generic over any declared interface `M` (the `<I>Calls` type of
+//! [`#[interface]`](crate::interface)): it implements the synchronous interface `I` (each
+//! method is a synchronous call: sent, then waited for) and, when the server object implements
+//! `ICallFactory`, `ICallFactory` (spec 1.2). Its call objects are comasync's
+//! [`CallObject`](crate::call::CallObject) with the proxy as their server, so they follow the
+//! client table (spec 2.1): `Begin_` returns once the call is queued for the object's
+//! apartment (its `HRESULT` is the transport's), `Finish_` returns the server's result and
+//! out-parameters, `ICancelMethodCalls` is there, and a cancel reaches the server's
+//! `TestCancel`.
+//!
+//! # Invariants
+//!
+//! * A proxy is used only from the apartment it was unmarshaled in: from another one, every
+//!   call, `Begin_` and `CreateCall` returns `RPC_E_WRONG_THREAD`; from a thread without an
+//!   apartment, `CO_E_NOTINITIALIZED`. A call to an object whose apartment has ended returns
+//!   `RPC_E_DISCONNECTED`.
+//! * A synchronous call waits like any COM wait: an STA thread dispatches its own incoming
+//!   calls meanwhile (so a callback into the caller's apartment cannot deadlock), an MTA
+//!   thread blocks. While it waits it is the thread's cancellable synchronous call
+//!   (`co_cancel_call`); cancelled, it returns `RPC_E_CALL_CANCELED`.
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use crate::apartment::ApartmentId;
+use crate::call::cancel::SyncCall;
+use crate::call::{
+    create_call, AsyncInterface, CallHandler, CallObject, FinishMode, ICallFactory,
+    ICancelMethodCalls, ServerCall,
+};
+use crate::guid::{IID_ICallFactory, IID};
+use crate::hresult::{
+    CO_E_NOTINITIALIZED, E_NOINTERFACE, HRESULT, RPC_E_DISCONNECTED, RPC_E_WRONG_THREAD, S_OK,
+};
+use crate::stub::Stub;
+use crate::unknown::{set_out, ComPtr, IUnknown, Interface, RefCount};
+
+/// The transport of a proxy's calls: the [`CallHandler`] of its call objects.
+struct Channel<M: AsyncInterface> {
+    stub: Arc<Stub<M>>,
+    home: ApartmentId,
+    /// The calls of the proxy's synchronous methods (the server sees a call context).
+    sync: bool,
+}
+
+impl<M: AsyncInterface> Channel<M> {
+    /// Whether the current thread may use the proxy now.
+    fn check(&self) -> HRESULT {
+        match crate::apartment::current_apartment() {
+            None => CO_E_NOTINITIALIZED,
+            Some(id) if id != self.home => RPC_E_WRONG_THREAD,
+            Some(_) if !self.stub.apartment.is_alive() => RPC_E_DISCONNECTED,
+            Some(_) => S_OK,
+        }
+    }
+}
+
+impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        self.stub.send(call, input, self.sync);
+    }
+
+    fn admit(&self) -> HRESULT {
+        self.check()
+    }
+}
+
+/// A proxy for an object of another apartment, speaking `M`'s interfaces (see the
+/// [module docs](self)). Made by
+/// [`co_get_interface_and_release_stream`](crate::marshal::co_get_interface_and_release_stream).
+///
+/// ```
+/// use comasync::apartment::*;
+/// use comasync::marshal::*;
+/// use comasync::hresult::{RPC_E_WRONG_THREAD, S_OK};
+/// use comasync::simple_stream::{ISimpleStream, ISimpleStreamCalls, SimpleStream};
+/// use comasync::unknown::Interface;
+///
+/// let iid = <dyn ISimpleStream as Interface>::IID;
+/// let stream = std::thread::spawn(move || {
+///     co_initialize_ex(None, COINIT_MULTITHREADED);
+///     let object = SimpleStream::create(b"hello".to_vec()); // lives in the MTA
+///     co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object).unwrap()
+///     // (the MTA lives on while another thread is in it)
+/// });
+/// co_initialize_ex(None, COINIT_MULTITHREADED); // keeps the MTA alive
+/// let stream = stream.join().unwrap();
+/// co_initialize_ex(None, COINIT_APARTMENTTHREADED); // (already MTA: RPC_E_CHANGED_MODE)
+/// let proxy = co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid)?;
+/// assert_eq!(proxy.read(2), (S_OK, b"he".to_vec())); // same apartment (the MTA): direct
+/// co_uninitialize();
+/// # Ok::<(), comasync::Error>(())
+/// ```
+pub struct Proxy<M: AsyncInterface> {
+    refs: RefCount,
+    me: Weak<Proxy<M>>,
+    calls: Arc<Channel<M>>,
+    sync_calls: Arc<Channel<M>>,
+}
+
+impl<M: AsyncInterface> Proxy<M> {
+    pub(crate) fn create(stub: Arc<Stub<M>>, home: ApartmentId) -> ComPtr<M::Sync> {
+        let proxy = Arc::new_cyclic(|me| Proxy {
+            refs: RefCount::new(),
+            me: me.clone(),
+            calls: Arc::new(Channel {
+                stub: stub.clone(),
+                home,
+                sync: false,
+            }),
+            sync_calls: Arc::new(Channel {
+                stub,
+                home,
+                sync: true,
+            }),
+        });
+        ComPtr::new(M::upcast_proxy(proxy))
+    }
+
+    /// The apartment the proxy belongs to (where it was unmarshaled).
+    pub fn apartment(&self) -> ApartmentId {
+        self.calls.home
+    }
+
+    /// The apartment of the object behind the proxy.
+    pub fn object_apartment(&self) -> ApartmentId {
+        self.calls.stub.apartment.id()
+    }
+
+    /// A synchronous call: sends `input` to the object's apartment and waits for the reply
+    /// (an STA dispatches its incoming calls meanwhile). The generated methods of `M`'s
+    /// synchronous interface call this. `None` out-parameters with a failure that is not the
+    /// server's (`RPC_E_WRONG_THREAD`, `RPC_E_DISCONNECTED`, `RPC_E_CALL_CANCELED`, ...).
+    pub fn call(&self, input: M::In) -> (HRESULT, Option<M::Out>) {
+        let method = M::method_of(&input);
+        let call = CallObject::<M>::new(self.sync_calls.clone(), None, FinishMode::Blocking);
+        // A COM reference for the call's duration: the cancel object handed out by
+        // CoGetCancelObject is this call object.
+        let cancel = ComPtr::new(call.clone() as Arc<dyn ICancelMethodCalls>);
+        let hr = call.begin(input);
+        if hr.failed() {
+            return (hr, None);
+        }
+        let _pending = SyncCall::enter(cancel);
+        call.finish(method)
+    }
+
+    fn more_interfaces(&self, me: &Arc<Proxy<M>>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        if *iid == <M::Sync as Interface>::IID {
+            set_out::<M::Sync>(ppv, self.refs.ptr(M::upcast_proxy(me.clone())))
+        } else if *iid == IID_ICallFactory && self.calls.stub.factory.is_some() {
+            set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me.clone() as Arc<dyn ICallFactory>))
+        } else {
+            E_NOINTERFACE
+        }
+    }
+}
+
+impl<M: AsyncInterface> ICallFactory for Proxy<M> {
+    /// `CreateCall` on a proxy: a call object whose calls go to the object's apartment.
+    /// `RPC_E_WRONG_THREAD` from another apartment; otherwise `CreateCall`'s argument rules.
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        let hr = self.calls.check();
+        if hr.failed() {
+            return hr;
+        }
+        create_call::<M>(
+            riid,
+            outer,
+            riid2,
+            ppv,
+            self.calls.clone(),
+            FinishMode::Blocking,
+        )
+    }
+}
+
+crate::com_object!([M: AsyncInterface] Proxy<M> {
+    interfaces: [],
+    more: Proxy::more_interfaces,
+});

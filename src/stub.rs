@@ -1,0 +1,137 @@
+//! The stub: the server side of a marshaled interface. It lives with the object in the
+//! object's apartment, holds a reference on it, and serves the calls that proxies send it as
+//! messages (spec 2.2, 3.5).
+//!
+//! For each call, in the object's apartment (on the STA's thread, or on an MTA pool worker):
+//!
+//! * if the object implements `ICallFactory`, the stub makes a server call object with
+//!   `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated under a
+//!   [`ServerCallHost`](crate::call::ServerCallHost) (the stub's unknown, with the stub's
+//!   `ISynchronize` and `ICancelMethodCalls`), calls `Begin_`, and on the server's `Signal`
+//!   calls `Finish_` and sends the reply. Synchronous client calls are served this way too.
+//!   An STA server's `Signal` from a worker thread is carried back to the STA as a message, and
+//!   `Finish_` runs there;
+//! * otherwise it runs the synchronous method.
+//!
+//! # Invariants
+//!
+//! * A call's reply is sent once: the server's result, `RPC_E_SERVERFAULT` if the server
+//!   panicked, or `RPC_E_DISCONNECTED` if the apartment ended before the call ran (the message
+//!   carrying it was dropped) or while the server call object worked on it.
+//! * A call the client no longer wants when it reaches the stub (cancelled, released) is not
+//!   run.
+//! * No stub lock is held while server code runs.
+
+use std::sync::Arc;
+
+use crate::apartment::Apartment;
+use crate::call::handler::serve;
+use crate::call::{AsyncInterface, CallHandler, ICallFactory, ServerCall, ServerCallHost};
+use crate::hresult::RPC_E_DISCONNECTED;
+use crate::unknown::ComPtr;
+
+/// The server side of one marshaled interface pointer (see the [module docs](self)).
+pub(crate) struct Stub<M: AsyncInterface> {
+    pub(crate) apartment: Arc<Apartment>,
+    pub(crate) object: ComPtr<M::Sync>,
+    pub(crate) factory: Option<ComPtr<dyn ICallFactory>>,
+    /// Server call objects working on a call (kept alive until they signal, or disconnected
+    /// when the apartment ends).
+    hosts: parking_lot::Mutex<Vec<Arc<ServerCallHost<M>>>>,
+}
+
+impl<M: AsyncInterface> Stub<M> {
+    pub(crate) fn new(
+        apartment: Arc<Apartment>,
+        object: ComPtr<M::Sync>,
+        factory: Option<ComPtr<dyn ICallFactory>>,
+    ) -> Arc<Stub<M>> {
+        let stub = Arc::new(Stub {
+            apartment,
+            object,
+            factory,
+            hosts: parking_lot::Mutex::new(Vec::new()),
+        });
+        let weak = Arc::downgrade(&stub);
+        stub.apartment.on_end(Box::new(move || {
+            if let Some(stub) = weak.upgrade() {
+                stub.disconnect();
+            }
+        }));
+        stub
+    }
+
+    /// Sends one call to the object's apartment. `sync`: a synchronous client call (the
+    /// server's method sees it as its call context, `CoTestCancel`). If the apartment has
+    /// ended, the call fails with `RPC_E_DISCONNECTED`.
+    pub(crate) fn send(self: &Arc<Self>, call: ServerCall<M>, input: M::In, sync: bool) {
+        let delivery = Delivery {
+            stub: self.clone(),
+            call: Some((call, input)),
+            sync,
+        };
+        let _ = self
+            .apartment
+            .post(Box::new(move || delivery.run()));
+    }
+
+    /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
+    fn disconnect(&self) {
+        let hosts = std::mem::take(&mut *self.hosts.lock());
+        for h in hosts {
+            h.disconnect(RPC_E_DISCONNECTED);
+        }
+    }
+
+    /// Serves one call, in the object's apartment.
+    fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool) {
+        if !call.is_wanted() {
+            return; // cancelled or released before it arrived: not run
+        }
+        if let Some(factory) = &self.factory {
+            match ServerCallHost::<M>::from_call_factory(&**factory) {
+                Ok(host) => {
+                    if self.apartment.kind() == crate::apartment::AptType::Sta {
+                        host.set_home(self.apartment.clone());
+                    }
+                    {
+                        let mut hosts = self.hosts.lock();
+                        hosts.retain(|h| !h.is_idle());
+                        hosts.push(host.clone());
+                    }
+                    host.begin(call, input);
+                }
+                Err(hr) => call.fail(hr),
+            }
+            return;
+        }
+        let context = sync.then(|| crate::call::cancel::CallContext::enter(call.test_cancel_fn()));
+        serve(call, || M::invoke_sync(&*self.object, input));
+        drop(context);
+    }
+}
+
+/// One call travelling to the stub's apartment; dropped unrun, it fails the call with
+/// `RPC_E_DISCONNECTED`.
+struct Delivery<M: AsyncInterface> {
+    stub: Arc<Stub<M>>,
+    call: Option<(ServerCall<M>, M::In)>,
+    sync: bool,
+}
+
+impl<M: AsyncInterface> Delivery<M> {
+    fn run(mut self) {
+        if let Some((call, input)) = self.call.take() {
+            self.stub.serve(call, input, self.sync);
+        }
+    }
+}
+
+impl<M: AsyncInterface> Drop for Delivery<M> {
+    fn drop(&mut self) {
+        if let Some((call, input)) = self.call.take() {
+            call.fail(RPC_E_DISCONNECTED);
+            drop(input);
+        }
+    }
+}
