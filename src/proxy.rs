@@ -140,11 +140,12 @@ impl<M: AsyncInterface> Proxy<M> {
         // A COM reference for the call's duration: the cancel object handed out by
         // CoGetCancelObject is this call object.
         let cancel = ComPtr::new(call.clone() as Arc<dyn ICancelMethodCalls>);
+        // Findable by CoCancelCall before the server can see the call.
+        let _pending = SyncCall::enter(cancel);
         let hr = call.begin(input);
         if hr.failed() {
             return (hr, None);
         }
-        let _pending = SyncCall::enter(cancel);
         call.finish(method)
     }
 

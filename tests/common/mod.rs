@@ -119,3 +119,4 @@ pub fn live_tokens() -> usize {
 pub fn live_here() -> isize {
     LIVE_HERE.with(Cell::get)
 }
+
