@@ -1,0 +1,400 @@
+//! Marshaling, proxies and stubs (spec 1.2, 1.3, 2.1, 2.2, 3.5, 3.7): where calls run, which
+//! interfaces a proxy has, its call objects, the stub driving a server-side call object, and
+//! the faults that must not hang. Every rule has a test named after it.
+
+mod common;
+#[path = "common/apartments.rs"]
+mod apartments;
+#[path = "common/probe.rs"]
+mod probe;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+
+use apartments::{in_mta, Sta};
+use comasync::apartment::*;
+use comasync::call::{create_call_as, ICallFactory, ICancelMethodCalls};
+use comasync::hresult::*;
+use comasync::marshal::*;
+use comasync::sync::{ISynchronize, HANDLE, INFINITE};
+use comasync::unknown::{ComPtr, Interface};
+use common::within;
+use probe::{next_parked, AsyncIProbe, IProbe, IProbeCalls, Probe, ProbeState, ProbeWithCalls};
+
+fn iid() -> comasync::guid::IID {
+    <dyn IProbe as Interface>::IID
+}
+
+fn async_iid() -> comasync::guid::IID {
+    <dyn AsyncIProbe as Interface>::IID
+}
+
+type Create = fn() -> (ComPtr<dyn IProbe>, Arc<ProbeState>);
+
+/// An object made in `sta`, marshaled out of it (the STA keeps no other reference).
+fn object_in(sta: &Sta, create: Create) -> (MarshalStream, Arc<ProbeState>) {
+    sta.run(move || {
+        let (object, state) = create();
+        let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+        (s.unwrap(), state)
+    })
+}
+
+fn unmarshal(stream: MarshalStream) -> ComPtr<dyn IProbe> {
+    co_get_interface_and_release_stream::<IProbeCalls>(stream, &iid()).unwrap()
+}
+
+fn new_call(proxy: &ComPtr<dyn IProbe>) -> ComPtr<dyn AsyncIProbe> {
+    let factory = proxy.query::<dyn ICallFactory>().unwrap();
+    create_call_as::<dyn AsyncIProbe>(&*factory, &async_iid()).unwrap()
+}
+
+#[test]
+fn unmarshaling_in_the_objects_own_apartment_gives_the_object_itself() {
+    let sta = Sta::start();
+    let same = sta.run(|| {
+        let (object, _) = Probe::create();
+        let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+        let back = unmarshal(s.unwrap());
+        ComPtr::is_same_object(&back, &object)
+    });
+    assert!(same, "same apartment: direct, no proxy");
+}
+
+#[test]
+fn marshaling_another_interface_is_e_nointerface() {
+    in_mta(|| {
+        let (object, _) = Probe::create();
+        let other = <dyn ISynchronize as Interface>::IID;
+        let err = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&other, &*object);
+        assert_eq!(err.unwrap_err().code(), E_NOINTERFACE);
+        let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+        let err = co_get_interface_and_release_stream::<IProbeCalls>(s.unwrap(), &other);
+        assert_eq!(err.unwrap_err().code(), E_NOINTERFACE);
+    });
+}
+
+#[test]
+fn an_sta_objects_calls_run_on_its_own_thread() {
+    within("STA object", || {
+        let sta = Sta::start();
+        let (stream, _) = object_in(&sta, Probe::create);
+        let (hr, apt, tid) = in_mta(move || unmarshal(stream).locate());
+        assert_eq!((hr, apt, tid), (S_OK, sta.id.0, sta.tid));
+    });
+}
+
+#[test]
+fn an_mta_objects_calls_run_in_the_mta_on_its_pool() {
+    within("MTA object", || {
+        let sta = Sta::start();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gate = HANDLE::create_event(true, false);
+        let g = gate.clone();
+        // An MTA thread makes the object and stays in the MTA until the test is done.
+        let server = thread::spawn(move || {
+            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+            let (object, _) = Probe::create();
+            let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+            tx.send((s.unwrap(), current_apartment().unwrap(), get_current_thread_id()))
+                .unwrap();
+            drop(object);
+            let mut i = 0;
+            let _ = comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
+            co_uninitialize();
+        });
+        let (stream, mta, server_tid) = rx.recv().unwrap();
+        let (hr, apt, tid) = sta.run(move || unmarshal(stream).locate());
+        assert_eq!((hr, apt), (S_OK, mta.0));
+        assert_ne!(tid, sta.tid);
+        assert_ne!(tid, server_tid, "on the MTA's pool, not a thread of the test's");
+        gate.set_event();
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn a_proxy_used_from_another_apartment_is_rpc_e_wrong_thread() {
+    within("wrong thread", || {
+        let server = Sta::start();
+        let client = Sta::start();
+        let other = Sta::start();
+        let (stream, _) = object_in(&server, ProbeWithCalls::create);
+        let proxy = client.run(move || unmarshal(stream));
+        let call = client.run({
+            let p = proxy.clone();
+            move || new_call(&p)
+        });
+        let (sync, begin, create) = other.run(move || {
+            let factory = proxy.query::<dyn ICallFactory>().unwrap();
+            let mut slot: Option<ComPtr<dyn AsyncIProbe>> = None;
+            let create = factory.create_call(&async_iid(), None, &async_iid(), Some(&mut slot));
+            (proxy.add(1).0, call.begin_add(1), create)
+        });
+        assert_eq!((sync, begin, create), (RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD));
+    });
+}
+
+#[test]
+fn a_proxy_used_on_a_thread_without_an_apartment_is_co_e_notinitialized() {
+    let server = Sta::start();
+    let (stream, _) = object_in(&server, Probe::create);
+    let proxy = in_mta(move || unmarshal(stream));
+    let hr = thread::spawn(move || proxy.add(1).0).join().unwrap();
+    assert_eq!(hr, CO_E_NOTINITIALIZED);
+    let (stream, _) = object_in(&server, Probe::create);
+    let err = thread::spawn(move || {
+        co_get_interface_and_release_stream::<IProbeCalls>(stream, &iid()).map(|_| ())
+    });
+    assert_eq!(err.join().unwrap().unwrap_err().code(), CO_E_NOTINITIALIZED);
+}
+
+#[test]
+fn a_proxy_exposes_icallfactory_exactly_when_the_server_does() {
+    let sta = Sta::start();
+    let (plain, _) = object_in(&sta, Probe::create);
+    let (with_calls, _) = object_in(&sta, ProbeWithCalls::create);
+    let (a, b) = in_mta(move || {
+        (
+            unmarshal(plain).query::<dyn ICallFactory>().map(|_| ()),
+            unmarshal(with_calls).query::<dyn ICallFactory>().map(|_| ()),
+        )
+    });
+    assert_eq!(a.unwrap_err().code(), E_NOINTERFACE);
+    assert!(b.is_ok());
+}
+
+#[test]
+fn begin_returns_once_queued_and_finish_returns_the_servers_result_from_its_own_apartment() {
+    within("proxy call object", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let hold = sta.hold(); // the server's apartment runs nothing yet
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ftx, frx) = std::sync::mpsc::channel::<()>();
+        let client = thread::spawn(move || {
+            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+            let proxy = unmarshal(stream);
+            let call = new_call(&proxy);
+            assert!(call.query::<dyn ICancelMethodCalls>().is_ok(), "always on a proxy call");
+            tx.send(call.begin_add(7)).unwrap(); // returns although the server has not run
+            frx.recv().unwrap();
+            let r = call.finish_add();
+            drop((call, proxy));
+            co_uninitialize();
+            r
+        });
+        assert_eq!(rx.recv().unwrap(), S_OK);
+        assert!(state.parked.lock().unwrap().is_empty(), "Begin_ did not wait for the server");
+        drop(hold);
+        let parked = next_parked(&state);
+        assert_eq!((parked.n, parked.begun_on), (7, sta.tid), "Begin_ ran in the STA");
+        // Signalled from this thread (a worker); the stub's Finish_ runs in the STA.
+        assert_eq!(parked.complete(S_FALSE, 70), S_OK);
+        ftx.send(()).unwrap();
+        assert_eq!(client.join().unwrap(), (S_FALSE, 70), "the server's own result");
+        assert_eq!(*state.finished_on.lock().unwrap(), vec![sta.tid]);
+        assert_eq!(state.sync_calls.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
+    within("cancel", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let (client, call) = client_call(stream);
+        assert_eq!(call.0.begin_add(1), S_OK);
+        let parked = next_parked(&state);
+        assert_eq!(parked.cancel.test_cancel(), RPC_S_CALLPENDING);
+        let cancel = call.0.query::<dyn ICancelMethodCalls>().unwrap();
+        assert_eq!(cancel.cancel(0), S_OK); // completed locally
+        assert_eq!(parked.cancel.test_cancel(), RPC_E_CALL_CANCELED, "seen by the server");
+        assert_eq!(call.0.finish_add(), (RPC_E_CALL_CANCELED, 0));
+        assert_eq!(parked.complete(RPC_E_CALL_CANCELED, 0), S_OK); // late: dropped
+        drop((cancel, call));
+        client.join();
+    });
+}
+
+/// A proxy call object made in an MTA thread that stays in the MTA until the handle drops.
+struct Client(ComPtr<dyn AsyncIProbe>, #[allow(dead_code)] ComPtr<dyn IProbe>);
+
+fn client_call(stream: MarshalStream) -> (MtaGuard, Client) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let gate = HANDLE::create_event(true, false);
+    let g = gate.clone();
+    let t = thread::spawn(move || {
+        let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+        let proxy = unmarshal(stream);
+        let call = new_call(&proxy);
+        tx.send((call, proxy, current_apartment())).unwrap();
+        let mut i = 0;
+        let _ = comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
+        co_uninitialize();
+    });
+    let (call, proxy, _) = rx.recv().unwrap();
+    // This test thread joins the MTA too, so it may use the MTA's proxy.
+    let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+    (MtaGuard(gate, Some(t)), Client(call, proxy))
+}
+
+/// Keeps the MTA (and this thread in it) until dropped.
+struct MtaGuard(HANDLE, Option<thread::JoinHandle<()>>);
+
+impl MtaGuard {
+    fn join(mut self) {
+        self.finish();
+    }
+    fn finish(&mut self) {
+        self.0.set_event();
+        if let Some(t) = self.1.take() {
+            t.join().unwrap();
+            co_uninitialize();
+        }
+    }
+}
+
+impl Drop for MtaGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[test]
+fn a_synchronous_call_is_served_by_the_server_call_object_when_there_is_one() {
+    within("sync call through a server call object", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let client = thread::spawn(move || in_mta(move || unmarshal(stream).add(3)));
+        let parked = next_parked(&state);
+        assert_eq!(parked.n, 3);
+        assert_eq!(parked.complete(S_OK, 33), S_OK);
+        assert_eq!(client.join().unwrap(), (S_OK, 33));
+        assert_eq!(state.sync_calls.load(Ordering::SeqCst), 0, "the sync method never ran");
+    });
+}
+
+#[test]
+fn without_a_server_call_object_the_stub_runs_the_synchronous_method() {
+    let sta = Sta::start();
+    let (stream, state) = object_in(&sta, Probe::create);
+    assert_eq!(in_mta(move || unmarshal(stream).add(4)), (S_OK, 4));
+    assert_eq!(state.sync_calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panic_in_a_server_method_is_rpc_e_serverfault() {
+    within("server fault", || {
+        let sta = Sta::start();
+        let (stream, _) = object_in(&sta, Probe::create);
+        assert_eq!(in_mta(move || unmarshal(stream).crash()), RPC_E_SERVERFAULT);
+        // From Finish_: the server call object's Begin_ panics.
+        let (stream, _) = object_in(&sta, ProbeWithCalls::create);
+        let r = in_mta(move || {
+            let call = new_call(&unmarshal(stream));
+            (call.begin_crash(), call.finish_crash())
+        });
+        assert_eq!(r, (S_OK, RPC_E_SERVERFAULT));
+        // The apartment still serves calls.
+        let (stream, _) = object_in(&sta, Probe::create);
+        assert_eq!(in_mta(move || unmarshal(stream).add(1)), (S_OK, 1));
+    });
+}
+
+#[test]
+fn an_sta_that_ends_with_calls_queued_fails_them_with_rpc_e_disconnected() {
+    within("apartment ends with queued calls", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let (spare, _) = object_in(&sta, Probe::create);
+        let hold = sta.hold();
+        let (guard, call) = client_call(stream);
+        assert_eq!(call.0.begin_add(1), S_OK); // queued; the STA runs nothing
+        sta.spawn(co_uninitialize); // the STA's next job: it leaves its apartment
+        drop(hold);
+        assert_eq!(call.0.finish_add(), (RPC_E_DISCONNECTED, 0));
+        assert!(state.parked.lock().unwrap().is_empty(), "never ran");
+        assert_eq!(call.0.begin_add(1), RPC_E_DISCONNECTED, "later calls");
+        assert_eq!(call.1.add(1).0, RPC_E_DISCONNECTED, "later synchronous calls");
+        let err = co_get_interface_and_release_stream::<IProbeCalls>(spare, &iid());
+        assert_eq!(err.map(|_| ()).unwrap_err().code(), RPC_E_DISCONNECTED);
+        drop(call);
+        guard.join();
+    });
+}
+
+#[test]
+fn an_sta_that_ends_while_its_server_call_object_works_fails_the_call_with_rpc_e_disconnected() {
+    within("apartment ends with a call in progress", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let (guard, call) = client_call(stream);
+        assert_eq!(call.0.begin_add(1), S_OK);
+        let parked = next_parked(&state);
+        sta.run(co_uninitialize);
+        assert_eq!(call.0.finish_add(), (RPC_E_DISCONNECTED, 0));
+        assert_eq!(parked.complete(S_OK, 1), S_OK, "a late Signal is harmless");
+        drop(call);
+        guard.join();
+    });
+}
+
+#[test]
+fn the_server_releasing_its_object_during_a_pending_call_does_not_hang() {
+    within("server releases", || {
+        let sta = Sta::start();
+        // object_in keeps no reference in the server: the stub's is the only one.
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let (guard, call) = client_call(stream);
+        assert_eq!(call.0.begin_add(2), S_OK);
+        let parked = next_parked(&state);
+        drop(call.1); // the client's proxy goes too: the call object keeps the channel
+        assert_eq!(parked.complete(S_OK, 2), S_OK);
+        assert_eq!(call.0.finish_add(), (S_OK, 2));
+        drop(call.0);
+        guard.join();
+    });
+}
+
+#[test]
+fn a_callback_into_a_waiting_sta_caller_is_dispatched_by_its_synchronous_call() {
+    within("re-entrant callback", || {
+        let sta = Sta::start();
+        let server = Sta::start();
+        let (stream, _) = object_in(&server, Probe::create);
+        let (r, count) = sta.run(move || {
+            let proxy = unmarshal(stream);
+            let (me, state) = Probe::create();
+            let callback =
+                co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*me).unwrap();
+            // The server calls back into this STA while this thread waits for the server.
+            let r = proxy.call_back(callback);
+            (r, state.count.load(Ordering::SeqCst))
+        });
+        assert_eq!((r, count), ((S_OK, 1), 1));
+    });
+}
+
+#[test]
+fn a_blocking_finish_in_an_sta_dispatches_incoming_calls() {
+    within("blocking Finish_ pumps", || {
+        let client = Sta::start();
+        let server = Sta::start();
+        let (stream, state) = object_in(&server, ProbeWithCalls::create);
+        let (callback, cb_state) = object_in(&client, Probe::create);
+        let (tx, rx) = std::sync::mpsc::channel();
+        client.spawn(move || {
+            let call = new_call(&unmarshal(stream));
+            assert_eq!(call.begin_add(5), S_OK);
+            tx.send(call.finish_add()).unwrap(); // blocks: dispatches meanwhile
+        });
+        let parked = next_parked(&state);
+        // Only a client that dispatches while it blocks in Finish_ can serve this call.
+        assert_eq!(in_mta(move || unmarshal(callback).add(9)), (S_OK, 9));
+        assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
+        assert_eq!(parked.complete(S_OK, 5), S_OK);
+        assert_eq!(rx.recv().unwrap(), (S_OK, 5));
+    });
+}
