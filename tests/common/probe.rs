@@ -54,6 +54,11 @@ pub struct ProbeState {
     pub parked_event: Option<HANDLE>,
     /// Threads on which a server-side call object's `Finish_` ran.
     pub finished_on: Mutex<Vec<u32>>,
+    /// Completes each `Begin_Add(n)` by itself with `(S_OK, 2n)`, signalling from this pool
+    /// (instead of parking it for the test).
+    pub auto: Option<Arc<comasync::call::Pool>>,
+    /// `n` of every `Begin_Add` the server call object ran.
+    pub begun: Mutex<Vec<u32>>,
 }
 
 /// A call the server-side call object began and has not signalled yet.
@@ -153,10 +158,22 @@ pub struct ProbeWithCalls {
 impl ProbeWithCalls {
     /// The object and its state.
     pub fn create() -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
-        let state = Arc::new(ProbeState {
+        Self::with_state(ProbeState {
             parked_event: Some(HANDLE::create_event(false, false)),
             ..ProbeState::default()
-        });
+        })
+    }
+
+    /// A server whose calls complete by themselves, signalled from `pool`'s workers.
+    pub fn create_auto(pool: Arc<comasync::call::Pool>) -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
+        Self::with_state(ProbeState {
+            auto: Some(pool),
+            ..ProbeState::default()
+        })
+    }
+
+    fn with_state(state: ProbeState) -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
+        let state = Arc::new(state);
         let p = ProbeWithCalls {
             state: state.clone(),
         }
@@ -229,6 +246,15 @@ impl AsyncIProbe for ProbeCall_Impl {
         let sync = query::<dyn ISynchronize>(self).unwrap();
         let cancel = query::<dyn ICancelMethodCalls>(self).unwrap();
         let _ = sync.reset();
+        self.state.begun.lock().unwrap().push(n);
+        if let Some(pool) = &self.state.auto {
+            *self.result.lock().unwrap() = Some((S_OK, 2 * n));
+            pool.execute(move || {
+                let _ = cancel.test_cancel();
+                let _ = sync.signal();
+            });
+            return S_OK;
+        }
         self.state.parked.lock().unwrap().push_back(Parked {
             sync,
             cancel,
