@@ -28,16 +28,20 @@ use crate::apartment::Apartment;
 use crate::call::handler::serve;
 use crate::call::{AsyncInterface, CallHandler, ICallFactory, ServerCall, ServerCallHost};
 use crate::hresult::RPC_E_DISCONNECTED;
-use crate::unknown::ComPtr;
+use crate::unknown::{ComPtr, IUnknown};
+
+/// A host the stub keeps, and the stub's COM reference on it.
+type Held<M> = (Arc<ServerCallHost<M>>, ComPtr<dyn IUnknown>);
 
 /// The server side of one marshaled interface pointer (see the [module docs](self)).
 pub(crate) struct Stub<M: AsyncInterface> {
     pub(crate) apartment: Arc<Apartment>,
     pub(crate) object: ComPtr<M::Sync>,
     pub(crate) factory: Option<ComPtr<dyn ICallFactory>>,
-    /// Server call objects working on a call (kept alive until they signal, or disconnected
-    /// when the apartment ends).
-    hosts: parking_lot::Mutex<Vec<Arc<ServerCallHost<M>>>>,
+    /// Server call objects working on a call, with a COM reference on each (the stub's: an
+    /// aggregated call object signals an outer only while it is referenced), kept until they
+    /// signal, or disconnected when the apartment ends.
+    hosts: parking_lot::Mutex<Vec<Held<M>>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -78,7 +82,7 @@ impl<M: AsyncInterface> Stub<M> {
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
     fn disconnect(&self) {
         let hosts = std::mem::take(&mut *self.hosts.lock());
-        for h in hosts {
+        for (h, _reference) in hosts {
             h.disconnect(RPC_E_DISCONNECTED);
         }
     }
@@ -94,12 +98,24 @@ impl<M: AsyncInterface> Stub<M> {
                     if self.apartment.kind() == crate::apartment::AptType::Sta {
                         host.set_home(self.apartment.clone());
                     }
-                    {
-                        let mut hosts = self.hosts.lock();
-                        hosts.retain(|h| !h.is_idle());
-                        hosts.push(host.clone());
-                    }
+                    // The stub's reference, taken before Begin_: the server may signal at once.
+                    let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
                     host.begin(call, input);
+                    // Kept after Begin_, so every host in the list has begun: an idle one is
+                    // done, and is released (outside the lock).
+                    let done = {
+                        let mut hosts = self.hosts.lock();
+                        let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
+                            .into_iter()
+                            .partition(|(h, _)| h.is_idle());
+                        *hosts = busy;
+                        hosts.push((host, reference));
+                        done
+                    };
+                    drop(done);
+                    if !self.apartment.is_alive() {
+                        self.disconnect(); // the apartment ended meanwhile (MTA)
+                    }
                 }
                 Err(hr) => call.fail(hr),
             }

@@ -1,5 +1,6 @@
 //! 1,000 concurrent asynchronous calls through proxies and stubs between several apartments
-//! (STA and MTA clients, STA and MTA servers with server-side call objects), with random
+//! (STA and MTA clients; STA and MTA servers with their own server-side call objects or the
+//! standard one), with random
 //! cancels and releases: every call delivers its own result exactly once or is abandoned,
 //! nothing is lost, nothing hangs (a watchdog bounds the run). Deterministic choices (a seeded
 //! generator); no sleeps.
@@ -22,7 +23,7 @@ use comasync::marshal::*;
 use comasync::sync::{co_wait_for_multiple_handles, HANDLE, INFINITE};
 use comasync::unknown::{ComPtr, Interface};
 use common::within;
-use probe::{AsyncIProbe, IProbe, IProbeCalls, ProbeState, ProbeWithCalls};
+use probe::{AsyncIProbe, IProbe, IProbeCalls, ProbeState, ProbeStd, ProbeWithCalls};
 
 const CLIENTS: u32 = 4;
 const CALLS_PER_CLIENT: u32 = 250;
@@ -108,14 +109,20 @@ fn client(streams: Vec<MarshalStream>, first: u32, seed: u32) -> Tally {
 fn a_thousand_concurrent_calls_between_apartments_each_deliver_once_or_are_abandoned() {
     within("1,000 cross-apartment calls", || {
         let pool = Pool::new(2);
-        let servers: Vec<Sta> = (0..3).map(|_| Sta::start()).collect();
+        let servers: Vec<Sta> = (0..4).map(|_| Sta::start()).collect();
         let mut states: Vec<Arc<ProbeState>> = Vec::new();
         // Per client, a stream from each STA server and one from the MTA server.
         let mut streams: Vec<Vec<MarshalStream>> = (0..CLIENTS).map(|_| Vec::new()).collect();
-        for sta in &servers {
+        for (k, sta) in servers.iter().enumerate() {
             let p = pool.clone();
             let (made, state) = sta.run(move || {
-                let (object, state) = ProbeWithCalls::create_auto(p);
+                // Server call objects of the user's (signalling from a worker), and
+                // comasync's standard call object aggregated under the stub.
+                let (object, state) = if k % 2 == 0 {
+                    ProbeWithCalls::create_auto(p)
+                } else {
+                    ProbeStd::create()
+                };
                 let made: Vec<MarshalStream> = (0..CLIENTS)
                     .map(|_| {
                         co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object)

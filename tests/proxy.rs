@@ -398,3 +398,21 @@ fn a_blocking_finish_in_an_sta_dispatches_incoming_calls() {
         assert_eq!(rx.recv().unwrap(), (S_OK, 5));
     });
 }
+
+#[test]
+fn a_server_with_the_standard_call_factory_is_served_through_its_call_object_aggregated_under_the_stub(
+) {
+    within("standard call object under the stub", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, probe::ProbeStd::create);
+        let r = in_mta(move || {
+            let proxy = unmarshal(stream);
+            let call = new_call(&proxy);
+            assert_eq!(call.begin_add(21), S_OK);
+            let async_result = call.finish_add();
+            (async_result, proxy.add(4))
+        });
+        assert_eq!(r, ((S_OK, 42), (S_OK, 8)));
+        assert_eq!(*state.begun.lock().unwrap(), vec![21, 4]);
+    });
+}

@@ -59,6 +59,8 @@ pub struct ProbeState {
     pub auto: Option<Arc<comasync::call::Pool>>,
     /// `n` of every `Begin_Add` the server call object ran.
     pub begun: Mutex<Vec<u32>>,
+    /// `Add(n)` answers `2n` (and records `n` in `begun`) instead of the running count.
+    pub echo: bool,
 }
 
 /// A call the server-side call object began and has not signalled yet.
@@ -122,7 +124,12 @@ impl IProbe for Probe_Impl {
     }
     fn add(&self, n: u32) -> (HRESULT, u32) {
         let s = sync_methods(&self.state);
-        (S_OK, s.count.fetch_add(n, Ordering::SeqCst) + n)
+        let total = s.count.fetch_add(n, Ordering::SeqCst) + n;
+        if s.echo {
+            s.begun.lock().unwrap().push(n);
+            return (S_OK, 2 * n);
+        }
+        (S_OK, total)
     }
     fn crash(&self) -> HRESULT {
         sync_methods(&self.state);
@@ -304,5 +311,71 @@ pub fn next_parked(state: &ProbeState) -> Parked {
         let mut i = 0;
         let e = state.parked_event.clone().unwrap();
         let _ = co_wait_for_multiple_handles(0, INFINITE, Some(&[e]), Some(&mut i));
+    }
+}
+
+/// A probe whose `ICallFactory` is the standard one (its call objects run the synchronous
+/// methods on the global pool): the stub aggregates comasync's own call object, which signals
+/// the stub from a pool worker. `Add(n)` answers `2n`.
+#[comasync::implement(IProbe, ICallFactory)]
+pub struct ProbeStd {
+    inner: ComPtr<dyn IProbe>,
+}
+
+impl ProbeStd {
+    /// The object and its (echoing) state.
+    pub fn create() -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
+        let state = Arc::new(ProbeState {
+            echo: true,
+            ..ProbeState::default()
+        });
+        let inner = Probe {
+            state: state.clone(),
+        }
+        .into_interface::<dyn IProbe>()
+        .unwrap();
+        let p = ProbeStd { inner }.into_interface::<dyn IProbe>().unwrap();
+        (p, state)
+    }
+}
+
+impl IProbe for ProbeStd_Impl {
+    fn locate(&self) -> (HRESULT, u64, u32) {
+        self.inner.locate()
+    }
+    fn add(&self, n: u32) -> (HRESULT, u32) {
+        self.inner.add(n)
+    }
+    fn crash(&self) -> HRESULT {
+        self.inner.crash()
+    }
+    fn block(&self, e: HANDLE, g: HANDLE, d: HANDLE) -> HRESULT {
+        self.inner.block(e, g, d)
+    }
+    fn call_back(&self, s: MarshalStream) -> (HRESULT, u32) {
+        self.inner.call_back(s)
+    }
+}
+
+impl ICallFactory for ProbeStd_Impl {
+    fn create_call(
+        &self,
+        riid: &comasync::guid::IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &comasync::guid::IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        let handler = comasync::call::SyncMethodHandler::<IProbeCalls>::new(
+            self.inner.clone(),
+            comasync::call::Pool::global(),
+        );
+        comasync::call::create_call::<IProbeCalls>(
+            riid,
+            outer,
+            riid2,
+            ppv,
+            handler,
+            comasync::call::FinishMode::Blocking,
+        )
     }
 }
