@@ -22,7 +22,9 @@ use comasync::hresult::S_OK;
 use comasync::marshal::{
     co_get_interface_and_release_stream, co_marshal_inter_thread_interface_in_stream,
 };
-use comasync::simple_stream::{AsyncISimpleStream, ISimpleStream, ISimpleStreamCalls, SimpleStream};
+use comasync::simple_stream::{
+    AsyncISimpleStream, ISimpleStream, ISimpleStreamCalls, SimpleStream,
+};
 use comasync::sync::{co_wait_for_multiple_handles, HANDLE, INFINITE};
 use comasync::unknown::Interface;
 
@@ -37,8 +39,13 @@ fn main() -> comasync::Result<()> {
     let server = thread::spawn(move || -> comasync::Result<()> {
         co_initialize_ex(None, COINIT_MULTITHREADED).ok()?;
         let object = SimpleStream::create(b"hello from the MTA".to_vec());
-        let stream = co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)?;
-        println!("server: object in {:?} ({:?})", current_apartment().unwrap(), co_get_apartment_type()?);
+        let stream =
+            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)?;
+        println!(
+            "server: object in {:?} ({:?})",
+            current_apartment().unwrap(),
+            co_get_apartment_type()?
+        );
         tx.send(stream).expect("the client is listening");
         drop(object); // the stub keeps the object alive for its proxies
         let mut index = 0;
@@ -51,17 +58,27 @@ fn main() -> comasync::Result<()> {
     let stream = rx.recv().expect("the server marshaled its object");
     let client = thread::spawn(move || -> comasync::Result<()> {
         co_initialize_ex(None, COINIT_APARTMENTTHREADED).ok()?;
-        println!("client: in {:?} ({:?})", current_apartment().unwrap(), co_get_apartment_type()?);
+        println!(
+            "client: in {:?} ({:?})",
+            current_apartment().unwrap(),
+            co_get_apartment_type()?
+        );
         let proxy = co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid)?;
         let factory = proxy.query::<dyn ICallFactory>()?; // the server has one: so has the proxy
         let call = create_call_for::<dyn AsyncISimpleStream>(&*factory)?;
         assert_eq!(call.begin_read(5), S_OK); // queued for the MTA
         println!("client: Begin_Read returned; doing other work");
         let (hr, data) = call.finish_read(); // waits (and dispatches) for the server's result
-        println!("client: Finish_Read -> {hr:?} {:?}", String::from_utf8_lossy(&data));
+        println!(
+            "client: Finish_Read -> {hr:?} {:?}",
+            String::from_utf8_lossy(&data)
+        );
         assert_eq!((hr, data), (S_OK, b"hello".to_vec()));
         let (hr, data) = proxy.read(100); // a synchronous call through the same proxy
-        println!("client: Read -> {hr:?} {:?}", String::from_utf8_lossy(&data));
+        println!(
+            "client: Read -> {hr:?} {:?}",
+            String::from_utf8_lossy(&data)
+        );
         drop((call, factory, proxy));
         co_uninitialize();
         Ok(())

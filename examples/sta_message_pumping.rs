@@ -38,9 +38,15 @@ fn main() -> comasync::Result<()> {
     let worker = thread::spawn(move || -> comasync::Result<()> {
         co_initialize_ex(None, COINIT_MULTITHREADED).ok()?;
         let proxy = co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid)?;
-        println!("worker: thread {} calls Read through the proxy", get_current_thread_id());
+        println!(
+            "worker: thread {} calls Read through the proxy",
+            get_current_thread_id()
+        );
         let (hr, data) = proxy.read(5); // runs on the STA's thread, dispatched by its wait
-        println!("worker: Read -> {hr:?} {:?}", String::from_utf8_lossy(&data));
+        println!(
+            "worker: Read -> {hr:?} {:?}",
+            String::from_utf8_lossy(&data)
+        );
         assert_eq!((hr, data), (S_OK, b"hello".to_vec()));
         drop(proxy);
         co_uninitialize();
@@ -55,7 +61,10 @@ fn main() -> comasync::Result<()> {
     assert_eq!(hr, S_OK);
     worker.join().expect("worker thread")?;
     let (hr, data) = object.read(100); // the rest, read directly (same apartment)
-    println!("STA: the rest is {:?} ({hr:?})", String::from_utf8_lossy(&data));
+    println!(
+        "STA: the rest is {:?} ({hr:?})",
+        String::from_utf8_lossy(&data)
+    );
     assert_eq!(data, b", callback");
     drop(object);
     co_uninitialize();

@@ -285,8 +285,7 @@ pub(crate) fn current_sta() -> Option<Arc<Apartment>> {
 /// ```
 pub fn co_initialize_ex(reserved: Option<&mut dyn std::any::Any>, coinit: u32) -> HRESULT {
     if reserved.is_some()
-        || coinit
-            & !(COINIT_APARTMENTTHREADED | COINIT_DISABLE_OLE1DDE | COINIT_SPEED_OVER_MEMORY)
+        || coinit & !(COINIT_APARTMENTTHREADED | COINIT_DISABLE_OLE1DDE | COINIT_SPEED_OVER_MEMORY)
             != 0
     {
         return E_INVALIDARG;
@@ -357,11 +356,8 @@ pub fn co_uninitialize() {
         Some(apt)
     });
     if let Some(apt) = ended {
-        let still_mta = apt.kind == AptType::Mta
-            && MTA
-                .lock()
-                .as_ref()
-                .is_some_and(|(m, _)| m.id == apt.id);
+        let still_mta =
+            apt.kind == AptType::Mta && MTA.lock().as_ref().is_some_and(|(m, _)| m.id == apt.id);
         if !still_mta {
             apt.end(); // outside the thread-local borrow: dropped messages run user drops
         }
@@ -396,7 +392,7 @@ pub fn current_apartment() -> Option<ApartmentId> {
 }
 
 /// `GetCurrentThreadId()`: a number for the current thread, unique in the process, never 0
-/// (what [`co_cancel_call`](crate::marshal::co_cancel_call) takes).
+/// (what [`co_cancel_call`](crate::call::co_cancel_call) takes).
 pub fn get_current_thread_id() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     THREAD_ID.with(|c| {

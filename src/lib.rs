@@ -83,9 +83,9 @@ pub mod marshal;
 mod model;
 #[cfg(feature = "testing")]
 use testing::model;
+pub mod proxy;
 pub mod sample_server;
 pub mod script;
-pub mod proxy;
 pub mod simple_stream;
 pub mod stub;
 pub mod sync;

@@ -3,7 +3,7 @@
 //!
 //! Marshaling makes a [stub](crate::stub) for the object in the current apartment (the
 //! object's) and packs it into a [`MarshalStream`]; the stream is sent to another thread, which
-//! unmarshals it once: in another apartment it gets a [`Proxy`](crate::proxy::Proxy), in the
+//! unmarshals it once: in another apartment it gets a [`Proxy`], in the
 //! object's own apartment the object itself (same apartment: direct calls, no proxy).
 //!
 //! Both ends need an apartment (`CO_E_NOTINITIALIZED`), and both name the interface twice, as

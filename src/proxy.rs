@@ -5,7 +5,7 @@
 //! [`#[interface]`](crate::interface)): it implements the synchronous interface `I` (each
 //! method is a synchronous call: sent, then waited for) and, when the server object implements
 //! `ICallFactory`, `ICallFactory` (spec 1.2). Its call objects are comasync's
-//! [`CallObject`](crate::call::CallObject) with the proxy as their server, so they follow the
+//! [`CallObject`] with the proxy as their server, so they follow the
 //! client table (spec 2.1): `Begin_` returns once the call is queued for the object's
 //! apartment (its `HRESULT` is the transport's), `Finish_` returns the server's result and
 //! out-parameters, `ICancelMethodCalls` is there, and a cancel reaches the server's
@@ -80,17 +80,18 @@ impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
 /// use comasync::unknown::Interface;
 ///
 /// let iid = <dyn ISimpleStream as Interface>::IID;
-/// let stream = std::thread::spawn(move || {
+/// co_initialize_ex(None, COINIT_APARTMENTTHREADED); // this thread: an STA
+/// let object = SimpleStream::create_sync_only(b"hello".to_vec()); // lives in this STA
+/// let stream = co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)?;
+/// let proxy = std::thread::spawn(move || {
 ///     co_initialize_ex(None, COINIT_MULTITHREADED);
-///     let object = SimpleStream::create(b"hello".to_vec()); // lives in the MTA
-///     co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object).unwrap()
-///     // (the MTA lives on while another thread is in it)
-/// });
-/// co_initialize_ex(None, COINIT_MULTITHREADED); // keeps the MTA alive
-/// let stream = stream.join().unwrap();
-/// co_initialize_ex(None, COINIT_APARTMENTTHREADED); // (already MTA: RPC_E_CHANGED_MODE)
-/// let proxy = co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid)?;
-/// assert_eq!(proxy.read(2), (S_OK, b"he".to_vec())); // same apartment (the MTA): direct
+///     co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap()
+///     // (the thread leaves without co_uninitialize: the MTA lives on)
+/// })
+/// .join()
+/// .unwrap();
+/// // The proxy belongs to the MTA; this thread is in an STA.
+/// assert_eq!(proxy.read(2).0, RPC_E_WRONG_THREAD);
 /// co_uninitialize();
 /// # Ok::<(), comasync::Error>(())
 /// ```

@@ -6,7 +6,7 @@
 //!
 //! * if the object implements `ICallFactory`, the stub makes a server call object with
 //!   `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated under a
-//!   [`ServerCallHost`](crate::call::ServerCallHost) (the stub's unknown, with the stub's
+//!   [`ServerCallHost`] (the stub's unknown, with the stub's
 //!   `ISynchronize` and `ICancelMethodCalls`), calls `Begin_`, and on the server's `Signal`
 //!   calls `Finish_` and sends the reply. Synchronous client calls are served this way too.
 //!   An STA server's `Signal` from a worker thread is carried back to the STA as a message, and
@@ -74,9 +74,7 @@ impl<M: AsyncInterface> Stub<M> {
             call: Some((call, input)),
             sync,
         };
-        let _ = self
-            .apartment
-            .post(Box::new(move || delivery.run()));
+        let _ = self.apartment.post(Box::new(move || delivery.run()));
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.

@@ -2,9 +2,9 @@
 //! modal wait, which dispatches the calls marshaled to the apartment while the thread waits.
 //! Every rule has a test named after it; nothing is ordered by sleeping.
 
-mod common;
 #[path = "common/apartments.rs"]
 mod apartments;
+mod common;
 #[path = "common/probe.rs"]
 mod probe;
 
@@ -17,8 +17,7 @@ use comasync::call::{create_call_as, ICallFactory};
 use comasync::hresult::*;
 use comasync::marshal::*;
 use comasync::sync::{
-    co_wait_for_multiple_handles, ISynchronize, ManualResetEvent, COWAIT_WAITALL, HANDLE,
-    INFINITE,
+    co_wait_for_multiple_handles, ISynchronize, ManualResetEvent, COWAIT_WAITALL, HANDLE, INFINITE,
 };
 use comasync::unknown::Interface;
 use common::within;
@@ -46,7 +45,11 @@ fn co_initialize_ex_is_counted_and_the_last_co_uninitialize_leaves() {
         assert_eq!(current_apartment(), None);
         co_uninitialize(); // without an apartment: nothing happens
         assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
-        assert_ne!(current_apartment(), Some(id), "a new STA has a new identity");
+        assert_ne!(
+            current_apartment(),
+            Some(id),
+            "a new STA has a new identity"
+        );
         co_uninitialize();
     });
 }
@@ -55,11 +58,21 @@ fn co_initialize_ex_is_counted_and_the_last_co_uninitialize_leaves() {
 fn changing_the_mode_is_rpc_e_changed_mode_and_not_counted() {
     on_new_thread(|| {
         assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
-        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), RPC_E_CHANGED_MODE);
+        assert_eq!(
+            co_initialize_ex(None, COINIT_MULTITHREADED),
+            RPC_E_CHANGED_MODE
+        );
         co_uninitialize();
-        assert_eq!(current_apartment(), None, "the refused call was not counted");
+        assert_eq!(
+            current_apartment(),
+            None,
+            "the refused call was not counted"
+        );
         assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
-        assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), RPC_E_CHANGED_MODE);
+        assert_eq!(
+            co_initialize_ex(None, COINIT_APARTMENTTHREADED),
+            RPC_E_CHANGED_MODE
+        );
         co_uninitialize();
     });
 }
@@ -67,7 +80,10 @@ fn changing_the_mode_is_rpc_e_changed_mode_and_not_counted() {
 #[test]
 fn a_reserved_pointer_or_unknown_flags_are_e_invalidarg() {
     on_new_thread(|| {
-        assert_eq!(co_initialize_ex(Some(&mut 0u32), COINIT_MULTITHREADED), E_INVALIDARG);
+        assert_eq!(
+            co_initialize_ex(Some(&mut 0u32), COINIT_MULTITHREADED),
+            E_INVALIDARG
+        );
         assert_eq!(co_initialize_ex(None, 0x100), E_INVALIDARG);
         assert_eq!(
             co_initialize_ex(None, COINIT_MULTITHREADED | COINIT_DISABLE_OLE1DDE),
@@ -80,7 +96,10 @@ fn a_reserved_pointer_or_unknown_flags_are_e_invalidarg() {
 #[test]
 fn without_an_apartment_com_calls_that_need_one_are_co_e_notinitialized() {
     on_new_thread(|| {
-        assert_eq!(co_get_apartment_type(), Err(comasync::Error(CO_E_NOTINITIALIZED)));
+        assert_eq!(
+            co_get_apartment_type(),
+            Err(comasync::Error(CO_E_NOTINITIALIZED))
+        );
         let (object, _) = Probe::create();
         let err = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object)
             .unwrap_err();
@@ -88,7 +107,10 @@ fn without_an_apartment_com_calls_that_need_one_are_co_e_notinitialized() {
         // CoWaitForMultipleHandles works without an apartment (spec 1.9).
         let h = HANDLE::create_event(true, true);
         let mut i = 9;
-        assert_eq!(co_wait_for_multiple_handles(0, 0, Some(&[h]), Some(&mut i)), S_OK);
+        assert_eq!(
+            co_wait_for_multiple_handles(0, 0, Some(&[h]), Some(&mut i)),
+            S_OK
+        );
     });
 }
 
@@ -178,7 +200,11 @@ fn isynchronize_wait_in_an_sta_dispatches_the_calls_queued_for_it() {
         let (hr, sta_tid) = sta.run(move || (sync.wait(0, INFINITE), get_current_thread_id()));
         assert_eq!(hr, S_OK);
         let (hr, apt, tid) = client.join().unwrap();
-        assert_eq!((hr, apt, tid), (S_OK, sta.id.0, sta_tid), "ran on the STA's thread");
+        assert_eq!(
+            (hr, apt, tid),
+            (S_OK, sta.id.0, sta_tid),
+            "ran on the STA's thread"
+        );
     });
 }
 
@@ -202,7 +228,8 @@ fn a_wait_all_in_an_sta_dispatches_too() {
         });
         let hr = sta.run(move || {
             let mut i = 7;
-            let hr = co_wait_for_multiple_handles(COWAIT_WAITALL, INFINITE, Some(&[a, b]), Some(&mut i));
+            let hr =
+                co_wait_for_multiple_handles(COWAIT_WAITALL, INFINITE, Some(&[a, b]), Some(&mut i));
             (hr, i)
         });
         assert_eq!(hr, (S_OK, 0));
@@ -213,46 +240,52 @@ fn a_wait_all_in_an_sta_dispatches_too() {
 
 #[test]
 fn nothing_is_dispatched_when_a_handle_is_already_signaled() {
-    within("an already signaled wait returns without dispatching", || {
-        let sta = Sta::start();
-        let (stream, state) = sta.run(|| {
-            let (object, state) = ProbeWithCalls::create();
-            let stream =
-                co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object)
-                    .unwrap();
-            (stream, state)
-        });
-        let hold = sta.hold(); // the STA dispatches nothing until released
-        // An asynchronous call is queued for the STA: Begin_ returns once it is queued.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let client = thread::spawn(move || {
-            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
-            let proxy = co_get_interface_and_release_stream::<IProbeCalls>(stream, &iid()).unwrap();
-            let factory = proxy.query::<dyn ICallFactory>().unwrap();
-            let call =
-                create_call_as::<dyn AsyncIProbe>(&*factory, &<dyn AsyncIProbe as Interface>::IID)
-                    .unwrap();
-            assert_eq!(call.begin_add(1), S_OK);
-            tx.send((call, factory, proxy)).unwrap(); // kept alive: the call stays wanted
-            co_uninitialize();
-        });
-        let kept = rx.recv().unwrap();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let st = state.clone();
-        sta.spawn(move || {
-            let ready = HANDLE::create_event(true, true);
-            let mut i = 9;
-            let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&[ready]), Some(&mut i));
-            let before = st.parked.lock().unwrap().len();
-            let pumped = co_pump_messages();
-            let after = st.parked.lock().unwrap().len();
-            done_tx.send((hr, i, before, pumped, after)).unwrap();
-        });
-        drop(hold); // the job above runs next, before the STA waits again
-        assert_eq!(done_rx.recv().unwrap(), (S_OK, 0, 0, 1, 1));
-        client.join().unwrap();
-        drop(kept);
-    });
+    within(
+        "an already signaled wait returns without dispatching",
+        || {
+            let sta = Sta::start();
+            let (stream, state) = sta.run(|| {
+                let (object, state) = ProbeWithCalls::create();
+                let stream =
+                    co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object)
+                        .unwrap();
+                (stream, state)
+            });
+            let hold = sta.hold(); // the STA dispatches nothing until released
+                                   // An asynchronous call is queued for the STA: Begin_ returns once it is queued.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let client = thread::spawn(move || {
+                let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+                let proxy =
+                    co_get_interface_and_release_stream::<IProbeCalls>(stream, &iid()).unwrap();
+                let factory = proxy.query::<dyn ICallFactory>().unwrap();
+                let call = create_call_as::<dyn AsyncIProbe>(
+                    &*factory,
+                    &<dyn AsyncIProbe as Interface>::IID,
+                )
+                .unwrap();
+                assert_eq!(call.begin_add(1), S_OK);
+                tx.send((call, factory, proxy)).unwrap(); // kept alive: the call stays wanted
+                co_uninitialize();
+            });
+            let kept = rx.recv().unwrap();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let st = state.clone();
+            sta.spawn(move || {
+                let ready = HANDLE::create_event(true, true);
+                let mut i = 9;
+                let hr = co_wait_for_multiple_handles(0, INFINITE, Some(&[ready]), Some(&mut i));
+                let before = st.parked.lock().unwrap().len();
+                let pumped = co_pump_messages();
+                let after = st.parked.lock().unwrap().len();
+                done_tx.send((hr, i, before, pumped, after)).unwrap();
+            });
+            drop(hold); // the job above runs next, before the STA waits again
+            assert_eq!(done_rx.recv().unwrap(), (S_OK, 0, 0, 1, 1));
+            client.join().unwrap();
+            drop(kept);
+        },
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //! nothing is lost, nothing hangs (a watchdog bounds the run). Deterministic choices (a seeded
 //! generator); no sleeps.
 
-mod common;
 #[path = "common/apartments.rs"]
 mod apartments;
+mod common;
 #[path = "common/probe.rs"]
 mod probe;
 
@@ -93,11 +93,19 @@ fn client(streams: Vec<MarshalStream>, first: u32, seed: u32) -> Tally {
                     }
                     hr => panic!("Cancel returned {hr:?}"),
                 }
-                assert_eq!(call.finish_add().0, RPC_E_CALL_COMPLETE, "one result per call");
+                assert_eq!(
+                    call.finish_add().0,
+                    RPC_E_CALL_COMPLETE,
+                    "one result per call"
+                );
             }
             _ => {
                 assert_eq!(call.finish_add(), (S_OK, 2 * n), "its own result");
-                assert_eq!(call.finish_add().0, RPC_E_CALL_COMPLETE, "one result per call");
+                assert_eq!(
+                    call.finish_add().0,
+                    RPC_E_CALL_COMPLETE,
+                    "one result per call"
+                );
                 tally.delivered += 1;
             }
         }
@@ -191,7 +199,11 @@ fn a_thousand_concurrent_calls_between_apartments_each_deliver_once_or_are_aband
             .iter()
             .map(|t| t.delivered + t.cancelled + t.released)
             .sum::<u32>();
-        assert_eq!(total, CLIENTS * CALLS_PER_CLIENT, "every call accounted for");
+        assert_eq!(
+            total,
+            CLIENTS * CALLS_PER_CLIENT,
+            "every call accounted for"
+        );
         assert!(tallies.iter().all(|t| t.delivered > 0), "{tallies:?}");
         // The servers ran each call at most once.
         let mut seen = HashSet::new();
@@ -201,6 +213,9 @@ fn a_thousand_concurrent_calls_between_apartments_each_deliver_once_or_are_aband
             }
         }
         let delivered: u32 = tallies.iter().map(|t| t.delivered).sum();
-        assert!(seen.len() as u32 >= delivered, "a delivered result was served");
+        assert!(
+            seen.len() as u32 >= delivered,
+            "a delivered result was served"
+        );
     });
 }

@@ -2,9 +2,9 @@
 //! interfaces a proxy has, its call objects, the stub driving a server-side call object, and
 //! the faults that must not hang. Every rule has a test named after it.
 
-mod common;
 #[path = "common/apartments.rs"]
 mod apartments;
+mod common;
 #[path = "common/probe.rs"]
 mod probe;
 
@@ -97,18 +97,26 @@ fn an_mta_objects_calls_run_in_the_mta_on_its_pool() {
             let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
             let (object, _) = Probe::create();
             let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
-            tx.send((s.unwrap(), current_apartment().unwrap(), get_current_thread_id()))
-                .unwrap();
+            tx.send((
+                s.unwrap(),
+                current_apartment().unwrap(),
+                get_current_thread_id(),
+            ))
+            .unwrap();
             drop(object);
             let mut i = 0;
-            let _ = comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
+            let _ =
+                comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
             co_uninitialize();
         });
         let (stream, mta, server_tid) = rx.recv().unwrap();
         let (hr, apt, tid) = sta.run(move || unmarshal(stream).locate());
         assert_eq!((hr, apt), (S_OK, mta.0));
         assert_ne!(tid, sta.tid);
-        assert_ne!(tid, server_tid, "on the MTA's pool, not a thread of the test's");
+        assert_ne!(
+            tid, server_tid,
+            "on the MTA's pool, not a thread of the test's"
+        );
         gate.set_event();
         server.join().unwrap();
     });
@@ -132,7 +140,10 @@ fn a_proxy_used_from_another_apartment_is_rpc_e_wrong_thread() {
             let create = factory.create_call(&async_iid(), None, &async_iid(), Some(&mut slot));
             (proxy.add(1).0, call.begin_add(1), create)
         });
-        assert_eq!((sync, begin, create), (RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD));
+        assert_eq!(
+            (sync, begin, create),
+            (RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD, RPC_E_WRONG_THREAD)
+        );
     });
 }
 
@@ -158,7 +169,9 @@ fn a_proxy_exposes_icallfactory_exactly_when_the_server_does() {
     let (a, b) = in_mta(move || {
         (
             unmarshal(plain).query::<dyn ICallFactory>().map(|_| ()),
-            unmarshal(with_calls).query::<dyn ICallFactory>().map(|_| ()),
+            unmarshal(with_calls)
+                .query::<dyn ICallFactory>()
+                .map(|_| ()),
         )
     });
     assert_eq!(a.unwrap_err().code(), E_NOINTERFACE);
@@ -177,7 +190,10 @@ fn begin_returns_once_queued_and_finish_returns_the_servers_result_from_its_own_
             let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
             let proxy = unmarshal(stream);
             let call = new_call(&proxy);
-            assert!(call.query::<dyn ICancelMethodCalls>().is_ok(), "always on a proxy call");
+            assert!(
+                call.query::<dyn ICancelMethodCalls>().is_ok(),
+                "always on a proxy call"
+            );
             tx.send(call.begin_add(7)).unwrap(); // returns although the server has not run
             frx.recv().unwrap();
             let r = call.finish_add();
@@ -186,14 +202,25 @@ fn begin_returns_once_queued_and_finish_returns_the_servers_result_from_its_own_
             r
         });
         assert_eq!(rx.recv().unwrap(), S_OK);
-        assert!(state.parked.lock().unwrap().is_empty(), "Begin_ did not wait for the server");
+        assert!(
+            state.parked.lock().unwrap().is_empty(),
+            "Begin_ did not wait for the server"
+        );
         drop(hold);
         let parked = next_parked(&state);
-        assert_eq!((parked.n, parked.begun_on), (7, sta.tid), "Begin_ ran in the STA");
+        assert_eq!(
+            (parked.n, parked.begun_on),
+            (7, sta.tid),
+            "Begin_ ran in the STA"
+        );
         // Signalled from this thread (a worker); the stub's Finish_ runs in the STA.
         assert_eq!(parked.complete(S_FALSE, 70), S_OK);
         ftx.send(()).unwrap();
-        assert_eq!(client.join().unwrap(), (S_FALSE, 70), "the server's own result");
+        assert_eq!(
+            client.join().unwrap(),
+            (S_FALSE, 70),
+            "the server's own result"
+        );
         assert_eq!(*state.finished_on.lock().unwrap(), vec![sta.tid]);
         assert_eq!(state.sync_calls.load(Ordering::SeqCst), 0);
     });
@@ -210,7 +237,11 @@ fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
         assert_eq!(parked.cancel.test_cancel(), RPC_S_CALLPENDING);
         let cancel = call.0.query::<dyn ICancelMethodCalls>().unwrap();
         assert_eq!(cancel.cancel(0), S_OK); // completed locally
-        assert_eq!(parked.cancel.test_cancel(), RPC_E_CALL_CANCELED, "seen by the server");
+        assert_eq!(
+            parked.cancel.test_cancel(),
+            RPC_E_CALL_CANCELED,
+            "seen by the server"
+        );
         assert_eq!(call.0.finish_add(), (RPC_E_CALL_CANCELED, 0));
         assert_eq!(parked.complete(RPC_E_CALL_CANCELED, 0), S_OK); // late: dropped
         drop((cancel, call));
@@ -219,7 +250,10 @@ fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
 }
 
 /// A proxy call object made in an MTA thread that stays in the MTA until the handle drops.
-struct Client(ComPtr<dyn AsyncIProbe>, #[allow(dead_code)] ComPtr<dyn IProbe>);
+struct Client(
+    ComPtr<dyn AsyncIProbe>,
+    #[allow(dead_code)] ComPtr<dyn IProbe>,
+);
 
 fn client_call(stream: MarshalStream) -> (MtaGuard, Client) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -272,7 +306,11 @@ fn a_synchronous_call_is_served_by_the_server_call_object_when_there_is_one() {
         assert_eq!(parked.n, 3);
         assert_eq!(parked.complete(S_OK, 33), S_OK);
         assert_eq!(client.join().unwrap(), (S_OK, 33));
-        assert_eq!(state.sync_calls.load(Ordering::SeqCst), 0, "the sync method never ran");
+        assert_eq!(
+            state.sync_calls.load(Ordering::SeqCst),
+            0,
+            "the sync method never ran"
+        );
     });
 }
 
@@ -317,7 +355,11 @@ fn an_sta_that_ends_with_calls_queued_fails_them_with_rpc_e_disconnected() {
         assert_eq!(call.0.finish_add(), (RPC_E_DISCONNECTED, 0));
         assert!(state.parked.lock().unwrap().is_empty(), "never ran");
         assert_eq!(call.0.begin_add(1), RPC_E_DISCONNECTED, "later calls");
-        assert_eq!(call.1.add(1).0, RPC_E_DISCONNECTED, "later synchronous calls");
+        assert_eq!(
+            call.1.add(1).0,
+            RPC_E_DISCONNECTED,
+            "later synchronous calls"
+        );
         let err = co_get_interface_and_release_stream::<IProbeCalls>(spare, &iid());
         assert_eq!(err.map(|_| ()).unwrap_err().code(), RPC_E_DISCONNECTED);
         drop(call);

@@ -1,9 +1,9 @@
 //! Cancelling synchronous cross-apartment calls (spec 1.8, D7, D8): `CoCancelCall`,
 //! `CoGetCancelObject`, `CoTestCancel`, gated by the thread's `CoEnableCallCancellation` count.
 
-mod common;
 #[path = "common/apartments.rs"]
 mod apartments;
+mod common;
 #[path = "common/probe.rs"]
 mod probe;
 
@@ -141,14 +141,12 @@ fn co_get_cancel_object_does_not_find_asynchronous_calls() {
             assert_eq!(co_enable_call_cancellation(None), S_OK);
             let proxy = co_get_interface_and_release_stream::<IProbeCalls>(stream, &iid()).unwrap();
             let factory = proxy.query::<dyn ICallFactory>().unwrap();
-            let call = create_call_as::<dyn AsyncIProbe>(
-                &*factory,
-                &<dyn AsyncIProbe as Interface>::IID,
-            )
-            .unwrap();
+            let call =
+                create_call_as::<dyn AsyncIProbe>(&*factory, &<dyn AsyncIProbe as Interface>::IID)
+                    .unwrap();
             assert_eq!(call.begin_add(1), S_OK);
-            let found = co_get_cancel_object(0, &<dyn ICancelMethodCalls as Interface>::IID)
-                .map(|_| ());
+            let found =
+                co_get_cancel_object(0, &<dyn ICancelMethodCalls as Interface>::IID).map(|_| ());
             let cancelled = co_cancel_call(0, 0);
             tx.send(()).unwrap();
             let r = call.finish_add();

@@ -29,8 +29,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::guid::{IID_ICancelMethodCalls, IID};
 use crate::hresult::{
-    Error, Result, CO_E_CANCEL_DISABLED, E_INVALIDARG, E_NOINTERFACE, HRESULT,
-    RPC_E_CALL_COMPLETE, S_OK,
+    Error, Result, CO_E_CANCEL_DISABLED, E_INVALIDARG, E_NOINTERFACE, HRESULT, RPC_E_CALL_COMPLETE,
+    S_OK,
 };
 use crate::unknown::{ComPtr, IUnknown, Interface};
 

@@ -301,7 +301,10 @@ impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
 /// a panic completes it with `RPC_E_SERVERFAULT`. While it runs, the thread reads as serving
 /// the call object (a blocking `Finish_` or windowed `Cancel` on it from inside the method
 /// returns instead of waiting for itself).
-pub(crate) fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
+pub(crate) fn serve<M: AsyncInterface>(
+    call: ServerCall<M>,
+    method: impl FnOnce() -> (HRESULT, M::Out),
+) {
     let result = {
         let _serving = on_thread::Mark::serving(call.object_addr());
         catch_unwind(AssertUnwindSafe(method))

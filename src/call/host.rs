@@ -131,7 +131,12 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         let mut slot: Option<ComPtr<dyn IUnknown>> = None;
         let riid = <M::Async as Interface>::IID;
         let hr = catch_unwind(AssertUnwindSafe(|| {
-            factory.create_call(&riid, Some(&outer), &crate::guid::IID_IUnknown, Some(&mut slot))
+            factory.create_call(
+                &riid,
+                Some(&outer),
+                &crate::guid::IID_IUnknown,
+                Some(&mut slot),
+            )
         }))
         .unwrap_or(RPC_E_SERVERFAULT);
         drop(outer);

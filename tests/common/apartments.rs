@@ -134,7 +134,8 @@ impl Drop for Hold {
 /// Runs `f` on a new thread in the MTA (entered and left around it) and returns its result.
 pub fn in_mta<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     thread::spawn(move || {
-        let _ = comasync::apartment::co_initialize_ex(None, comasync::apartment::COINIT_MULTITHREADED);
+        let _ =
+            comasync::apartment::co_initialize_ex(None, comasync::apartment::COINIT_MULTITHREADED);
         let r = f();
         co_uninitialize();
         r

@@ -119,4 +119,3 @@ pub fn live_tokens() -> usize {
 pub fn live_here() -> isize {
     LIVE_HERE.with(Cell::get)
 }
-
