@@ -29,7 +29,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, OnceLock};
 
 use crate::call::Pool;
@@ -38,7 +38,7 @@ use crate::hresult::{
     S_FALSE, S_OK,
 };
 use crate::sync::event::{wait_handles, wait_or_wake, WaitOrWake};
-use crate::sync::prim::Deadline;
+use crate::sync::prim::{AtomicBool, Deadline, Mutex, Ordering};
 use crate::sync::HANDLE;
 use crate::Error;
 
@@ -74,14 +74,16 @@ pub(crate) struct Apartment {
     kind: AptType,
     alive: AtomicBool,
     /// STA: the queue of incoming calls (`None` once ended); unused for the MTA.
-    queue: parking_lot::Mutex<Option<VecDeque<Message>>>,
+    queue: Mutex<Option<VecDeque<Message>>>,
     /// STA: set by every post; the STA's waits listen to it.
     wake: HANDLE,
     /// What to do when the apartment ends (its stubs disconnect their calls in progress).
-    on_end: parking_lot::Mutex<Vec<Message>>,
+    on_end: Mutex<Vec<Message>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The MTA, if any thread is in it, and how many `co_initialize_ex` calls keep it.
 static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mutex::new(None);
@@ -101,23 +103,27 @@ struct ThreadApt {
     borrowed: Vec<Arc<Apartment>>,
 }
 
-thread_local! {
+// Per loom thread under loom (the model checks run threads on one OS thread).
+crate::sync::prim::waiter_local! {
     static CURRENT: RefCell<ThreadApt> = RefCell::new(ThreadApt::default());
-    static THREAD_ID: Cell<u32> = const { Cell::new(0) };
+}
+
+crate::sync::prim::waiter_local! {
+    static THREAD_ID: Cell<u32> = Cell::new(0);
 }
 
 impl Apartment {
     fn new(kind: AptType) -> Arc<Apartment> {
         Arc::new(Apartment {
-            id: ApartmentId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            id: ApartmentId(NEXT_ID.fetch_add(1, Relaxed)),
             kind,
             alive: AtomicBool::new(true),
-            queue: parking_lot::Mutex::new(match kind {
+            queue: Mutex::new(match kind {
                 AptType::Sta => Some(VecDeque::new()),
                 AptType::Mta => None,
             }),
             wake: HANDLE::create_event(false, false),
-            on_end: parking_lot::Mutex::new(Vec::new()),
+            on_end: Mutex::new(Vec::new()),
         })
     }
 
@@ -397,7 +403,7 @@ pub fn get_current_thread_id() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     THREAD_ID.with(|c| {
         if c.get() == 0 {
-            c.set(NEXT.fetch_add(1, Ordering::Relaxed));
+            c.set(NEXT.fetch_add(1, Relaxed));
         }
         c.get()
     })

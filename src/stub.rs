@@ -41,7 +41,7 @@ pub(crate) struct Stub<M: AsyncInterface> {
     /// Server call objects working on a call, with a COM reference on each (the stub's: an
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
-    hosts: parking_lot::Mutex<Vec<Held<M>>>,
+    hosts: crate::sync::prim::Mutex<Vec<Held<M>>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -54,7 +54,7 @@ impl<M: AsyncInterface> Stub<M> {
             apartment,
             object,
             factory,
-            hosts: parking_lot::Mutex::new(Vec::new()),
+            hosts: crate::sync::prim::Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&stub);
         stub.apartment.on_end(Box::new(move || {
