@@ -1,8 +1,9 @@
 //! `cargo bench --bench performance`: issue "Performance", goals P1, P2, P3 and P5's timing,
-//! each beside its baseline in the same run.
+//! and issue 11's P4 (a cross-apartment call through proxy and stub), each beside its baseline
+//! in the same run.
 //!
 //! 1. Criterion measures every subject and every baseline (groups `p1_round_trip`,
-//!    `p2_same_thread`, `p3_events`, `p5_outstanding`).
+//!    `p2_same_thread`, `p3_events`, `p5_outstanding`; P4 is timed by the summary only).
 //! 2. Then the closing summary times each goal's pair again itself, interleaved (subject and
 //!    baseline alternate, in rotating order, for several rounds) and prints the median of the
 //!    per-round ratios, one line per goal. Interleaving is what makes a ratio meaningful on a
@@ -15,6 +16,8 @@
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) everything runs once, briefly.
 
+#[path = "support/p4.rs"]
+mod p4;
 mod support;
 
 use std::hint::black_box;
@@ -38,6 +41,8 @@ struct Plan {
     p3_batches: u64,
     p5_calls: usize,
     p5_rounds: usize,
+    p4_rounds: usize,
+    p4_chunk: u64,
 }
 
 const FULL: Plan = Plan {
@@ -48,6 +53,8 @@ const FULL: Plan = Plan {
     p3_batches: 10_000,
     p5_calls: 100_000,
     p5_rounds: 3,
+    p4_rounds: 31,
+    p4_chunk: 2_000,
 };
 
 const QUICK: Plan = Plan {
@@ -58,6 +65,8 @@ const QUICK: Plan = Plan {
     p3_batches: 10,
     p5_calls: 1_000,
     p5_rounds: 1,
+    p4_rounds: 2,
+    p4_chunk: 20,
 };
 
 /// The threads P5 serves its calls on, whatever the number of calls.
@@ -525,6 +534,32 @@ fn summary(plan: &Plan) {
             plan.p5_calls
         ),
         per_round_ratio(&calls, &chans),
+    ));
+
+    // P4: a cross-apartment asynchronous call through proxy and stub, against a crossbeam
+    // request/reply between two threads, interleaved.
+    let p4 = p4::p4_interleaved(plan.p4_rounds, plan.p4_chunk);
+    let at = |w: p4::P4| p4::P4::ALL.iter().position(|&x| x == w).unwrap();
+    let (sta_mta, mta_sta, cb) = (
+        &p4[at(p4::P4::StaToMta)],
+        &p4[at(p4::P4::MtaToSta)],
+        &p4[at(p4::P4::Crossbeam)],
+    );
+    println!(
+        "P4 cross-apartment call (ns per Begin_+Finish_): STA client -> MTA server {:.0}, \
+         MTA client -> STA server {:.0}; crossbeam request/reply {:.0}",
+        median(&mut sta_mta.clone()),
+        median(&mut mta_sta.clone()),
+        median(&mut cb.clone())
+    );
+    lines.push(goal(
+        "P4 cross-apartment call (proxy+stub) / crossbeam request/reply",
+        per_round_ratio(sta_mta, cb),
+        1.5,
+    ));
+    lines.push(info(
+        "P4   MTA client -> STA server (proxy+stub) / crossbeam request/reply",
+        per_round_ratio(mta_sta, cb),
     ));
 
     println!();

@@ -68,8 +68,7 @@ fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
         drop(object);
         let client = thread::spawn(move || {
             assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
-            let r = match co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid)
-            {
+            let r = match co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid) {
                 Ok(proxy) => proxy.read(1).0,
                 Err(e) => e.code(),
             };
