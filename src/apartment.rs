@@ -247,6 +247,29 @@ impl Drop for Borrowed {
     }
 }
 
+/// A thread that exits without its last `co_uninitialize` leaves its apartment then: an STA
+/// ends (its queued calls fail with `RPC_E_DISCONNECTED` instead of waiting forever), and the
+/// MTA loses the thread's count.
+impl Drop for ThreadApt {
+    fn drop(&mut self) {
+        if let Some((apt, n)) = self.entered.take() {
+            if apt.kind == AptType::Mta {
+                let mut mta = MTA.lock();
+                if let Some((m, count)) = mta.as_mut() {
+                    if m.id == apt.id {
+                        *count = count.saturating_sub(u64::from(n));
+                        if *count > 0 {
+                            return;
+                        }
+                        *mta = None;
+                    }
+                }
+            }
+            apt.end();
+        }
+    }
+}
+
 /// The current thread's apartment, if any.
 pub(crate) fn current() -> Option<Arc<Apartment>> {
     CURRENT

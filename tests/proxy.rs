@@ -458,3 +458,33 @@ fn a_server_with_the_standard_call_factory_is_served_through_its_call_object_agg
         assert_eq!(*state.begun.lock().unwrap(), vec![21, 4]);
     });
 }
+
+#[test]
+fn an_sta_thread_that_exits_without_co_uninitialize_disconnects_its_objects() {
+    within("STA thread exits", || {
+        let (stream, gate_tx) = {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+            thread::spawn(move || {
+                assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
+                let (object, _) = Probe::create();
+                let s =
+                    co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+                tx.send(s.unwrap()).unwrap();
+                let _ = gate_rx.recv(); // then exits, still in its STA
+            });
+            (rx.recv().unwrap(), gate_tx)
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let client = thread::spawn(move || {
+            in_mta(move || {
+                let proxy = unmarshal(stream);
+                tx.send(()).unwrap();
+                proxy.add(1).0 // queued for an STA that never dispatches, then ends
+            })
+        });
+        rx.recv().unwrap();
+        drop(gate_tx);
+        assert_eq!(client.join().unwrap(), RPC_E_DISCONNECTED);
+    });
+}
