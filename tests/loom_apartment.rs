@@ -23,9 +23,13 @@ use comasync::sync::{co_wait_for_multiple_handles, HANDLE, INFINITE};
 use comasync::unknown::Interface;
 use loom::thread;
 
+/// Model iterations, so a run can show how many interleavings it explored.
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[test]
 fn a_call_posted_while_the_sta_waits_is_dispatched_by_the_wait() {
     loom::model(|| {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let iid = <dyn ISimpleStream as Interface>::IID;
         assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
         let object = SimpleStream::create_sync_only(b"ab".to_vec());
@@ -54,11 +58,13 @@ fn a_call_posted_while_the_sta_waits_is_dispatched_by_the_wait() {
         drop(object);
         co_uninitialize();
     });
+    eprintln!("explored {} executions", RUNS.load(std::sync::atomic::Ordering::Relaxed));
 }
 
 #[test]
 fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
     loom::model(|| {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let iid = <dyn ISimpleStream as Interface>::IID;
         assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
         let object = SimpleStream::create_sync_only(b"ab".to_vec());
