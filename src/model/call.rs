@@ -9,7 +9,7 @@ use super::*;
 ///
 /// Fields are private so that every value is reachable by operations and satisfies
 /// [`CallModel::check_invariants`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallModel {
     async_iid: IID,
     mode: FinishMode,

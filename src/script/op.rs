@@ -33,6 +33,11 @@ impl fmt::Display for SyntaxError {
 }
 
 /// An expected result: the `HRESULT` and, if given, the out-parameters.
+///
+/// For the checker (`docs/checking.md`) an expectation may also list other results the step
+/// may return in another order (`-> S_OK | RPC_E_CALL_COMPLETE`: the first is the written
+/// order's) and properties over every order (`always`, `never`, `sometimes`). The runner
+/// compares only the first result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expect {
     /// The expected `HRESULT` (compared by value: `RPC_E_CALL_PENDING` equals
@@ -40,6 +45,38 @@ pub struct Expect {
     pub hr: HRESULT,
     /// The expected out-parameters; empty means "not checked".
     pub values: Vec<Value>,
+    /// Other results the step may return in another order (after `|`).
+    pub also: Vec<Expect>,
+    /// Properties over every order (`always R | R2`, `never R`, `sometimes R`).
+    pub props: Vec<Property>,
+}
+
+impl Expect {
+    /// Whether a step that returned `hr` and `values` meets this one result (empty expected
+    /// out-parameters match any).
+    pub fn matches(&self, hr: HRESULT, values: &[Value]) -> bool {
+        self.hr == hr && (self.values.is_empty() || self.values == values)
+    }
+}
+
+/// How a [`Property`] quantifies over the orders the checker enumerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantifier {
+    /// Every order gives one of the results.
+    Always,
+    /// No order gives any of them.
+    Never,
+    /// Some order gives one of them.
+    Sometimes,
+}
+
+/// `always|never|sometimes R [| R2 ...]` after a step's expected result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// The quantifier.
+    pub quantifier: Quantifier,
+    /// The results it is about (each with `also` empty).
+    pub results: Vec<Expect>,
 }
 
 impl fmt::Display for Expect {

@@ -10,7 +10,10 @@
 //! line    = [actor ":"] [var "="] op arg* ["->" expect]
 //!         | actor ":" "start" op arg*
 //!         | actor ":" "join" ["->" expect]
-//! expect  = hresult value*          hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
+//! expect  = results prop*           the first result is the written order's
+//! results = result ("|" result)*     others: what another order may give (docs/checking.md)
+//! prop    = ("always" | "never" | "sometimes") results
+//! result  = hresult value*           hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
 //! value   = "string" | number | name
 //! ```
 //!
@@ -20,7 +23,8 @@ use std::collections::HashMap;
 
 use super::lex::{cowait_flags, is_ident, number, tokenize, Tok};
 pub use super::op::{
-    hr_name, Expect, Iface, Op, ServerKind, Step, StepKind, SyntaxError, DEFAULT_ACTOR,
+    hr_name, Expect, Iface, Op, Property, Quantifier, ServerKind, Step, StepKind, SyntaxError,
+    DEFAULT_ACTOR,
 };
 use super::registry::{ErasedInterface, Registry, Serving};
 use super::value::Value;
@@ -317,7 +321,52 @@ fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, Syntax
     Ok(op)
 }
 
+/// The expectation after `->`: results separated by `|`, then `always`/`never`/`sometimes`
+/// properties, each with its own `|`-separated results.
 fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
+    let quantifier = |t: &Tok| match t {
+        Tok::Word(w) if w == "always" => Some(Quantifier::Always),
+        Tok::Word(w) if w == "never" => Some(Quantifier::Never),
+        Tok::Word(w) if w == "sometimes" => Some(Quantifier::Sometimes),
+        _ => None,
+    };
+    let first_prop = toks.iter().position(|t| quantifier(t).is_some());
+    let (head, mut rest) = toks.split_at(first_prop.unwrap_or(toks.len()));
+    let mut results = parse_results(head, line)?.into_iter();
+    let mut expect = results.next().ok_or_else(|| SyntaxError {
+        line,
+        message: "expected an HRESULT after `->`".into(),
+    })?;
+    expect.also = results.collect();
+    while let Some(q) = rest.first().and_then(quantifier) {
+        let end = rest[1..]
+            .iter()
+            .position(|t| quantifier(t).is_some())
+            .map_or(rest.len(), |p| p + 1);
+        if end == 1 {
+            return Err(SyntaxError {
+                line,
+                message: "expected a result after `always`, `never` or `sometimes`".into(),
+            });
+        }
+        let results = parse_results(&rest[1..end], line)?;
+        expect.props.push(Property {
+            quantifier: q,
+            results,
+        });
+        rest = &rest[end..];
+    }
+    Ok(expect)
+}
+
+/// `result ("|" result)*`.
+fn parse_results(toks: &[Tok], line: usize) -> Result<Vec<Expect>, SyntaxError> {
+    toks.split(|t| *t == Tok::Word("|".into()))
+        .map(|part| parse_result(part, line))
+        .collect()
+}
+
+fn parse_result(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
     let err = |message: String| SyntaxError { line, message };
     let hr = match toks.first() {
         Some(Tok::Word(w)) => parse_hresult(w).map_err(|_| {
@@ -331,7 +380,7 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
                 t.show()
             )))
         }
-        None => return Err(err("expected an HRESULT after `->`".into())),
+        None => return Err(err("expected an HRESULT after `->` (or `|`)".into())),
     };
     let mut values = Vec::new();
     for t in &toks[1..] {
@@ -346,7 +395,12 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
             }
         });
     }
-    Ok(Expect { hr, values })
+    Ok(Expect {
+        hr,
+        values,
+        also: Vec::new(),
+        props: Vec::new(),
+    })
 }
 
 fn canonical(toks: &[Tok]) -> String {
@@ -590,14 +644,18 @@ mod tests {
             s[3].expect,
             Some(Expect {
                 hr: RPC_S_CALLPENDING,
-                values: vec![]
+                values: vec![],
+                also: vec![],
+                props: vec![],
             })
         );
         assert_eq!(
             s[6].expect,
             Some(Expect {
                 hr: S_OK,
-                values: vec![Value::Str(b"hello".to_vec())]
+                values: vec![Value::Str(b"hello".to_vec())],
+                also: vec![],
+                props: vec![],
             })
         );
         assert_eq!(
@@ -609,6 +667,28 @@ mod tests {
                 }
             }
         );
+    }
+
+    #[test]
+    fn alternatives_and_properties_follow_the_first_result() {
+        let r = Registry::new();
+        let s = parse(
+            "e = StdEvent\nWait e 0 -> RPC_S_CALLPENDING | S_OK sometimes S_OK never E_FAIL | E_UNEXPECTED\n",
+            &r,
+        )
+        .unwrap();
+        let e = s[1].expect.as_ref().unwrap();
+        assert_eq!(e.hr, RPC_S_CALLPENDING);
+        assert_eq!(e.also.len(), 1);
+        assert_eq!(e.also[0].hr, S_OK);
+        assert_eq!(e.props.len(), 2);
+        assert_eq!(e.props[0].quantifier, Quantifier::Sometimes);
+        assert_eq!(e.props[1].quantifier, Quantifier::Never);
+        assert_eq!(e.props[1].results.len(), 2);
+        let err = parse("e = StdEvent\nWait e 0 -> S_OK |\n", &r).unwrap_err();
+        assert_eq!(err.line, 2);
+        let err = parse("e = StdEvent\nWait e 0 -> S_OK always\n", &r).unwrap_err();
+        assert!(err.message.contains("always"), "{}", err.message);
     }
 
     #[test]
