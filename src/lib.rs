@@ -67,6 +67,7 @@
 extern crate self as comasync;
 
 pub mod call;
+pub mod check;
 pub mod class;
 pub mod guid;
 pub mod hresult;

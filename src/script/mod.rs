@@ -41,7 +41,7 @@ mod actors;
 mod exec;
 mod lex;
 pub mod mermaid;
-mod model_check;
+pub(crate) mod model_check;
 mod op;
 pub(crate) mod parse;
 mod ptr;
