@@ -42,6 +42,10 @@ enum Command {
     Run(RunArgs),
     /// Turn a scenario script's trace into a Mermaid sequence diagram.
     Diagram(DiagramArgs),
+    /// Check scenario scripts over every interleaving of their actors, on the reference
+    /// model: every result each step can return with a schedule, invariant violations,
+    /// deadlocks (docs/checking.md). Exit 1 if one fails, 2 for a syntax error.
+    Check(CheckArgs),
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
     /// Print the help of comasync or of one of its subcommands.
@@ -66,6 +70,23 @@ struct RunArgs {
     #[arg(long)]
     keep_going: bool,
     /// The scenario scripts to run, in order.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<std::path::PathBuf>,
+}
+
+/// Arguments of `comasync check`.
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The longest schedule explored, in scheduler choices.
+    #[arg(long, default_value_t = 500)]
+    max_steps: usize,
+    /// The most distinct states explored per script.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_states: usize,
+    /// Fail on a deadlock in any order, not only in the written one.
+    #[arg(long)]
+    deadlocks_fail: bool,
+    /// The scenario scripts to check.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<std::path::PathBuf>,
 }
@@ -102,6 +123,7 @@ fn main() -> ExitCode {
         Command::Tour => run_tour(),
         Command::Run(args) => run_scripts(&args),
         Command::Diagram(args) => run_diagram(&args),
+        Command::Check(args) => run_check(&args),
         Command::Hresult(args) => run_hresult(&args),
         Command::Help(args) => run_help(&args),
     }
@@ -150,6 +172,54 @@ fn run_scripts(args: &RunArgs) -> ExitCode {
                 if !args.keep_going {
                     break;
                 }
+            }
+        }
+    }
+    let written = writeln!(out, "{passed} passed, {failed} failed").and_then(|()| out.flush());
+    if written.is_err() {
+        worst = worst.max(EXIT_IO);
+    }
+    ExitCode::from(worst)
+}
+
+/// `comasync check [--max-steps N] [--max-states N] [--deadlocks-fail] FILE...` checks every
+/// script, prints each report and ends with `N passed, N failed`.
+fn run_check(args: &CheckArgs) -> ExitCode {
+    let bounds = comasync::check::Bounds {
+        max_steps: args.max_steps,
+        max_states: args.max_states,
+        deadlocks_fail: args.deadlocks_fail,
+    };
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed, mut worst) = (0usize, 0usize, 0u8);
+    for path in &args.files {
+        let name = path.display().to_string();
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                failed += 1;
+                worst = worst.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        match comasync::check::check_source(&name, &source, &bounds) {
+            Ok(report) => {
+                if write!(out, "{report}").is_err() {
+                    worst = worst.max(EXIT_IO);
+                }
+                if report.passed() {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                    worst = worst.max(1);
+                }
+            }
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("{name}:{e}");
+                failed += 1;
+                worst = worst.max(EXIT_USAGE);
             }
         }
     }
