@@ -120,7 +120,7 @@ pub struct Report {
 impl Report {
     /// No violation found (and no deadlock, when deadlocks fail).
     pub fn passed(&self) -> bool {
-        self.violations.is_empty() && !(self.deadlocks_fail && !self.deadlocks.is_empty())
+        self.violations.is_empty() && (!self.deadlocks_fail || self.deadlocks.is_empty())
     }
 
     /// The step at script line `line`.

@@ -28,17 +28,6 @@ pub struct CallModel {
     resetting: bool,
 }
 
-/// A planted bug for the checker's own test (`check::tests`), off unless a test on this thread
-/// switches it on.
-#[cfg(test)]
-pub(crate) mod fault {
-    thread_local! {
-        /// `Finish_` of a completed call hands the result back and leaves it in place.
-        pub(crate) static FINISH_KEEPS_RESULT: std::cell::Cell<bool> =
-            const { std::cell::Cell::new(false) };
-    }
-}
-
 impl CallModel {
     /// A fresh call object (`Idle`, event clear) for the asynchronous interface `async_iid`,
     /// with `Finish_` blocking before completion (D5).
@@ -610,5 +599,16 @@ impl CallModel {
             }
         }
         Ok(())
+    }
+}
+
+/// A planted bug for the checker's own test (`check::tests`), off unless a test on this thread
+/// switches it on.
+#[cfg(test)]
+pub(crate) mod fault {
+    thread_local! {
+        /// `Finish_` of a completed call hands the result back and leaves it in place.
+        pub(crate) static FINISH_KEEPS_RESULT: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }
