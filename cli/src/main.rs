@@ -85,7 +85,14 @@ struct CheckArgs {
     max_states: usize,
     /// Fail on a deadlock in any order, not only in the written one.
     #[arg(long)]
-    deadlocks_fail: bool,
+    hazards_fail: bool,
+    /// The most schedules driven on the real objects per script (0: none); a seeded sample
+    /// when there are more.
+    #[arg(long, default_value_t = 64)]
+    replay: usize,
+    /// The seed of that sample.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// The scenario scripts to check.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<std::path::PathBuf>,
@@ -182,13 +189,16 @@ fn run_scripts(args: &RunArgs) -> ExitCode {
     ExitCode::from(worst)
 }
 
-/// `comasync check [--max-steps N] [--max-states N] [--deadlocks-fail] FILE...` checks every
+/// `comasync check [--max-steps N] [--max-states N] [--hazards-fail] [--replay N] [--seed S]
+/// FILE...` checks every
 /// script, prints each report and ends with `N passed, N failed`.
 fn run_check(args: &CheckArgs) -> ExitCode {
     let bounds = comasync::check::Bounds {
         max_steps: args.max_steps,
         max_states: args.max_states,
-        deadlocks_fail: args.deadlocks_fail,
+        hazards_fail: args.hazards_fail,
+        replay: args.replay,
+        seed: args.seed,
     };
     let mut out = std::io::stdout().lock();
     let (mut passed, mut failed, mut worst) = (0usize, 0usize, 0u8);

@@ -24,8 +24,9 @@ pub(crate) struct Found {
     pub results: Vec<Vec<(Res, Vec<Choice>)>>,
     /// Invariant violations (message, schedule), each message once.
     pub violations: Vec<(String, Vec<Choice>)>,
-    /// Deadlocks (who waits where, schedule), each once.
-    pub deadlocks: Vec<(String, Vec<Choice>)>,
+    /// Deadlocks (who waits where) and uses after the last release, with a schedule, each
+    /// once.
+    pub hazards: Vec<(String, Vec<Choice>)>,
     pub states: usize,
     pub transitions: usize,
     /// Interleavings from the first state to an end state (saturating).
@@ -57,7 +58,7 @@ pub(crate) fn explore(p: &Program, bounds: &Bounds) -> Found {
     let mut found = Found {
         results: vec![Vec::new(); p.steps.len()],
         violations: Vec::new(),
-        deadlocks: Vec::new(),
+        hazards: Vec::new(),
         states: 1,
         transitions: 0,
         schedules: 0.0,
@@ -80,7 +81,7 @@ pub(crate) fn explore(p: &Program, bounds: &Bounds) -> Found {
         let next = w.successors(p);
         if next.is_empty() {
             let msg = format!("deadlock: {}", w.stuck(p).join("; "));
-            add(&mut found.deadlocks, msg, || path(&nodes, n));
+            add(&mut found.hazards, msg, || path(&nodes, n));
             continue;
         }
         if depth >= bounds.max_steps {
@@ -96,6 +97,13 @@ pub(crate) fn explore(p: &Program, bounds: &Bounds) -> Found {
                     sched.push(choice);
                     list.push((res, sched));
                 }
+            }
+            for v in fx.hazards {
+                add(&mut found.hazards, v, || {
+                    let mut s = path(&nodes, n);
+                    s.push(choice);
+                    s
+                });
             }
             for v in fx.violations {
                 add(&mut found.violations, v, || {
@@ -142,6 +150,8 @@ pub struct Taken {
     pub actor: String,
     /// The script line of the step the choice ran (for a window's end, the `Cancel`'s).
     pub line: usize,
+    /// The index of that step in the script.
+    pub(crate) step: Option<usize>,
     /// The statement.
     pub text: String,
     /// The results steps returned at this point (script line, result).
@@ -165,6 +175,7 @@ pub(crate) fn replay(p: &Program, choices: &[Choice]) -> (Vec<Taken>, World) {
             choice: c,
             actor: p.actors[a].clone(),
             line: s.map_or(0, |s| s.line),
+            step,
             text: s.map_or_else(String::new, |s| s.text.clone()),
             results: fx
                 .results
@@ -181,8 +192,13 @@ pub(crate) fn replay(p: &Program, choices: &[Choice]) -> (Vec<Taken>, World) {
 /// the text (a `Cancel`'s window ends at its `join`). `Err` with the schedule so far if it
 /// deadlocks.
 pub(crate) fn written_order(p: &Program) -> Result<Vec<Choice>, Vec<Choice>> {
-    let mut w = p.initial();
-    let mut out = Vec::new();
+    complete(p, &[])
+}
+
+/// `prefix`, then the written order's choices from where it leads (`Err` if it deadlocks).
+pub(crate) fn complete(p: &Program, prefix: &[Choice]) -> Result<Vec<Choice>, Vec<Choice>> {
+    let (taken, mut w) = replay(p, prefix);
+    let mut out: Vec<Choice> = taken.iter().map(|t| t.choice).collect();
     while !w.done(p) {
         let line = |c: &Choice| match *c {
             Choice::Run(a) => p.next_step(&w, a).map_or(usize::MAX, |i| p.steps[i].line),

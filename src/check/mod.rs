@@ -42,22 +42,32 @@
 //! hold; after the last `Release` the call object is gone; no `Release` without a reference.
 //! A state where no choice is left and some actor has not finished is a deadlock: reported
 //! with its schedule, and a failure if it is the written order's or
-//! [`Bounds::deadlocks_fail`] is set (scripts written for `comasync run`'s one order often
+//! [`Bounds::hazards_fail`] is set (scripts written for `comasync run`'s one order often
 //! rely on it: a helper that begins a call only after the client finished). The
 //! written order must give each step's first expected result; results listed after `|` and
 //! `always`/`never`/`sometimes` properties are checked over every order explored.
+//!
+//! # The implementation
+//!
+//! The schedules found (a shortest one per step result, the written order, each violation's),
+//! each completed to the end in written order, are driven on the real objects by the script
+//! runner with the statements in the schedule's order and the model's results as
+//! expectations ([`ImplReplay`]); a seeded sample of [`Bounds::replay`] of them when there
+//! are more. Schedules in which a `Cancel`'s window must end (real time) are skipped.
 //!
 //! Operations the model does not cover (object creation, `QueryInterface` on a server, a new
 //! statement the checker does not know yet) return what the script says they return — the
 //! adapter in `world.rs` is the one place that reads the script's operations.
 
 mod explore;
+mod implementation;
 mod report;
 mod world;
 
 use std::time::{Duration, Instant};
 
 pub use explore::Taken;
+pub use implementation::ImplReplay;
 pub use report::{Outcome, StepReport, Violation};
 pub use world::{Choice, Res};
 
@@ -72,9 +82,13 @@ pub struct Bounds {
     pub max_steps: usize,
     /// The most distinct states kept.
     pub max_states: usize,
-    /// Whether a deadlock in an order other than the written one fails the check (it is
-    /// always reported).
-    pub deadlocks_fail: bool,
+    /// Whether a hazard in an order other than the written one — a deadlock, or an object
+    /// used after its last `Release` — fails the check (hazards are always reported).
+    pub hazards_fail: bool,
+    /// The most schedules driven on the real objects (0: none); with more, a sample.
+    pub replay: usize,
+    /// The seed of that sample.
+    pub seed: u64,
 }
 
 impl Default for Bounds {
@@ -82,7 +96,9 @@ impl Default for Bounds {
         Bounds {
             max_steps: 500,
             max_states: 1_000_000,
-            deadlocks_fail: false,
+            hazards_fail: false,
+            replay: 64,
+            seed: 1,
         }
     }
 }
@@ -96,12 +112,15 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Invariant violations and unmet expectations, each with a schedule.
     pub violations: Vec<Violation>,
-    /// Orders in which actors wait for something that never comes, each with a schedule
-    /// (who waits where). A failure when [`Bounds::deadlocks_fail`] is set or the written
-    /// order deadlocks.
-    pub deadlocks: Vec<Violation>,
-    /// Whether deadlocks fail the check ([`Bounds::deadlocks_fail`]).
-    pub deadlocks_fail: bool,
+    /// Orders in which actors wait for something that never comes (who waits where), or use
+    /// an object after its last `Release`, each with a schedule. A failure when
+    /// [`Bounds::hazards_fail`] is set (a written order that deadlocks is a violation).
+    pub hazards: Vec<Violation>,
+    /// Whether hazards fail the check ([`Bounds::hazards_fail`]).
+    pub hazards_fail: bool,
+    /// The implementation driven along the schedules found (each step's results, the
+    /// written order, the violations), compared with the model.
+    pub implementation: ImplReplay,
     /// The written order, replayed on the model.
     pub written: Vec<Taken>,
     /// Distinct states explored.
@@ -118,9 +137,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// No violation found (and no deadlock, when deadlocks fail).
+    /// No violation found (and no hazard, when hazards fail).
     pub fn passed(&self) -> bool {
-        self.violations.is_empty() && (!self.deadlocks_fail || self.deadlocks.is_empty())
+        self.violations.is_empty()
+            && (!self.hazards_fail || self.hazards.is_empty())
+            && self.implementation.divergences.is_empty()
     }
 
     /// The step at script line `line`.
@@ -146,7 +167,29 @@ pub fn check_source_with(
     let program = Program::new(steps);
     let found = explore::explore(&program, bounds);
     let mut report = report::build(name, &program, found, started.elapsed());
-    report.deadlocks_fail = bounds.deadlocks_fail;
+    report.hazards_fail = bounds.hazards_fail;
+    if bounds.replay > 0 {
+        let choices = |s: &[Taken]| s.iter().map(|t| t.choice).collect::<Vec<_>>();
+        let mut prefixes = vec![choices(&report.written)];
+        for s in &report.steps {
+            prefixes.extend(s.outcomes.iter().map(|o| choices(&o.schedule)));
+        }
+        prefixes.extend(report.violations.iter().map(|v| choices(&v.schedule)));
+        let hazardous: Vec<Vec<Choice>> = report
+            .hazards
+            .iter()
+            .filter(|h| !h.message.starts_with("deadlock"))
+            .map(|h| choices(&h.schedule))
+            .collect();
+        report.implementation = implementation::replay_on_implementation(
+            registry,
+            &program,
+            &hazardous,
+            &prefixes,
+            bounds.replay,
+            bounds.seed,
+        );
+    }
     Ok(report)
 }
 

@@ -144,8 +144,8 @@ pub(crate) fn build(name: &str, p: &Program, found: Found, elapsed: Duration) ->
             outcomes,
         });
     }
-    let deadlocks = found
-        .deadlocks
+    let hazards = found
+        .hazards
         .iter()
         .map(|(m, s)| Violation {
             message: m.clone(),
@@ -156,8 +156,9 @@ pub(crate) fn build(name: &str, p: &Program, found: Found, elapsed: Duration) ->
         name: name.to_string(),
         steps,
         violations,
-        deadlocks,
-        deadlocks_fail: false,
+        hazards,
+        hazards_fail: false,
+        implementation: Default::default(),
         written,
         states: found.states,
         transitions: found.transitions,
@@ -273,7 +274,7 @@ impl fmt::Display for Report {
                 writeln!(f, "        schedule: {}", schedule_line(&o.schedule))?;
             }
         }
-        let deadlock = if self.deadlocks_fail {
+        let deadlock = if self.hazards_fail {
             "VIOLATION"
         } else {
             "note: another order"
@@ -282,7 +283,7 @@ impl fmt::Display for Report {
             .violations
             .iter()
             .map(|v| ("VIOLATION", v))
-            .chain(self.deadlocks.iter().map(|v| (deadlock, v)));
+            .chain(self.hazards.iter().map(|v| (deadlock, v)));
         for (what, v) in all {
             writeln!(f, "  {what}: {}", v.message)?;
             if !v.schedule.is_empty() {
@@ -302,6 +303,30 @@ impl fmt::Display for Report {
                     )?;
                 }
             }
+        }
+        let i = &self.implementation;
+        for (sched, msg) in &i.divergences {
+            writeln!(
+                f,
+                "  VIOLATION: the implementation disagrees along {}",
+                schedule_line(sched)
+            )?;
+            for l in msg.lines() {
+                writeln!(f, "      {l}")?;
+            }
+        }
+        if i.candidates > 0 {
+            let sample = match i.seed {
+                Some(seed) => format!(" (a sample, seed {seed}, of {})", i.candidates),
+                None => String::new(),
+            };
+            writeln!(
+                f,
+                "  implementation: {} schedules replayed{sample}, {} skipped (a Cancel window must end in real time, a deadlock, a use after Release), {} disagree",
+                i.replayed,
+                i.skipped,
+                i.divergences.len()
+            )?;
         }
         let bound = if self.bounded {
             ", stopped at a bound"

@@ -62,6 +62,10 @@ fn a_cancel_window_races_the_server() {
         .iter()
         .any(|t| matches!(t.choice, Choice::Expire(_))));
     assert!(r.states > 5 && r.schedules >= 2.0, "{r}");
+    // The orders without a window's end ran on the real objects and agreed.
+    assert!(r.implementation.replayed >= 1, "{r}");
+    assert!(r.implementation.skipped >= 1, "{r}");
+    assert!(r.implementation.divergences.is_empty(), "{r}");
 }
 
 #[test]
@@ -115,7 +119,7 @@ fn a_wait_that_never_wakes_is_a_deadlock() {
     // The written order itself deadlocks: a failure whatever the bounds say.
     assert!(!r.passed());
     assert!(
-        r.deadlocks
+        r.hazards
             .iter()
             .any(|v| v.message.starts_with("deadlock: t1 waits in line 2")),
         "{r}"
@@ -151,7 +155,7 @@ fn bounds_stop_the_search_and_say_so() {
     let tiny = Bounds {
         max_steps: 2,
         max_states: 1_000,
-        deadlocks_fail: false,
+        ..Bounds::default()
     };
     let r = check_source(
         "t.cas",
@@ -184,6 +188,9 @@ fn the_planted_bug_is_found_with_a_counterexample() {
     // The counterexample: both Finish_ steps are in it.
     let lines: Vec<usize> = v.schedule.iter().map(|t| t.line).collect();
     assert!(lines.contains(&6) && lines.contains(&7), "{lines:?}");
+    // And the real objects, driven along the same schedules, disagree with the faulty model.
+    assert!(!bad.implementation.divergences.is_empty(), "{bad}");
+    assert!(good.implementation.replayed >= 2 && good.implementation.divergences.is_empty());
 }
 
 #[test]
@@ -218,13 +225,31 @@ fn a_deadlock_in_another_order_is_reported_and_fails_only_when_asked() {
     let r = check(body);
     assert!(r.passed(), "{r}");
     assert!(
-        r.deadlocks[0].message.contains("server waits in line 8"),
+        r.hazards[0].message.contains("server waits in line 8"),
         "{r}"
     );
     let strict = Bounds {
-        deadlocks_fail: true,
+        hazards_fail: true,
         ..Bounds::default()
     };
     let r = check_source("t.cas", &format!("{HEAD}{body}"), &strict).unwrap();
     assert!(!r.passed());
+}
+
+#[test]
+fn too_many_schedules_are_sampled_with_the_seed_said() {
+    let r = check_source(
+        "t.cas",
+        &format!("{HEAD}client: Wait call 0 -> RPC_S_CALLPENDING\nserver: Complete call -> S_OK\nclient: Wait call 0 -> S_OK | RPC_S_CALLPENDING\nclient: TestCancel call -> RPC_S_CALLPENDING\n"),
+        &Bounds {
+            replay: 1,
+            seed: 7,
+            ..Bounds::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.implementation.replayed, 1);
+    assert_eq!(r.implementation.seed, Some(7));
+    assert!(r.implementation.candidates > 1);
+    assert!(r.to_string().contains("(a sample, seed 7, of "), "{r}");
 }

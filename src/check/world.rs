@@ -224,6 +224,8 @@ pub(crate) struct Effect {
     /// (step index, result).
     pub results: Vec<(usize, Res)>,
     pub violations: Vec<String>,
+    /// Uses of an object after its last `Release`.
+    pub hazards: Vec<String>,
 }
 
 impl World {
@@ -329,6 +331,15 @@ impl World {
         };
         if uses.iter().any(|v| self.obj(p, v).is_none()) {
             return false; // a variable another actor has not bound yet
+        }
+        for v in &uses {
+            let k = self.obj(p, v).expect("bound");
+            if self.objs[k].1 == 0 {
+                fx.hazards.push(format!(
+                    "line {}: {} uses `{v}` after its last Release",
+                    s.line, p.actors[a]
+                ));
+            }
         }
         let bind = match &s.kind {
             StepKind::Do { bind, .. } => bind.as_deref(),

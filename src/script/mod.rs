@@ -47,7 +47,7 @@ pub(crate) mod parse;
 mod ptr;
 mod registry;
 mod report;
-mod run;
+pub(crate) mod run;
 mod runner;
 mod serve;
 pub mod trace;

@@ -350,10 +350,15 @@ impl World {
                 };
                 match c.queued.front() {
                     None => Run::Blocks,
+                    // The server holds its own reference: not the released client side's
+                    // answer.
+                    Some(_) if c.model.state() == CallState::Gone => Run::Done(written()),
                     Some(&n) if n == c.model.call_number() => {
                         Run::Done(outcome_res(&c.model.test_cancel()))
                     }
-                    Some(_) => Run::Done(written()),
+                    // A call the client moved on from while the server still had it was
+                    // cancelled locally.
+                    Some(_) => Run::Done(Res::hr(crate::hresult::RPC_E_CALL_CANCELED)),
                 }
             }
         }
