@@ -60,6 +60,7 @@
 //! adapter in `world.rs` is the one place that reads the script's operations.
 
 mod explore;
+mod explorer;
 mod implementation;
 mod report;
 mod world;
@@ -67,6 +68,7 @@ mod world;
 use std::time::{Duration, Instant};
 
 pub use explore::Taken;
+pub use explorer::{Explorer, Next, Other, View};
 pub use implementation::ImplReplay;
 pub use report::{Outcome, StepReport, Violation};
 pub use world::{Choice, Res};

@@ -275,6 +275,22 @@ impl World {
         out
     }
 
+    /// Each call object, by the first variable naming it, and its state.
+    pub(crate) fn call_states(&self, p: &Program) -> Vec<(String, CallState)> {
+        let mut names: Vec<(&String, usize)> = p.vars.iter().map(|(n, &v)| (n, v)).collect();
+        names.sort_by_key(|&(_, v)| v);
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        for (name, v) in names {
+            let Some(k) = self.vars[v] else { continue };
+            if let (Obj::Call(c), false) = (&self.objs[k].0, seen.contains(&k)) {
+                seen.push(k);
+                out.push((name.clone(), c.model.state()));
+            }
+        }
+        out
+    }
+
     /// Why each unfinished actor cannot go on (for a deadlock).
     pub(crate) fn stuck(&self, p: &Program) -> Vec<String> {
         (0..p.actors.len())
