@@ -10,6 +10,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod explore;
 use comasync::hresult::{describe, facility_name, parse_hresult, TABLE};
 
 /// Exit code for a usage error or unreadable input (clap uses the same for its own errors).
@@ -46,6 +48,10 @@ enum Command {
     /// model: every result each step can return with a schedule, invariant violations,
     /// deadlocks (docs/checking.md). Exit 1 if one fails, 2 for a syntax error.
     Check(CheckArgs),
+    /// Step through a script in the browser, as its scheduler: a local web page on
+    /// 127.0.0.1 (everything embedded; nothing fetched from the network). Without FILE, the
+    /// seed's procedure.
+    Explore(ExploreArgs),
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
     /// Print the help of comasync or of one of its subcommands.
@@ -98,6 +104,17 @@ struct CheckArgs {
     files: Vec<std::path::PathBuf>,
 }
 
+/// Arguments of `comasync explore`.
+#[derive(Debug, Args)]
+struct ExploreArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The scenario script (default: the seed's procedure).
+    #[arg(value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+}
+
 /// Arguments of `comasync diagram`.
 #[derive(Debug, Args)]
 struct DiagramArgs {
@@ -131,6 +148,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_scripts(&args),
         Command::Diagram(args) => run_diagram(&args),
         Command::Check(args) => run_check(&args),
+        Command::Explore(args) => run_explore(&args),
         Command::Hresult(args) => run_hresult(&args),
         Command::Help(args) => run_help(&args),
     }
@@ -238,6 +256,32 @@ fn run_check(args: &CheckArgs) -> ExitCode {
         worst = worst.max(EXIT_IO);
     }
     ExitCode::from(worst)
+}
+
+/// The seed's procedure, for `comasync explore` without a file.
+const SEED: &str = include_str!("../../scenarios/seed_procedure.cas");
+
+/// `comasync explore [--port N] [FILE]` serves the explorer until interrupted; prints its URL.
+fn run_explore(args: &ExploreArgs) -> ExitCode {
+    let (name, source) = match &args.file {
+        None => ("seed_procedure.cas".to_string(), SEED.to_string()),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => (path.display().to_string(), s),
+            Err(e) => return fail(&format!("explore: {}: {e}", path.display())),
+        },
+    };
+    let explorer = match comasync::check::Explorer::new(&name, &source) {
+        Ok(x) => x,
+        Err(e) => return fail(&format!("explore: {name}:{e}")),
+    };
+    let served = explore::serve(&explorer, &name, args.port, |url| {
+        println!("comasync explore: {name} at {url} (Ctrl-C to stop)");
+        let _ = std::io::stdout().flush();
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("explore: {e}")),
+    }
 }
 
 /// `comasync diagram FILE` prints the script's Mermaid sequence diagram.

@@ -87,12 +87,23 @@ impl Explorer {
         self.report.written.iter().map(|t| t.choice).collect()
     }
 
-    /// The script's statements: (line, actor, text).
-    pub fn statements(&self) -> Vec<(usize, String, String)> {
+    /// The script's statements: (line, actor, text, the object it acts on: the variable it
+    /// binds or the first it uses).
+    pub fn statements(&self) -> Vec<(usize, String, String, Option<String>)> {
+        use crate::script::parse::StepKind;
         self.program
             .steps
             .iter()
-            .map(|s| (s.line, s.actor.clone(), s.text.clone()))
+            .map(|s| {
+                let target = match &s.kind {
+                    StepKind::Do { bind: Some(b), .. } => Some(b.clone()),
+                    StepKind::Do { op, .. } | StepKind::Start { op } => {
+                        op.uses().first().map(|v| v.to_string())
+                    }
+                    _ => None,
+                };
+                (s.line, s.actor.clone(), s.text.clone(), target)
+            })
             .collect()
     }
 
@@ -196,7 +207,10 @@ mod tests {
         assert_eq!(other.result, "S_OK");
         let there = x.view(&other.schedule);
         assert_eq!(there.taken.len(), other.schedule.len());
-        assert_eq!(Choice::parse(&Choice::Expire(2).code()), Some(Choice::Expire(2)));
+        assert_eq!(
+            Choice::parse(&Choice::Expire(2).code()),
+            Some(Choice::Expire(2))
+        );
         assert_eq!(Choice::parse("x1"), None);
     }
 }
