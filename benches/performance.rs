@@ -535,6 +535,26 @@ fn summary(plan: &Plan) {
     for l in memory_lines() {
         println!("{l}");
     }
+    for l in checker_lines() {
+        println!("{l}");
+    }
+}
+
+/// The lines `benches/checker.rs` left (states per second, peak memory of the checker).
+fn checker_lines() -> Vec<String> {
+    let path = support::memory_summary_path().with_file_name("comasync-checker.txt");
+    let fresh = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(3600));
+    match std::fs::read_to_string(&path) {
+        Ok(s) if fresh => s.lines().map(str::to_owned).collect(),
+        _ => vec![format!(
+            "(checker states/s and peak memory: run `cargo bench --bench checker`; no fresh {})",
+            path.display()
+        )],
+    }
 }
 
 /// The median over rounds of subject / baseline, each round's pair measured back to back.
