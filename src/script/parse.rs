@@ -31,9 +31,23 @@ use crate::sync::INFINITE;
 
 /// The operation names, for "expected an operation" messages.
 const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualResetEvent, StdEvent, \
-SynchronizeContainer, QueryInterface, AddRef, Release, CreateCall, Begin_<Method>, \
-Finish_<Method>, Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, \
+SynchronizeContainer, CoCreateInstance, Outer, QueryInterface, AddRef, Release, CreateCall, \
+Begin_<Method>, Finish_<Method>, Wait, Signal, Reset, GetHandle, Signals, Resets, Cancel, \
+TestCancel, CoEnableCallCancellation, CoDisableCallCancellation, AddSynchronize, WaitMultiple, \
 CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel";
+
+/// The system classes by name, for `CoCreateInstance`.
+const CLASSES: [(&str, crate::guid::CLSID); 3] = [
+    (
+        "CLSID_ManualResetEvent",
+        crate::guid::CLSID_ManualResetEvent,
+    ),
+    ("CLSID_StdEvent", crate::guid::CLSID_StdEvent),
+    (
+        "CLSID_SynchronizeContainer",
+        crate::guid::CLSID_SynchronizeContainer,
+    ),
+];
 
 struct Args<'a> {
     registry: &'a Registry,
@@ -102,6 +116,72 @@ impl<'a> Args<'a> {
                 Err(self.err(&format!("{what} (one of {names}, or an IID in braces)")))
             }
         }
+    }
+
+    /// A class: one of [`CLASSES`] or a CLSID in braces.
+    fn clsid(&mut self, what: &str) -> Result<Iface, SyntaxError> {
+        let w = self.word(what)?;
+        if let Some((name, clsid)) = CLASSES.iter().find(|(n, _)| *n == w) {
+            return Ok(Iface {
+                name: name.to_string(),
+                iid: *clsid,
+            });
+        }
+        match w
+            .starts_with('{')
+            .then(|| crate::guid::GUID::parse(w))
+            .flatten()
+        {
+            Some(clsid) => {
+                let name = CLASSES
+                    .iter()
+                    .find(|(_, c)| *c == clsid)
+                    .map_or_else(|| clsid.to_string(), |(n, _)| n.to_string());
+                Ok(Iface { name, iid: clsid })
+            }
+            None => {
+                self.pos -= 1;
+                let names: Vec<&str> = CLASSES.iter().map(|(n, _)| *n).collect();
+                Err(self.err(&format!(
+                    "{what} ({}, or a CLSID in braces)",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// `COWAIT_*` flags: a number or names joined with `|`.
+    fn flags(&mut self) -> Result<u32, SyntaxError> {
+        const FLAGS: &str = "the flags (0, COWAIT_WAITALL, ... joined with |)";
+        let w = self.word(FLAGS)?;
+        cowait_flags(w).ok_or_else(|| {
+            self.pos -= 1;
+            self.err(FLAGS)
+        })
+    }
+
+    /// `[flags] timeout`, as many tokens as are left before `end` (flags default to 0).
+    fn flags_timeout(&mut self, end: usize) -> Result<(u32, u32), SyntaxError> {
+        let flags = if end.saturating_sub(self.pos) >= 2 {
+            self.flags()?
+        } else {
+            0
+        };
+        Ok((flags, self.num(TIMEOUT, Some(INFINITE))?))
+    }
+
+    /// Whether the next token is the word `w`; consumes it if so.
+    fn keyword(&mut self, w: &str) -> bool {
+        let found = matches!(self.toks.get(self.pos), Some(Tok::Word(x)) if x == w);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    /// Whether the last token is `NULL` (then [`Args::end_at`] stops before it).
+    fn trailing_null(&self) -> bool {
+        self.toks.len() > self.pos && self.toks.last() == Some(&Tok::Word("NULL".into()))
     }
 
     /// The remaining tokens as values.
@@ -195,21 +275,62 @@ fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, Syntax
         "CreateCall" => {
             let factory = a.var("the factory variable")?;
             let riid = a.iface("the asynchronous interface (AsyncISimpleStream)")?;
-            let riid2 = if a.more() {
-                a.iface("the returned interface or nothing")?
+            let more_words = |a: &Args<'_>| matches!(a.toks.get(a.pos), Some(Tok::Word(w)) if w != "outer" && w != "NULL");
+            let riid2 = if more_words(&a) {
+                a.iface("the returned interface, `outer`, `NULL` or nothing")?
             } else {
                 riid.clone()
             };
+            let outer = if a.keyword("outer") {
+                Some(a.var("the controlling unknown's variable")?)
+            } else {
+                None
+            };
+            let ppv = !a.keyword("NULL");
             Op::CreateCall {
                 factory,
                 riid,
                 riid2,
+                outer,
+                ppv,
             }
         }
-        "Wait" => Op::Wait {
-            target: a.var("an event or call object variable")?,
-            timeout: a.num(TIMEOUT, Some(INFINITE))?,
+        "CoCreateInstance" => {
+            let clsid = a.clsid("a class")?;
+            let riid = match a.toks.get(a.pos) {
+                Some(Tok::Word(w)) if w != "outer" => a.iface("the interface asked for")?,
+                _ => Iface {
+                    name: "IUnknown".into(),
+                    iid: crate::guid::IID_IUnknown,
+                },
+            };
+            let outer = if a.keyword("outer") {
+                Some(a.var("the controlling unknown's variable")?)
+            } else {
+                None
+            };
+            Op::CoCreateInstance { clsid, riid, outer }
+        }
+        "Outer" => Op::Outer,
+        "Signals" | "Resets" => Op::OuterCount {
+            outer: a.var("an `Outer` variable")?,
+            signals: name == "Signals",
         },
+        "GetHandle" => Op::GetHandle {
+            target: a.var("an event or call object variable")?,
+        },
+        "CoEnableCallCancellation" | "CoDisableCallCancellation" => Op::CallCancellation {
+            enable: name == "CoEnableCallCancellation",
+        },
+        "Wait" => {
+            let target = a.var("an event or call object variable")?;
+            let (flags, timeout) = a.flags_timeout(toks.len())?;
+            Op::Wait {
+                target,
+                flags,
+                timeout,
+            }
+        }
         "Signal" => Op::Signal {
             target: a.var("an event or call object variable")?,
         },
@@ -226,29 +347,50 @@ fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, Syntax
         "TestCancel" => Op::TestCancel {
             call: a.var("the call object variable")?,
         },
-        "AddSynchronize" => Op::AddSynchronize {
-            container: a.var("the container variable")?,
-            sync: a.var("an event or call object variable")?,
-        },
-        "WaitMultiple" => Op::WaitMultiple {
-            container: a.var("the container variable")?,
-            timeout: a.num(TIMEOUT, Some(INFINITE))?,
-        },
-        "CoWaitForMultipleHandles" => {
-            let w = a.word("the flags (0, COWAIT_WAITALL, ... joined with |)")?;
-            let flags = cowait_flags(w).ok_or_else(|| {
-                a.pos -= 1;
-                a.err("the flags (0, COWAIT_WAITALL, ... joined with |)")
-            })?;
-            let timeout = a.num(TIMEOUT, Some(INFINITE))?;
-            let mut handles = Vec::new();
-            while a.more() {
-                handles.push(a.var("an event or call object variable")?);
+        "AddSynchronize" => {
+            let container = a.var("the container variable")?;
+            let sync = if a.keyword("NULL") {
+                None
+            } else {
+                Some(a.var("an event or call object variable, or NULL")?)
+            };
+            Op::AddSynchronize { container, sync }
+        }
+        "WaitMultiple" => {
+            let container = a.var("the container variable")?;
+            let out = !a.trailing_null();
+            let end = toks.len() - usize::from(!out);
+            let (flags, timeout) = a.flags_timeout(end)?;
+            if !out {
+                a.pos += 1;
             }
+            Op::WaitMultiple {
+                container,
+                flags,
+                timeout,
+                out,
+            }
+        }
+        "CoWaitForMultipleHandles" => {
+            let flags = a.flags()?;
+            let timeout = a.num(TIMEOUT, Some(INFINITE))?;
+            // `NULL` in place of the handles is `pHandles = NULL`; a `NULL` after them (or
+            // after that `NULL`) is `lpdwindex = NULL`.
+            let handles = if a.keyword("NULL") {
+                None
+            } else {
+                let mut v = Vec::new();
+                while a.more() && !(a.toks.len() - a.pos == 1 && a.trailing_null()) {
+                    v.push(a.var("an event or call object variable, or NULL")?);
+                }
+                Some(v)
+            };
+            let index = !a.keyword("NULL");
             Op::CoWaitForMultipleHandles {
                 flags,
                 timeout,
                 handles,
+                index,
             }
         }
         "Complete" => Op::Complete {
@@ -317,6 +459,20 @@ fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, Syntax
     Ok(op)
 }
 
+/// What a `start` requires: `-> blocks` (`true`) or `-> returns` (`false`).
+fn parse_blocks(toks: &[Tok], line: usize) -> Result<bool, SyntaxError> {
+    match toks {
+        [Tok::Word(w)] if w == "blocks" => Ok(true),
+        [Tok::Word(w)] if w == "returns" => Ok(false),
+        _ => Err(SyntaxError {
+            line,
+            message: "start: expected `-> blocks` or `-> returns` (put the expected result on \
+                      the `join`)"
+                .into(),
+        }),
+    }
+}
+
 fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
     let err = |message: String| SyntaxError { line, message };
     let hr = match toks.first() {
@@ -382,135 +538,139 @@ pub fn parse(source: &str, registry: &Registry) -> Result<Vec<Step>, SyntaxError
         if toks.is_empty() {
             continue;
         }
-        let (actor, rest) = match (&toks[0], toks.get(1)) {
-            (Tok::Word(w), Some(Tok::Colon)) => {
-                if !is_ident(w) {
-                    return Err(err(format!(
-                        "expected an actor name before `:`, found `{w}`"
-                    )));
+        let (times, toks) = repeat_count(&toks, line)?;
+        for _ in 0..times {
+            let (actor, rest) = match (&toks[0], toks.get(1)) {
+                (Tok::Word(w), Some(Tok::Colon)) => {
+                    if !is_ident(w) {
+                        return Err(err(format!(
+                            "expected an actor name before `:`, found `{w}`"
+                        )));
+                    }
+                    (w.clone(), &toks[2..])
                 }
-                (w.clone(), &toks[2..])
-            }
-            _ => (DEFAULT_ACTOR.to_string(), &toks[..]),
-        };
-        let arrow = rest.iter().position(|t| *t == Tok::Arrow);
-        let (body, expect) = match arrow {
-            Some(p) => (&rest[..p], Some(parse_expect(&rest[p + 1..], line)?)),
-            None => (rest, None),
-        };
-        if let Some(&first) = started.get(&actor) {
-            if body.first() != Some(&Tok::Word("join".into())) {
-                return Err(err(format!(
+                _ => (DEFAULT_ACTOR.to_string(), &toks[..]),
+            };
+            let arrow = rest.iter().position(|t| *t == Tok::Arrow);
+            let is_start = rest.first() == Some(&Tok::Word("start".into()));
+            let (body, expect, start_blocks) = match arrow {
+                Some(p) if is_start => {
+                    (&rest[..p], None, Some(parse_blocks(&rest[p + 1..], line)?))
+                }
+                Some(p) => (&rest[..p], Some(parse_expect(&rest[p + 1..], line)?), None),
+                None => (rest, None, None),
+            };
+            if let Some(&first) = started.get(&actor) {
+                if body.first() != Some(&Tok::Word("join".into())) {
+                    return Err(err(format!(
                     "{actor} is still running the operation started at line {first}: expected `{actor}: join` first"
                 )));
+                }
             }
-        }
-        let kind = match body.first() {
-            Some(Tok::Word(w)) if w == "join" => {
-                if body.len() > 1 {
-                    return Err(err(format!(
-                        "join: expected nothing more, found `{}`",
-                        body[1].show()
-                    )));
+            let kind = match body.first() {
+                Some(Tok::Word(w)) if w == "join" => {
+                    if body.len() > 1 {
+                        return Err(err(format!(
+                            "join: expected nothing more, found `{}`",
+                            body[1].show()
+                        )));
+                    }
+                    if started.remove(&actor).is_none() {
+                        return Err(err(format!(
+                            "{actor}: join: nothing was started by {actor}"
+                        )));
+                    }
+                    StepKind::Join
                 }
-                if started.remove(&actor).is_none() {
-                    return Err(err(format!(
-                        "{actor}: join: nothing was started by {actor}"
-                    )));
-                }
-                StepKind::Join
-            }
-            Some(Tok::Word(w)) if w == "start" => {
-                if expect.is_some() {
-                    return Err(err(
-                        "start: expected no `->` here; put the expected result on the `join`"
-                            .into(),
-                    ));
-                }
-                let op = parse_op(&body[1..], line, registry)?;
-                if !op.startable() {
-                    return Err(err(
+                Some(Tok::Word(w)) if w == "start" => {
+                    let op = parse_op(&body[1..], line, registry)?;
+                    if !op.startable() {
+                        return Err(err(
                         "start: expected an operation that can block (Begin_, Finish_, Wait, Cancel, TestCancel, WaitMultiple, CoWaitForMultipleHandles)"
                             .into(),
                     ));
+                    }
+                    started.insert(actor.clone(), line);
+                    StepKind::Start {
+                        op,
+                        blocks: start_blocks,
+                    }
                 }
-                started.insert(actor.clone(), line);
-                StepKind::Start { op }
-            }
-            _ => {
-                let (bind, op_toks) = match (body.first(), body.get(1)) {
-                    (Some(Tok::Word(v)), Some(Tok::Eq)) => {
-                        if !is_ident(v) {
+                _ => {
+                    let (bind, op_toks) = match (body.first(), body.get(1)) {
+                        (Some(Tok::Word(v)), Some(Tok::Eq)) => {
+                            if !is_ident(v) {
+                                return Err(err(format!(
+                                    "expected a variable name before `=`, found `{v}`"
+                                )));
+                            }
+                            (Some(v.clone()), &body[2..])
+                        }
+                        _ => (None, body),
+                    };
+                    let op = parse_op(op_toks, line, registry)?;
+                    if op.creates() && bind.is_none() {
+                        return Err(err(format!(
+                            "expected `NAME = {}`: the new object needs a variable",
+                            canonical(op_toks)
+                        )));
+                    }
+                    if !op.creates() {
+                        if let Some(b) = &bind {
                             return Err(err(format!(
-                                "expected a variable name before `=`, found `{v}`"
+                                "`{b} =`: this operation creates nothing to bind"
                             )));
                         }
-                        (Some(v.clone()), &body[2..])
                     }
-                    _ => (None, body),
-                };
-                let op = parse_op(op_toks, line, registry)?;
-                if op.creates() && bind.is_none() {
-                    return Err(err(format!(
-                        "expected `NAME = {}`: the new object needs a variable",
-                        canonical(op_toks)
-                    )));
+                    StepKind::Do { bind, op }
                 }
-                if !op.creates() {
-                    if let Some(b) = &bind {
+            };
+            let op = match &kind {
+                StepKind::Do { op, .. } | StepKind::Start { op, .. } => Some(op),
+                StepKind::Join | StepKind::Say(_) => None,
+            };
+            if let Some(op) = op {
+                for v in op.uses() {
+                    if !defined.contains_key(v) {
                         return Err(err(format!(
-                            "`{b} =`: this operation creates nothing to bind"
+                            "unknown variable `{v}`: expected one bound by an earlier `{v} = ...`"
                         )));
                     }
                 }
-                StepKind::Do { bind, op }
             }
-        };
-        let op = match &kind {
-            StepKind::Do { op, .. } | StepKind::Start { op } => Some(op),
-            StepKind::Join | StepKind::Say(_) => None,
-        };
-        if let Some(op) = op {
-            for v in op.uses() {
-                if !defined.contains_key(v) {
+            if let Some(op) = op {
+                check_method(op, &call_iface, registry).map_err(err)?;
+            }
+            if let StepKind::Do { bind: Some(b), op } = &kind {
+                let known = match op {
+                    Op::CreateCall { riid, .. } => Some(riid.iid),
+                    Op::QueryInterface { target, iface } => Some(iface.iid)
+                        .filter(|iid| registry.iface_of_async(iid).is_some())
+                        .or_else(|| call_iface.get(target).copied()),
+                    _ => None,
+                };
+                if let Some(iid) = known.filter(|iid| registry.iface_of_async(iid).is_some()) {
+                    call_iface.insert(b.clone(), iid);
+                }
+                if let Some(first) = defined.get(b) {
                     return Err(err(format!(
-                        "unknown variable `{v}`: expected one bound by an earlier `{v} = ...`"
+                        "`{b}` is already bound (line {first}): names are bound once"
                     )));
                 }
+                defined.insert(b.clone(), line);
             }
-        }
-        if let Some(op) = op {
-            check_method(op, &call_iface, registry).map_err(err)?;
-        }
-        if let StepKind::Do { bind: Some(b), op } = &kind {
-            let known = match op {
-                Op::CreateCall { riid, .. } => Some(riid.iid),
-                Op::QueryInterface { target, iface } => Some(iface.iid)
-                    .filter(|iid| registry.iface_of_async(iid).is_some())
-                    .or_else(|| call_iface.get(target).copied()),
-                _ => None,
+            let text = match arrow {
+                Some(p) => canonical(&rest[..p]),
+                None => canonical(rest),
             };
-            if let Some(iid) = known.filter(|iid| registry.iface_of_async(iid).is_some()) {
-                call_iface.insert(b.clone(), iid);
-            }
-            if let Some(first) = defined.get(b) {
-                return Err(err(format!(
-                    "`{b}` is already bound (line {first}): names are bound once"
-                )));
-            }
-            defined.insert(b.clone(), line);
+            steps.push(Step {
+                line,
+                actor,
+                kind,
+                expect,
+                text,
+            });
         }
-        let text = match arrow {
-            Some(p) => canonical(&rest[..p]),
-            None => canonical(rest),
-        };
-        steps.push(Step {
-            line,
-            actor,
-            kind,
-            expect,
-            text,
-        });
     }
     if let Some((actor, line)) = started.iter().min_by_key(|(_, l)| **l) {
         return Err(SyntaxError {
@@ -519,6 +679,31 @@ pub fn parse(source: &str, registry: &Registry) -> Result<Vec<Step>, SyntaxError
         });
     }
     Ok(steps)
+}
+
+/// The most times `repeat N:` runs a statement.
+const MAX_REPEAT: u32 = 10_000;
+
+/// `repeat N: STATEMENT`: `N` and the statement's tokens; any other line: 1 and the line.
+fn repeat_count(toks: &[Tok], line: usize) -> Result<(u32, &[Tok]), SyntaxError> {
+    match toks {
+        [Tok::Word(r), rest @ ..] if r == "repeat" => match rest {
+            [Tok::Word(n), Tok::Colon, stmt @ ..] if !stmt.is_empty() => match number(n, None) {
+                Some(n @ 1..=MAX_REPEAT) => Ok((n, stmt)),
+                _ => Err(SyntaxError {
+                    line,
+                    message: format!(
+                        "repeat: expected a count from 1 to {MAX_REPEAT}, found `{n}`"
+                    ),
+                }),
+            },
+            _ => Err(SyntaxError {
+                line,
+                message: "repeat: expected `repeat N: STATEMENT`".into(),
+            }),
+        },
+        _ => Ok((1, toks)),
+    }
 }
 
 /// A `Begin_`/`Finish_` on a call object of a known interface: the method exists and the
@@ -606,7 +791,8 @@ mod tests {
                 op: Op::Finish {
                     call: "call".into(),
                     method: "Read".into()
-                }
+                },
+                blocks: None,
             }
         );
     }

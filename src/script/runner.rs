@@ -69,6 +69,11 @@ pub(super) enum ObjKind {
     Container {
         members: Vec<Member>,
     },
+    /// A script-made controlling unknown (`Outer`).
+    Outer {
+        outer: Arc<super::exec::ScriptOuter>,
+        handle: HANDLE,
+    },
 }
 
 /// An object the script made or was handed.
@@ -213,7 +218,7 @@ impl Runner {
                         Phase::Whole,
                     )?
                 }
-                StepKind::Start { op } => self.start(step, op)?,
+                StepKind::Start { op, .. } => self.start(step, op)?,
                 StepKind::Join => self.join(step)?,
                 StepKind::Say(_) => continue,
             };
@@ -284,7 +289,9 @@ impl Runner {
 
     pub(super) fn handle(&self, obj: usize) -> Option<HANDLE> {
         match &self.objs[obj].kind {
-            ObjKind::Call { handle, .. } | ObjKind::Event { handle } => Some(handle.clone()),
+            ObjKind::Call { handle, .. }
+            | ObjKind::Event { handle }
+            | ObjKind::Outer { handle, .. } => Some(handle.clone()),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ use crate::call::FinishMode;
 use crate::hresult::{HRESULT, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK};
 use crate::model::{
     co_wait_for_multiple_handles, CallModel, ContainerModel, EventClass, EventModel, MethodIndex,
-    ModelOutcome, INFINITE,
+    ModelOutcome, OuterScript, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -34,6 +34,9 @@ enum Obj {
     Event(EventModel),
     /// A container and the variable each of its objects was added as.
     Container(ContainerModel, Vec<String>),
+    /// A script-made controlling unknown and the call object it aggregates (its model holds
+    /// the outer's counts).
+    Outer(Option<usize>),
     /// No longer (or never) tracked.
     Untracked,
 }
@@ -139,6 +142,9 @@ impl ModelCheck {
         op: &Checked,
         seen: &Observed<'_>,
     ) -> Result<(), Divergence> {
+        if let Checked::OuterCount { outer, signals } = op {
+            return self.outer_count(outer, *signals, seen);
+        }
         let Some(outcome) = self.apply(bind, op, seen) else {
             return Ok(());
         };
@@ -159,6 +165,40 @@ impl ModelCheck {
         };
         let expected = self.expected(op, &outcome);
         compare(seen.line, seen.text, &expected, &seen.seen)
+    }
+
+    /// `Signals O` / `Resets O`: the count the model of the call object aggregated under `O`
+    /// holds (0 before any).
+    fn outer_count(
+        &self,
+        outer: &str,
+        signals: bool,
+        seen: &Observed<'_>,
+    ) -> Result<(), Divergence> {
+        let Some(Obj::Outer(call)) = self.obj(outer).map(|k| &self.objs[k]) else {
+            return Ok(());
+        };
+        let model = match call.map(|c| &self.objs[c]) {
+            None => 0,
+            Some(Obj::Call(c)) => match c.model.outer() {
+                Some(o) if signals => o.signals(),
+                Some(o) => o.resets(),
+                None => return Ok(()),
+            },
+            Some(_) => return Ok(()),
+        };
+        match seen.seen {
+            Seen::Returned {
+                count: Some(real), ..
+            } if real != model => Err(Divergence {
+                line: seen.line,
+                message: format!(
+                    "{}: the implementation counted {real}, the model says {model}",
+                    seen.text
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A `start` statement.
@@ -317,19 +357,60 @@ impl ModelCheck {
                     _ => None,
                 }
             }
-            Checked::CreateCall { factory, iid } => {
+            Checked::CreateCall {
+                factory,
+                iid,
+                outer,
+            } => {
                 let obj = self.obj(factory)?;
+                let outer = outer.as_deref().and_then(|o| self.obj(o));
                 if let (Obj::Server(mode), Some(S_OK)) = (&self.objs[obj], hr) {
-                    let iid = *iid;
+                    let (iid, mode) = (*iid, *mode);
+                    let model = match outer.map(|k| &self.objs[k]) {
+                        None => CallModel::with_mode(iid, mode),
+                        // One call object per outer is followed; a second is not.
+                        Some(Obj::Outer(None)) => {
+                            CallModel::aggregated(iid, mode, OuterScript::ok())
+                        }
+                        Some(_) => {
+                            self.new_obj(bind, Obj::Untracked);
+                            if let Some(k) = outer {
+                                self.objs[k] = Obj::Untracked;
+                            }
+                            return None;
+                        }
+                    };
                     let call = CallObj {
-                        model: CallModel::with_mode(iid, *mode),
+                        model,
                         queued: VecDeque::new(),
                         results: Vec::new(),
                     };
                     self.new_obj(bind, Obj::Call(Box::new(call)));
+                    if let Some(k) = outer {
+                        self.objs[k] = Obj::Outer(Some(self.objs.len() - 1));
+                    }
                 }
                 None
             }
+            Checked::CoCreate { event } => {
+                if hr == Some(S_OK) {
+                    let obj = match event {
+                        Some(auto) => Obj::Event(EventModel::new(if *auto {
+                            EventClass::Auto
+                        } else {
+                            EventClass::ManualReset
+                        })),
+                        None => Obj::Container(ContainerModel::new(), Vec::new()),
+                    };
+                    self.new_obj(bind, obj);
+                }
+                None
+            }
+            Checked::Outer => {
+                self.new_obj(bind, Obj::Outer(None));
+                None
+            }
+            Checked::OuterCount { .. } => None,
             Checked::Release { target } => {
                 if count == Some(0) {
                     if let Some(c) = self.call_mut(target) {
@@ -361,11 +442,15 @@ impl ModelCheck {
                 let m = self.method(method);
                 Some(self.call_mut(call)?.model.finish(m))
             }
-            Checked::Wait { target, timeout } => {
+            Checked::Wait {
+                target,
+                flags,
+                timeout,
+            } => {
                 let obj = self.obj(target)?;
                 match &mut self.objs[obj] {
-                    Obj::Call(c) => Some(c.model.wait(0, *timeout)),
-                    Obj::Event(e) => Some(e.wait(0, *timeout)),
+                    Obj::Call(c) => Some(c.model.wait(*flags, *timeout)),
+                    Obj::Event(e) => Some(e.wait(*flags, *timeout)),
                     _ => None,
                 }
             }
@@ -381,12 +466,34 @@ impl ModelCheck {
                         self.objs[obj] = Obj::Untracked;
                         None
                     }
+                    // The script's own Signal or Reset of an outer: its counts are no longer
+                    // the model's.
+                    Obj::Outer(Some(c)) => {
+                        let c = *c;
+                        self.objs[obj] = Obj::Untracked;
+                        self.objs[c] = Obj::Untracked;
+                        None
+                    }
                     _ => None,
                 }
             }
             Checked::Cancel { call, seconds } => Some(self.call_mut(call)?.model.cancel(*seconds)),
             Checked::TestCancel { call } => Some(self.call_mut(call)?.model.test_cancel()),
-            Checked::AddSynchronize { container, sync } => {
+            Checked::AddSynchronize {
+                container,
+                sync: None,
+            } => {
+                let k = self.obj(container)?;
+                let n = self.objs.len();
+                match &mut self.objs[k] {
+                    Obj::Container(model, _) => Some(model.add_synchronize(None, n)),
+                    _ => None,
+                }
+            }
+            Checked::AddSynchronize {
+                container,
+                sync: Some(sync),
+            } => {
                 let (k, s) = (self.obj(container)?, self.obj(sync)?);
                 let n = self.objs.len();
                 if !matches!(self.objs[s], Obj::Call(_) | Obj::Event(_)) {
@@ -402,14 +509,19 @@ impl ModelCheck {
                 }
                 Some(o)
             }
-            Checked::WaitMultiple { container, timeout } => {
+            Checked::WaitMultiple {
+                container,
+                flags,
+                timeout,
+                out,
+            } => {
                 let k = self.obj(container)?;
                 let Obj::Container(model, _) = &self.objs[k] else {
                     return None;
                 };
                 let model = model.clone();
                 let mut events = self.snapshot(model.objects())?;
-                let o = model.wait_multiple(&mut events, 0, *timeout, true);
+                let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if !o.blocks() {
                     self.write_back(events);
                 }
@@ -419,14 +531,20 @@ impl ModelCheck {
                 flags,
                 timeout,
                 handles,
+                index,
             } => {
-                let ids = handles
-                    .iter()
-                    .map(|h| self.obj(h))
-                    .collect::<Option<Vec<_>>>()?;
-                let mut events = self.snapshot(&ids)?;
-                let o =
-                    co_wait_for_multiple_handles(&mut events, *flags, *timeout, Some(&ids), true);
+                let ids = match handles {
+                    Some(hs) => Some(hs.iter().map(|h| self.obj(h)).collect::<Option<Vec<_>>>()?),
+                    None => None,
+                };
+                let mut events = self.snapshot(ids.as_deref().unwrap_or_default())?;
+                let o = co_wait_for_multiple_handles(
+                    &mut events,
+                    *flags,
+                    *timeout,
+                    ids.as_deref(),
+                    *index,
+                );
                 if !o.blocks() {
                     self.write_back(events);
                 }
