@@ -62,6 +62,8 @@ pub(super) enum ObjKind {
         server: usize,
         /// Its asynchronous interface, when registered.
         iface: Option<Arc<dyn ErasedInterface>>,
+        /// The script's `Outer` it is aggregated under: what its completion signals.
+        outer: Option<usize>,
     },
     Event {
         handle: HANDLE,
@@ -284,6 +286,17 @@ impl Runner {
         match o.kind {
             ObjKind::Call { .. } if sync => format!("{}_ISync", o.name),
             _ => o.name.clone(),
+        }
+    }
+
+    /// The participant a call object's completion signals: its `ISynchronize`, or the
+    /// script's `Outer` it is aggregated under.
+    pub(super) fn signal_part(&self, obj: usize) -> String {
+        match self.objs[obj].kind {
+            ObjKind::Call {
+                outer: Some(outer), ..
+            } => self.objs[outer].name.clone(),
+            _ => self.part(obj, true),
         }
     }
 

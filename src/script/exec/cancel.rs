@@ -35,7 +35,7 @@ pub(super) fn cancel(
         },
         move |r, ran, hr: HRESULT| {
             if hr == S_OK {
-                let sync = r.part(obj, true);
+                let sync = r.signal_part(obj);
                 ran.event(
                     r,
                     EventKind::Call,

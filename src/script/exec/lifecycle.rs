@@ -253,10 +253,19 @@ pub(super) fn create_call(
     ppv: bool,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, factory)?;
-    let outer_t = match outer {
-        Some(o) => Some(r.target(step, o)?.1),
-        None => None,
+    let (outer_t, script_outer) = match outer {
+        Some(o) => {
+            let (oobj, t) = r.target(step, o)?;
+            let mine = match &r.objs[oobj].kind {
+                ObjKind::Outer { outer, .. } => Some(outer.clone()),
+                _ => None,
+            };
+            (Some(t), mine.map(|m| (m, oobj)))
+        }
+        None => (None, None),
     };
+    let outer_obj = script_outer.as_ref().map(|(_, o)| *o);
+    let script_outer = script_outer.map(|(m, _)| m);
     let arrow = Arrow {
         obj: Some(obj),
         to: r.part(obj, false),
@@ -292,6 +301,9 @@ pub(super) fn create_call(
             drop(f);
             let Some(ptr) = ptr else { return (hr, None) };
             let unk = ptr.unknown().clone();
+            if let Some(o) = &script_outer {
+                o.set_inner(unk.clone());
+            }
             let call = found
                 .as_ref()
                 .and_then(|i| i.call_addr(&*unk))
@@ -315,16 +327,19 @@ pub(super) fn create_call(
                 view: None,
                 server: obj,
                 iface,
+                outer: outer_obj,
             };
             let new = r.new_obj(&name, ptr.identity(), kind);
             r.bind(Some(&name), new, ptr);
             r.trace
                 .participant(&name, &format!("{name} (call object)"), Role::Call);
-            r.trace.participant(
-                &format!("{name}_ISync"),
-                &format!("ISynchronize of {name}"),
-                Role::CallSync,
-            );
+            if outer_obj.is_none() {
+                r.trace.participant(
+                    &format!("{name}_ISync"),
+                    &format!("ISynchronize of {name}"),
+                    Role::CallSync,
+                );
+            }
             ran.event(r, EventKind::Create, &ran.arrow.to, &name, "call object");
             Ok(Outcome {
                 call_obj: Some(new),

@@ -4,12 +4,15 @@
 //! counts. `CreateCall F IFACE IUnknown outer O` aggregates a call object under it
 //! ([`super::lifecycle::create_call`]).
 //!
-//! Invariants: the outer answers `IUnknown`, `ISynchronize` and `ISynchronizeHandle` only (it
-//! does not forward other requests to the call object: the script holds the call object's
-//! non-delegating unknown in the `CreateCall` variable and uses that); the call object holds
-//! the outer weakly, the script's variable strongly; the counts are read on the runner thread
-//! once every actor has settled, so they include every `Signal` a completion caused.
+//! Invariants: the outer answers `IUnknown`, `ISynchronize` and `ISynchronizeHandle` itself and
+//! passes every other request to the object aggregated under it (spec 3.6). It knows that
+//! object memory-only, without a COM reference: the script's `CreateCall` variable holds the
+//! non-delegating unknown (the outer's reference in COM terms), so its final `Release` is the
+//! call object's, and abandons a call in progress. The call object holds the outer weakly, the
+//! script's variable strongly. The counts are read on the runner thread once every actor has
+//! settled, so they include every `Signal` a completion caused.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -20,10 +23,12 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::{prepared, Arrow, Prepared};
-use crate::hresult::{HRESULT, S_OK};
+use crate::guid::IID;
+use crate::hresult::{E_NOINTERFACE, HRESULT, S_OK};
+use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, ISynchronizeHandle, HANDLE};
-use crate::unknown::{ComPtr, RefCount};
+use crate::unknown::{ComPtr, IUnknown, RefCount};
 
 /// A script's controlling unknown: an `ISynchronize` that counts what reaches it.
 pub(crate) struct ScriptOuter {
@@ -33,9 +38,25 @@ pub(crate) struct ScriptOuter {
     event: HANDLE,
     signals: AtomicU32,
     resets: AtomicU32,
+    /// The aggregated object's non-delegating unknown, memory only (no COM reference).
+    inner: Mutex<Option<Arc<dyn IUnknown>>>,
 }
 
 impl ScriptOuter {
+    /// Aggregates `inner` (a non-delegating unknown, memory only): other requests go to it.
+    pub(crate) fn set_inner(&self, inner: Arc<dyn IUnknown>) {
+        *self.inner.lock() = Some(inner);
+    }
+
+    /// Every interface but its own is the aggregated object's.
+    fn forward(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+        let inner = self.inner.lock().clone();
+        match inner {
+            Some(inner) => inner.query_interface(iid, ppv),
+            None => E_NOINTERFACE,
+        }
+    }
+
     /// How many `Signal`s (`signals`) or `Reset`s reached it.
     pub(crate) fn count(&self, signals: bool) -> u32 {
         if signals {
@@ -69,7 +90,8 @@ impl ISynchronizeHandle for ScriptOuter {
 }
 
 crate::com_object!([] ScriptOuter {
-    interfaces: [dyn ISynchronize, dyn ISynchronizeHandle]
+    interfaces: [dyn ISynchronize, dyn ISynchronizeHandle],
+    more: ScriptOuter::forward,
 });
 
 /// `O = Outer`.
@@ -83,6 +105,7 @@ pub(super) fn create() -> Prepared {
                 event: HANDLE::create_event(true, false),
                 signals: AtomicU32::new(0),
                 resets: AtomicU32::new(0),
+                inner: Mutex::new(None),
             });
             let p = ComPtr::new(outer.clone() as Arc<dyn ISynchronize>);
             (outer, Ptr::new(p))
