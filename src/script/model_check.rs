@@ -34,9 +34,14 @@
 //! The model covers the call object, the events, `CoWaitForMultipleHandles` and the container.
 //! These are tracked only as far as the check needs them, and never compared:
 //!
-//! * object creation (`SimpleStream`, `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`)
-//!   and `CreateCall` (its argument rules, D11): a successful `CreateCall` makes a
-//!   [`CallModel`];
+//! * object creation (`SimpleStream`, `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`,
+//!   `CoCreateInstance`, `Outer`) and `CreateCall` (their argument rules, D11, `NULL` `ppv`
+//!   included): a successful `CreateCall` makes a [`CallModel`] (aggregated under an `Outer`:
+//!   [`CallModel::aggregated`], whose counts `Signals`/`Resets` are compared — one call object
+//!   per `Outer`), a successful `CoCreateInstance` an event or container model;
+//! * `GetHandle`, `CoEnableCallCancellation` and `CoDisableCallCancellation` (not operations
+//!   of the model);
+//! * `Signal` or `Reset` of an `Outer` by the script itself: its counts are no longer followed;
 //! * `QueryInterface` on anything but a call object (a successful one binds the variable to
 //!   the same object), `AddRef`, and the counts `AddRef`/`Release` print (a `Release` that
 //!   prints 0 on a call object is its final release);

@@ -7,8 +7,9 @@
 //! The grammar, one statement per line (`#` starts a comment; blank lines are ignored):
 //!
 //! ```text
-//! line    = [actor ":"] [var "="] op arg* ["->" expect]
-//!         | actor ":" "start" op arg*
+//! line    = ["repeat" N ":"] statement     the statement N times, at this line
+//! statement = [actor ":"] [var "="] op arg* ["->" expect]
+//!         | actor ":" "start" op arg* ["->" ("blocks" | "returns")]
 //!         | actor ":" "join" ["->" expect]
 //! expect  = hresult value*          hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
 //! value   = "string" | number | name
