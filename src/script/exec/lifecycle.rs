@@ -257,6 +257,14 @@ pub(super) fn create_call(
         Some(o) => {
             let (oobj, t) = r.target(step, o)?;
             let mine = match &r.objs[oobj].kind {
+                ObjKind::Outer { outer, .. } if outer.has_inner() => {
+                    return Err(r.rt(
+                        step,
+                        format!(
+                        "`{o}` aggregates a call object already: use one `Outer` per call object"
+                    ),
+                    ))
+                }
                 ObjKind::Outer { outer, .. } => Some(outer.clone()),
                 _ => None,
             };
@@ -265,6 +273,7 @@ pub(super) fn create_call(
         None => (None, None),
     };
     let outer_obj = script_outer.as_ref().map(|(_, o)| *o);
+    let outer_given = outer.is_some();
     let script_outer = script_outer.map(|(m, _)| m);
     let arrow = Arrow {
         obj: Some(obj),
@@ -315,9 +324,14 @@ pub(super) fn create_call(
                 return Ok(Outcome::hr(hr));
             };
             let Some((addr, handle)) = call else {
+                let why = if outer_given && outer_obj.is_none() {
+                    ": aggregated under an object that does not pass requests on (use an `Outer`)"
+                } else {
+                    ""
+                };
                 return Err(r.rt(
                     ran.step,
-                    "CreateCall returned an object that is not a call object".into(),
+                    format!("CreateCall returned an object that is not a call object{why}"),
                 ));
             };
             let name = ran.bind.unwrap_or("call").to_string();

@@ -48,6 +48,11 @@ impl ScriptOuter {
         *self.inner.lock() = Some(inner);
     }
 
+    /// Whether an object is aggregated under it already.
+    pub(crate) fn has_inner(&self) -> bool {
+        self.inner.lock().is_some()
+    }
+
     /// Every interface but its own is the aggregated object's.
     fn forward(&self, _me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         let inner = self.inner.lock().clone();
