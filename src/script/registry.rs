@@ -304,7 +304,7 @@ impl<M: ScriptInterface> ErasedServer for Server<M> {
 
 /// What scripts can name: interfaces and server constructors. [`Registry::new`] knows the
 /// built-ins (`ISimpleStream`, `SimpleStream`); register your own interfaces (declared with
-/// [`com_interface!`](crate::com_interface) ending its `calls` line in `script`) and servers,
+/// [`#[interface]`](macro@crate::interface), which generates the script glue by default) and servers,
 /// then run scripts with [`Registry::run_source`] / [`Registry::run_file`].
 ///
 /// ```
