@@ -156,6 +156,8 @@ pub struct Taken {
     pub text: String,
     /// The results steps returned at this point (script line, result).
     pub results: Vec<(usize, Res)>,
+    /// The index of the step each of `results` belongs to.
+    pub(crate) result_steps: Vec<usize>,
 }
 
 /// Replays `choices` from the first state; stops at the first choice that cannot be taken.
@@ -177,6 +179,7 @@ pub(crate) fn replay(p: &Program, choices: &[Choice]) -> (Vec<Taken>, World) {
             line: s.map_or(0, |s| s.line),
             step,
             text: s.map_or_else(String::new, |s| s.text.clone()),
+            result_steps: fx.results.iter().map(|(i, _)| *i).collect(),
             results: fx
                 .results
                 .into_iter()

@@ -97,7 +97,7 @@ impl Explorer {
             .map(|s| {
                 let target = match &s.kind {
                     StepKind::Do { bind: Some(b), .. } => Some(b.clone()),
-                    StepKind::Do { op, .. } | StepKind::Start { op } => {
+                    StepKind::Do { op, .. } | StepKind::Start { op, .. } => {
                         op.uses().first().map(|v| v.to_string())
                     }
                     _ => None,

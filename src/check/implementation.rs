@@ -19,6 +19,9 @@ pub struct ImplReplay {
     pub skipped: usize,
     /// Distinct schedules there were to run; more than `replayed + skipped` means a sample.
     pub candidates: usize,
+    /// Schedules not run because the script uses operations the model does not follow
+    /// beyond creating objects (only the written order is run then).
+    pub opaque: usize,
     /// The sample's seed, when a sample was taken.
     pub seed: Option<u64>,
     /// Disagreements: the schedule and the runner's message.
@@ -58,50 +61,51 @@ fn expect_text(p: &Program, step: usize, r: &Res) -> Option<String> {
 /// The script for one full schedule; `None` if it needs real time.
 fn script_of(p: &Program, taken: &[Taken]) -> Option<String> {
     let mut out = String::new();
-    let line_of = |l: usize| p.steps.iter().position(|s| s.line == l);
+    let expect =
+        |j: usize, r: &Res| expect_text(p, j, r).map_or_else(String::new, |e| format!(" -> {e}"));
     for t in taken {
         if matches!(t.choice, Choice::Expire(_)) {
             return None;
         }
         let i = t.step?;
         let s = &p.steps[i];
-        let own: Vec<&(usize, Res)> = t
-            .results
+        let own = t
+            .result_steps
             .iter()
-            .filter(|(l, _)| line_of(*l) == Some(p.report_at[i]))
-            .collect();
-        let body = match &s.kind {
-            StepKind::Start { .. } => s.text.clone(),
-            _ => s.text.clone(),
-        };
+            .zip(&t.results)
+            .find(|(&j, _)| j == p.report_at[i])
+            .map(|(_, (_, r))| r);
         let started = matches!(s.kind, StepKind::Start { .. });
-        match (started, own.first()) {
+        match (started, own) {
             // A Cancel whose window is open: started here, joined when it returns.
-            (false, None) => out.push_str(&format!("{}: start {body}\n", s.actor)),
-            (false, Some((_, r))) => {
-                let e = expect_text(p, i, r).map_or_else(String::new, |e| format!(" -> {e}"));
-                out.push_str(&format!("{}: {body}{e}\n", s.actor));
-            }
+            (false, None) => out.push_str(&format!("{}: start {}\n", s.actor, s.text)),
+            (false, Some(r)) => out.push_str(&format!("{}: {}{}\n", s.actor, s.text, expect(i, r))),
             (true, r) => {
-                out.push_str(&format!("{}: {body}\n", s.actor));
-                if let Some((_, r)) = r {
-                    let e = expect_text(p, p.report_at[i], r)
-                        .map_or_else(String::new, |e| format!(" -> {e}"));
-                    out.push_str(&format!("{}: join{e}\n", s.actor));
+                out.push_str(&format!("{}: {}\n", s.actor, s.text));
+                if let Some(r) = r {
+                    out.push_str(&format!("{}: join{}\n", s.actor, expect(p.report_at[i], r)));
                 }
             }
         }
         // Another actor's Cancel that returned at this choice (the server completed).
-        for (l, r) in &t.results {
-            let Some(j) = line_of(*l) else { continue };
-            if j == p.report_at[i] {
-                continue;
+        for (&j, (_, r)) in t.result_steps.iter().zip(&t.results) {
+            if j != p.report_at[i] {
+                out.push_str(&format!("{}: join{}\n", p.steps[j].actor, expect(j, r)));
             }
-            let e = expect_text(p, j, r).map_or_else(String::new, |e| format!(" -> {e}"));
-            out.push_str(&format!("{}: join{e}\n", p.steps[j].actor));
         }
     }
     Some(out)
+}
+
+/// Whether the written order runs a step the model does not follow beyond creating objects
+/// (an `Outer`'s counts, a wait on an untracked object, a call object it does not follow): its
+/// result in another order is unknown, so only the written order is replayed.
+fn opaque(p: &Program, written: &[Taken]) -> bool {
+    written.iter().any(|t| {
+        t.result_steps.iter().zip(&t.results).any(|(&j, (_, r))| {
+            r.note.is_some_and(|n| n.starts_with("not modelled")) && !p.creates(j)
+        })
+    })
 }
 
 /// A small deterministic generator for the sample (splitmix64).
@@ -113,11 +117,13 @@ fn next(seed: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Runs the full schedules extending `prefixes` on the implementation: at most `max`, a
+/// Runs the full schedules extending `prefixes` (the written order's first) on the
+/// implementation: at most `max`, a
 /// sample drawn with `seed` if there are more.
 pub(crate) fn replay_on_implementation(
     registry: &Registry,
     p: &Program,
+    source: &str,
     hazardous: &[Vec<Choice>],
     prefixes: &[Vec<Choice>],
     max: usize,
@@ -125,6 +131,28 @@ pub(crate) fn replay_on_implementation(
 ) -> ImplReplay {
     let mut found = ImplReplay::default();
     let mut schedules: Vec<Vec<Choice>> = Vec::new();
+    if let Some((written, rest)) = prefixes.split_first() {
+        if opaque(p, &replay(p, written).0) {
+            // The written order is the script itself, started operations and all.
+            found.opaque = rest.len();
+            found.candidates = 1;
+            found.replayed = 1;
+            let mut sink = std::io::sink();
+            let opts = RunOptions::default();
+            if let Err(e) = crate::script::run::run_source_with(
+                registry,
+                "written order",
+                source,
+                &opts,
+                &mut sink,
+            ) {
+                found
+                    .divergences
+                    .push((replay(p, written).0, e.to_string()));
+            }
+            return found;
+        }
+    }
     for prefix in prefixes {
         match complete(p, prefix) {
             // The runner refuses a variable used after its last Release.

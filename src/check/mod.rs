@@ -186,6 +186,7 @@ pub fn check_source_with(
         report.implementation = implementation::replay_on_implementation(
             registry,
             &program,
+            source,
             &hazardous,
             &prefixes,
             bounds.replay,

@@ -316,10 +316,16 @@ impl fmt::Display for Report {
             }
         }
         if i.candidates > 0 {
-            let sample = match i.seed {
+            let mut sample = match i.seed {
                 Some(seed) => format!(" (a sample, seed {seed}, of {})", i.candidates),
                 None => String::new(),
             };
+            if i.opaque > 0 {
+                sample.push_str(&format!(
+                    " (only the written order: the script uses operations the model does not follow; {} other schedules not run)",
+                    i.opaque
+                ));
+            }
             writeln!(
                 f,
                 "  implementation: {} schedules replayed{sample}, {} skipped (a Cancel window must end in real time, a deadlock, a use after Release), {} disagree",

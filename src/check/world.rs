@@ -64,7 +64,7 @@ impl Program {
                     }
                     Some(op)
                 }
-                StepKind::Start { op } => {
+                StepKind::Start { op, .. } => {
                     open.insert(s.actor.clone(), i);
                     Some(op)
                 }
@@ -103,6 +103,24 @@ impl Program {
             vars,
             methods,
         }
+    }
+
+    /// Whether step `i` creates or binds an object (its result as written is all the checker
+    /// needs of it).
+    pub(crate) fn creates(&self, i: usize) -> bool {
+        matches!(
+            &self.ops[i],
+            Some(COp::Model(
+                Checked::Server { .. }
+                    | Checked::Untracked
+                    | Checked::Event { .. }
+                    | Checked::Container
+                    | Checked::QueryInterface { .. }
+                    | Checked::CreateCall { .. }
+                    | Checked::CoCreate { .. }
+                    | Checked::Outer
+            ))
+        )
     }
 
     fn var(&self, name: &str) -> Option<usize> {
@@ -342,7 +360,7 @@ impl World {
         };
         let s = &p.steps[step];
         let uses = match &s.kind {
-            StepKind::Do { op, .. } | StepKind::Start { op } => op.uses(),
+            StepKind::Do { op, .. } | StepKind::Start { op, .. } => op.uses(),
             _ => Vec::new(),
         };
         if uses.iter().any(|v| self.obj(p, v).is_none()) {

@@ -61,11 +61,16 @@ impl World {
                 }
                 Run::Done(res)
             }
-            Checked::CreateCall { factory, iid } => {
+            // Aggregated call objects (an `Outer`) are not followed by the checker.
+            Checked::CreateCall {
+                factory,
+                iid,
+                outer,
+            } => {
                 let k = self.obj(p, factory).expect("bound");
                 if written_ok {
                     let obj = match &self.objs[k].0 {
-                        Obj::Server(mode) => Obj::Call(Box::new(CallObj {
+                        Obj::Server(mode) if outer.is_none() => Obj::Call(Box::new(CallObj {
                             model: CallModel::with_mode(*iid, *mode),
                             queued: VecDeque::new(),
                             produced: Vec::new(),
@@ -76,6 +81,25 @@ impl World {
                 }
                 Run::Done(written())
             }
+            Checked::CoCreate { event } => {
+                if written_ok {
+                    let obj = match event {
+                        Some(auto) => Obj::Event(EventModel::new(if *auto {
+                            EventClass::Auto
+                        } else {
+                            EventClass::ManualReset
+                        })),
+                        None => Obj::Container(ContainerModel::new(), Vec::new()),
+                    };
+                    self.new_obj(p, bind, obj);
+                }
+                Run::Done(written())
+            }
+            Checked::Outer => {
+                self.new_obj(p, bind, Obj::Untracked);
+                Run::Done(written())
+            }
+            Checked::OuterCount { .. } => Run::Done(written()),
             Checked::Release { target } => {
                 let k = self.obj(p, target).expect("bound");
                 let refs = &mut self.objs[k].1;
@@ -172,11 +196,15 @@ impl World {
                     o => Run::Done(outcome_res(&o)),
                 }
             }
-            Checked::Wait { target, timeout } => {
+            Checked::Wait {
+                target,
+                flags,
+                timeout,
+            } => {
                 let k = self.obj(p, target).expect("bound");
                 let o = match &mut self.objs[k].0 {
-                    Obj::Call(c) => c.model.wait(0, *timeout),
-                    Obj::Event(e) => e.wait(0, *timeout),
+                    Obj::Call(c) => c.model.wait(*flags, *timeout),
+                    Obj::Event(e) => e.wait(*flags, *timeout),
                     _ => return Run::Done(written()),
                 };
                 if o.blocks() {
@@ -217,7 +245,23 @@ impl World {
                     None => Run::Done(written()),
                 }
             }
-            Checked::AddSynchronize { container, sync } => {
+            Checked::AddSynchronize {
+                container,
+                sync: None,
+            } => {
+                let k = self.obj(p, container).expect("bound");
+                let n = self.objs.len();
+                match &mut self.objs[k].0 {
+                    Obj::Container(model, _) => {
+                        Run::Done(outcome_res(&model.add_synchronize(None, n)))
+                    }
+                    _ => Run::Done(written()),
+                }
+            }
+            Checked::AddSynchronize {
+                container,
+                sync: Some(sync),
+            } => {
                 let (k, x) = (
                     self.obj(p, container).expect("bound"),
                     self.obj(p, sync).expect("bound"),
@@ -238,7 +282,12 @@ impl World {
                 }
                 Run::Done(outcome_res(&o))
             }
-            Checked::WaitMultiple { container, timeout } => {
+            Checked::WaitMultiple {
+                container,
+                flags,
+                timeout,
+                out,
+            } => {
                 let k = self.obj(p, container).expect("bound");
                 let Obj::Container(model, names) = &self.objs[k].0 else {
                     return Run::Done(written());
@@ -247,7 +296,7 @@ impl World {
                 let Some(mut events) = self.snapshot(model.objects()) else {
                     return Run::Done(written());
                 };
-                let o = model.wait_multiple(&mut events, 0, *timeout, true);
+                let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if o.blocks() {
                     return Run::Blocks;
                 }
@@ -269,16 +318,21 @@ impl World {
                 flags,
                 timeout,
                 handles,
+                index,
             } => {
-                let ids: Vec<usize> = handles
-                    .iter()
-                    .map(|h| self.obj(p, h).expect("bound"))
-                    .collect();
-                let Some(mut events) = self.snapshot(&ids) else {
+                let ids: Option<Vec<usize>> = handles
+                    .as_ref()
+                    .map(|hs| hs.iter().map(|h| self.obj(p, h).expect("bound")).collect());
+                let Some(mut events) = self.snapshot(ids.as_deref().unwrap_or_default()) else {
                     return Run::Done(written());
                 };
-                let o =
-                    co_wait_for_multiple_handles(&mut events, *flags, *timeout, Some(&ids), true);
+                let o = co_wait_for_multiple_handles(
+                    &mut events,
+                    *flags,
+                    *timeout,
+                    ids.as_deref(),
+                    *index,
+                );
                 if o.blocks() {
                     return Run::Blocks;
                 }
