@@ -1,5 +1,6 @@
 //! `comasync explore`: the explorer's web server. One page (`explore.html`, embedded in the
-//! binary: nothing is fetched from the network) and one JSON endpoint, `/api/view?s=CHOICES`,
+//! binary: nothing is fetched from the network), the guided tour's text (`/api/tour`) and one
+//! JSON endpoint, `/api/view?s=CHOICES`,
 //! which replays the schedule `CHOICES` (comma-separated [`Choice::code`]s) with
 //! [`Explorer::view`]. The page is the scheduler: it keeps the schedule and asks for its view
 //! after every click. Binds 127.0.0.1 only.
@@ -164,11 +165,19 @@ pub(crate) fn serve(
         .server_addr()
         .to_ip()
         .map_or_else(|| format!("127.0.0.1:{port}"), |a| a.to_string());
+    // The guided tour, shown above the scheduler (it runs the real objects once, here).
+    let mut tour = Vec::new();
+    let tour = match comasync::tour::run(&mut tour) {
+        Ok(()) => String::from_utf8_lossy(&tour).into_owned(),
+        Err(e) => format!("(the tour could not run: {e})"),
+    };
     ready(&format!("http://{addr}/"));
     for request in server.incoming_requests() {
         let url = request.url().to_string();
         let (body, kind, status) = if url == "/" || url.starts_with("/?") {
             (PAGE.to_string(), "text/html; charset=utf-8", 200)
+        } else if url == "/api/tour" {
+            (tour.clone(), "text/plain; charset=utf-8", 200)
         } else if url.starts_with("/api/view") {
             (
                 view_json(x, name, &schedule_of(&url)),

@@ -164,6 +164,14 @@ fn the_seed_procedure_by_clicking_in_chromium() {
             .await
             .unwrap();
         assert_eq!(text(&c, "#call-state").await, "(no call object yet)");
+        // The tour is on the page too (folded).
+        c.find(Locator::Css("#tour summary")).await.unwrap().click().await.unwrap();
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath("//pre[@id='tour-text'][contains(., 'CreateCall')]"))
+            .await
+            .unwrap();
+        c.find(Locator::Css("#tour summary")).await.unwrap().click().await.unwrap();
         // The written order: line, the state after it, the HRESULT shown.
         let steps: [(&str, &str, &str); 12] = [
             ("#next-r0", "(no call object yet)", "done"),
