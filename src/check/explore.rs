@@ -158,6 +158,8 @@ pub struct Taken {
     pub results: Vec<(usize, Res)>,
     /// The index of the step each of `results` belongs to.
     pub(crate) result_steps: Vec<usize>,
+    /// The step used a variable after its last `Release` (the runner cannot replay it).
+    pub(crate) unreplayable: bool,
 }
 
 /// Replays `choices` from the first state; stops at the first choice that cannot be taken.
@@ -180,6 +182,7 @@ pub(crate) fn replay(p: &Program, choices: &[Choice]) -> (Vec<Taken>, World) {
             step,
             text: s.map_or_else(String::new, |s| s.text.clone()),
             result_steps: fx.results.iter().map(|(i, _)| *i).collect(),
+            unreplayable: fx.unreplayable,
             results: fx
                 .results
                 .into_iter()

@@ -176,6 +176,10 @@ pub(crate) fn replay_on_implementation(
     let opts = RunOptions::default();
     for s in schedules {
         let taken = replay(p, &s).0;
+        if taken.iter().any(|t| t.unreplayable) {
+            found.skipped += 1;
+            continue;
+        }
         let Some(text) = script_of(p, &taken) else {
             found.skipped += 1;
             continue;

@@ -244,6 +244,9 @@ pub(crate) struct Effect {
     pub violations: Vec<String>,
     /// Uses of an object after its last `Release`.
     pub hazards: Vec<String>,
+    /// A use of a variable after its last `Release` (a server's late completion is
+    /// legitimate, but the script runner refuses a released variable: not replayed).
+    pub unreplayable: bool,
 }
 
 impl World {
@@ -366,9 +369,19 @@ impl World {
         if uses.iter().any(|v| self.obj(p, v).is_none()) {
             return false; // a variable another actor has not bound yet
         }
+        // The server holds its own reference to its calls: a late completion is not a use.
+        let server_side = matches!(
+            &p.ops[step],
+            Some(COp::Model(
+                Checked::Complete { .. } | Checked::Fail { .. } | Checked::ServerTestCancel { .. }
+            ))
+        );
         for v in &uses {
             let k = self.obj(p, v).expect("bound");
             if self.objs[k].1 == 0 {
+                fx.unreplayable = true;
+            }
+            if self.objs[k].1 == 0 && !server_side {
                 fx.hazards.push(format!(
                     "line {}: {} uses `{v}` after its last Release",
                     s.line, p.actors[a]
