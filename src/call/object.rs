@@ -219,11 +219,21 @@ impl<M: AsyncInterface> CallObject<M> {
         S_OK
     }
 
-    /// Hands call `generation` to the server.
+    /// Hands call `generation` to the server. A handler that completes inline
+    /// ([`CallHandler::begin_inline`]) completes it here, through `self` (no token).
     #[inline]
     fn start(&self, generation: u64, method: usize, input: M::In) {
-        self.handler
-            .begin(ServerCall::new(self.me.clone(), generation, method), input);
+        let inline = {
+            // As `serve` marks a token's call: the method runs on this thread.
+            let _serving = on_thread::Mark::serving(self.addr());
+            self.handler.begin_inline(input)
+        };
+        match inline {
+            Ok((hr, out)) => self.complete(generation, hr, out),
+            Err(input) => self
+                .handler
+                .begin(ServerCall::new(self.me.clone(), generation, method), input),
+        }
     }
 
     /// `Begin_` of an aggregated call object: the outer's `Reset` is part of starting the call
