@@ -8,7 +8,8 @@
 //!   generic call object for an object that has no call object of its own (spec 1.2, 3.5);
 //! * [`ManualHandler`] — queues calls for the test, scenario or tour to complete by hand
 //!   (deterministic: no thread decides when a call completes);
-//! * [`InlineHandler`] — completes every call inside `Begin_` on the calling thread;
+//! * [`InlineHandler`] — completes every call inside `Begin_` on the calling thread (through
+//!   [`CallHandler::begin_inline`], without a token);
 //! * [`ServerCallHost`](super::ServerCallHost) — hosts a server-side call object written as the
 //!   Microsoft samples write them (spec 2.2).
 //!

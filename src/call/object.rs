@@ -37,7 +37,10 @@
 //!   caught and becomes `E_UNEXPECTED`.
 //! * A `Begin_` never overtakes another still inside the outer's `Reset`.
 //! * Server tokens ([`ServerCall`]) hold the call object weakly, so a released call object is
-//!   freed even while its server never completes; its final release closes its handle.
+//!   freed even while its server never completes; its final release closes its handle. A
+//!   handler that completes inline ([`CallHandler::begin_inline`]) gets no token: its result
+//!   completes the call through the call object inside `Begin_` (after the lock is released,
+//!   with the thread marked as serving, exactly as a token completed there would).
 //! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
 //!   this call object does not wait for itself (docs/model.md, "Misuse, re-entrancy and the
 //!   outer").

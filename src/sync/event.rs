@@ -3,7 +3,7 @@
 //!
 //! # Invariants
 //!
-//! * An event's state is one atomic word ([`EventCore::word`]): `SIGNALED`, `CLOSED`, and two
+//! * An event's state is one atomic word (`EventCore::word`): `SIGNALED`, `CLOSED`, and two
 //!   bits that send a `SetEvent` to the locked slow path — `WAITERS` (the list of registered
 //!   waiters is not empty) and `HELD` (a thread under the event's lock is deciding from the
 //!   event's state and needs a clear event to stay clear). Both are changed only under the
