@@ -104,6 +104,17 @@ fn main() {
         o.threads_before,
         o.threads_during
     ));
+    // P5 at scale: the same with ten times as many calls (1,000,000 in a full run).
+    let n_scale = n_calls * 10;
+    let o = outstanding_calls(n_scale, &pool, &heap);
+    let ours = o.pending_bytes - params;
+    lines.push(format!(
+        "P5 heap bytes per pending call ({n_scale} calls, 2 workers, less the {params} bytes of \
+         parameters) = {ours:.1} (goal <= 256) {}; threads {} before, {} while outstanding",
+        if ours <= 256.0 { "met" } else { "NOT MET" },
+        o.threads_before,
+        o.threads_during
+    ));
     let b = outstanding_channels(n_calls, &pool, &heap);
     lines.push(format!(
         "P5 heap bytes per pending request, crossbeam bounded(1) reply channel + boxed job = \

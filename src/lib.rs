@@ -71,6 +71,7 @@ extern crate self as comasync;
 
 pub mod apartment;
 pub mod call;
+pub mod check;
 pub mod class;
 pub mod guid;
 pub mod hresult;

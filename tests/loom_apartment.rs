@@ -58,7 +58,10 @@ fn a_call_posted_while_the_sta_waits_is_dispatched_by_the_wait() {
         drop(object);
         co_uninitialize();
     });
-    eprintln!("explored {} executions", RUNS.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "explored {} executions",
+        RUNS.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 #[test]

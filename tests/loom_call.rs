@@ -496,3 +496,62 @@ fn a_begin_never_overtakes_a_begin_inside_the_outers_reset() {
         drop((call, unk));
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: a handler that completes inline (`CallHandler::begin_inline`) completes the call
+// through the call object itself, without a `ServerCall` token.
+
+/// An inline completion racing `Cancel(0)` and a second client's `Begin_` on other threads:
+/// one `Begin_` wins, the cancel either completes it locally or finds it complete, `Finish_` hands back the winner's result once, and the event
+/// is set whenever the call reads complete.
+#[test]
+fn inline_completion_racing_cancel_and_begin_agree() {
+    use comasync::call::{CallHandler, InlineHandler};
+    use comasync::simple_stream::ISimpleStreamIn;
+    loom::model(|| {
+        let handler: Arc<dyn CallHandler<ISimpleStreamCalls>> =
+            Arc::new(InlineHandler(|input: ISimpleStreamIn| match input {
+                ISimpleStreamIn::Read { cb } => (
+                    S_FALSE,
+                    ISimpleStreamOut::Read {
+                        data: vec![7; cb as usize],
+                    },
+                ),
+                ISimpleStreamIn::Write { .. } => (S_OK, ISimpleStreamOut::Write { written: 1 }),
+            }));
+        let obj = CallObject::<ISimpleStreamCalls>::new(handler, None, FinishMode::Strict);
+        let client = ComPtr::new(ISimpleStreamCalls::upcast(obj.clone()));
+        let c = client.query::<dyn ICancelMethodCalls>().unwrap();
+        let canceller = thread::spawn(move || c.cancel(0));
+        let other = client.clone();
+        let second = thread::spawn(move || other.begin_write(vec![1]));
+        let begun = client.begin_read(1);
+        let cancel_hr = canceller.join().unwrap();
+        let second_hr = second.join().unwrap();
+        // One of the two Begin_s won; the other was busy. The winner completed inline.
+        assert!(
+            (begun == S_OK) != (second_hr == S_OK),
+            "{begun:?} {second_hr:?}"
+        );
+        assert_eq!(
+            client.query::<dyn ISynchronize>().unwrap().wait(0, 0),
+            S_OK,
+            "complete, but the event reads clear"
+        );
+        // Cancel(0) between the Begin_ and its inline completion wins: the call completes
+        // locally and the server's result is dropped. Otherwise it finds no call or a
+        // complete one.
+        match (cancel_hr, begun == S_OK) {
+            (S_OK, true) => assert_eq!(client.finish_read().0, RPC_E_CALL_CANCELED),
+            (S_OK, false) => assert_eq!(client.finish_write().0, RPC_E_CALL_CANCELED),
+            (RPC_E_CALL_COMPLETE, true) => assert_eq!(client.finish_read(), (S_FALSE, vec![7])),
+            (RPC_E_CALL_COMPLETE, false) => assert_eq!(client.finish_write(), (S_OK, 1)),
+            (other, _) => panic!("Cancel(0) returned {other:?}"),
+        }
+        assert_eq!(
+            client.finish_read().0,
+            RPC_E_CALL_COMPLETE,
+            "handed back once"
+        );
+    });
+}

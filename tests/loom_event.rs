@@ -112,3 +112,76 @@ fn manual_reset_signal_then_reset_never_loses_a_registered_waiter() {
         assert!(!m.is_signaled());
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: `SetEvent` takes no lock when no one waits (a compare-and-swap on the event's
+// word), and an auto-reset signal is consumed lock-free. These models race the lock-free
+// paths against the locked ones.
+
+/// A lock-free `SetEvent` racing a wait-all that registers with both events: the wait-all is
+/// released (no lost wake-up between its check and its registration).
+#[test]
+fn lock_free_set_racing_a_wait_all_registration_wakes_it() {
+    loom::model(|| {
+        let (a, b) = (
+            HANDLE::create_event(true, true),
+            HANDLE::create_event(false, false),
+        );
+        let waiter = {
+            let hs = [a.clone(), b.clone()];
+            thread::spawn(move || wait(COWAIT_WAITALL, INFINITE, &hs))
+        };
+        b.set_event();
+        assert!(waiter.join().unwrap());
+        assert!(
+            !b.is_signaled(),
+            "the wait-all consumed the auto-reset signal"
+        );
+    });
+}
+
+/// A lock-free `Wait(0)` on an auto-reset event racing a wait-all over it: its one signal is
+/// taken once — by the wait-all, by the `Wait(0)`, or left — never twice.
+#[test]
+fn lock_free_consume_racing_a_wait_all_takes_the_signal_once() {
+    loom::model(|| {
+        let (a, b) = (
+            HANDLE::create_event(false, true),
+            HANDLE::create_event(false, true),
+        );
+        let all = {
+            let hs = [a.clone(), b.clone()];
+            thread::spawn(move || wait(COWAIT_WAITALL, 1, &hs))
+        };
+        let one = wait(COWAIT_DEFAULT, 0, std::slice::from_ref(&a));
+        let all = all.join().unwrap();
+        assert_eq!(all as u32 + one as u32 + a.is_signaled() as u32, 1);
+        assert_eq!(all, !b.is_signaled());
+    });
+}
+
+/// Two lock-free `SetEvent`s on an auto-reset event racing a timed waiter and a `Wait(0)`:
+/// no signal is taken twice and none is lost (two signals are merged into one only when
+/// nobody took the first in between).
+#[test]
+fn two_lock_free_sets_and_two_consumers_never_double_take() {
+    loom::model(|| {
+        let h = HANDLE::create_event(false, false);
+        let waiter = {
+            let h = h.clone();
+            thread::spawn(move || wait(COWAIT_DEFAULT, 1, &[h]))
+        };
+        let setter = {
+            let h = h.clone();
+            thread::spawn(move || h.set_event())
+        };
+        h.set_event();
+        let polled = wait(COWAIT_DEFAULT, 0, std::slice::from_ref(&h));
+        setter.join().unwrap();
+        let waited = waiter.join().unwrap();
+        let taken = polled as u32 + waited as u32;
+        let left = h.is_signaled() as u32;
+        assert!(taken + left >= 1, "both signals were lost");
+        assert!(taken + left <= 2, "a signal was taken twice");
+    });
+}

@@ -289,3 +289,85 @@ fn the_docs_embed_the_current_diagrams() {
         );
     }
 }
+
+#[test]
+fn a_start_can_require_that_it_blocks_or_returns() {
+    let opts = RunOptions::default();
+    let blocking =
+        "e = ManualResetEvent\nt1: start Wait e INFINITE -> blocks\nSignal e\nt1: join -> S_OK\n";
+    let (out, r) = run_text("b.cas", blocking, &opts);
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    // The requirement is not part of the printed statement.
+    assert!(
+        out.contains("t1: start Wait e INFINITE") && out.contains("started, blocks"),
+        "{out}"
+    );
+    let e = run_text("r.cas", &blocking.replace("-> blocks", "-> returns"), &opts)
+        .1
+        .unwrap_err();
+    assert_eq!(e.to_string(), "r.cas:2: expected returns, got blocks");
+    assert_eq!(e.exit_code(), 1);
+    let signaled =
+        "e = ManualResetEvent\nSignal e\nt1: start Wait e INFINITE -> blocks\nt1: join\n";
+    let e = run_text("s.cas", signaled, &opts).1.unwrap_err();
+    assert_eq!(e.to_string(), "s.cas:3: expected blocks, got returns");
+    // Only `blocks` or `returns` after a start: the result belongs on the join.
+    let e = run_text(
+        "x.cas",
+        "e = StdEvent\nt1: start Wait e 0 -> S_OK\nt1: join\n",
+        &opts,
+    )
+    .1
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("x.cas:2: start: expected `-> blocks` or `-> returns`"),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn repeat_runs_a_statement_n_times_at_its_line() {
+    let opts = RunOptions::default();
+    let (out, r) = run_text(
+        "rep.cas",
+        "e = StdEvent\nrepeat 3: t1: Signal e -> S_OK\nWait e 0 -> S_OK\nWait e 0 -> RPC_S_CALLPENDING\n",
+        &opts,
+    );
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(out.matches("   2  t1: Signal e").count(), 3, "{out}");
+    assert!(out.trim_end().ends_with("ok: 6 steps"), "{out}");
+    for (script, message) in [
+        (
+            "repeat 0: e = StdEvent\n",
+            "rep.cas:1: repeat: expected a count from 1 to 10000, found `0`",
+        ),
+        (
+            "repeat: e = StdEvent\n",
+            "rep.cas:1: repeat: expected `repeat N: STATEMENT`",
+        ),
+        (
+            "repeat 2: e = StdEvent\n",
+            "rep.cas:1: `e` is already bound (line 1): names are bound once",
+        ),
+    ] {
+        let e = run_text("rep.cas", script, &opts).1.unwrap_err();
+        assert_eq!(e.to_string(), message);
+        assert_eq!(e.exit_code(), 2);
+    }
+}
+
+#[test]
+fn new_statements_check_their_arguments() {
+    let opts = RunOptions::default();
+    for (script, starts) in [
+        ("x = CoCreateInstance CLSID_Nothing\n", "n.cas:1: CoCreateInstance: expected a class (CLSID_ManualResetEvent, CLSID_StdEvent, CLSID_SynchronizeContainer, or a CLSID in braces), found `CLSID_Nothing`"),
+        ("k = SynchronizeContainer\nWaitMultiple k COWAIT_NOPE 0\n", "n.cas:2: WaitMultiple: expected the flags"),
+        ("e = StdEvent\nSignals e\n", "n.cas:2: `e` is not an `Outer`"),
+        ("s = SimpleStream \"x\"\nc = CreateCall s AsyncISimpleStream NULL\n", "n.cas:2: `c =`: this operation creates nothing to bind"),
+    ] {
+        let e = run_text("n.cas", script, &opts).1.unwrap_err();
+        assert!(e.to_string().starts_with(starts), "{e}");
+    }
+}

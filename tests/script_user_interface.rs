@@ -345,3 +345,57 @@ fn script_params_round_trip() {
         Ok(iid)
     );
 }
+
+#[test]
+fn the_checker_checks_a_registered_interface_s_script_over_every_order() {
+    // Your own interface's scenario, checked from Rust: the server may complete before the
+    // client's Wait, and the implementation driven along each schedule agrees.
+    let script = format!(
+        "{SETUP}\
+         Begin_Add c 2 -5 -> S_OK\n\
+         Wait c 0 -> RPC_S_CALLPENDING | S_OK\n\
+         server: Complete c -> S_OK -3\n\
+         Finish_Add c -> S_OK -3\n\
+         Release c -> 0\n"
+    );
+    let report = registry()
+        .check_source("calc.cas", &script, &comasync::check::Bounds::default())
+        .unwrap();
+    assert!(report.passed(), "{report}");
+    let wait = report.step(5).unwrap();
+    let mut results: Vec<String> = wait.outcomes.iter().map(|o| o.result.to_string()).collect();
+    results.sort();
+    assert_eq!(results, ["RPC_S_CALLPENDING", "S_OK"]);
+    assert!(report.implementation.replayed >= 2, "{report}");
+    assert!(report.implementation.divergences.is_empty());
+}
+
+#[test]
+fn an_abandoned_call_releases_the_interface_pointers_it_held() {
+    // Counts of `e` are read with `AddRef e` / `Release e` pairs (each prints the new count).
+    let out = ok(&format!(
+        "{SETUP}\
+         e = ManualResetEvent\n\
+         AddRef e -> 2\n\
+         Release e -> 1\n\
+         Begin_Advise c e -> S_OK\n\
+         server: Complete c -> S_OK\n\
+         Finish_Advise c -> S_OK\n\
+         AddRef e -> 3\n\
+         Release e -> 2\n\
+         Begin_Current c -> S_OK\n\
+         server: Complete c -> S_OK e\n\
+         AddRef e -> 4\n\
+         Release e -> 3\n\
+         Release c -> 0\n\
+         AddRef e -> 3\n\
+         Release e -> 2\n\
+         c2 = CreateCall f AsyncICalculator -> S_OK\n\
+         Begin_Current c2 -> S_OK\n\
+         Release c2 -> 0\n\
+         server: Complete c2 -> S_OK e\n\
+         AddRef e -> 3\n\
+         Release e -> 2\n"
+    ));
+    assert!(out.contains("(late result dropped)"), "{out}");
+}

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+mod hosted;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -164,18 +166,22 @@ pub enum Trip {
     /// server thread (a server of the user's own, with no boxing and no pool).
     CallChannel,
     /// A call object whose `ManualHandler` queue is served by a dedicated thread
-    /// (`take_wait`, then `complete`).
+    /// (`take_wait`, then `complete`): a server driven by hand.
     CallManual,
+    /// A server-side call object hosted by `ServerCallHost`, signalling from a 1-worker
+    /// `Pool` (the sample server's shape).
+    CallHost,
 }
 
 impl Trip {
-    pub const ALL: [Trip; 6] = [
+    pub const ALL: [Trip; 7] = [
         Trip::Spin,
         Trip::Park,
         Trip::Crossbeam,
         Trip::CallPool,
         Trip::CallChannel,
         Trip::CallManual,
+        Trip::CallHost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -186,6 +192,7 @@ impl Trip {
             Trip::CallPool => "call: SyncMethodHandler on 1-worker Pool",
             Trip::CallChannel => "call: channel to a dedicated server thread",
             Trip::CallManual => "call: ManualHandler + server thread",
+            Trip::CallHost => "call: ServerCallHost, server signals from a Pool",
         }
     }
 
@@ -197,6 +204,7 @@ impl Trip {
             Trip::CallPool => "call_pool1",
             Trip::CallChannel => "call_channel_thread",
             Trip::CallManual => "call_manual_thread",
+            Trip::CallHost => "call_server_call_host",
         }
     }
 
@@ -206,17 +214,11 @@ impl Trip {
             Trip::Park => Session::park(),
             Trip::Crossbeam => Session::crossbeam(),
             Trip::CallPool => {
-                let pool = Pool::new(1);
-                // The pool's one worker pins itself, and says so before the first trip.
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                pool.execute(move || {
-                    pin_server();
-                    let _ = tx.send(());
-                });
-                let _ = rx.recv();
-                let handler = SyncMethodHandler::<IBenchCalls>::new(Echo::create(None), pool);
+                let handler =
+                    SyncMethodHandler::<IBenchCalls>::new(Echo::create(None), pinned_pool());
                 Session::Call(Call::new(handler), None)
             }
+            Trip::CallHost => Session::Call(Call::new(hosted::host_on(pinned_pool())), None),
             Trip::CallChannel => {
                 let (tx, rx) = crossbeam_channel::unbounded();
                 let stop = Arc::new(AtomicBool::new(false));
@@ -258,6 +260,19 @@ impl Trip {
             }
         }
     }
+}
+
+/// A 1-worker pool whose worker is pinned to the server CPU (it pins itself, and says so
+/// before the first trip).
+fn pinned_pool() -> Arc<Pool> {
+    let pool = Pool::new(1);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    pool.execute(move || {
+        pin_server();
+        let _ = tx.send(());
+    });
+    let _ = rx.recv();
+    pool
 }
 
 /// A server of the user's own: each begun call goes down a channel to its thread.

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod explore;
 use comasync::hresult::{describe, facility_name, parse_hresult, TABLE};
 
 /// Exit code for a usage error or unreadable input (clap uses the same for its own errors).
@@ -42,6 +44,14 @@ enum Command {
     Run(RunArgs),
     /// Turn a scenario script's trace into a Mermaid sequence diagram.
     Diagram(DiagramArgs),
+    /// Check scenario scripts over every interleaving of their actors, on the reference
+    /// model: every result each step can return with a schedule, invariant violations,
+    /// deadlocks (docs/checking.md). Exit 1 if one fails, 2 for a syntax error.
+    Check(CheckArgs),
+    /// Step through a script in the browser, as its scheduler: a local web page on
+    /// 127.0.0.1 (everything embedded; nothing fetched from the network). Without FILE, the
+    /// seed's procedure.
+    Explore(ExploreArgs),
     /// Explain an HRESULT: name, value, severity, facility, code and message.
     Hresult(HresultArgs),
     /// Print the help of comasync or of one of its subcommands.
@@ -68,6 +78,41 @@ struct RunArgs {
     /// The scenario scripts to run, in order.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<std::path::PathBuf>,
+}
+
+/// Arguments of `comasync check`.
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The longest schedule explored, in scheduler choices.
+    #[arg(long, default_value_t = 500)]
+    max_steps: usize,
+    /// The most distinct states explored per script.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_states: usize,
+    /// Fail on a deadlock in any order, not only in the written one.
+    #[arg(long)]
+    hazards_fail: bool,
+    /// The most schedules driven on the real objects per script (0: none); a seeded sample
+    /// when there are more.
+    #[arg(long, default_value_t = 64)]
+    replay: usize,
+    /// The seed of that sample.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The scenario scripts to check.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<std::path::PathBuf>,
+}
+
+/// Arguments of `comasync explore`.
+#[derive(Debug, Args)]
+struct ExploreArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The scenario script (default: the seed's procedure).
+    #[arg(value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `comasync diagram`.
@@ -102,6 +147,8 @@ fn main() -> ExitCode {
         Command::Tour => run_tour(),
         Command::Run(args) => run_scripts(&args),
         Command::Diagram(args) => run_diagram(&args),
+        Command::Check(args) => run_check(&args),
+        Command::Explore(args) => run_explore(&args),
         Command::Hresult(args) => run_hresult(&args),
         Command::Help(args) => run_help(&args),
     }
@@ -158,6 +205,83 @@ fn run_scripts(args: &RunArgs) -> ExitCode {
         worst = worst.max(EXIT_IO);
     }
     ExitCode::from(worst)
+}
+
+/// `comasync check [--max-steps N] [--max-states N] [--hazards-fail] [--replay N] [--seed S]
+/// FILE...` checks every
+/// script, prints each report and ends with `N passed, N failed`.
+fn run_check(args: &CheckArgs) -> ExitCode {
+    let bounds = comasync::check::Bounds {
+        max_steps: args.max_steps,
+        max_states: args.max_states,
+        hazards_fail: args.hazards_fail,
+        replay: args.replay,
+        seed: args.seed,
+    };
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed, mut worst) = (0usize, 0usize, 0u8);
+    for path in &args.files {
+        let name = path.display().to_string();
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                failed += 1;
+                worst = worst.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        match comasync::check::check_source(&name, &source, &bounds) {
+            Ok(report) => {
+                if write!(out, "{report}").is_err() {
+                    worst = worst.max(EXIT_IO);
+                }
+                if report.passed() {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                    worst = worst.max(1);
+                }
+            }
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("{name}:{e}");
+                failed += 1;
+                worst = worst.max(EXIT_USAGE);
+            }
+        }
+    }
+    let written = writeln!(out, "{passed} passed, {failed} failed").and_then(|()| out.flush());
+    if written.is_err() {
+        worst = worst.max(EXIT_IO);
+    }
+    ExitCode::from(worst)
+}
+
+/// The seed's procedure, for `comasync explore` without a file.
+const SEED: &str = include_str!("../../scenarios/seed_procedure.cas");
+
+/// `comasync explore [--port N] [FILE]` serves the explorer until interrupted; prints its URL.
+fn run_explore(args: &ExploreArgs) -> ExitCode {
+    let (name, source) = match &args.file {
+        None => ("seed_procedure.cas".to_string(), SEED.to_string()),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => (path.display().to_string(), s),
+            Err(e) => return fail(&format!("explore: {}: {e}", path.display())),
+        },
+    };
+    let explorer = match comasync::check::Explorer::new(&name, &source) {
+        Ok(x) => x,
+        Err(e) => return fail(&format!("explore: {name}:{e}")),
+    };
+    let served = explore::serve(&explorer, &name, args.port, |url| {
+        println!("comasync explore: {name} at {url} (Ctrl-C to stop)");
+        let _ = std::io::stdout().flush();
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("explore: {e}")),
+    }
 }
 
 /// `comasync diagram FILE` prints the script's Mermaid sequence diagram.

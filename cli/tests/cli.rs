@@ -303,3 +303,67 @@ fn a_failed_finish_is_compared_with_the_out_parameter_the_script_expects() {
         "{err}"
     );
 }
+
+#[test]
+fn check_passes_every_committed_scenario() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cas"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = comasync(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with(&format!("{} passed, 0 failed\n", files.len())),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn check_prints_the_race_s_second_outcome_with_a_schedule() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/races/cancel_window_or_server.cas"
+    );
+    let out = comasync(&["check", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    // The join's written result, then the other one with the schedule where the window ends
+    // before the server completes.
+    assert!(
+        text.contains("t1: join  -> RPC_E_CALL_COMPLETE (written order)\n      also: S_OK\n        schedule: 8 client, 9 client, 10 client, 11 client, 12 t1, 12 t1 (window ends)\n"),
+        "{text}"
+    );
+    assert!(text.contains("also: RPC_E_CALL_CANCELED"), "{text}");
+}
+
+#[test]
+fn check_fails_with_a_counterexample_when_an_order_breaks_an_expectation() {
+    let path = script(
+        "check_narrow.cas",
+        "server = SimpleStream \"hello, world\"\n\
+         client: factory = QueryInterface server ICallFactory -> S_OK\n\
+         client: call = CreateCall factory AsyncISimpleStream -> S_OK\n\
+         client: Begin_Read call 5 -> S_OK\n\
+         client: Wait call 0 -> RPC_S_CALLPENDING never S_OK\n\
+         server: Complete call -> S_OK \"hello\"\n",
+    );
+    let out = comasync(&["check", "--max-states", "1000", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("VIOLATION: line 5: Wait call 0: returns S_OK"),
+        "{text}"
+    );
+    assert!(
+        text.contains("schedule: 1 client, 2 client, 3 client, 4 client, 6 server, 5 client"),
+        "{text}"
+    );
+    assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+}

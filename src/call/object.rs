@@ -37,7 +37,10 @@
 //!   caught and becomes `E_UNEXPECTED`.
 //! * A `Begin_` never overtakes another still inside the outer's `Reset`.
 //! * Server tokens ([`ServerCall`]) hold the call object weakly, so a released call object is
-//!   freed even while its server never completes; its final release closes its handle.
+//!   freed even while its server never completes; its final release closes its handle. A
+//!   handler that completes inline ([`CallHandler::begin_inline`]) gets no token: its result
+//!   completes the call through the call object inside `Begin_` (after the lock is released,
+//!   with the thread marked as serving, exactly as a token completed there would).
 //! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
 //!   this call object does not wait for itself (docs/model.md, "Misuse, re-entrancy and the
 //!   outer").
@@ -237,11 +240,21 @@ impl<M: AsyncInterface> CallObject<M> {
         S_OK
     }
 
-    /// Hands call `generation` to the server.
+    /// Hands call `generation` to the server. A handler that completes inline
+    /// ([`CallHandler::begin_inline`]) completes it here, through `self` (no token).
     #[inline]
     fn start(&self, generation: u64, method: usize, input: M::In) {
-        self.handler
-            .begin(ServerCall::new(self.me.clone(), generation, method), input);
+        let inline = {
+            // As `serve` marks a token's call: the method runs on this thread.
+            let _serving = on_thread::Mark::serving(self.addr());
+            self.handler.begin_inline(input)
+        };
+        match inline {
+            Ok((hr, out)) => self.complete(generation, hr, out),
+            Err(input) => self
+                .handler
+                .begin(ServerCall::new(self.me.clone(), generation, method), input),
+        }
     }
 
     /// `Begin_` of an aggregated call object: the outer's `Reset` is part of starting the call

@@ -9,7 +9,7 @@ use super::*;
 ///
 /// Fields are private so that every value is reachable by operations and satisfies
 /// [`CallModel::check_invariants`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallModel {
     async_iid: IID,
     mode: FinishMode,
@@ -350,6 +350,13 @@ impl CallModel {
             State::Idle => ModelOutcome::Returns(RPC_E_CALL_COMPLETE),
             _ if self.method != Some(m) => ModelOutcome::Returns(E_UNEXPECTED),
             State::Signaled { cancelled: false } => {
+                #[cfg(test)]
+                if fault::FINISH_KEEPS_RESULT.with(std::cell::Cell::get) {
+                    // The planted bug: the result stays, and the call stays Signaled.
+                    if let Some((hr, outs)) = self.result.clone() {
+                        return ModelOutcome::Finished { hr, outs };
+                    }
+                }
                 let (hr, outs) = self
                     .result
                     .take()
@@ -592,5 +599,16 @@ impl CallModel {
             }
         }
         Ok(())
+    }
+}
+
+/// A planted bug for the checker's own test (`check::tests`), off unless a test on this thread
+/// switches it on.
+#[cfg(test)]
+pub(crate) mod fault {
+    thread_local! {
+        /// `Finish_` of a completed call hands the result back and leaves it in place.
+        pub(crate) static FINISH_KEEPS_RESULT: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

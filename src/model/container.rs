@@ -5,7 +5,7 @@ use super::*;
 
 /// The model of one `CLSID_SynchronizeContainer` (spec 1.6): the events added to it, in the
 /// order they were added. The same event may be added more than once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ContainerModel {
     pub(super) objects: Vec<EventId>,
 }

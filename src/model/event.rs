@@ -15,7 +15,7 @@ pub enum EventClass {
 
 /// The model of one `CLSID_ManualResetEvent` or `CLSID_StdEvent` (spec 1.4). It starts
 /// clear.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EventModel {
     pub(super) kind: EventClass,
     pub(super) set: bool,

@@ -187,6 +187,8 @@ pub use crate::call::FinishMode;
 /// The state of a call object (spec 2.1): the implementation's own
 /// [`call::State`](crate::call::State), the same five states.
 pub use crate::call::State;
+#[cfg(test)]
+pub(crate) use call::fault;
 pub use call::CallModel;
 pub use container::ContainerModel;
 pub use event::{co_wait_for_multiple_handles, EventClass, EventModel};

@@ -64,7 +64,7 @@ pub enum SignalPhase {
 
 /// The model of an aggregating client's outer `ISynchronize`, as the call object sees it:
 /// its script, how many times it was reset and signalled, and its pending `Signal`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OuterModel {
     pub(super) script: OuterScript,
     pub(super) resets: u32,

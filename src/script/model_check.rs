@@ -34,9 +34,14 @@
 //! The model covers the call object, the events, `CoWaitForMultipleHandles` and the container.
 //! These are tracked only as far as the check needs them, and never compared:
 //!
-//! * object creation (`SimpleStream`, `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`)
-//!   and `CreateCall` (its argument rules, D11): a successful `CreateCall` makes a
-//!   [`CallModel`];
+//! * object creation (`SimpleStream`, `ManualResetEvent`, `StdEvent`, `SynchronizeContainer`,
+//!   `CoCreateInstance`, `Outer`) and `CreateCall` (their argument rules, D11, `NULL` `ppv`
+//!   included): a successful `CreateCall` makes a [`CallModel`] (aggregated under an `Outer`:
+//!   [`CallModel::aggregated`], whose counts `Signals`/`Resets` are compared — one call object
+//!   per `Outer`), a successful `CoCreateInstance` an event or container model;
+//! * `GetHandle`, `CoEnableCallCancellation` and `CoDisableCallCancellation` (not operations
+//!   of the model);
+//! * `Signal` or `Reset` of an `Outer` by the script itself: its counts are no longer followed;
 //! * `QueryInterface` on anything but a call object (a successful one binds the variable to
 //!   the same object), `AddRef`, and the counts `AddRef`/`Release` print (a `Release` that
 //!   prints 0 on a call object is its final release);
@@ -97,8 +102,20 @@ pub(crate) enum Checked {
     Container,
     /// `QueryInterface`.
     QueryInterface { target: String, iid: IID },
-    /// `ICallFactory::CreateCall` on `factory`'s object, for the asynchronous interface `iid`.
-    CreateCall { factory: String, iid: IID },
+    /// `ICallFactory::CreateCall` on `factory`'s object, for the asynchronous interface `iid`,
+    /// aggregated under the `Outer` variable `outer` if given.
+    CreateCall {
+        factory: String,
+        iid: IID,
+        outer: Option<String>,
+    },
+    /// `CoCreateInstance` of an event (`Some(auto)`) or a container (`None`).
+    CoCreate { event: Option<bool> },
+    /// A script-made controlling unknown (`Outer`).
+    Outer,
+    /// `Signals` (`signals`) / `Resets` of an `Outer`: compared with the aggregated call
+    /// object's model of its outer.
+    OuterCount { outer: String, signals: bool },
     /// `Release` (the count it printed tells a final release).
     Release { target: String },
     /// `Begin_<method>` (method: the COM name, such as `Read`).
@@ -111,8 +128,12 @@ pub(crate) enum Checked {
     },
     /// `Finish_<method>`.
     Finish { call: String, method: String },
-    /// `ISynchronize::Wait(0, timeout)`.
-    Wait { target: String, timeout: u32 },
+    /// `ISynchronize::Wait(flags, timeout)`.
+    Wait {
+        target: String,
+        flags: u32,
+        timeout: u32,
+    },
     /// `ISynchronize::Signal`.
     Signal { target: String },
     /// `ISynchronize::Reset`.
@@ -121,15 +142,25 @@ pub(crate) enum Checked {
     Cancel { call: String, seconds: u32 },
     /// `ICancelMethodCalls::TestCancel`.
     TestCancel { call: String },
-    /// `ISynchronizeContainer::AddSynchronize`.
-    AddSynchronize { container: String, sync: String },
-    /// `ISynchronizeContainer::WaitMultiple(0, timeout)`.
-    WaitMultiple { container: String, timeout: u32 },
-    /// `CoWaitForMultipleHandles(flags, timeout, handles)`.
+    /// `ISynchronizeContainer::AddSynchronize` (`None`: `NULL`).
+    AddSynchronize {
+        container: String,
+        sync: Option<String>,
+    },
+    /// `ISynchronizeContainer::WaitMultiple(flags, timeout, ppSync)`; `out`: `ppSync` given.
+    WaitMultiple {
+        container: String,
+        flags: u32,
+        timeout: u32,
+        out: bool,
+    },
+    /// `CoWaitForMultipleHandles(flags, timeout, handles, index)`; `None` handles: `NULL`;
+    /// `index`: `lpdwindex` given.
     CoWait {
         flags: u32,
         timeout: u32,
-        handles: Vec<String>,
+        handles: Option<Vec<String>>,
+        index: bool,
     },
     /// The server completes the oldest waiting call of `call` with its method's result.
     Complete { call: String },
@@ -226,10 +257,31 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         },
         P::AddRef { .. } => return None,
         P::Release { target } => Checked::Release { target: s(target) },
-        P::CreateCall { factory, riid, .. } => Checked::CreateCall {
+        P::CreateCall {
+            factory,
+            riid,
+            outer,
+            ..
+        } => Checked::CreateCall {
             factory: s(factory),
             iid: riid.iid,
+            outer: outer.clone(),
         },
+        P::CoCreateInstance { clsid, .. } => Checked::CoCreate {
+            event: if clsid.iid == crate::guid::CLSID_ManualResetEvent {
+                Some(false)
+            } else if clsid.iid == crate::guid::CLSID_StdEvent {
+                Some(true)
+            } else {
+                None
+            },
+        },
+        P::Outer => Checked::Outer,
+        P::OuterCount { outer, signals } => Checked::OuterCount {
+            outer: s(outer),
+            signals: *signals,
+        },
+        P::GetHandle { .. } | P::CallCancellation { .. } => return None,
         P::Begin { call, method, args } => Checked::Begin {
             call: s(call),
             method: s(method),
@@ -249,8 +301,13 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             Serving::Manual { strict } => Checked::Server { strict: *strict },
             Serving::Plain | Serving::Pool { .. } => Checked::Untracked,
         },
-        P::Wait { target, timeout } => Checked::Wait {
+        P::Wait {
+            target,
+            flags,
+            timeout,
+        } => Checked::Wait {
             target: s(target),
+            flags: *flags,
             timeout: *timeout,
         },
         P::Signal { target } => Checked::Signal { target: s(target) },
@@ -262,20 +319,29 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::TestCancel { call } => Checked::TestCancel { call: s(call) },
         P::AddSynchronize { container, sync } => Checked::AddSynchronize {
             container: s(container),
-            sync: s(sync),
+            sync: sync.clone(),
         },
-        P::WaitMultiple { container, timeout } => Checked::WaitMultiple {
+        P::WaitMultiple {
+            container,
+            flags,
+            timeout,
+            out,
+        } => Checked::WaitMultiple {
             container: s(container),
+            flags: *flags,
             timeout: *timeout,
+            out: *out,
         },
         P::CoWaitForMultipleHandles {
             flags,
             timeout,
             handles,
+            index,
         } => Checked::CoWait {
             flags: *flags,
             timeout: *timeout,
             handles: handles.clone(),
+            index: *index,
         },
         P::Complete { call } => Checked::Complete { call: s(call) },
         P::Fail { call, hr } => Checked::Fail {
@@ -293,7 +359,7 @@ pub(crate) fn action(kind: &StepKind) -> Option<Action> {
             bind: bind.clone(),
             op: from_op(op)?,
         }),
-        StepKind::Start { op } => Some(Action::Start(from_op(op)?)),
+        StepKind::Start { op, .. } => Some(Action::Start(from_op(op)?)),
         StepKind::Join => Some(Action::Join),
         StepKind::Say(_) => None,
     }

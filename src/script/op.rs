@@ -33,6 +33,11 @@ impl fmt::Display for SyntaxError {
 }
 
 /// An expected result: the `HRESULT` and, if given, the out-parameters.
+///
+/// For the checker (`docs/checking.md`) an expectation may also list other results the step
+/// may return in another order (`-> S_OK | RPC_E_CALL_COMPLETE`: the first is the written
+/// order's) and properties over every order (`always`, `never`, `sometimes`). The runner
+/// compares only the first result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expect {
     /// The expected `HRESULT` (compared by value: `RPC_E_CALL_PENDING` equals
@@ -40,6 +45,38 @@ pub struct Expect {
     pub hr: HRESULT,
     /// The expected out-parameters; empty means "not checked".
     pub values: Vec<Value>,
+    /// Other results the step may return in another order (after `|`).
+    pub also: Vec<Expect>,
+    /// Properties over every order (`always R | R2`, `never R`, `sometimes R`).
+    pub props: Vec<Property>,
+}
+
+impl Expect {
+    /// Whether a step that returned `hr` and `values` meets this one result (empty expected
+    /// out-parameters match any).
+    pub fn matches(&self, hr: HRESULT, values: &[Value]) -> bool {
+        self.hr == hr && (self.values.is_empty() || self.values == values)
+    }
+}
+
+/// How a [`Property`] quantifies over the orders the checker enumerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantifier {
+    /// Every order gives one of the results.
+    Always,
+    /// No order gives any of them.
+    Never,
+    /// Some order gives one of them.
+    Sometimes,
+}
+
+/// `always|never|sometimes R [| R2 ...]` after a step's expected result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// The quantifier.
+    pub quantifier: Quantifier,
+    /// The results it is about (each with `also` empty).
+    pub results: Vec<Expect>,
 }
 
 impl fmt::Display for Expect {
@@ -112,7 +149,8 @@ pub enum Op {
         /// The variable.
         target: String,
     },
-    /// `CreateCall F IFACE [IFACE2]`: `ICallFactory::CreateCall(IFACE, NULL, IFACE2, &p)`.
+    /// `CreateCall F IFACE [IFACE2] [outer O] [NULL]`:
+    /// `ICallFactory::CreateCall(IFACE, O or NULL, IFACE2, &p or NULL)`.
     CreateCall {
         /// The variable holding the factory (or the server).
         factory: String,
@@ -120,6 +158,42 @@ pub enum Op {
         riid: Iface,
         /// `riid2`, the interface of the returned pointer (default `riid`).
         riid2: Iface,
+        /// `pCtrlUnk`: the variable of the controlling unknown (`outer O`), if any.
+        outer: Option<String>,
+        /// `false`: `ppv` is `NULL` (a trailing `NULL`).
+        ppv: bool,
+    },
+    /// `CoCreateInstance CLSID [IFACE] [outer O]`: `CoCreateInstance(CLSID, O or NULL,
+    /// CLSCTX_INPROC_SERVER, IFACE, &p)`; `IFACE` defaults to `IUnknown`.
+    CoCreateInstance {
+        /// The class: its name, and its CLSID.
+        clsid: Iface,
+        /// The interface asked for.
+        riid: Iface,
+        /// The controlling unknown's variable, if aggregating.
+        outer: Option<String>,
+    },
+    /// `Outer`: a script-made controlling unknown (spec 3.6) that answers `ISynchronize`
+    /// itself, counting the `Signal`s and `Reset`s that reach it.
+    Outer,
+    /// `Signals O` / `Resets O`: how many `Signal`s (`Reset`s) reached the outer `O`.
+    OuterCount {
+        /// The outer's variable.
+        outer: String,
+        /// `true`: `Signals`; `false`: `Resets`.
+        signals: bool,
+    },
+    /// `GetHandle X`: `ISynchronizeHandle::GetHandle`; out-parameter the variable whose
+    /// object the handle belongs to.
+    GetHandle {
+        /// The event or call object.
+        target: String,
+    },
+    /// `CoEnableCallCancellation` (`enable`) / `CoDisableCallCancellation`, with
+    /// `pReserved = NULL`, on the actor's thread.
+    CallCancellation {
+        /// `true`: enable; `false`: disable.
+        enable: bool,
     },
     /// `Begin_<Method> C ARGS...`: starts a call of `Method` (of the call object's interface,
     /// any registered one) with its in-parameters.
@@ -149,10 +223,13 @@ pub enum Op {
         /// The constructor's arguments.
         args: Vec<Value>,
     },
-    /// `Wait X timeout`: `ISynchronize::Wait(0, timeout)` on an event or a call object.
+    /// `Wait X [flags] timeout`: `ISynchronize::Wait(flags, timeout)` on an event or a call
+    /// object.
     Wait {
         /// The event, or call object (its `ISynchronize`).
         target: String,
+        /// `COWAIT_*` flags (default 0).
+        flags: u32,
         /// Milliseconds, or `INFINITE`.
         timeout: u32,
     },
@@ -178,28 +255,36 @@ pub enum Op {
         /// The call object.
         call: String,
     },
-    /// `AddSynchronize K X`: `ISynchronizeContainer::AddSynchronize`.
+    /// `AddSynchronize K X|NULL`: `ISynchronizeContainer::AddSynchronize`.
     AddSynchronize {
         /// The container.
         container: String,
-        /// The event or call object added.
-        sync: String,
+        /// The event or call object added; `None`: `NULL`.
+        sync: Option<String>,
     },
-    /// `WaitMultiple K timeout`: out-parameter the variable of the signaled object.
+    /// `WaitMultiple K [flags] timeout [NULL]`: out-parameter the variable of the signaled
+    /// object.
     WaitMultiple {
         /// The container.
         container: String,
+        /// `COWAIT_*` flags (default 0).
+        flags: u32,
         /// Milliseconds, or `INFINITE`.
         timeout: u32,
+        /// `false`: `ppSync` is `NULL`.
+        out: bool,
     },
-    /// `CoWaitForMultipleHandles flags timeout X...`: out-parameter the index.
+    /// `CoWaitForMultipleHandles flags timeout X...|NULL [NULL]`: out-parameter the index.
     CoWaitForMultipleHandles {
         /// `COWAIT_*` flags.
         flags: u32,
         /// Milliseconds, or `INFINITE`.
         timeout: u32,
-        /// The events or call objects whose handles are waited on.
-        handles: Vec<String>,
+        /// The events or call objects whose handles are waited on; `None`: `pHandles` is
+        /// `NULL`.
+        handles: Option<Vec<String>>,
+        /// `false`: `lpdwindex` is `NULL`.
+        index: bool,
     },
     /// `Complete C`: the server runs the oldest waiting call of `C` (its synchronous method)
     /// and completes it.
@@ -229,14 +314,23 @@ impl Op {
             | Op::Server { .. }
             | Op::ManualResetEvent
             | Op::StdEvent
-            | Op::SynchronizeContainer => vec![],
+            | Op::SynchronizeContainer
+            | Op::Outer
+            | Op::CallCancellation { .. } => vec![],
+            Op::CoCreateInstance { outer, .. } => outer.iter().map(String::as_str).collect(),
+            Op::OuterCount { outer, .. } => vec![outer],
+            Op::GetHandle { target } => vec![target],
             Op::QueryInterface { target, .. }
             | Op::AddRef { target }
             | Op::Release { target }
             | Op::Wait { target, .. }
             | Op::Signal { target }
             | Op::Reset { target } => vec![target],
-            Op::CreateCall { factory, .. } => vec![factory],
+            Op::CreateCall { factory, outer, .. } => {
+                let mut v = vec![factory.as_str()];
+                v.extend(outer.as_deref());
+                v
+            }
             Op::Begin { call, .. }
             | Op::Finish { call, .. }
             | Op::Cancel { call, .. }
@@ -244,10 +338,14 @@ impl Op {
             | Op::Complete { call }
             | Op::Fail { call, .. }
             | Op::ServerTestCancel { call } => vec![call],
-            Op::AddSynchronize { container, sync } => vec![container, sync],
+            Op::AddSynchronize { container, sync } => {
+                let mut v = vec![container.as_str()];
+                v.extend(sync.as_deref());
+                v
+            }
             Op::WaitMultiple { container, .. } => vec![container],
             Op::CoWaitForMultipleHandles { handles, .. } => {
-                handles.iter().map(String::as_str).collect()
+                handles.iter().flatten().map(String::as_str).collect()
             }
         }
     }
@@ -262,7 +360,9 @@ impl Op {
                 | Op::StdEvent
                 | Op::SynchronizeContainer
                 | Op::QueryInterface { .. }
-                | Op::CreateCall { .. }
+                | Op::CreateCall { ppv: true, .. }
+                | Op::CoCreateInstance { .. }
+                | Op::Outer
         )
     }
 
@@ -296,6 +396,8 @@ pub enum StepKind {
     Start {
         /// The operation.
         op: Op,
+        /// What `-> blocks` (`Some(true)`) or `-> returns` (`Some(false)`) requires of it.
+        blocks: Option<bool>,
     },
     /// Wait for the actor's started operation and check its result.
     Join,

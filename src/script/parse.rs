@@ -7,10 +7,14 @@
 //! The grammar, one statement per line (`#` starts a comment; blank lines are ignored):
 //!
 //! ```text
-//! line    = [actor ":"] [var "="] op arg* ["->" expect]
-//!         | actor ":" "start" op arg*
+//! line    = ["repeat" N ":"] statement     the statement N times, at this line
+//! statement = [actor ":"] [var "="] op arg* ["->" expect]
+//!         | actor ":" "start" op arg* ["->" ("blocks" | "returns")]
 //!         | actor ":" "join" ["->" expect]
-//! expect  = hresult value*          hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
+//! expect  = results prop*           the first result is the written order's
+//! results = result ("|" result)*     others: what another order may give (docs/checking.md)
+//! prop    = ("always" | "never" | "sometimes") results
+//! result  = hresult value*           hresult: a name (S_OK, RPC_E_CALL_PENDING, ...) or 0x...
 //! value   = "string" | number | name
 //! ```
 //!
@@ -18,306 +22,79 @@
 
 use std::collections::HashMap;
 
-use super::lex::{cowait_flags, is_ident, number, tokenize, Tok};
+mod operation;
+
+use super::lex::{is_ident, number, tokenize, Tok};
 pub use super::op::{
-    hr_name, Expect, Iface, Op, ServerKind, Step, StepKind, SyntaxError, DEFAULT_ACTOR,
+    hr_name, Expect, Iface, Op, Property, Quantifier, ServerKind, Step, StepKind, SyntaxError,
+    DEFAULT_ACTOR,
 };
-use super::registry::{ErasedInterface, Registry, Serving};
+use super::registry::{ErasedInterface, Registry};
 use super::value::Value;
-use crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT;
 use crate::guid::IID;
 use crate::hresult::parse_hresult;
-use crate::sync::INFINITE;
+use operation::parse_op;
 
-/// The operation names, for "expected an operation" messages.
-const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualResetEvent, StdEvent, \
-SynchronizeContainer, QueryInterface, AddRef, Release, CreateCall, Begin_<Method>, \
-Finish_<Method>, Wait, Signal, Reset, Cancel, TestCancel, AddSynchronize, WaitMultiple, \
-CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel";
-
-struct Args<'a> {
-    registry: &'a Registry,
-    op: &'a str,
-    toks: &'a [Tok],
-    pos: usize,
-    line: usize,
-}
-
-impl<'a> Args<'a> {
-    fn err(&self, what: &str) -> SyntaxError {
-        let found = match self.toks.get(self.pos) {
-            Some(t) => format!("`{}`", t.show()),
-            None => "the end of the statement".into(),
-        };
-        SyntaxError {
-            line: self.line,
-            message: format!("{}: expected {what}, found {found}", self.op),
-        }
-    }
-
-    fn word(&mut self, what: &str) -> Result<&'a str, SyntaxError> {
-        match self.toks.get(self.pos) {
-            Some(Tok::Word(w)) => {
-                self.pos += 1;
-                Ok(w)
-            }
-            _ => Err(self.err(what)),
-        }
-    }
-
-    fn var(&mut self, what: &str) -> Result<String, SyntaxError> {
-        let w = self.word(what)?;
-        if !is_ident(w) {
-            self.pos -= 1;
-            return Err(self.err(what));
-        }
-        Ok(w.to_string())
-    }
-
-    fn num(&mut self, what: &str, infinite: Option<u32>) -> Result<u32, SyntaxError> {
-        let w = self.word(what)?;
-        number(w, infinite).ok_or_else(|| {
-            self.pos -= 1;
-            self.err(what)
-        })
-    }
-
-    fn string(&mut self, what: &str) -> Result<Vec<u8>, SyntaxError> {
-        match self.toks.get(self.pos) {
-            Some(Tok::Str(s)) => {
-                self.pos += 1;
-                Ok(s.clone())
-            }
-            _ => Err(self.err(what)),
-        }
-    }
-
-    fn iface(&mut self, what: &str) -> Result<Iface, SyntaxError> {
-        let w = self.word(what)?;
-        match self.registry.resolve(w) {
-            Some((name, iid)) => Ok(Iface { name, iid }),
-            None => {
-                self.pos -= 1;
-                let names = self.registry.interface_names().join(", ");
-                Err(self.err(&format!("{what} (one of {names}, or an IID in braces)")))
-            }
-        }
-    }
-
-    /// The remaining tokens as values.
-    fn values(&mut self, what: &str) -> Result<Vec<Value>, SyntaxError> {
-        let mut v = Vec::new();
-        while self.more() {
-            v.push(match &self.toks[self.pos] {
-                Tok::Str(s) => Value::Str(s.clone()),
-                Tok::Word(w) => Value::from_word(w),
-                _ => return Err(self.err(what)),
-            });
-            self.pos += 1;
-        }
-        Ok(v)
-    }
-
-    fn more(&self) -> bool {
-        self.pos < self.toks.len()
-    }
-
-    fn end(&self) -> Result<(), SyntaxError> {
-        if self.more() {
-            Err(self.err("nothing more (or `->` and the expected result)"))
-        } else {
-            Ok(())
-        }
+/// What a `start` requires: `-> blocks` (`true`) or `-> returns` (`false`).
+fn parse_blocks(toks: &[Tok], line: usize) -> Result<bool, SyntaxError> {
+    match toks {
+        [Tok::Word(w)] if w == "blocks" => Ok(true),
+        [Tok::Word(w)] if w == "returns" => Ok(false),
+        _ => Err(SyntaxError {
+            line,
+            message: "start: expected `-> blocks` or `-> returns` (put the expected result on \
+                      the `join`)"
+                .into(),
+        }),
     }
 }
 
-const TIMEOUT: &str = "a timeout in milliseconds or INFINITE";
-
-fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result<Op, SyntaxError> {
-    let name = match toks.first() {
-        Some(Tok::Word(w)) => w.as_str(),
-        Some(t) => {
-            return Err(SyntaxError {
-                line,
-                message: format!("expected an operation ({OPS}), found `{}`", t.show()),
-            })
-        }
-        None => {
-            return Err(SyntaxError {
-                line,
-                message: format!("expected an operation ({OPS})"),
-            })
-        }
-    };
-    let mut a = Args {
-        registry,
-        op: name,
-        toks,
-        pos: 1,
-        line,
-    };
-    let op = match name {
-        "SimpleStream" => {
-            let data = a.string("the stream's contents as a string, such as \"hello, world\"")?;
-            let kind = if a.more() {
-                match a.word("`strict` or nothing")? {
-                    "strict" => ServerKind::ManualStrict,
-                    _ => {
-                        a.pos -= 1;
-                        return Err(a.err("`strict` or nothing"));
-                    }
-                }
-            } else {
-                ServerKind::Manual
-            };
-            Op::SimpleStream { data, kind }
-        }
-        "SimpleStreamSyncOnly" => {
-            let data = a.string("the stream's contents as a string")?;
-            Op::SimpleStream {
-                data,
-                kind: ServerKind::SyncOnly,
-            }
-        }
-        "ManualResetEvent" => Op::ManualResetEvent,
-        "StdEvent" => Op::StdEvent,
-        "SynchronizeContainer" => Op::SynchronizeContainer,
-        "QueryInterface" => Op::QueryInterface {
-            target: a.var("the variable to query")?,
-            iface: a.iface("an interface name")?,
-        },
-        "AddRef" => Op::AddRef {
-            target: a.var("a variable")?,
-        },
-        "Release" => Op::Release {
-            target: a.var("a variable")?,
-        },
-        "CreateCall" => {
-            let factory = a.var("the factory variable")?;
-            let riid = a.iface("the asynchronous interface (AsyncISimpleStream)")?;
-            let riid2 = if a.more() {
-                a.iface("the returned interface or nothing")?
-            } else {
-                riid.clone()
-            };
-            Op::CreateCall {
-                factory,
-                riid,
-                riid2,
-            }
-        }
-        "Wait" => Op::Wait {
-            target: a.var("an event or call object variable")?,
-            timeout: a.num(TIMEOUT, Some(INFINITE))?,
-        },
-        "Signal" => Op::Signal {
-            target: a.var("an event or call object variable")?,
-        },
-        "Reset" => Op::Reset {
-            target: a.var("an event or call object variable")?,
-        },
-        "Cancel" => Op::Cancel {
-            call: a.var("the call object variable")?,
-            seconds: a.num(
-                "the seconds to wait for the server, or INFINITE",
-                Some(RPC_C_CANCEL_INFINITE_TIMEOUT),
-            )?,
-        },
-        "TestCancel" => Op::TestCancel {
-            call: a.var("the call object variable")?,
-        },
-        "AddSynchronize" => Op::AddSynchronize {
-            container: a.var("the container variable")?,
-            sync: a.var("an event or call object variable")?,
-        },
-        "WaitMultiple" => Op::WaitMultiple {
-            container: a.var("the container variable")?,
-            timeout: a.num(TIMEOUT, Some(INFINITE))?,
-        },
-        "CoWaitForMultipleHandles" => {
-            let w = a.word("the flags (0, COWAIT_WAITALL, ... joined with |)")?;
-            let flags = cowait_flags(w).ok_or_else(|| {
-                a.pos -= 1;
-                a.err("the flags (0, COWAIT_WAITALL, ... joined with |)")
-            })?;
-            let timeout = a.num(TIMEOUT, Some(INFINITE))?;
-            let mut handles = Vec::new();
-            while a.more() {
-                handles.push(a.var("an event or call object variable")?);
-            }
-            Op::CoWaitForMultipleHandles {
-                flags,
-                timeout,
-                handles,
-            }
-        }
-        "Complete" => Op::Complete {
-            call: a.var("the call object variable")?,
-        },
-        "Fail" => {
-            let call = a.var("the call object variable")?;
-            let w = a.word("the failure HRESULT, such as E_FAIL")?;
-            let hr = parse_hresult(w).map_err(|_| {
-                a.pos -= 1;
-                a.err("the failure HRESULT, such as E_FAIL")
-            })?;
-            Op::Fail { call, hr }
-        }
-        "ServerTestCancel" => Op::ServerTestCancel {
-            call: a.var("the call object variable")?,
-        },
-        "Manual" | "Pool" => {
-            let server = a.word("a registered server's name")?;
-            if registry.server_of(server).is_none() {
-                a.pos -= 1;
-                let names = registry.server_names().join(", ");
-                return Err(a.err(&format!("a registered server's name (one of {names})")));
-            }
-            let mut args = a.values("the server's arguments")?;
-            let strict = args.last() == Some(&Value::Name("strict".into()));
-            if strict {
-                args.pop();
-            }
-            let serving = if name == "Manual" {
-                Serving::Manual { strict }
-            } else {
-                Serving::Pool { strict }
-            };
-            Op::Server {
-                server: server.to_string(),
-                serving,
-                args,
-            }
-        }
-        other if registry.server_of(other).is_some() => Op::Server {
-            server: other.to_string(),
-            serving: Serving::Plain,
-            args: a.values("the server's arguments")?,
-        },
-        other if other.starts_with("Begin_") && other.len() > 6 => Op::Begin {
-            call: a.var("the call object variable")?,
-            method: other["Begin_".len()..].to_string(),
-            args: a.values("the in-parameters")?,
-        },
-        other if other.starts_with("Finish_") && other.len() > 7 => Op::Finish {
-            call: a.var("the call object variable")?,
-            method: other["Finish_".len()..].to_string(),
-        },
-        other => {
-            let servers = registry.server_names().join(", ");
-            return Err(SyntaxError {
-                line,
-                message: format!(
-                    "unknown operation `{other}`: expected one of {OPS} (servers: {servers})"
-                ),
-            });
-        }
-    };
-    a.end()?;
-    Ok(op)
-}
-
+/// The expectation after `->`: results separated by `|`, then `always`/`never`/`sometimes`
+/// properties, each with its own `|`-separated results.
 fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
+    let quantifier = |t: &Tok| match t {
+        Tok::Word(w) if w == "always" => Some(Quantifier::Always),
+        Tok::Word(w) if w == "never" => Some(Quantifier::Never),
+        Tok::Word(w) if w == "sometimes" => Some(Quantifier::Sometimes),
+        _ => None,
+    };
+    let first_prop = toks.iter().position(|t| quantifier(t).is_some());
+    let (head, mut rest) = toks.split_at(first_prop.unwrap_or(toks.len()));
+    let mut results = parse_results(head, line)?.into_iter();
+    let mut expect = results.next().ok_or_else(|| SyntaxError {
+        line,
+        message: "expected an HRESULT after `->`".into(),
+    })?;
+    expect.also = results.collect();
+    while let Some(q) = rest.first().and_then(quantifier) {
+        let end = rest[1..]
+            .iter()
+            .position(|t| quantifier(t).is_some())
+            .map_or(rest.len(), |p| p + 1);
+        if end == 1 {
+            return Err(SyntaxError {
+                line,
+                message: "expected a result after `always`, `never` or `sometimes`".into(),
+            });
+        }
+        let results = parse_results(&rest[1..end], line)?;
+        expect.props.push(Property {
+            quantifier: q,
+            results,
+        });
+        rest = &rest[end..];
+    }
+    Ok(expect)
+}
+
+/// `result ("|" result)*`.
+fn parse_results(toks: &[Tok], line: usize) -> Result<Vec<Expect>, SyntaxError> {
+    toks.split(|t| *t == Tok::Word("|".into()))
+        .map(|part| parse_result(part, line))
+        .collect()
+}
+
+fn parse_result(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
     let err = |message: String| SyntaxError { line, message };
     let hr = match toks.first() {
         Some(Tok::Word(w)) => parse_hresult(w).map_err(|_| {
@@ -331,7 +108,7 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
                 t.show()
             )))
         }
-        None => return Err(err("expected an HRESULT after `->`".into())),
+        None => return Err(err("expected an HRESULT after `->` (or `|`)".into())),
     };
     let mut values = Vec::new();
     for t in &toks[1..] {
@@ -346,7 +123,12 @@ fn parse_expect(toks: &[Tok], line: usize) -> Result<Expect, SyntaxError> {
             }
         });
     }
-    Ok(Expect { hr, values })
+    Ok(Expect {
+        hr,
+        values,
+        also: Vec::new(),
+        props: Vec::new(),
+    })
 }
 
 fn canonical(toks: &[Tok]) -> String {
@@ -382,135 +164,139 @@ pub fn parse(source: &str, registry: &Registry) -> Result<Vec<Step>, SyntaxError
         if toks.is_empty() {
             continue;
         }
-        let (actor, rest) = match (&toks[0], toks.get(1)) {
-            (Tok::Word(w), Some(Tok::Colon)) => {
-                if !is_ident(w) {
-                    return Err(err(format!(
-                        "expected an actor name before `:`, found `{w}`"
-                    )));
+        let (times, toks) = repeat_count(&toks, line)?;
+        for _ in 0..times {
+            let (actor, rest) = match (&toks[0], toks.get(1)) {
+                (Tok::Word(w), Some(Tok::Colon)) => {
+                    if !is_ident(w) {
+                        return Err(err(format!(
+                            "expected an actor name before `:`, found `{w}`"
+                        )));
+                    }
+                    (w.clone(), &toks[2..])
                 }
-                (w.clone(), &toks[2..])
-            }
-            _ => (DEFAULT_ACTOR.to_string(), &toks[..]),
-        };
-        let arrow = rest.iter().position(|t| *t == Tok::Arrow);
-        let (body, expect) = match arrow {
-            Some(p) => (&rest[..p], Some(parse_expect(&rest[p + 1..], line)?)),
-            None => (rest, None),
-        };
-        if let Some(&first) = started.get(&actor) {
-            if body.first() != Some(&Tok::Word("join".into())) {
-                return Err(err(format!(
+                _ => (DEFAULT_ACTOR.to_string(), toks),
+            };
+            let arrow = rest.iter().position(|t| *t == Tok::Arrow);
+            let is_start = rest.first() == Some(&Tok::Word("start".into()));
+            let (body, expect, start_blocks) = match arrow {
+                Some(p) if is_start => {
+                    (&rest[..p], None, Some(parse_blocks(&rest[p + 1..], line)?))
+                }
+                Some(p) => (&rest[..p], Some(parse_expect(&rest[p + 1..], line)?), None),
+                None => (rest, None, None),
+            };
+            if let Some(&first) = started.get(&actor) {
+                if body.first() != Some(&Tok::Word("join".into())) {
+                    return Err(err(format!(
                     "{actor} is still running the operation started at line {first}: expected `{actor}: join` first"
                 )));
+                }
             }
-        }
-        let kind = match body.first() {
-            Some(Tok::Word(w)) if w == "join" => {
-                if body.len() > 1 {
-                    return Err(err(format!(
-                        "join: expected nothing more, found `{}`",
-                        body[1].show()
-                    )));
+            let kind = match body.first() {
+                Some(Tok::Word(w)) if w == "join" => {
+                    if body.len() > 1 {
+                        return Err(err(format!(
+                            "join: expected nothing more, found `{}`",
+                            body[1].show()
+                        )));
+                    }
+                    if started.remove(&actor).is_none() {
+                        return Err(err(format!(
+                            "{actor}: join: nothing was started by {actor}"
+                        )));
+                    }
+                    StepKind::Join
                 }
-                if started.remove(&actor).is_none() {
-                    return Err(err(format!(
-                        "{actor}: join: nothing was started by {actor}"
-                    )));
-                }
-                StepKind::Join
-            }
-            Some(Tok::Word(w)) if w == "start" => {
-                if expect.is_some() {
-                    return Err(err(
-                        "start: expected no `->` here; put the expected result on the `join`"
-                            .into(),
-                    ));
-                }
-                let op = parse_op(&body[1..], line, registry)?;
-                if !op.startable() {
-                    return Err(err(
+                Some(Tok::Word(w)) if w == "start" => {
+                    let op = parse_op(&body[1..], line, registry)?;
+                    if !op.startable() {
+                        return Err(err(
                         "start: expected an operation that can block (Begin_, Finish_, Wait, Cancel, TestCancel, WaitMultiple, CoWaitForMultipleHandles)"
                             .into(),
                     ));
+                    }
+                    started.insert(actor.clone(), line);
+                    StepKind::Start {
+                        op,
+                        blocks: start_blocks,
+                    }
                 }
-                started.insert(actor.clone(), line);
-                StepKind::Start { op }
-            }
-            _ => {
-                let (bind, op_toks) = match (body.first(), body.get(1)) {
-                    (Some(Tok::Word(v)), Some(Tok::Eq)) => {
-                        if !is_ident(v) {
+                _ => {
+                    let (bind, op_toks) = match (body.first(), body.get(1)) {
+                        (Some(Tok::Word(v)), Some(Tok::Eq)) => {
+                            if !is_ident(v) {
+                                return Err(err(format!(
+                                    "expected a variable name before `=`, found `{v}`"
+                                )));
+                            }
+                            (Some(v.clone()), &body[2..])
+                        }
+                        _ => (None, body),
+                    };
+                    let op = parse_op(op_toks, line, registry)?;
+                    if op.creates() && bind.is_none() {
+                        return Err(err(format!(
+                            "expected `NAME = {}`: the new object needs a variable",
+                            canonical(op_toks)
+                        )));
+                    }
+                    if !op.creates() {
+                        if let Some(b) = &bind {
                             return Err(err(format!(
-                                "expected a variable name before `=`, found `{v}`"
+                                "`{b} =`: this operation creates nothing to bind"
                             )));
                         }
-                        (Some(v.clone()), &body[2..])
                     }
-                    _ => (None, body),
-                };
-                let op = parse_op(op_toks, line, registry)?;
-                if op.creates() && bind.is_none() {
-                    return Err(err(format!(
-                        "expected `NAME = {}`: the new object needs a variable",
-                        canonical(op_toks)
-                    )));
+                    StepKind::Do { bind, op }
                 }
-                if !op.creates() {
-                    if let Some(b) = &bind {
+            };
+            let op = match &kind {
+                StepKind::Do { op, .. } | StepKind::Start { op, .. } => Some(op),
+                StepKind::Join | StepKind::Say(_) => None,
+            };
+            if let Some(op) = op {
+                for v in op.uses() {
+                    if !defined.contains_key(v) {
                         return Err(err(format!(
-                            "`{b} =`: this operation creates nothing to bind"
+                            "unknown variable `{v}`: expected one bound by an earlier `{v} = ...`"
                         )));
                     }
                 }
-                StepKind::Do { bind, op }
             }
-        };
-        let op = match &kind {
-            StepKind::Do { op, .. } | StepKind::Start { op } => Some(op),
-            StepKind::Join | StepKind::Say(_) => None,
-        };
-        if let Some(op) = op {
-            for v in op.uses() {
-                if !defined.contains_key(v) {
+            if let Some(op) = op {
+                check_method(op, &call_iface, registry).map_err(err)?;
+            }
+            if let StepKind::Do { bind: Some(b), op } = &kind {
+                let known = match op {
+                    Op::CreateCall { riid, .. } => Some(riid.iid),
+                    Op::QueryInterface { target, iface } => Some(iface.iid)
+                        .filter(|iid| registry.iface_of_async(iid).is_some())
+                        .or_else(|| call_iface.get(target).copied()),
+                    _ => None,
+                };
+                if let Some(iid) = known.filter(|iid| registry.iface_of_async(iid).is_some()) {
+                    call_iface.insert(b.clone(), iid);
+                }
+                if let Some(first) = defined.get(b) {
                     return Err(err(format!(
-                        "unknown variable `{v}`: expected one bound by an earlier `{v} = ...`"
+                        "`{b}` is already bound (line {first}): names are bound once"
                     )));
                 }
+                defined.insert(b.clone(), line);
             }
-        }
-        if let Some(op) = op {
-            check_method(op, &call_iface, registry).map_err(err)?;
-        }
-        if let StepKind::Do { bind: Some(b), op } = &kind {
-            let known = match op {
-                Op::CreateCall { riid, .. } => Some(riid.iid),
-                Op::QueryInterface { target, iface } => Some(iface.iid)
-                    .filter(|iid| registry.iface_of_async(iid).is_some())
-                    .or_else(|| call_iface.get(target).copied()),
-                _ => None,
+            let text = match arrow {
+                Some(p) => canonical(&rest[..p]),
+                None => canonical(rest),
             };
-            if let Some(iid) = known.filter(|iid| registry.iface_of_async(iid).is_some()) {
-                call_iface.insert(b.clone(), iid);
-            }
-            if let Some(first) = defined.get(b) {
-                return Err(err(format!(
-                    "`{b}` is already bound (line {first}): names are bound once"
-                )));
-            }
-            defined.insert(b.clone(), line);
+            steps.push(Step {
+                line,
+                actor,
+                kind,
+                expect,
+                text,
+            });
         }
-        let text = match arrow {
-            Some(p) => canonical(&rest[..p]),
-            None => canonical(rest),
-        };
-        steps.push(Step {
-            line,
-            actor,
-            kind,
-            expect,
-            text,
-        });
     }
     if let Some((actor, line)) = started.iter().min_by_key(|(_, l)| **l) {
         return Err(SyntaxError {
@@ -519,6 +305,31 @@ pub fn parse(source: &str, registry: &Registry) -> Result<Vec<Step>, SyntaxError
         });
     }
     Ok(steps)
+}
+
+/// The most times `repeat N:` runs a statement.
+const MAX_REPEAT: u32 = 10_000;
+
+/// `repeat N: STATEMENT`: `N` and the statement's tokens; any other line: 1 and the line.
+fn repeat_count(toks: &[Tok], line: usize) -> Result<(u32, &[Tok]), SyntaxError> {
+    match toks {
+        [Tok::Word(r), rest @ ..] if r == "repeat" => match rest {
+            [Tok::Word(n), Tok::Colon, stmt @ ..] if !stmt.is_empty() => match number(n, None) {
+                Some(n @ 1..=MAX_REPEAT) => Ok((n, stmt)),
+                _ => Err(SyntaxError {
+                    line,
+                    message: format!(
+                        "repeat: expected a count from 1 to {MAX_REPEAT}, found `{n}`"
+                    ),
+                }),
+            },
+            _ => Err(SyntaxError {
+                line,
+                message: "repeat: expected `repeat N: STATEMENT`".into(),
+            }),
+        },
+        _ => Ok((1, toks)),
+    }
 }
 
 /// A `Begin_`/`Finish_` on a call object of a known interface: the method exists and the
@@ -590,14 +401,18 @@ mod tests {
             s[3].expect,
             Some(Expect {
                 hr: RPC_S_CALLPENDING,
-                values: vec![]
+                values: vec![],
+                also: vec![],
+                props: vec![],
             })
         );
         assert_eq!(
             s[6].expect,
             Some(Expect {
                 hr: S_OK,
-                values: vec![Value::Str(b"hello".to_vec())]
+                values: vec![Value::Str(b"hello".to_vec())],
+                also: vec![],
+                props: vec![],
             })
         );
         assert_eq!(
@@ -606,9 +421,32 @@ mod tests {
                 op: Op::Finish {
                     call: "call".into(),
                     method: "Read".into()
-                }
+                },
+                blocks: None,
             }
         );
+    }
+
+    #[test]
+    fn alternatives_and_properties_follow_the_first_result() {
+        let r = Registry::new();
+        let s = parse(
+            "e = StdEvent\nWait e 0 -> RPC_S_CALLPENDING | S_OK sometimes S_OK never E_FAIL | E_UNEXPECTED\n",
+            &r,
+        )
+        .unwrap();
+        let e = s[1].expect.as_ref().unwrap();
+        assert_eq!(e.hr, RPC_S_CALLPENDING);
+        assert_eq!(e.also.len(), 1);
+        assert_eq!(e.also[0].hr, S_OK);
+        assert_eq!(e.props.len(), 2);
+        assert_eq!(e.props[0].quantifier, Quantifier::Sometimes);
+        assert_eq!(e.props[1].quantifier, Quantifier::Never);
+        assert_eq!(e.props[1].results.len(), 2);
+        let err = parse("e = StdEvent\nWait e 0 -> S_OK |\n", &r).unwrap_err();
+        assert_eq!(err.line, 2);
+        let err = parse("e = StdEvent\nWait e 0 -> S_OK always\n", &r).unwrap_err();
+        assert!(err.message.contains("always"), "{}", err.message);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! server, so the default registry runs every script the language has always run. A name or
 //! IID registered twice keeps its first registration.
 
+use std::any::Any;
 use std::io::Write;
 use std::marker::PhantomData;
 use std::path::Path;
@@ -35,24 +36,23 @@ pub(crate) struct IfaceDesc {
     pub(crate) name: &'static str,
     pub(crate) iid: IID,
     query: fn(&dyn IUnknown) -> Result<Ptr, HRESULT>,
-    create: CreateAs,
+    fill: Fill,
 }
 
-/// `CreateCall(riid, NULL, riid2, &p)` with `p` typed for one interface.
-type CreateAs = fn(&dyn ICallFactory, &IID, &IID) -> (HRESULT, Option<Ptr>);
+/// Runs a call (`CreateCall`, `CoCreateInstance`) with an out-slot typed for one interface:
+/// its `HRESULT` and the pointer it wrote.
+type Fill = fn(&mut dyn FnMut(&mut dyn Any) -> HRESULT) -> (HRESULT, Option<Ptr>);
 
 fn desc<J: ?Sized + Interface + IUnknown>() -> IfaceDesc {
     fn query_as<J: ?Sized + Interface + IUnknown>(u: &dyn IUnknown) -> Result<Ptr, HRESULT> {
         let p = crate::unknown::query::<J>(u).map_err(|e| e.code())?;
         Ptr::new(p)
     }
-    fn create_as<J: ?Sized + Interface + IUnknown>(
-        f: &dyn ICallFactory,
-        riid: &IID,
-        riid2: &IID,
+    fn fill_as<J: ?Sized + Interface + IUnknown>(
+        call: &mut dyn FnMut(&mut dyn Any) -> HRESULT,
     ) -> (HRESULT, Option<Ptr>) {
         let mut slot: Option<ComPtr<J>> = None;
-        let hr = f.create_call(riid, None, riid2, Some(&mut slot));
+        let hr = call(&mut slot);
         match slot.map(Ptr::new) {
             Some(Ok(p)) => (hr, Some(p)),
             Some(Err(e)) => (e, None),
@@ -63,7 +63,7 @@ fn desc<J: ?Sized + Interface + IUnknown>() -> IfaceDesc {
         name: J::NAME,
         iid: J::IID,
         query: query_as::<J>,
-        create: create_as::<J>,
+        fill: fill_as::<J>,
     }
 }
 
@@ -304,7 +304,7 @@ impl<M: ScriptInterface> ErasedServer for Server<M> {
 
 /// What scripts can name: interfaces and server constructors. [`Registry::new`] knows the
 /// built-ins (`ISimpleStream`, `SimpleStream`); register your own interfaces (declared with
-/// [`com_interface!`](crate::com_interface) ending its `calls` line in `script`) and servers,
+/// [`#[interface]`](macro@crate::interface), which generates the script glue by default) and servers,
 /// then run scripts with [`Registry::run_source`] / [`Registry::run_file`].
 ///
 /// ```
@@ -487,17 +487,30 @@ impl Registry {
         }
     }
 
-    /// `CreateCall(riid, NULL, riid2, &p)` with `p` typed for `riid2`.
+    /// Runs `call` with an out-slot typed for `iid` (an `IUnknown` slot for an unknown IID,
+    /// so the callee gives its real answer).
+    pub(crate) fn fill(
+        &self,
+        iid: &IID,
+        call: &mut dyn FnMut(&mut dyn Any) -> HRESULT,
+    ) -> (HRESULT, Option<Ptr>) {
+        let d = self
+            .all()
+            .find(|d| d.iid == *iid)
+            .unwrap_or_else(desc::<dyn IUnknown>);
+        (d.fill)(call)
+    }
+
+    /// `CreateCall(riid, outer, riid2, &p)` with `p` typed for `riid2`.
     pub(crate) fn create_call(
         &self,
         f: &dyn ICallFactory,
         riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
         riid2: &IID,
     ) -> (HRESULT, Option<Ptr>) {
-        let d = self
-            .all()
-            .find(|d| d.iid == *riid2)
-            .unwrap_or_else(desc::<dyn IUnknown>);
-        (d.create)(f, riid, riid2)
+        self.fill(riid2, &mut |slot| {
+            f.create_call(riid, outer, riid2, Some(slot))
+        })
     }
 }

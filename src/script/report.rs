@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::parse::{hr_name, Step};
+use super::parse::{hr_name, Step, StepKind};
 use super::run::ScriptError;
 use super::runner::Runner;
 use super::value::Value;
@@ -124,6 +124,15 @@ pub(super) fn show_timeout(t: u32) -> String {
     }
 }
 
+/// `COWAIT_*` flags as a label shows them: `0`, or hex (`0x1`).
+pub(super) fn show_flags(flags: u32) -> String {
+    if flags == 0 {
+        "0".into()
+    } else {
+        format!("0x{flags:X}")
+    }
+}
+
 /// A call object's state as printed after a step.
 pub(super) fn show_state(s: State) -> &'static str {
     match s {
@@ -163,6 +172,21 @@ pub(super) fn print(r: &Runner, step: &Step, o: &Outcome, out: &mut dyn Write) -
 
 /// Compares a step's outcome with its expectation.
 pub(super) fn check(file: &str, step: &Step, o: &Outcome) -> Result<(), ScriptError> {
+    if let StepKind::Start {
+        blocks: Some(want), ..
+    } = step.kind
+    {
+        let blocked = o.text.as_deref() == Some("started, blocks");
+        let word = |b: bool| if b { "blocks" } else { "returns" };
+        if blocked != want {
+            return Err(ScriptError::Mismatch {
+                file: file.to_string(),
+                line: step.line,
+                expected: word(want).into(),
+                got: word(blocked).into(),
+            });
+        }
+    }
     let Some(exp) = &step.expect else {
         return Ok(());
     };

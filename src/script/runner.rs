@@ -62,12 +62,19 @@ pub(super) enum ObjKind {
         server: usize,
         /// Its asynchronous interface, when registered.
         iface: Option<Arc<dyn ErasedInterface>>,
+        /// The script's `Outer` it is aggregated under: what its completion signals.
+        outer: Option<usize>,
     },
     Event {
         handle: HANDLE,
     },
     Container {
         members: Vec<Member>,
+    },
+    /// A script-made controlling unknown (`Outer`).
+    Outer {
+        outer: Arc<super::exec::ScriptOuter>,
+        handle: HANDLE,
     },
 }
 
@@ -213,7 +220,7 @@ impl Runner {
                         Phase::Whole,
                     )?
                 }
-                StepKind::Start { op } => self.start(step, op)?,
+                StepKind::Start { op, .. } => self.start(step, op)?,
                 StepKind::Join => self.join(step)?,
                 StepKind::Say(_) => continue,
             };
@@ -282,9 +289,22 @@ impl Runner {
         }
     }
 
+    /// The participant a call object's completion signals: its `ISynchronize`, or the
+    /// script's `Outer` it is aggregated under.
+    pub(super) fn signal_part(&self, obj: usize) -> String {
+        match self.objs[obj].kind {
+            ObjKind::Call {
+                outer: Some(outer), ..
+            } => self.objs[outer].name.clone(),
+            _ => self.part(obj, true),
+        }
+    }
+
     pub(super) fn handle(&self, obj: usize) -> Option<HANDLE> {
         match &self.objs[obj].kind {
-            ObjKind::Call { handle, .. } | ObjKind::Event { handle } => Some(handle.clone()),
+            ObjKind::Call { handle, .. }
+            | ObjKind::Event { handle }
+            | ObjKind::Outer { handle, .. } => Some(handle.clone()),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 //! [`SyncMethodHandler`] (the implementation's methods run on a worker pool).
 //!
 //! Invariants: one COM identity — `IUnknown`, `ICallFactory` and (when the interface was
-//! declared with `com_interface!`'s `script`) the synchronous interface are this object; the
+//! declared with `#[interface]` and its script glue) the synchronous interface are this object; the
 //! server holds one reference on its implementation object for its lifetime.
 
 use std::any::Any;

@@ -3,12 +3,23 @@
 //!
 //! # Invariants
 //!
-//! * An event's list of registered waiters changes only under the event's own lock. Its
-//!   `signaled` flag (an atomic, read lock-free by the fast paths) becomes true only under that
-//!   lock; it becomes false under it (a wait consuming an auto-reset signal) or lock-free
-//!   (`ResetEvent`). So while a thread holds the lock, a clear event stays clear: whatever it
-//!   finds signaled under the lock was signaled from the moment it looked, and a reset racing
-//!   with it is ordered after it. (A reset takes no lock: it never has a waiter to wake.)
+//! * An event's state is one atomic word (`EventCore::word`): `SIGNALED`, `CLOSED`, and two
+//!   bits that send a `SetEvent` to the locked slow path — `WAITERS` (the list of registered
+//!   waiters is not empty) and `HELD` (a thread under the event's lock is deciding from the
+//!   event's state and needs a clear event to stay clear). Both are changed only under the
+//!   event's lock; `CLOSED` is set only under it.
+//! * **`SetEvent` takes no lock when no one waits:** with `WAITERS` and `HELD` clear it sets
+//!   `SIGNALED` by compare-and-swap on the word (an event already signaled is left as it is).
+//!   Otherwise it takes the lock. A waiter registers by setting `WAITERS` (or `HELD`) with one
+//!   read-modify-write of the same word that tells it whether the event is signaled, so a
+//!   signal either lands before it (the waiter sees it and takes it) or sees the bit and goes
+//!   through the lock (and grants it to the registered waiter): no lost wake-up.
+//! * So while a thread holds the lock and has `HELD` or `WAITERS` set, a clear event stays
+//!   clear: whatever it finds signaled then was signaled from the moment the bit was set,
+//!   and a reset racing with it is ordered after it. `ResetEvent` and the consumption of an
+//!   auto-reset signal take no lock: each clears `SIGNALED` by one read-modify-write, and a
+//!   consumption succeeds only if that read-modify-write found the signal (so an auto-reset
+//!   signal is consumed at most once, with or without the lock).
 //! * **Signals are handed off, as Windows' dispatcher does.** A wait-any waiter registers with
 //!   every event it sleeps on, checking the event under the same lock. A `SetEvent` that finds
 //!   registered wait-any waiters *grants* its signal to them under the lock: an auto-reset event
@@ -17,23 +28,24 @@
 //!   takes it does an auto-reset event become signaled. So N `SetEvent`s on an auto-reset event
 //!   with N threads blocked on it release all N (signals are never merged while someone waits),
 //!   and a manual-reset signal releases every thread that was waiting when it came, even if the
-//!   event is reset before they run.
+//!   event is reset before they run. (With no one waiting, two `SetEvent`s on an auto-reset
+//!   event merge into one signal, as on Windows.)
 //! * A waiter takes at most one grant per wait: grants, its own claim of a signaled event during
 //!   registration, and its timeout are decided under its own lock, so a wait-any consumes
 //!   exactly one signal or none, and a signal granted before the timeout is never dropped.
 //! * Wait-all waiters are not granted single signals: they are woken whenever one of their
 //!   events becomes signaled, then lock every event (in address order, so two wait-alls cannot
-//!   deadlock) and consume all auto-reset events at once or none.
+//!   deadlock), set `HELD` on each, and consume all auto-reset events at once or none.
 //! * Lock order: an event's lock, then a waiter's lock; several event locks only in address
 //!   order. No path takes an event lock while holding a waiter's lock.
 //! * Waiting never polls and never starts a thread: a waiter spins briefly (bounded backoff,
-//!   reading only `signaled`), then sleeps on a parker until granted, notified or timed out. A
+//!   reading only the word), then sleeps on a parker until granted, notified or timed out. A
 //!   signal with no waiters wakes no one.
 
 use std::cell::Cell;
 use std::fmt;
 
-use super::prim::{Arc, AtomicBool, Backoff, Condvar, Deadline, Mutex, MutexGuard, Ordering};
+use super::prim::{Arc, AtomicU32, Backoff, Condvar, Deadline, Mutex, MutexGuard, Ordering};
 
 /// The most handles one wait accepts (`MAXIMUM_WAIT_OBJECTS`).
 pub const MAXIMUM_WAIT_OBJECTS: usize = 64;
@@ -177,14 +189,23 @@ impl EventState {
     }
 }
 
+/// [`EventCore::word`]: the event is signaled.
+const SIGNALED: u32 = 1;
+/// [`EventCore::word`]: the handle was closed (set once, under the lock, with `SIGNALED`).
+const CLOSED: u32 = 2;
+/// [`EventCore::word`]: waiters are registered (changed only under the lock).
+const WAITERS: u32 = 4;
+/// [`EventCore::word`]: a thread under the lock needs a clear event to stay clear (set and
+/// cleared within one critical section).
+const HELD: u32 = 8;
+/// The bits that send `SetEvent` (and a lock-free consumption) to the locked path.
+const SLOW: u32 = WAITERS | HELD;
+
 /// A Win32-style event: the object behind a [`HANDLE`].
 pub(crate) struct EventCore {
     manual: bool,
-    /// Set only under `state`'s lock; cleared under it or lock-free (see the invariants).
-    signaled: AtomicBool,
-    /// Set once, under `state`'s lock, when the handle is closed (its owning object was
-    /// released): every wait on it ends, at once or as soon as it looks under the lock.
-    closed: AtomicBool,
+    /// `SIGNALED | CLOSED | WAITERS | HELD` (see the invariants).
+    word: AtomicU32,
     state: Mutex<EventState>,
     /// Under loom, the lock order of a wait-all: creation order. Addresses, the order of the
     /// ordinary build, differ between loom's iterations, and loom needs every iteration to
@@ -199,8 +220,7 @@ impl EventCore {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         EventCore {
             manual,
-            signaled: AtomicBool::new(initial),
-            closed: AtomicBool::new(false),
+            word: AtomicU32::new(if initial { SIGNALED } else { 0 }),
             state: Mutex::new(EventState { waiters: None }),
             #[cfg(loom)]
             seq: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -222,12 +242,33 @@ impl EventCore {
 
     #[inline]
     fn is_signaled(&self) -> bool {
-        self.signaled.load(Ordering::Acquire)
+        self.word.load(Ordering::Acquire) & SIGNALED != 0
     }
 
     #[inline]
     fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.word.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Under the lock (`_locked`): sets `HELD` (no `SetEvent` can make the event signaled
+    /// until [`release_locked`](Self::release_locked)) and returns the word as it was.
+    #[inline]
+    fn hold_locked(&self, _locked: &EventState) -> u32 {
+        self.word.fetch_or(HELD, Ordering::AcqRel)
+    }
+
+    /// Under the lock (`locked`), at the end of a critical section that set `HELD` or changed
+    /// the waiter list: `WAITERS` is made to say whether the list is empty, and `HELD` is
+    /// cleared. `WAITERS` is set before `HELD` is cleared, so no `SetEvent` slips through
+    /// in between.
+    #[inline]
+    fn release_locked(&self, locked: &EventState) {
+        if locked.waiters().is_empty() {
+            self.word.fetch_and(!(HELD | WAITERS), Ordering::AcqRel);
+        } else {
+            self.word.fetch_or(WAITERS, Ordering::AcqRel);
+            self.word.fetch_and(!HELD, Ordering::AcqRel);
+        }
     }
 
     /// `CloseHandle`: the event is signaled for good and every registered waiter is woken;
@@ -235,8 +276,7 @@ impl EventCore {
     #[cold]
     fn close(&self) {
         let s = self.state.lock();
-        self.closed.store(true, Ordering::Release);
-        self.signaled.store(true, Ordering::Release);
+        self.word.fetch_or(CLOSED | SIGNALED, Ordering::AcqRel);
         for r in s.waiters() {
             if r.all {
                 r.waiter.notify();
@@ -246,11 +286,37 @@ impl EventCore {
         }
     }
 
-    /// `SetEvent`.
+    /// `SetEvent`. Lock-free when no one waits: one compare-and-swap of the word, or none if
+    /// the event is already signaled. Each retry means another thread changed the word.
+    #[inline]
     fn set(&self) {
+        let mut w = self.word.load(Ordering::Acquire);
+        loop {
+            if w & SLOW != 0 {
+                return self.set_slow();
+            }
+            if w & SIGNALED != 0 {
+                return; // signaled, and nobody waits: nothing to do
+            }
+            match self.word.compare_exchange_weak(
+                w,
+                w | SIGNALED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// `SetEvent` with waiters registered (or a thread deciding under the lock): under the
+    /// lock, hands the signal to the waiters.
+    #[cold]
+    fn set_slow(&self) {
         let s = self.state.lock();
         if self.manual {
-            self.signaled.store(true, Ordering::Release);
+            self.word.fetch_or(SIGNALED, Ordering::AcqRel);
             // Every thread waiting now is released, whatever happens to the event next.
             for r in s.waiters() {
                 if r.all {
@@ -272,7 +338,7 @@ impl EventCore {
             {
                 return;
             }
-            self.signaled.store(true, Ordering::Release);
+            self.word.fetch_or(SIGNALED, Ordering::AcqRel);
             for r in s.waiters().iter().filter(|r| r.all) {
                 r.waiter.notify();
             }
@@ -285,49 +351,66 @@ impl EventCore {
     fn reset(&self) {
         // Reading first leaves a clear event's cache line shared with its waiters.
         if self.is_signaled() {
-            self.signaled.store(false, Ordering::Release);
+            self.word.fetch_and(!SIGNALED, Ordering::AcqRel);
         }
     }
 
-    /// Under the lock (`_locked`): takes the signal if there is one (consuming it if
-    /// auto-reset).
+    /// Takes the signal of a signaled or closed event. An auto-reset event's signal is
+    /// consumed by a compare-and-swap that must find it (`false` if another thread took or
+    /// reset it first; each retry means another thread changed the word). `held`: the caller
+    /// holds the lock and set `HELD`; otherwise, while another thread holds it (a wait-all
+    /// deciding to take all its signals), the consumption goes through the lock. A closed
+    /// event stays signaled (a wait on it reports `E_HANDLE`).
     #[inline]
-    fn try_acquire_locked(&self, _locked: &mut EventState) -> bool {
-        if self.is_signaled() || self.is_closed() {
-            self.consume_locked(_locked);
-            true
-        } else {
-            false
+    fn consume(&self, held: bool) -> bool {
+        let mut w = self.word.load(Ordering::Acquire);
+        loop {
+            if w & CLOSED != 0 {
+                return true;
+            }
+            if w & SIGNALED == 0 {
+                return false;
+            }
+            if self.manual {
+                return true;
+            }
+            if !held && w & HELD != 0 {
+                return self.consume_slow();
+            }
+            match self.word.compare_exchange_weak(
+                w,
+                w & !SIGNALED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
         }
     }
 
-    /// Under the lock (`_locked`), the event being signaled: an auto-reset event is reset by
-    /// the wait that takes its signal.
-    #[inline]
-    fn consume_locked(&self, _locked: &mut EventState) {
-        if !self.manual && !self.is_closed() {
-            self.signaled.store(false, Ordering::Release);
-        }
+    #[cold]
+    fn consume_slow(&self) -> bool {
+        let s = self.state.lock();
+        self.hold_locked(&s);
+        let taken = self.consume(true);
+        self.release_locked(&s);
+        taken
     }
 
-    /// Takes the signal if there is one, without waiting.
+    /// Takes the signal if there is one, without waiting. Lock-free unless a thread holds
+    /// the event (see [`consume`](Self::consume)).
     #[inline]
     fn try_acquire(&self) -> bool {
-        if !self.is_signaled() {
-            // A closed event reads as signaled unless a racing lock-free reset cleared it.
-            return self.is_closed();
-        }
-        if self.manual {
-            return true;
-        }
-        let mut s = self.state.lock();
-        self.try_acquire_locked(&mut s)
+        self.consume(false)
     }
 
     fn unregister(&self, w: &Arc<Waiter>) {
-        if let Some(waiters) = &mut self.state.lock().waiters {
+        let mut s = self.state.lock();
+        if let Some(waiters) = &mut s.waiters {
             waiters.retain(|r| !Arc::ptr_eq(&r.waiter, w));
         }
+        self.release_locked(&s);
     }
 }
 
@@ -509,10 +592,10 @@ fn try_once(handles: &[HANDLE], all: bool) -> Option<usize> {
     }
 }
 
-/// Under all the locks: takes every signal at once, or none.
+/// Under all the locks, each event held (`HELD`): takes every signal at once, or none.
 fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, EventState>>]) -> bool {
-    // Under the locks no event can become signaled, only be reset: if each is signaled when
-    // looked at, all were at the first look.
+    // While held no event can become signaled, only be reset: if each is signaled when
+    // looked at, all were when the last was held.
     if handles.iter().any(|h| h.0.is_closed()) {
         return true; // the caller reports E_HANDLE
     }
@@ -523,16 +606,16 @@ fn try_acquire_all(handles: &[HANDLE], states: &mut [Option<MutexGuard<'_, Event
     {
         return false;
     }
-    for (h, s) in handles.iter().zip(states.iter_mut()) {
-        if let Some(s) = s {
-            h.0.consume_locked(s);
-        }
+    for h in handles {
+        // A reset racing with the wait is ordered after it (see the invariants).
+        let _ = h.0.consume(true);
     }
     true
 }
 
-/// Locks every event of `handles` in address order (so concurrent wait-alls cannot deadlock)
-/// and runs `f` with the guards in the order of `handles`.
+/// Locks every event of `handles` in address order (so concurrent wait-alls cannot deadlock),
+/// holds each (`HELD`: none can become signaled meanwhile) and runs `f` with the guards in
+/// the order of `handles`; then updates each event's `WAITERS` and lets it go.
 fn with_all_locked<R>(
     handles: &[HANDLE],
     f: impl FnOnce(&mut [Option<MutexGuard<'_, EventState>>]) -> R,
@@ -546,9 +629,17 @@ fn with_all_locked<R>(
     let mut guards: [Option<MutexGuard<'_, EventState>>; MAXIMUM_WAIT_OBJECTS] =
         std::array::from_fn(|_| None);
     for &i in &order[..n] {
-        guards[i] = Some(handles[i].0.state.lock());
+        let g = handles[i].0.state.lock();
+        handles[i].0.hold_locked(&g);
+        guards[i] = Some(g);
     }
-    f(&mut guards[..n])
+    let r = f(&mut guards[..n]);
+    for (h, g) in handles.iter().zip(&guards[..n]) {
+        if let Some(g) = g {
+            h.0.release_locked(g);
+        }
+    }
+    r
 }
 
 #[cold]
@@ -579,10 +670,13 @@ fn wait_any_slow(
     let mut registered = 0;
     for (i, h) in handles.iter().enumerate() {
         let mut s = h.0.state.lock();
-        if h.0.is_signaled() || h.0.is_closed() {
+        // One read-modify-write holds the event and reads it: a SetEvent after it takes the
+        // lock and finds this waiter registered (see the invariants).
+        if h.0.hold_locked(&s) & (SIGNALED | CLOSED) != 0 {
             if w.grant(i) {
-                h.0.consume_locked(&mut s);
+                let _ = h.0.consume(true);
             }
+            h.0.release_locked(&s);
             break;
         }
         s.register(Registration {
@@ -590,6 +684,7 @@ fn wait_any_slow(
             index: i,
             all: false,
         });
+        h.0.release_locked(&s);
         registered = i + 1;
         drop(s);
         if w.granted().is_some() {

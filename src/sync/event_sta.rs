@@ -3,7 +3,7 @@
 
 use super::{
     put_waiter, take_waiter, try_acquire_all, wait_slow, with_all_locked, Registration, Wake,
-    HANDLE,
+    CLOSED, HANDLE, SIGNALED,
 };
 use crate::sync::prim::Deadline;
 
@@ -47,7 +47,10 @@ pub(crate) fn wait_or_wake(
     w.begin(false);
     {
         let mut s = wake.0.state.lock();
-        if wake.0.try_acquire_locked(&mut s) {
+        // Held and read in one step, as a wait-any registers (see the event core's invariants).
+        if wake.0.hold_locked(&s) & (SIGNALED | CLOSED) != 0 {
+            let _ = wake.0.consume(true);
+            wake.0.release_locked(&s);
             drop(s);
             put_waiter(w);
             return WaitOrWake::Woken;
@@ -57,6 +60,7 @@ pub(crate) fn wait_or_wake(
             index: usize::MAX,
             all: true,
         });
+        wake.0.release_locked(&s);
     }
     let done = with_all_locked(handles, |states| {
         if try_acquire_all(handles, states) {

@@ -1,4 +1,5 @@
-//! `ICancelMethodCalls` on a call object: `Cancel` and `TestCancel`.
+//! `ICancelMethodCalls` on a call object: `Cancel` and `TestCancel`; the actor thread's
+//! `CoEnableCallCancellation` / `CoDisableCallCancellation` count.
 //!
 //! Invariant: a successful `Cancel` that completed the call locally draws the `Signal()` it
 //! caused.
@@ -9,7 +10,7 @@ use super::super::run::ScriptError;
 use super::super::runner::Runner;
 use super::super::trace::EventKind;
 use super::{prepared, Arrow, Prepared};
-use crate::call::ICancelMethodCalls;
+use crate::call::{co_disable_call_cancellation, co_enable_call_cancellation, ICancelMethodCalls};
 use crate::hresult::{HRESULT, S_OK};
 
 /// `Cancel C SECONDS`.
@@ -34,7 +35,7 @@ pub(super) fn cancel(
         },
         move |r, ran, hr: HRESULT| {
             if hr == S_OK {
-                let sync = r.part(obj, true);
+                let sync = r.signal_part(obj);
                 ran.event(
                     r,
                     EventKind::Call,
@@ -69,4 +70,31 @@ pub(super) fn test_cancel(
         },
         |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     ))
+}
+
+/// `CoEnableCallCancellation` (`enable`) / `CoDisableCallCancellation` with `pReserved = NULL`,
+/// on the actor's thread (the count is per thread).
+pub(super) fn call_cancellation(step: &Step, enable: bool) -> Prepared {
+    let name = if enable {
+        "CoEnableCallCancellation"
+    } else {
+        "CoDisableCallCancellation"
+    };
+    let arrow = Arrow {
+        obj: None,
+        to: step.actor.clone(),
+        label: format!("{name}(NULL)"),
+        one_way: false,
+    };
+    prepared(
+        arrow,
+        move || {
+            if enable {
+                co_enable_call_cancellation(None)
+            } else {
+                co_disable_call_cancellation(None)
+            }
+        },
+        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
+    )
 }

@@ -6,7 +6,7 @@
 
 use super::super::parse::Step;
 use super::super::ptr::addr_of;
-use super::super::report::{show_timeout, Outcome};
+use super::super::report::{show_flags, show_timeout, Outcome};
 use super::super::run::ScriptError;
 use super::super::runner::{Member, ObjKind, Runner};
 use super::super::value::Value;
@@ -14,28 +14,36 @@ use super::{prepared, Arrow, Prepared};
 use crate::hresult::{HRESULT, S_OK};
 use crate::sync::{ISynchronize, ISynchronizeContainer};
 
-/// `AddSynchronize K X`.
+/// `AddSynchronize K X|NULL`.
 pub(super) fn add(
     r: &mut Runner,
     step: &Step,
     container: &str,
-    sync: &str,
+    sync: Option<&str>,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, container)?;
-    let (sobj, s) = r.target(step, sync)?;
+    let (member, s) = match sync {
+        Some(name) => {
+            let (sobj, s) = r.target(step, name)?;
+            (r.handle(sobj).map(|_| name.to_string()), Some(s))
+        }
+        None => (None, None),
+    };
     let arrow = Arrow {
         obj: Some(obj),
         to: r.part(obj, false),
-        label: format!("AddSynchronize({sync})"),
+        label: format!("AddSynchronize({})", sync.unwrap_or("NULL")),
         one_way: false,
     };
-    let member = r.handle(sobj).map(|_| sync.to_string());
     Ok(prepared(
         arrow,
         move || -> (HRESULT, Option<usize>) {
             let c = match t.get::<dyn ISynchronizeContainer>() {
                 Ok(c) => c,
                 Err(hr) => return (hr, None),
+            };
+            let Some(s) = s else {
+                return (c.add_synchronize(None), None);
             };
             let p = match s.get::<dyn ISynchronize>() {
                 Ok(p) => p.into_ptr(),
@@ -55,18 +63,26 @@ pub(super) fn add(
     ))
 }
 
-/// `WaitMultiple K TIMEOUT`: out-parameter the variable of the object returned.
+/// `WaitMultiple K [FLAGS] TIMEOUT [NULL]`: out-parameter the variable of the object
+/// returned (none when `ppSync` is `NULL`).
 pub(super) fn wait_multiple(
     r: &mut Runner,
     step: &Step,
     container: &str,
+    flags: u32,
     timeout: u32,
+    out: bool,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, container)?;
     let arrow = Arrow {
         obj: Some(obj),
         to: r.part(obj, false),
-        label: format!("WaitMultiple(0, {})", show_timeout(timeout)),
+        label: format!(
+            "WaitMultiple({}, {}{})",
+            show_flags(flags),
+            show_timeout(timeout),
+            if out { "" } else { ", NULL" }
+        ),
         one_way: false,
     };
     Ok(prepared(
@@ -77,7 +93,7 @@ pub(super) fn wait_multiple(
                 Err(hr) => return (hr, None),
             };
             let mut got = None;
-            let hr = c.wait_multiple(0, timeout, Some(&mut got));
+            let hr = c.wait_multiple(flags, timeout, out.then_some(&mut got));
             (hr, got.as_ref().map(|p| addr_of(p.as_arc())))
         },
         move |r, _, (hr, addr)| {

@@ -7,7 +7,7 @@
 //! object reported; the final `Release` of a call object notes what it did to its call.
 
 use super::super::parse::{Iface, ServerKind, Step};
-use super::super::ptr::{handle_of, Ptr};
+use super::super::ptr::{handle_of, Ptr, Use};
 use super::super::registry::Serving;
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
@@ -18,6 +18,7 @@ use super::{prepared, Arrow, Prepared};
 use crate::call::{ICallFactory, State};
 use crate::hresult::{HRESULT, S_OK};
 use crate::sync::{ManualResetEvent, StdEvent, SynchronizeContainer, HANDLE};
+use crate::unknown::IUnknown;
 
 /// `SimpleStream "DATA" [strict]` / `SimpleStreamSyncOnly "DATA"`: the registered
 /// `SimpleStream` server, hand-driven or plain.
@@ -240,19 +241,50 @@ pub(super) fn add_ref(
     ))
 }
 
-/// `NAME = CreateCall F IFACE [IFACE2]`.
+/// `NAME = CreateCall F IFACE [IFACE2] [outer O]`, or `CreateCall F IFACE [IFACE2] [outer O]
+/// NULL` (`ppv = NULL`: nothing to bind).
 pub(super) fn create_call(
     r: &mut Runner,
     step: &Step,
     factory: &str,
     riid: &Iface,
     riid2: &Iface,
+    outer: Option<&str>,
+    ppv: bool,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, factory)?;
+    let (outer_t, script_outer) = match outer {
+        Some(o) => {
+            let (oobj, t) = r.target(step, o)?;
+            let mine = match &r.objs[oobj].kind {
+                ObjKind::Outer { outer, .. } if outer.has_inner() => {
+                    return Err(r.rt(
+                        step,
+                        format!(
+                        "`{o}` aggregates a call object already: use one `Outer` per call object"
+                    ),
+                    ))
+                }
+                ObjKind::Outer { outer, .. } => Some(outer.clone()),
+                _ => None,
+            };
+            (Some(t), mine.map(|m| (m, oobj)))
+        }
+        None => (None, None),
+    };
+    let outer_obj = script_outer.as_ref().map(|(_, o)| *o);
+    let outer_given = outer.is_some();
+    let script_outer = script_outer.map(|(m, _)| m);
     let arrow = Arrow {
         obj: Some(obj),
         to: r.part(obj, false),
-        label: format!("CreateCall({}, NULL, {})", riid.name, riid2.name),
+        label: format!(
+            "CreateCall({}, {}, {}{})",
+            riid.name,
+            outer.unwrap_or("NULL"),
+            riid2.name,
+            if ppv { "" } else { ", NULL" }
+        ),
         one_way: false,
     };
     let registry = r.registry.clone();
@@ -267,10 +299,20 @@ pub(super) fn create_call(
                 Ok(f) => f,
                 Err(hr) => return (hr, None),
             };
-            let (hr, ptr) = registry.create_call(&*f, &riid, &riid2);
+            let outer = match outer_t.map(|o| o.get::<dyn IUnknown>()).transpose() {
+                Ok(o) => o.map(Use::into_ptr),
+                Err(hr) => return (hr, None),
+            };
+            if !ppv {
+                return (f.create_call(&riid, outer.as_ref(), &riid2, None), None);
+            }
+            let (hr, ptr) = registry.create_call(&*f, &riid, outer.as_ref(), &riid2);
             drop(f);
             let Some(ptr) = ptr else { return (hr, None) };
             let unk = ptr.unknown().clone();
+            if let Some(o) = &script_outer {
+                o.set_inner(unk.clone());
+            }
             let call = found
                 .as_ref()
                 .and_then(|i| i.call_addr(&*unk))
@@ -282,9 +324,14 @@ pub(super) fn create_call(
                 return Ok(Outcome::hr(hr));
             };
             let Some((addr, handle)) = call else {
+                let why = if outer_given && outer_obj.is_none() {
+                    ": aggregated under an object that does not pass requests on (use an `Outer`)"
+                } else {
+                    ""
+                };
                 return Err(r.rt(
                     ran.step,
-                    "CreateCall returned an object that is not a call object".into(),
+                    format!("CreateCall returned an object that is not a call object{why}"),
                 ));
             };
             let name = ran.bind.unwrap_or("call").to_string();
@@ -294,21 +341,93 @@ pub(super) fn create_call(
                 view: None,
                 server: obj,
                 iface,
+                outer: outer_obj,
             };
             let new = r.new_obj(&name, ptr.identity(), kind);
             r.bind(Some(&name), new, ptr);
             r.trace
                 .participant(&name, &format!("{name} (call object)"), Role::Call);
-            r.trace.participant(
-                &format!("{name}_ISync"),
-                &format!("ISynchronize of {name}"),
-                Role::CallSync,
-            );
+            if outer_obj.is_none() {
+                r.trace.participant(
+                    &format!("{name}_ISync"),
+                    &format!("ISynchronize of {name}"),
+                    Role::CallSync,
+                );
+            }
             ran.event(r, EventKind::Create, &ran.arrow.to, &name, "call object");
             Ok(Outcome {
                 call_obj: Some(new),
                 ..Outcome::hr(hr)
             })
+        },
+    ))
+}
+
+/// `NAME = CoCreateInstance CLSID [IFACE] [outer O]`: `CoCreateInstance(CLSID, O or NULL,
+/// CLSCTX_INPROC_SERVER, IFACE, &p)`; binds `NAME` to what it made (an event or a container).
+pub(super) fn co_create_instance(
+    r: &mut Runner,
+    step: &Step,
+    clsid: &Iface,
+    riid: &Iface,
+    outer: Option<&str>,
+) -> Result<Prepared, ScriptError> {
+    let outer_t = match outer {
+        Some(o) => Some(r.target(step, o)?.1),
+        None => None,
+    };
+    let arrow = Arrow {
+        obj: None,
+        to: step.actor.clone(),
+        label: format!(
+            "CoCreateInstance({}, {}, {})",
+            clsid.name,
+            outer.unwrap_or("NULL"),
+            riid.name
+        ),
+        one_way: false,
+    };
+    let registry = r.registry.clone();
+    let (class, class_name, riid) = (clsid.iid, clsid.name.clone(), riid.iid);
+    Ok(prepared(
+        arrow,
+        move || -> (HRESULT, Option<(Ptr, Option<HANDLE>)>) {
+            let outer = match outer_t.map(|o| o.get::<dyn IUnknown>()).transpose() {
+                Ok(o) => o.map(Use::into_ptr),
+                Err(hr) => return (hr, None),
+            };
+            let (hr, ptr) = registry.fill(&riid, &mut |slot| {
+                crate::class::co_create_instance(&class, outer.as_ref(), &riid, slot)
+            });
+            let made = ptr.map(|p| {
+                let handle = handle_of(&**p.unknown()).ok();
+                (p, handle)
+            });
+            (hr, made)
+        },
+        move |r, ran, (hr, made)| {
+            let Some((ptr, handle)) = made else {
+                return Ok(Outcome::hr(hr));
+            };
+            let name = ran.bind.unwrap_or("object");
+            let (kind, role) = match handle {
+                Some(handle) if class != crate::guid::CLSID_SynchronizeContainer => {
+                    (ObjKind::Event { handle }, Role::Event)
+                }
+                _ => (
+                    ObjKind::Container {
+                        members: Vec::new(),
+                    },
+                    Role::Container,
+                ),
+            };
+            let obj = r.new_obj(name, ptr.identity(), kind);
+            r.bind(ran.bind, obj, ptr);
+            let short = class_name.trim_start_matches("CLSID_");
+            r.trace
+                .participant(name, &format!("{name} ({short})"), role);
+            ran.event(r, EventKind::Create, &ran.step.actor, name, short);
+            Ok(Outcome::hr(hr))
         },
     ))
 }

@@ -3,11 +3,14 @@
 //! continuation for its result, what counts as "blocked" for it, and its call arrow — and
 //! [`apply`] runs the continuation once the job has returned (at once, or at the `join`).
 //!
-//! * [`lifecycle`] — object creation, `QueryInterface`, `AddRef`, `Release`, `CreateCall`;
+//! * [`lifecycle`] — object creation, `CoCreateInstance`, `QueryInterface`, `AddRef`,
+//!   `Release`, `CreateCall`;
 //! * [`calls`] — `Begin_<Method>` / `Finish_<Method>` on any registered interface;
-//! * [`events`] — `Wait`, `Signal`, `Reset`, `CoWaitForMultipleHandles`;
+//! * [`events`] — `Wait`, `Signal`, `Reset`, `GetHandle`, `CoWaitForMultipleHandles`;
 //! * [`container`] — `AddSynchronize`, `WaitMultiple`;
-//! * [`cancel`] — `Cancel`, `TestCancel`;
+//! * [`cancel`] — `Cancel`, `TestCancel`, `CoEnableCallCancellation`,
+//!   `CoDisableCallCancellation`;
+//! * [`outer`] — `Outer` (a script-made controlling unknown), `Signals`, `Resets`;
 //! * [`server`] — `Complete`, `Fail`, `ServerTestCancel`.
 //!
 //! Invariants: the job and its continuation are built together, so the continuation always
@@ -21,9 +24,12 @@ mod cancel;
 mod container;
 mod events;
 mod lifecycle;
+mod outer;
 mod server;
 
 use std::any::Any;
+
+pub(super) use outer::ScriptOuter;
 
 use super::parse::{Op, Step};
 use super::report::Outcome;
@@ -110,23 +116,42 @@ pub(super) fn prepare(r: &mut Runner, step: &Step, op: &Op) -> Result<Prepared, 
             factory,
             riid,
             riid2,
-        } => lifecycle::create_call(r, step, factory, riid, riid2),
+            outer,
+            ppv,
+        } => lifecycle::create_call(r, step, factory, riid, riid2, outer.as_deref(), *ppv),
+        Op::CoCreateInstance { clsid, riid, outer } => {
+            lifecycle::co_create_instance(r, step, clsid, riid, outer.as_deref())
+        }
+        Op::Outer => Ok(outer::create()),
+        Op::OuterCount { outer, signals } => outer::count(r, step, outer, *signals),
+        Op::GetHandle { target } => events::get_handle(r, step, target),
+        Op::CallCancellation { enable } => Ok(cancel::call_cancellation(step, *enable)),
         Op::Begin { call, method, args } => calls::begin(r, step, call, method, args),
         Op::Finish { call, method } => calls::finish(r, step, call, method),
-        Op::Wait { target, timeout } => events::wait(r, step, target, *timeout),
+        Op::Wait {
+            target,
+            flags,
+            timeout,
+        } => events::wait(r, step, target, *flags, *timeout),
         Op::Signal { target } => events::signal(r, step, target, true),
         Op::Reset { target } => events::signal(r, step, target, false),
         Op::CoWaitForMultipleHandles {
             flags,
             timeout,
             handles,
-        } => events::co_wait(r, step, *flags, *timeout, handles),
+            index,
+        } => events::co_wait(r, step, *flags, *timeout, handles.as_deref(), *index),
         Op::Cancel { call, seconds } => cancel::cancel(r, step, call, *seconds),
         Op::TestCancel { call } => cancel::test_cancel(r, step, call),
-        Op::AddSynchronize { container, sync } => container::add(r, step, container, sync),
-        Op::WaitMultiple { container, timeout } => {
-            container::wait_multiple(r, step, container, *timeout)
+        Op::AddSynchronize { container, sync } => {
+            container::add(r, step, container, sync.as_deref())
         }
+        Op::WaitMultiple {
+            container,
+            flags,
+            timeout,
+            out,
+        } => container::wait_multiple(r, step, container, *flags, *timeout, *out),
         Op::Complete { call } => server::complete(r, step, call),
         Op::Fail { call, hr } => server::fail(r, step, call, *hr),
         Op::ServerTestCancel { call } => server::test_cancel(r, step, call),

@@ -58,7 +58,7 @@ fn completed(r: &mut Runner, ran: &Ran<'_>, obj: usize, wanted: bool, mut o: Out
     let label = format!("{}: {}", ran.arrow.label, o.got());
     ran.event(r, EventKind::Call, &ran.step.actor, &ran.arrow.to, &label);
     if wanted {
-        let sync = r.part(obj, true);
+        let sync = r.signal_part(obj);
         ran.event(r, EventKind::Call, &ran.arrow.to, &sync, "Signal()");
     } else {
         let to = ran.arrow.to.clone();

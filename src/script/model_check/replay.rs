@@ -3,12 +3,18 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{parse, Action, Checked, Divergence, Observed, Seen};
+mod compare;
+
+#[cfg(test)]
+pub(super) use compare::COMPARED;
+use compare::{compare, say, times_out, Expected};
+
+use super::{Action, Checked, Divergence, Observed, Seen};
 use crate::call::FinishMode;
-use crate::hresult::{HRESULT, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_OK};
+use crate::hresult::S_OK;
 use crate::model::{
     co_wait_for_multiple_handles, CallModel, ContainerModel, EventClass, EventModel, MethodIndex,
-    ModelOutcome, INFINITE,
+    ModelOutcome, OuterScript, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -34,6 +40,9 @@ enum Obj {
     Event(EventModel),
     /// A container and the variable each of its objects was added as.
     Container(ContainerModel, Vec<String>),
+    /// A script-made controlling unknown and the call object it aggregates (its model holds
+    /// the outer's counts).
+    Outer(Option<usize>),
     /// No longer (or never) tracked.
     Untracked,
 }
@@ -57,15 +66,6 @@ struct Pending {
     /// For a `Cancel`: the call object it waits on.
     obj: Option<usize>,
     answer: Answer,
-}
-
-/// What the model expects of one step, in the script's terms.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Expected {
-    hr: Option<HRESULT>,
-    outs: Option<Vec<Value>>,
-    blocks: bool,
-    dropped: Option<bool>,
 }
 
 /// The model side of one script run: feed it every executed step with [`ModelCheck::step`].
@@ -139,6 +139,9 @@ impl ModelCheck {
         op: &Checked,
         seen: &Observed<'_>,
     ) -> Result<(), Divergence> {
+        if let Checked::OuterCount { outer, signals } = op {
+            return self.outer_count(outer, *signals, seen);
+        }
         let Some(outcome) = self.apply(bind, op, seen) else {
             return Ok(());
         };
@@ -317,19 +320,60 @@ impl ModelCheck {
                     _ => None,
                 }
             }
-            Checked::CreateCall { factory, iid } => {
+            Checked::CreateCall {
+                factory,
+                iid,
+                outer,
+            } => {
                 let obj = self.obj(factory)?;
+                let outer = outer.as_deref().and_then(|o| self.obj(o));
                 if let (Obj::Server(mode), Some(S_OK)) = (&self.objs[obj], hr) {
-                    let iid = *iid;
+                    let (iid, mode) = (*iid, *mode);
+                    let model = match outer.map(|k| &self.objs[k]) {
+                        None => CallModel::with_mode(iid, mode),
+                        // One call object per outer is followed; a second is not.
+                        Some(Obj::Outer(None)) => {
+                            CallModel::aggregated(iid, mode, OuterScript::ok())
+                        }
+                        Some(_) => {
+                            self.new_obj(bind, Obj::Untracked);
+                            if let Some(k) = outer {
+                                self.objs[k] = Obj::Untracked;
+                            }
+                            return None;
+                        }
+                    };
                     let call = CallObj {
-                        model: CallModel::with_mode(iid, *mode),
+                        model,
                         queued: VecDeque::new(),
                         results: Vec::new(),
                     };
                     self.new_obj(bind, Obj::Call(Box::new(call)));
+                    if let Some(k) = outer {
+                        self.objs[k] = Obj::Outer(Some(self.objs.len() - 1));
+                    }
                 }
                 None
             }
+            Checked::CoCreate { event } => {
+                if hr == Some(S_OK) {
+                    let obj = match event {
+                        Some(auto) => Obj::Event(EventModel::new(if *auto {
+                            EventClass::Auto
+                        } else {
+                            EventClass::ManualReset
+                        })),
+                        None => Obj::Container(ContainerModel::new(), Vec::new()),
+                    };
+                    self.new_obj(bind, obj);
+                }
+                None
+            }
+            Checked::Outer => {
+                self.new_obj(bind, Obj::Outer(None));
+                None
+            }
+            Checked::OuterCount { .. } => None,
             Checked::Release { target } => {
                 if count == Some(0) {
                     if let Some(c) = self.call_mut(target) {
@@ -361,11 +405,15 @@ impl ModelCheck {
                 let m = self.method(method);
                 Some(self.call_mut(call)?.model.finish(m))
             }
-            Checked::Wait { target, timeout } => {
+            Checked::Wait {
+                target,
+                flags,
+                timeout,
+            } => {
                 let obj = self.obj(target)?;
                 match &mut self.objs[obj] {
-                    Obj::Call(c) => Some(c.model.wait(0, *timeout)),
-                    Obj::Event(e) => Some(e.wait(0, *timeout)),
+                    Obj::Call(c) => Some(c.model.wait(*flags, *timeout)),
+                    Obj::Event(e) => Some(e.wait(*flags, *timeout)),
                     _ => None,
                 }
             }
@@ -381,12 +429,34 @@ impl ModelCheck {
                         self.objs[obj] = Obj::Untracked;
                         None
                     }
+                    // The script's own Signal or Reset of an outer: its counts are no longer
+                    // the model's.
+                    Obj::Outer(Some(c)) => {
+                        let c = *c;
+                        self.objs[obj] = Obj::Untracked;
+                        self.objs[c] = Obj::Untracked;
+                        None
+                    }
                     _ => None,
                 }
             }
             Checked::Cancel { call, seconds } => Some(self.call_mut(call)?.model.cancel(*seconds)),
             Checked::TestCancel { call } => Some(self.call_mut(call)?.model.test_cancel()),
-            Checked::AddSynchronize { container, sync } => {
+            Checked::AddSynchronize {
+                container,
+                sync: None,
+            } => {
+                let k = self.obj(container)?;
+                let n = self.objs.len();
+                match &mut self.objs[k] {
+                    Obj::Container(model, _) => Some(model.add_synchronize(None, n)),
+                    _ => None,
+                }
+            }
+            Checked::AddSynchronize {
+                container,
+                sync: Some(sync),
+            } => {
                 let (k, s) = (self.obj(container)?, self.obj(sync)?);
                 let n = self.objs.len();
                 if !matches!(self.objs[s], Obj::Call(_) | Obj::Event(_)) {
@@ -402,14 +472,19 @@ impl ModelCheck {
                 }
                 Some(o)
             }
-            Checked::WaitMultiple { container, timeout } => {
+            Checked::WaitMultiple {
+                container,
+                flags,
+                timeout,
+                out,
+            } => {
                 let k = self.obj(container)?;
                 let Obj::Container(model, _) = &self.objs[k] else {
                     return None;
                 };
                 let model = model.clone();
                 let mut events = self.snapshot(model.objects())?;
-                let o = model.wait_multiple(&mut events, 0, *timeout, true);
+                let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if !o.blocks() {
                     self.write_back(events);
                 }
@@ -419,14 +494,20 @@ impl ModelCheck {
                 flags,
                 timeout,
                 handles,
+                index,
             } => {
-                let ids = handles
-                    .iter()
-                    .map(|h| self.obj(h))
-                    .collect::<Option<Vec<_>>>()?;
-                let mut events = self.snapshot(&ids)?;
-                let o =
-                    co_wait_for_multiple_handles(&mut events, *flags, *timeout, Some(&ids), true);
+                let ids = match handles {
+                    Some(hs) => Some(hs.iter().map(|h| self.obj(h)).collect::<Option<Vec<_>>>()?),
+                    None => None,
+                };
+                let mut events = self.snapshot(ids.as_deref().unwrap_or_default())?;
+                let o = co_wait_for_multiple_handles(
+                    &mut events,
+                    *flags,
+                    *timeout,
+                    ids.as_deref(),
+                    *index,
+                );
                 if !o.blocks() {
                     self.write_back(events);
                 }
@@ -507,138 +588,4 @@ impl ModelCheck {
             }
         }
     }
-
-    /// What the model's outcome of `op` means in the script's terms.
-    fn expected(&self, op: &Checked, o: &ModelOutcome) -> Expected {
-        let none = Expected::default();
-        match o {
-            ModelOutcome::Returns(hr) | ModelOutcome::CancelReturns(hr) => Expected {
-                hr: Some(*hr),
-                ..none
-            },
-            ModelOutcome::Finished { hr, outs } => {
-                let call = match op {
-                    Checked::Finish { call, .. } => self.obj(call),
-                    _ => None,
-                };
-                let stored = match (call.map(|i| &self.objs[i]), outs.as_slice()) {
-                    (Some(Obj::Call(c)), [t]) => c.results.get(*t as usize).cloned().flatten(),
-                    _ => None,
-                };
-                Expected {
-                    hr: Some(*hr),
-                    outs: stored,
-                    ..none
-                }
-            }
-            ModelOutcome::Blocks | ModelOutcome::CancelInFlight => Expected {
-                blocks: true,
-                ..none
-            },
-            ModelOutcome::Delivered { .. } => Expected {
-                dropped: Some(false),
-                ..none
-            },
-            ModelOutcome::Dropped => Expected {
-                dropped: Some(true),
-                ..none
-            },
-            ModelOutcome::CoWait { hr, index } => Expected {
-                hr: Some(*hr),
-                outs: index.map(|i| vec![Value::Num(i.into())]),
-                ..none
-            },
-            ModelOutcome::WaitMultiple { hr, position } => {
-                let name = match op {
-                    Checked::WaitMultiple { container, .. } => self.obj(container),
-                    _ => None,
-                }
-                .and_then(|k| match &self.objs[k] {
-                    Obj::Container(_, names) => position.and_then(|p| names.get(p).cloned()),
-                    _ => None,
-                });
-                Expected {
-                    hr: Some(*hr),
-                    outs: name.map(|n| vec![Value::Name(n)]),
-                    ..none
-                }
-            }
-            ModelOutcome::Released { .. } | ModelOutcome::Invalid(_) => none,
-        }
-    }
-}
-
-/// Whether `o` is `op`, a wait with a finite, non-zero timeout, timing out: the real wait
-/// returns that only once its timeout has passed.
-fn times_out(op: &Checked, o: &ModelOutcome) -> bool {
-    let timeout = match op {
-        Checked::Wait { timeout, .. }
-        | Checked::WaitMultiple { timeout, .. }
-        | Checked::CoWait { timeout, .. } => *timeout,
-        _ => return false,
-    };
-    timeout != 0
-        && timeout != INFINITE
-        && matches!(o.hr(), Some(hr) if hr == RPC_S_CALLPENDING || hr == RPC_E_TIMEOUT)
-}
-
-/// An `HRESULT` and out-parameters as the script prints them.
-fn show(hr: Option<HRESULT>, outs: &[Value]) -> String {
-    let mut s = hr.map_or_else(|| "no result".to_string(), parse::hr_name);
-    for v in outs {
-        s.push_str(&format!(" {v}"));
-    }
-    s
-}
-
-/// The model's answer in words.
-fn say(e: &Expected) -> String {
-    if e.blocks {
-        return "it blocks".into();
-    }
-    show(e.hr, e.outs.as_deref().unwrap_or(&[]))
-}
-
-#[cfg(test)]
-thread_local! {
-    /// How many answers this thread's checks compared (tests: the check really runs).
-    pub(super) static COMPARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Compares the model's expectation with what the step produced.
-fn compare(line: usize, text: &str, e: &Expected, seen: &Seen<'_>) -> Result<(), Divergence> {
-    let Seen::Returned {
-        hr, outs, dropped, ..
-    } = seen
-    else {
-        return Ok(());
-    };
-    #[cfg(test)]
-    COMPARED.with(|c| c.set(c.get() + 1));
-    let diverge = |real: String, model: String| {
-        Err(Divergence {
-            line,
-            message: format!("{text}: the implementation {real}, the model says {model}"),
-        })
-    };
-    let got = show(*hr, outs);
-    if e.blocks {
-        return diverge(format!("returned {got}"), "it blocks".into());
-    }
-    if let Some(d) = e.dropped {
-        if d != *dropped {
-            let word = |d: bool| if d { "dropped" } else { "delivered" };
-            return diverge(
-                format!("{} the result", word(*dropped)),
-                format!("it is {}", word(d)),
-            );
-        }
-        return Ok(());
-    }
-    let hr_differs = e.hr.is_some() && e.hr != *hr;
-    let outs_differ = e.outs.as_ref().is_some_and(|o| o.as_slice() != *outs);
-    if hr_differs || outs_differ {
-        return diverge(format!("returned {got}"), say(e));
-    }
-    Ok(())
 }

@@ -4,8 +4,8 @@
 use super::replay::COMPARED;
 use super::*;
 use crate::hresult::{
-    E_FAIL, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_TIMEOUT, RPC_S_CALLPENDING, S_FALSE,
-    S_OK,
+    E_FAIL, E_INVALIDARG, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_NO_SYNC, RPC_E_TIMEOUT,
+    RPC_S_CALLPENDING, S_FALSE, S_OK,
 };
 use crate::script::{run_source, RunOptions};
 
@@ -53,7 +53,7 @@ fn replay(script: &str, results: &[Res]) -> Result<(), Divergence> {
                     count = matches!(
                         &step.kind,
                         StepKind::Do {
-                            op: parse::Op::Release { .. },
+                            op: parse::Op::Release { .. } | parse::Op::OuterCount { .. },
                             ..
                         }
                     )
@@ -107,6 +107,61 @@ fn agreeing_results_pass() {
         r(HRESULT(0), &[]),
     ];
     assert_eq!(replay(&script, &results), Ok(()));
+}
+
+#[test]
+fn an_outer_s_counts_are_the_aggregated_call_object_s_model() {
+    let script = "server = SimpleStream \"abc\"\no = Outer\n\
+                  c = CreateCall server AsyncISimpleStream IUnknown outer o\n\
+                  Begin_Read c 1\nResets o\nserver: Complete c\nSignals o\n";
+    let counted = |n: u32| r(HRESULT(n as i32), &[]);
+    let mut results = vec![
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        counted(1),
+        r(S_OK, &[text("a")]),
+        counted(1),
+    ];
+    assert_eq!(replay(script, &results), Ok(()));
+    results[4] = counted(0);
+    assert_eq!(
+        failure(script, &results),
+        "line 7: Signals o: the implementation counted 0, the model says 1"
+    );
+    results[2] = counted(2);
+    assert_eq!(
+        failure(script, &results),
+        "line 5: Resets o: the implementation counted 2, the model says 1"
+    );
+}
+
+#[test]
+fn null_out_pointers_and_flags_are_compared() {
+    let script = "e = ManualResetEvent\nk = SynchronizeContainer\nAddSynchronize k NULL\n\
+                  WaitMultiple k COWAIT_WAITALL 0\nCoWaitForMultipleHandles 0 0 e NULL\n\
+                  Wait e 0x100 0\n";
+    let ok = [
+        r(E_INVALIDARG, &[]),
+        r(E_INVALIDARG, &[]),
+        r(E_INVALIDARG, &[]),
+        r(E_INVALIDARG, &[]),
+    ];
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.to_vec();
+    wrong[1] = r(RPC_E_NO_SYNC, &[]);
+    assert_eq!(
+        failure(script, &wrong),
+        "line 4: WaitMultiple k COWAIT_WAITALL 0: the implementation returned RPC_E_NO_SYNC, the model says E_INVALIDARG"
+    );
+    let mut wrong = ok.to_vec();
+    wrong[2] = r(E_INVALIDARG, &[Value::Num(0)]);
+    assert_eq!(
+        failure(script, &wrong),
+        "line 5: CoWaitForMultipleHandles 0 0 e NULL: the implementation returned E_INVALIDARG 0, the model says E_INVALIDARG"
+    );
+    let mut wrong = ok.to_vec();
+    wrong[3] = r(RPC_S_CALLPENDING, &[]);
+    assert!(failure(script, &wrong).starts_with("line 6: Wait e 0x100 0:"));
 }
 
 #[test]
