@@ -23,11 +23,21 @@ use comasync::sync::{co_wait_for_multiple_handles, HANDLE, INFINITE};
 use comasync::unknown::Interface;
 use loom::thread;
 
+/// The models run one at a time: apartments are process-wide state (one MTA per process, as in
+/// COM), and two loom models running at once on the test harness's threads would see each
+/// other's apartment objects (loom objects from another model's execution).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Model iterations, so a run can show how many interleavings it explored.
 static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[test]
 fn a_call_posted_while_the_sta_waits_is_dispatched_by_the_wait() {
+    let _serial = serial();
     loom::model(|| {
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let iid = <dyn ISimpleStream as Interface>::IID;
@@ -66,6 +76,7 @@ fn a_call_posted_while_the_sta_waits_is_dispatched_by_the_wait() {
 
 #[test]
 fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
+    let _serial = serial();
     loom::model(|| {
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let iid = <dyn ISimpleStream as Interface>::IID;
