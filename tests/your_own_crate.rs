@@ -1,4 +1,5 @@
 //! docs/your-own-interface.md, done as a user would: a throw-away crate *outside* this project
+//! (in the system's temporary directory)
 //! depends on comasync by path, declares its own interface, and runs a `.cas` script and the
 //! server test kit against it in its own `cargo test`.
 //!
@@ -35,6 +36,13 @@ harness = false
     )
 }
 
+/// A stable hash of the project's path (FNV-1a), naming its throw-away crate's folder.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 fn write(path: PathBuf, text: &str) {
     fs::create_dir_all(path.parent().expect("a parent directory")).expect("create the directory");
     fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
@@ -43,7 +51,12 @@ fn write(path: PathBuf, text: &str) {
 #[test]
 fn a_throw_away_crate_scripts_and_kit_tests_its_own_interface() {
     let project = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let krate = Path::new(env!("CARGO_TARGET_TMPDIR")).join("your-own-crate");
+    // Outside the project: the system's temporary directory (kept between runs, so its target
+    // directory makes a rerun quick), one folder per checkout of the project.
+    let krate = env::temp_dir().join(format!(
+        "comasync-your-own-crate-{:016x}",
+        fnv1a(project.to_string_lossy().as_bytes())
+    ));
     let _ = fs::remove_dir_all(krate.join("tests"));
     write(krate.join("Cargo.toml"), &manifest(project));
     write(krate.join("src/lib.rs"), "//! A user's crate.\n");
