@@ -110,6 +110,17 @@ impl CallModel {
         self.event_set
     }
 
+    /// The call object's `ISynchronize` as an event model: manual-reset, set exactly when
+    /// [`event_set`](Self::event_set) — what a wait over several handles that include the call
+    /// object sees.
+    pub fn event_model(&self) -> EventModel {
+        let mut e = EventModel::new(EventClass::ManualReset);
+        if self.event_set {
+            e.signal();
+        }
+        e
+    }
+
     /// The server's stored `HRESULT` and out-parameters (`Signaled{cancelled: false}` only).
     pub fn result(&self) -> Option<&(HRESULT, Outs)> {
         self.result.as_ref()

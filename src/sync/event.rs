@@ -556,7 +556,7 @@ impl fmt::Debug for HANDLE {
 #[path = "event_many.rs"]
 mod many;
 pub(crate) use many::wait_handles;
-use many::{try_acquire_all, wait_slow, with_all_locked};
+use many::{acquire_or_register_all, try_acquire_all, wait_slow, with_all_locked};
 
 // The STA's wait: the handles or the apartment's wake event (a child module, for the file's
 // length; it uses this module's private waiter and registration machinery).

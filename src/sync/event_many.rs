@@ -101,6 +101,27 @@ pub(super) fn with_all_locked<R>(
 }
 
 #[cold]
+/// Under all the handles' locks: takes every signal at once (`true`), or registers `w` with
+/// each handle as a wait-all waiter (`false`), so that no signal can slip between the try and
+/// the registration.
+pub(super) fn acquire_or_register_all(handles: &[HANDLE], w: &Arc<Waiter>) -> bool {
+    with_all_locked(handles, |states| {
+        if try_acquire_all(handles, states) {
+            return true;
+        }
+        for (i, s) in states.iter_mut().enumerate() {
+            if let Some(s) = s {
+                s.register(Registration {
+                    waiter: w.clone(),
+                    index: i,
+                    all: true,
+                });
+            }
+        }
+        false
+    })
+}
+
 pub(super) fn wait_slow(handles: &[HANDLE], all: bool, deadline: Deadline) -> Option<usize> {
     let w = take_waiter();
     w.begin(!all);
@@ -175,21 +196,7 @@ fn wait_all_slow(
     w: &Arc<Waiter>,
     deadline: Deadline,
 ) -> (Option<usize>, usize) {
-    let done = with_all_locked(handles, |states| {
-        if try_acquire_all(handles, states) {
-            return true;
-        }
-        for (i, s) in states.iter_mut().enumerate() {
-            if let Some(s) = s {
-                s.register(Registration {
-                    waiter: w.clone(),
-                    index: i,
-                    all: true,
-                });
-            }
-        }
-        false
-    });
+    let done = acquire_or_register_all(handles, w);
     if done {
         return (Some(0), 0);
     }

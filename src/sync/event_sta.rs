@@ -2,8 +2,8 @@
 //! queue of incoming calls), on the event core's waiter and registrations (slow path only).
 
 use super::{
-    put_waiter, take_waiter, try_acquire_all, wait_slow, with_all_locked, Registration, Wake,
-    CLOSED, HANDLE, SIGNALED,
+    acquire_or_register_all, put_waiter, take_waiter, try_acquire_all, wait_slow, with_all_locked,
+    Registration, Wake, CLOSED, HANDLE, SIGNALED,
 };
 use crate::sync::prim::Deadline;
 
@@ -62,21 +62,7 @@ pub(crate) fn wait_or_wake(
         });
         wake.0.release_locked(&s);
     }
-    let done = with_all_locked(handles, |states| {
-        if try_acquire_all(handles, states) {
-            return true;
-        }
-        for (i, s) in states.iter_mut().enumerate() {
-            if let Some(s) = s {
-                s.register(Registration {
-                    waiter: w.clone(),
-                    index: i,
-                    all: true,
-                });
-            }
-        }
-        false
-    });
+    let done = acquire_or_register_all(handles, &w);
     let result = if done {
         WaitOrWake::Handle(0)
     } else {

@@ -445,13 +445,7 @@ impl World {
                 .iter()
                 .map(|(o, _)| match o {
                     Obj::Event(e) => e.clone(),
-                    Obj::Call(c) => {
-                        let mut e = EventModel::new(EventClass::ManualReset);
-                        if c.model.event_set() {
-                            e.signal();
-                        }
-                        e
-                    }
+                    Obj::Call(c) => c.model.event_model(),
                     _ => EventModel::new(EventClass::ManualReset),
                 })
                 .collect(),

@@ -567,13 +567,7 @@ impl ModelCheck {
                 .iter()
                 .map(|o| match o {
                     Obj::Event(e) => e.clone(),
-                    Obj::Call(c) => {
-                        let mut e = EventModel::new(EventClass::ManualReset);
-                        if c.model.event_set() {
-                            e.signal();
-                        }
-                        e
-                    }
+                    Obj::Call(c) => c.model.event_model(),
                     _ => EventModel::new(EventClass::ManualReset),
                 })
                 .collect(),
