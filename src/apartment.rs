@@ -79,6 +79,8 @@ pub(crate) struct Apartment {
     wake: HANDLE,
     /// What to do when the apartment ends (its stubs disconnect their calls in progress).
     on_end: Mutex<Vec<Message>>,
+    /// STA: how many messages its thread has dispatched (read by the scenario runner's trace).
+    dispatched: AtomicU64,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -124,6 +126,7 @@ impl Apartment {
             }),
             wake: HANDLE::create_event(false, false),
             on_end: Mutex::new(Vec::new()),
+            dispatched: AtomicU64::new(0),
         })
     }
 
@@ -133,6 +136,11 @@ impl Apartment {
 
     pub(crate) fn kind(&self) -> AptType {
         self.kind
+    }
+
+    /// How many messages this apartment's thread has dispatched so far (0 for the MTA).
+    pub(crate) fn dispatched(&self) -> u64 {
+        self.dispatched.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -190,6 +198,7 @@ impl Apartment {
                 None => return n,
             };
             run(msg);
+            self.dispatched.fetch_add(1, Ordering::Release);
             n += 1;
         }
         if self.queue.lock().as_ref().is_some_and(|q| !q.is_empty()) {

@@ -175,6 +175,7 @@ use crate::hresult::{
     S_OK,
 };
 
+mod apartment;
 mod call;
 mod container;
 mod event;
@@ -187,6 +188,7 @@ pub use crate::call::FinishMode;
 /// The state of a call object (spec 2.1): the implementation's own
 /// [`call::State`](crate::call::State), the same five states.
 pub use crate::call::State;
+pub use apartment::{ApartmentModel, AptNo, Unmarshaled};
 #[cfg(test)]
 pub(crate) use call::fault;
 pub use call::CallModel;

@@ -24,10 +24,26 @@ fn take(
 ) -> Result<(usize, usize, usize, Box<dyn PendingCall>), ScriptError> {
     let obj = r.bound(step, call)?.obj;
     r.drain();
-    let (server, addr) = match &r.objs[obj].kind {
+    let (mut server, addr) = match &r.objs[obj].kind {
         ObjKind::Call { server, addr, .. } => (*server, *addr),
         _ => return Err(r.rt(step, format!("`{call}` is not a call object"))),
     };
+    // A proxy's call reaches the object through its stub, as a call of the stub's own server
+    // call object: the oldest such call waiting at the object is taken.
+    let via_proxy = if let ObjKind::Proxy { object } = r.objs[server].kind {
+        server = object;
+        true
+    } else {
+        false
+    };
+    let known: Vec<usize> = r
+        .objs
+        .iter()
+        .filter_map(|o| match o.kind {
+            ObjKind::Call { addr, .. } => Some(addr),
+            _ => None,
+        })
+        .collect();
     let server_name = r.objs[server].name.clone();
     let ObjKind::Server { queue, pending, .. } = &mut r.objs[server].kind else {
         return Err(r.rt(step, format!("`{call}` has no server")));
@@ -40,9 +56,10 @@ fn take(
             ),
         ));
     }
-    let pos = pending
-        .iter()
-        .position(|p| p.call().is_some_and(|(a, _)| a == addr));
+    let pos = pending.iter().position(|p| {
+        p.call()
+            .is_some_and(|(a, _)| a == addr || (via_proxy && !known.contains(&a)))
+    });
     match pos {
         Some(pos) => Ok((obj, server, pos, pending.remove(pos))),
         None => Err(r.rt(
