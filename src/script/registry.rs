@@ -4,7 +4,8 @@
 //! without knowing its Rust types.
 //!
 //! Invariants: the built-in interfaces (`IUnknown`, `ICallFactory`, `ISynchronize`, ...) are
-//! always known; [`Registry::new`] also registers `ISimpleStream` and the `SimpleStream`
+//! always known; [`Registry::new`] also registers `ISimpleStream`, `FaultyStream` (whose
+//! methods panic: the server-fault scenarios) and the `SimpleStream`
 //! server, so the default registry runs every script the language has always run. A name or
 //! IID registered twice keeps its first registration.
 
@@ -394,7 +395,8 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// The built-in interfaces and the `SimpleStream` server (over `ISimpleStream`).
+    /// The built-in interfaces and the `SimpleStream` and `FaultyStream` servers (over
+    /// `ISimpleStream`).
     pub fn new() -> Registry {
         let mut r = Registry {
             base: vec![
@@ -412,6 +414,10 @@ impl Registry {
                 Ok(SimpleStream::create_sync_only(data.clone()) as ComPtr<dyn ISimpleStream>)
             }
             _ => Err("expected the stream's contents as a string".into()),
+        });
+        r.server::<ISimpleStreamCalls, _>("FaultyStream", |args| match args {
+            [] => Ok(super::faulty::FaultyStream::create()),
+            _ => Err("expected no arguments".into()),
         });
         r
     }

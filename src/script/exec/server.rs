@@ -1,5 +1,8 @@
 //! The server side of a hand-driven server: `Complete`, `Fail` and `ServerTestCancel` act on
-//! the oldest call of a call object waiting in its server's queue.
+//! the oldest call of a call object waiting in its server's queue. Through a proxy, the call
+//! that waits is the one the stub made on the server's own call object: `Complete C` (C a
+//! proxy's call object) or `Complete P` (P the proxy: a synchronous call) takes the oldest
+//! such call at the object.
 //!
 //! Invariants: the server holds no reference of the client's, so a released call object's
 //! call can still be completed (its late result is dropped, and drawn so); a completion is
@@ -26,7 +29,9 @@ fn take(
     r.drain();
     let (mut server, addr) = match &r.objs[obj].kind {
         ObjKind::Call { server, addr, .. } => (*server, *addr),
-        _ => return Err(r.rt(step, format!("`{call}` is not a call object"))),
+        // A proxy itself: the oldest call (a synchronous one) its stub made at the object.
+        ObjKind::Proxy { .. } => (obj, 0),
+        _ => return Err(r.rt(step, format!("`{call}` is not a call object (or a proxy)"))),
     };
     // A proxy's call reaches the object through its stub, as a call of the stub's own server
     // call object: the oldest such call waiting at the object is taken.
