@@ -477,7 +477,10 @@ pub(crate) fn sta_wait(
     }
     let deadline = Deadline::after_ms(timeout_ms);
     loop {
-        match wait_or_wake(handles, all, &sta.wake, deadline) {
+        let woke = crate::sync::observe::in_sta_wait(sta.id, || {
+            wait_or_wake(handles, all, &sta.wake, deadline)
+        });
+        match woke {
             WaitOrWake::Handle(i) => return Some(i),
             WaitOrWake::TimedOut => return None,
             WaitOrWake::Woken => {

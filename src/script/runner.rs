@@ -617,13 +617,24 @@ impl Runner {
             .iter()
             .any(|s| s.actor == step.actor && s.reply.is_none());
         if blocked {
+            let label = match self
+                .actors
+                .get(&step.actor)
+                .and_then(|a| observe::blocked_on(a.thread_id))
+            {
+                Some(observe::What::Sta { .. }) => {
+                    let apt = self.apartment_of(&step.actor);
+                    format!("blocks (in {apt}'s modal wait: it dispatches incoming calls)")
+                }
+                _ => "blocks".to_string(),
+            };
             self.event(
                 step,
                 &step.actor,
                 EventKind::Note,
                 &step.actor,
                 &step.actor,
-                "blocks",
+                &label,
             );
         }
         Ok(Outcome {
