@@ -92,3 +92,35 @@ pub fn render(trace: &Trace) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::script::trace::{Role, Trace};
+
+    #[test]
+    fn the_participants_of_one_apartment_are_drawn_in_one_box() {
+        let mut t = Trace::default();
+        t.participant("client", "client", Role::Client);
+        t.participant("sta", "sta", Role::Client);
+        t.participant("p", "p (proxy to s)", Role::Proxy);
+        t.participant("s", "s (SimpleStream)", Role::Server);
+        t.participant("e", "e", Role::Event);
+        t.place("sta", "STA#1");
+        t.place("s", "STA#1");
+        t.place("client", "MTA#1");
+        t.place("p", "MTA#1");
+        let m = render(&t);
+        let expected = "sequenceDiagram\n    box MTA#1\n        participant client\n        \
+             participant p as p (proxy to s)\n    end\n    box STA#1\n        participant sta\n        \
+             participant s as s (SimpleStream)\n    end\n    participant e\n";
+        assert_eq!(m, expected);
+    }
+
+    #[test]
+    fn a_trace_without_apartments_draws_no_box() {
+        let mut t = Trace::default();
+        t.participant("client", "client", Role::Client);
+        assert_eq!(render(&t), "sequenceDiagram\n    participant client\n");
+    }
+}
