@@ -254,10 +254,10 @@ mod tests {
     #[test]
     fn every_sta_is_its_own_and_the_mta_is_shared() {
         let mut m = ApartmentModel::default();
-        m.co_initialize_ex("a", true);
-        m.co_initialize_ex("b", true);
-        m.co_initialize_ex("c", false);
-        m.co_initialize_ex("d", false);
+        let _ = m.co_initialize_ex("a", true);
+        let _ = m.co_initialize_ex("b", true);
+        let _ = m.co_initialize_ex("c", false);
+        let _ = m.co_initialize_ex("d", false);
         assert_ne!(m.apartment_of("a"), m.apartment_of("b"));
         assert_eq!(m.apartment_of("c"), m.apartment_of("d"));
     }
@@ -266,7 +266,7 @@ mod tests {
     fn marshaling_without_an_apartment_is_co_e_notinitialized() {
         let mut m = ApartmentModel::default();
         assert_eq!(m.marshal("t"), Err(CO_E_NOTINITIALIZED));
-        m.co_initialize_ex("a", true);
+        let _ = m.co_initialize_ex("a", true);
         let apt = m.marshal("a").unwrap();
         assert_eq!(m.unmarshal("t", apt), Err(CO_E_NOTINITIALIZED));
         assert_eq!(m.unmarshal("a", apt), Ok(Unmarshaled::Object));
@@ -275,8 +275,8 @@ mod tests {
     #[test]
     fn a_proxy_checks_its_apartment_and_its_objects() {
         let mut m = ApartmentModel::default();
-        m.co_initialize_ex("server", true);
-        m.co_initialize_ex("client", true);
+        let _ = m.co_initialize_ex("server", true);
+        let _ = m.co_initialize_ex("client", true);
         let obj = m.marshal("server").unwrap();
         let Ok(Unmarshaled::Proxy { home }) = m.unmarshal("client", obj) else {
             panic!("a proxy expected");
@@ -292,8 +292,8 @@ mod tests {
     #[test]
     fn an_sta_runs_its_queue_when_it_pumps_or_blocks_never_when_a_handle_is_ready() {
         let mut m = ApartmentModel::default();
-        m.co_initialize_ex("sta", true);
-        m.co_initialize_ex("client", false);
+        let _ = m.co_initialize_ex("sta", true);
+        let _ = m.co_initialize_ex("client", false);
         let sta = m.marshal("sta").unwrap();
         m.post(sta, "client");
         m.post(sta, "client");
@@ -315,8 +315,8 @@ mod tests {
     #[test]
     fn an_sta_that_ends_drops_its_queue() {
         let mut m = ApartmentModel::default();
-        m.co_initialize_ex("sta", true);
-        m.co_initialize_ex("client", false);
+        let _ = m.co_initialize_ex("sta", true);
+        let _ = m.co_initialize_ex("client", false);
         let sta = m.marshal("sta").unwrap();
         m.post(sta, "client");
         m.co_uninitialize("sta");

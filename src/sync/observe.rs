@@ -274,7 +274,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let t = std::thread::spawn(move || {
             use crate::apartment::*;
-            co_initialize_ex(None, COINIT_APARTMENTTHREADED);
+            let _ = co_initialize_ex(None, COINIT_APARTMENTTHREADED);
             tx.send(current_apartment().unwrap()).unwrap();
             let hr = crate::sync::wait::wait_single(&e, 0, crate::sync::INFINITE);
             co_uninitialize();
