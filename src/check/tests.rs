@@ -253,3 +253,27 @@ fn too_many_schedules_are_sampled_with_the_seed_said() {
     assert!(r.implementation.candidates > 1);
     assert!(r.to_string().contains("(a sample, seed 7, of "), "{r}");
 }
+
+#[test]
+fn a_script_with_apartment_statements_is_not_explored_and_says_so() {
+    let script = "server = SimpleStreamSyncOnly \"hi\"\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: s = Marshal server ISimpleStream -> S_OK\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  client: start Call p Read 2 -> blocks\n\
+                  sta: Pump -> 1\n\
+                  client: join -> S_OK \"hi\"\n";
+    let r = check_source("apt.cas", script, &Bounds::default()).expect("parses");
+    assert!(r.passed(), "{r}");
+    let why = r.not_explored.as_deref().expect("says why");
+    assert!(why.contains("line 2") && why.contains("CoInitializeEx STA"), "{why}");
+    assert!(r.steps.is_empty(), "no other order is reported");
+    assert_eq!(r.implementation.replayed, 1, "the written order was run");
+    assert!(r.to_string().contains("not explored"), "{r}");
+
+    // The written order's run still fails the check when the script is wrong.
+    let wrong = script.replace("sta: Pump -> 1", "sta: Pump -> 2");
+    let r = check_source("apt.cas", &wrong, &Bounds::default()).expect("parses");
+    assert!(!r.passed(), "{r}");
+}
