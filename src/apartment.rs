@@ -81,6 +81,9 @@ pub(crate) struct Apartment {
     on_end: Mutex<Vec<Message>>,
     /// STA: how many messages its thread has dispatched (read by the scenario runner's trace).
     dispatched: AtomicU64,
+    /// STA, while a harness observes (`sync::observe`): what the messages its thread ran
+    /// said they were ([`note_dispatch`]), until the harness takes them.
+    ran: Mutex<Vec<String>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -127,6 +130,7 @@ impl Apartment {
             wake: HANDLE::create_event(false, false),
             on_end: Mutex::new(Vec::new()),
             dispatched: AtomicU64::new(0),
+            ran: Mutex::new(Vec::new()),
         })
     }
 
@@ -141,6 +145,12 @@ impl Apartment {
     /// How many messages this apartment's thread has dispatched so far (0 for the MTA).
     pub(crate) fn dispatched(&self) -> u64 {
         self.dispatched.load(Ordering::Acquire)
+    }
+
+    /// What the messages this STA's thread ran said they were ([`note_dispatch`]), since the
+    /// last call; recorded only while a harness observes.
+    pub(crate) fn take_ran(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ran.lock())
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -291,6 +301,17 @@ pub(crate) fn current() -> Option<Arc<Apartment>> {
         })
         .ok()
         .flatten()
+}
+
+/// A message running on an STA's thread says what it is (`what()`), for a harness's trace:
+/// recorded only while a harness observes (`sync::observe`), so it costs one atomic load
+/// otherwise.
+pub(crate) fn note_dispatch(what: impl FnOnce() -> String) {
+    if crate::sync::observe::observed() {
+        if let Some(sta) = current_sta() {
+            sta.ran.lock().push(what());
+        }
+    }
 }
 
 /// The current thread's STA, if it is in one (the waits that pump ask this).

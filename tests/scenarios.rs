@@ -408,6 +408,13 @@ fn the_trace_names_each_event_s_apartment_and_the_calls_a_wait_dispatched() {
         ("sta", "STA#1")
     );
     assert!(dispatched[0].label.contains("Wait e INFINITE"), "{trace}");
+    // What the dispatched message was: the stub running Read for the synchronous call.
+    assert!(
+        trace
+            .events_of(8)
+            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call)"),
+        "{trace}"
+    );
     assert!(
         trace
             .events_of(7)

@@ -267,7 +267,10 @@ fn a_script_with_apartment_statements_is_not_explored_and_says_so() {
     let r = check_source("apt.cas", script, &Bounds::default()).expect("parses");
     assert!(r.passed(), "{r}");
     let why = r.not_explored.as_deref().expect("says why");
-    assert!(why.contains("line 2") && why.contains("CoInitializeEx STA"), "{why}");
+    assert!(
+        why.contains("line 2") && why.contains("CoInitializeEx STA"),
+        "{why}"
+    );
     assert!(r.steps.is_empty(), "no other order is reported");
     assert_eq!(r.implementation.replayed, 1, "the written order was run");
     assert!(r.to_string().contains("not explored"), "{r}");

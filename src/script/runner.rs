@@ -549,6 +549,10 @@ impl Runner {
                 if n == 1 { "" } else { "s" }
             );
             self.event(step, &actor, EventKind::Note, &actor, &actor, &label);
+            // What each message said it was: the stub's work in the object's apartment.
+            for what in apt.take_ran() {
+                self.event(step, &actor, EventKind::Note, &actor, &actor, &what);
+            }
         }
     }
 

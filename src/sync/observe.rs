@@ -78,6 +78,11 @@ mod imp {
         }
     }
 
+    /// Whether any observer is alive (a harness wants to know what happens).
+    pub(crate) fn observed() -> bool {
+        OBSERVERS.load(Ordering::SeqCst) > 0
+    }
+
     /// Whether what a blocked thread waits for has still not come.
     pub(crate) type Waiting = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -182,6 +187,11 @@ mod imp {
         Blocked
     }
 
+    /// No observers under loom.
+    pub(crate) fn observed() -> bool {
+        false
+    }
+
     /// Runs `f`: nothing is recorded under loom.
     pub(crate) fn in_sta_wait<T>(
         _apartment: crate::apartment::ApartmentId,
@@ -243,7 +253,9 @@ pub(crate) enum What {
 }
 
 #[allow(unused_imports)]
-pub(crate) use imp::{blocked, blocked_on, changed, in_sta_wait, Blocked, Observer, Waiting};
+pub(crate) use imp::{
+    blocked, blocked_on, changed, in_sta_wait, observed, Blocked, Observer, Waiting,
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

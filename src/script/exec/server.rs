@@ -79,7 +79,23 @@ fn take(
 fn completed(r: &mut Runner, ran: &Ran<'_>, obj: usize, wanted: bool, mut o: Outcome) -> Outcome {
     let label = format!("{}: {}", ran.arrow.label, o.got());
     ran.event(r, EventKind::Call, &ran.step.actor, &ran.arrow.to, &label);
-    if wanted {
+    let via_stub = match r.objs[obj].kind {
+        ObjKind::Proxy { .. } => true,
+        ObjKind::Call { server, .. } => matches!(r.objs[server].kind, ObjKind::Proxy { .. }),
+        _ => false,
+    };
+    if wanted && via_stub {
+        // The server call object's outer is the stub: its Signal reaches the client's call
+        // once the stub's Finish_ has run in the object's apartment.
+        let to = ran.arrow.to.clone();
+        ran.event(
+            r,
+            EventKind::Note,
+            &to,
+            &to,
+            "Signal() to the stub: its Finish_ runs in the object's apartment",
+        );
+    } else if wanted {
         let sync = r.signal_part(obj);
         ran.event(r, EventKind::Call, &ran.arrow.to, &sync, "Signal()");
     } else {
