@@ -427,3 +427,25 @@ fn the_trace_names_each_event_s_apartment_and_the_calls_a_wait_dispatched() {
         "{m}"
     );
 }
+
+#[test]
+fn a_stream_is_unmarshaled_once_and_co_cancel_call_names_a_thread_that_ran() {
+    let twice = "server = SimpleStreamSyncOnly \"hi\"\n\
+                 sta: CoInitializeEx STA -> S_OK\n\
+                 sta: s = Marshal server ISimpleStream -> S_OK\n\
+                 sta: a = Unmarshal s -> S_OK\n\
+                 sta: b = Unmarshal s\n";
+    let (_, r) = run_text("twice.cas", twice, &RunOptions::default());
+    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "twice.cas:5: `s` was unmarshaled at line 4: a stream is read once"
+    );
+    let (_, r) = run_text(
+        "nobody.cas",
+        "t: CoCancelCall nobody 0\n",
+        &RunOptions::default(),
+    );
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("`nobody` has run nothing yet"), "{e}");
+}
