@@ -136,8 +136,9 @@ pub struct Report {
     pub bounded: bool,
     /// Time taken.
     pub elapsed: Duration,
-    /// Why no other order was explored (a script with apartment operations: only its
-    /// written order is run), if so.
+    /// Why part of the script was not explored, if so: a script with apartment operations
+    /// is explored only up to the first one (when the statements before it make a script),
+    /// and run whole in its written order.
     pub not_explored: Option<String>,
 }
 
@@ -173,7 +174,29 @@ pub fn check_source_with(
         parse::StepKind::Do { op, .. } | parse::StepKind::Start { op, .. } => op.is_apartment(),
         _ => false,
     }) {
-        return Ok(not_explored(registry, name, source, s, started));
+        // The statements before it are explored as a script of their own, when they are one
+        // (every `start` among them joined); the whole script runs in its written order.
+        let prefix: String = source
+            .lines()
+            .take(s.line - 1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let explorable = parse::parse(&prefix, registry)
+            .is_ok_and(|p| p.iter().any(|s| !matches!(s.kind, parse::StepKind::Say(_))));
+        let mut whole = not_explored(registry, name, source, s, started);
+        if !explorable {
+            return Ok(whole);
+        }
+        let mut report = check_source_with(registry, name, &prefix, bounds)?;
+        report
+            .implementation
+            .divergences
+            .append(&mut whole.implementation.divergences);
+        report.not_explored = whole
+            .not_explored
+            .take()
+            .map(|why| why.replacen("not explored:", "explored up to", 1));
+        return Ok(report);
     }
     let program = Program::new(steps);
     let found = explore::explore(&program, bounds);
@@ -206,9 +229,9 @@ pub fn check_source_with(
 }
 
 /// The report for a script with apartment operations: the checker's model has no apartments
-/// (no threads' apartments, no message queues, no proxies), so no other order is explored;
-/// the written order is run on the implementation, where the scenario check compares it with
-/// the reference model's apartment part (`script::model_check`).
+/// (no threads' apartments, no message queues, no proxies), so no order from the first one
+/// on is explored; the written order is run on the implementation, where the scenario check
+/// compares it with the reference model's apartment part (`script::model_check`).
 fn not_explored(
     registry: &Registry,
     name: &str,
@@ -242,9 +265,9 @@ fn not_explored(
         bounded: false,
         elapsed: started.elapsed(),
         not_explored: Some(format!(
-            "not explored: line {} `{}` is an apartment operation, which the checker's model \
-             does not have; only the written order was run (on the implementation, checked \
-             against the reference model)",
+            "not explored: line {}: `{}` is an apartment operation, which the checker's \
+             model does not have; the whole script was run in its written order (on the \
+             implementation, checked against the reference model)",
             first.line, first.text
         )),
     }
