@@ -58,6 +58,11 @@
 //! Operations the model does not cover (object creation, `QueryInterface` on a server, a new
 //! statement the checker does not know yet) return what the script says they return — the
 //! adapter in `world.rs` is the one place that reads the script's operations.
+//!
+//! Apartment statements (`CoInitializeEx`, `Marshal`, `Unmarshal`, `Pump`, `Call`, ...) are
+//! outside this model (no apartments, message queues or proxies): a script is explored only
+//! up to the first one, the whole script is run in its written order on the implementation,
+//! and [`Report::not_explored`] says so.
 
 mod explore;
 mod explorer;
