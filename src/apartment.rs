@@ -90,9 +90,9 @@ static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mut
 
 /// The pool that runs the MTA's incoming calls (kept apart from `Pool::global`, whose workers
 /// serve call objects: an MTA method that blocks on such a call cannot starve it).
-fn mta_pool() -> Arc<Pool> {
+fn mta_pool() -> &'static Pool {
     static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new(4)).clone()
+    POOL.get_or_init(|| Pool::new(4))
 }
 
 /// The current thread's apartment: the one it entered (and how many times), or the one it is

@@ -315,6 +315,45 @@ fn a_synchronous_call_is_served_by_the_server_call_object_when_there_is_one() {
 }
 
 #[test]
+fn the_stub_begins_the_next_call_on_its_idle_server_call_object_and_replaces_a_faulted_one() {
+    within("server call object reuse", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create_inline);
+        let (results, created) = in_mta(move || {
+            let proxy = unmarshal(stream);
+            let mut results = Vec::new();
+            for n in 1..=3 {
+                results.push(proxy.add(n));
+            }
+            let created_before_fault = state.created.load(Ordering::SeqCst);
+            // Begin_Crash panics: that server call object is not begun again.
+            let call = new_call(&proxy);
+            results.push((call.begin_crash(), 0));
+            results.push((call.finish_crash(), 0));
+            results.push(proxy.add(4));
+            (
+                results,
+                (created_before_fault, state.created.load(Ordering::SeqCst)),
+            )
+        });
+        assert_eq!(
+            results,
+            [
+                (S_OK, 2),
+                (S_OK, 4),
+                (S_OK, 6),
+                (S_OK, 0),
+                (RPC_E_SERVERFAULT, 0),
+                (S_OK, 8)
+            ]
+        );
+        // Idle again after Finish_ (spec 2.2): one server call object served the three calls;
+        // the faulted one was released and the next call got a new one.
+        assert_eq!(created, (1, 2));
+    });
+}
+
+#[test]
 fn without_a_server_call_object_the_stub_runs_the_synchronous_method() {
     let sta = Sta::start();
     let (stream, state) = object_in(&sta, Probe::create);

@@ -50,6 +50,10 @@ struct Current<M: AsyncInterface> {
     method: usize,
     /// Client calls begun while the server was busy, oldest first.
     waiting: VecDeque<(ServerCall<M>, M::In)>,
+    /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
+    /// disconnection): only such a server call object is begun again for another client call
+    /// by the stub (see [`ServerCallHost::is_reusable`]).
+    clean: bool,
 }
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
@@ -160,6 +164,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 call: None,
                 method: 0,
                 waiting: VecDeque::new(),
+                clean: true,
             }),
             home: Mutex::new(None),
         })
@@ -187,11 +192,20 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         !self.current.lock().busy
     }
 
+    /// Whether the server call object is back in its Idle state after calls that all went by
+    /// the book (spec 2.2: `Finish_` leaves it Idle, ready for the next `Begin_`), so the stub
+    /// may begin its next client call on it instead of asking `CreateCall` for another.
+    pub(crate) fn is_reusable(&self) -> bool {
+        let cur = self.current.lock();
+        !cur.busy && cur.clean && cur.waiting.is_empty()
+    }
+
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
     /// server call object is released.
     pub(crate) fn disconnect(&self, hr: HRESULT) {
         let (call, waiting) = {
             let mut cur = self.current.lock();
+            cur.clean = false;
             (cur.call.take(), std::mem::take(&mut cur.waiting))
         };
         if let Some(call) = call {
@@ -228,6 +242,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             let mut skipped = Vec::new();
             let (failed, next) = {
                 let mut cur = self.current.lock();
+                cur.clean = false;
                 if cur.busy && cur.seq == seq {
                     let failed = cur.call.take();
                     (failed, Self::next_locked(&mut cur, &mut skipped))
@@ -320,7 +335,10 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
         };
         let (hr, out) = match self.server() {
             Some(server) => catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method)))
-                .unwrap_or((RPC_E_SERVERFAULT, None)),
+                .unwrap_or_else(|_| {
+                    self.current.lock().clean = false;
+                    (RPC_E_SERVERFAULT, None)
+                }),
             None => (E_UNEXPECTED, None),
         };
         // Completes exactly the call the server worked on; if the client cancelled it

@@ -352,6 +352,7 @@ impl<M: AsyncInterface> CallObject<M> {
     /// inside the server's method) would wait for itself: it returns `RPC_S_CALLPENDING`.
     pub fn finish(&self, method: usize) -> (HRESULT, Option<M::Out>) {
         let mut slot = self.slot.lock();
+        let mut spun = false;
         loop {
             let mode = match slot.state.state() {
                 // Only a Finish_ that would block asks: from inside the method serving this
@@ -372,6 +373,19 @@ impl<M: AsyncInterface> CallObject<M> {
                 }
                 FinishStep::Fail(hr) => return (hr, None),
                 FinishStep::Wait => {
+                    if !spun {
+                        // Briefly, outside the lock, as every wait does before it parks: the
+                        // completion sets the call's event with the state change, a lock-free
+                        // flag to watch. Then the state machine decides again.
+                        spun = true;
+                        drop(slot);
+                        let backoff = crate::sync::prim::Backoff::new();
+                        while !backoff.is_completed() && !self.event.is_signaled() {
+                            backoff.snooze();
+                        }
+                        slot = self.slot.lock();
+                        continue;
+                    }
                     if let Some(sta) = crate::apartment::current_sta() {
                         // An STA's blocking Finish_ dispatches incoming calls while it waits.
                         let woken = HANDLE::create_event(false, false);
