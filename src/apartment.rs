@@ -466,7 +466,16 @@ pub(crate) fn sta_wait(
     if timeout_ms == 0 {
         return None;
     }
-    let deadline = Deadline::after_ms(timeout_ms);
+    sta_wait_until(sta, handles, all, Deadline::after_ms(timeout_ms))
+}
+
+/// [`sta_wait`] until `deadline`, after the caller's own non-blocking look.
+pub(crate) fn sta_wait_until(
+    sta: &Apartment,
+    handles: &[HANDLE],
+    all: bool,
+    deadline: Deadline,
+) -> Option<usize> {
     loop {
         match wait_or_wake(handles, all, &sta.wake, deadline) {
             WaitOrWake::Handle(i) => return Some(i),

@@ -14,7 +14,9 @@ use std::thread;
 
 use apartments::{in_mta, Sta};
 use comasync::apartment::*;
-use comasync::call::{create_call_as, ICallFactory, ICancelMethodCalls};
+use comasync::call::{
+    create_call_as, ICallFactory, ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
 use comasync::hresult::*;
 use comasync::marshal::*;
 use comasync::sync::{ISynchronize, HANDLE, INFINITE};
@@ -477,6 +479,36 @@ fn a_blocking_finish_in_an_sta_dispatches_incoming_calls() {
         assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
         assert_eq!(parked.complete(S_OK, 5), S_OK);
         assert_eq!(rx.recv().unwrap(), (S_OK, 5));
+    });
+}
+
+#[test]
+fn a_windowed_cancel_in_an_sta_dispatches_incoming_calls() {
+    within("windowed Cancel pumps", || {
+        let client = Sta::start();
+        let server = Sta::start();
+        let (stream, state) = object_in(&server, ProbeWithCalls::create);
+        let (callback, cb_state) = object_in(&client, Probe::create);
+        let (tx, rx) = std::sync::mpsc::channel();
+        client.spawn(move || {
+            let call = new_call(&unmarshal(stream));
+            assert_eq!(call.begin_add(5), S_OK);
+            let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+            // Waits for the server up to the window: dispatches meanwhile.
+            let hr = cancel.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT);
+            tx.send((hr, call.finish_add())).unwrap();
+        });
+        let parked = next_parked(&state);
+        // Only a client that dispatches while its Cancel waits can serve this call.
+        assert_eq!(in_mta(move || unmarshal(callback).add(9)), (S_OK, 9));
+        assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
+        assert_eq!(parked.cancel.test_cancel(), RPC_E_CALL_CANCELED);
+        assert_eq!(parked.complete(RPC_E_CALL_CANCELED, 0), S_OK);
+        // The server completed within the window (Cancel: RPC_E_CALL_COMPLETE, D14).
+        assert_eq!(
+            rx.recv().unwrap(),
+            (RPC_E_CALL_COMPLETE, (RPC_E_CALL_CANCELED, 0))
+        );
     });
 }
 
