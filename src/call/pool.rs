@@ -7,9 +7,9 @@
 //! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the
 //! last handle to a pool closes its channel; its workers finish the queued jobs and exit.
 //!
-//! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`]
-//! (how `SyncMethodHandler` queues each call), or a closure given to [`Pool::execute`], boxed
-//! (one allocation).
+//! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`],
+//! or a closure given to [`Pool::execute`], boxed (one allocation; how `SyncMethodHandler`
+//! queues each call).
 
 use std::sync::{Arc, OnceLock};
 use std::thread;
