@@ -108,7 +108,7 @@ pub struct ServerCallHost<M: AsyncInterface> {
     current: Mutex<Current<M>>,
     /// The STA the server call object lives in, if any: a `Signal` from another thread is
     /// carried there as a message, and the host calls `Finish_` in that apartment.
-    home: Mutex<Option<Arc<crate::apartment::Apartment>>>,
+    home: std::sync::OnceLock<Arc<crate::apartment::Apartment>>,
 }
 
 impl<M: AsyncInterface> ServerCallHost<M> {
@@ -166,7 +166,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 waiting: VecDeque::new(),
                 clean: true,
             }),
-            home: Mutex::new(None),
+            home: std::sync::OnceLock::new(),
         })
     }
 
@@ -182,9 +182,10 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         Ok(self)
     }
 
-    /// The STA the server call object lives in: its `Signal` is honoured there.
+    /// The STA the server call object lives in: its `Signal` is honoured there. Set once,
+    /// before the first `Begin_` (a later call changes nothing).
     pub(crate) fn set_home(&self, home: Arc<crate::apartment::Apartment>) {
-        *self.home.lock() = Some(home);
+        let _ = self.home.set(home);
     }
 
     /// Whether the server call object has no call in progress.
@@ -313,8 +314,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
     /// The server says its `Begin_` processing is done: the host calls its `Finish_` and
     /// completes the client's call with the result.
     fn signal(&self) -> HRESULT {
-        let home = self.home.lock().clone();
-        if let Some(home) = home.filter(|h| !h.is_current()) {
+        if let Some(home) = self.home.get().filter(|h| !h.is_current()) {
             // An STA server's Signal from a worker: Finish_ runs in the server's apartment.
             let Some(me) = self.me.upgrade() else {
                 return S_OK;
@@ -322,7 +322,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             let msg = ForwardedSignal(Some(me));
             // If the apartment has ended, the dropped message fails the call
             // (RPC_E_DISCONNECTED); the server's Signal itself succeeds either way.
-            let _ = home.post(Box::new(move || msg.run()));
+            let _ = home.post(move || msg.run());
             return S_OK;
         }
         self.event.set_event();
