@@ -441,6 +441,10 @@ fn a_stream_is_unmarshaled_once_and_co_cancel_call_names_a_thread_that_ran() {
         e,
         "twice.cas:5: `s` was unmarshaled at line 4: a stream is read once"
     );
+    let release = twice.replace("sta: b = Unmarshal s", "sta: Release s");
+    let (_, r) = run_text("release.cas", &release, &RunOptions::default());
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("`s` is a stream"), "{e}");
     let (_, r) = run_text(
         "nobody.cas",
         "t: CoCancelCall nobody 0\n",

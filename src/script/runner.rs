@@ -374,6 +374,12 @@ impl Runner {
     /// A variable that holds a reference.
     pub(super) fn var(&self, step: &Step, name: &str) -> Result<&Var, ScriptError> {
         let v = self.bound(step, name)?;
+        if matches!(self.objs[v.obj].kind, ObjKind::Stream { .. }) {
+            return Err(self.rt(
+                step,
+                format!("`{name}` is a stream: the only thing to do with it is `Unmarshal {name}`"),
+            ));
+        }
         if v.refs.is_empty() {
             return Err(self.rt(
                 step,
