@@ -79,6 +79,11 @@ pub(crate) struct Apartment {
     wake: HANDLE,
     /// What to do when the apartment ends (its stubs disconnect their calls in progress).
     on_end: Mutex<Vec<Message>>,
+    /// STA: how many messages its thread has dispatched (read by the scenario runner's trace).
+    dispatched: AtomicU64,
+    /// STA, while a harness observes (`sync::observe`): what the messages its thread ran
+    /// said they were ([`note_dispatch`]), until the harness takes them.
+    ran: Mutex<Vec<String>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -124,6 +129,8 @@ impl Apartment {
             }),
             wake: HANDLE::create_event(false, false),
             on_end: Mutex::new(Vec::new()),
+            dispatched: AtomicU64::new(0),
+            ran: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,6 +140,17 @@ impl Apartment {
 
     pub(crate) fn kind(&self) -> AptType {
         self.kind
+    }
+
+    /// How many messages this apartment's thread has dispatched so far (0 for the MTA).
+    pub(crate) fn dispatched(&self) -> u64 {
+        self.dispatched.load(Ordering::Acquire)
+    }
+
+    /// What the messages this STA's thread ran said they were ([`note_dispatch`]), since the
+    /// last call; recorded only while a harness observes.
+    pub(crate) fn take_ran(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ran.lock())
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -190,6 +208,7 @@ impl Apartment {
                 None => return n,
             };
             run(msg);
+            self.dispatched.fetch_add(1, Ordering::Release);
             n += 1;
         }
         if self.queue.lock().as_ref().is_some_and(|q| !q.is_empty()) {
@@ -282,6 +301,17 @@ pub(crate) fn current() -> Option<Arc<Apartment>> {
         })
         .ok()
         .flatten()
+}
+
+/// A message running on an STA's thread says what it is (`what()`), for a harness's trace:
+/// recorded only while a harness observes (`sync::observe`), so it costs one atomic load
+/// otherwise.
+pub(crate) fn note_dispatch(what: impl FnOnce() -> String) {
+    if crate::sync::observe::observed() {
+        if let Some(sta) = current_sta() {
+            sta.ran.lock().push(what());
+        }
+    }
 }
 
 /// The current thread's STA, if it is in one (the waits that pump ask this).
@@ -486,7 +516,10 @@ pub(crate) fn sta_wait_until(
     deadline: Deadline,
 ) -> Option<usize> {
     loop {
-        match wait_or_wake(handles, all, &sta.wake, deadline) {
+        let woke = crate::sync::observe::in_sta_wait(sta.id, || {
+            wait_or_wake(handles, all, &sta.wake, deadline)
+        });
+        match woke {
             WaitOrWake::Handle(i) => return Some(i),
             WaitOrWake::TimedOut => return None,
             WaitOrWake::Woken => {

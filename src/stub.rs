@@ -172,6 +172,21 @@ struct Delivery<M: AsyncInterface> {
 impl<M: AsyncInterface> Delivery<M> {
     fn run(mut self) {
         if let Some((call, input)) = self.call.take() {
+            crate::apartment::note_dispatch(|| {
+                let method = M::METHODS.get(M::method_of(&input)).copied().unwrap_or("?");
+                let kind = if self.sync {
+                    "synchronous"
+                } else {
+                    "asynchronous"
+                };
+                match (&self.stub.factory, call.is_wanted()) {
+                    (_, false) => format!("stub: {method} (cancelled before it arrived: not run)"),
+                    (Some(_), true) => {
+                        format!("stub: Begin_{method} on the server's call object ({kind} call)")
+                    }
+                    (None, true) => format!("stub: {method} ({kind} call)"),
+                }
+            });
             self.stub.serve(call, input, self.sync);
         }
     }

@@ -400,6 +400,13 @@ struct ForwardedSignal<M: AsyncInterface>(Option<Arc<ServerCallHost<M>>>);
 impl<M: AsyncInterface> ForwardedSignal<M> {
     fn run(mut self) {
         if let Some(host) = self.0.take() {
+            crate::apartment::note_dispatch(|| {
+                let method = M::METHODS
+                    .get(host.current.lock().method)
+                    .copied()
+                    .unwrap_or("?");
+                format!("stub: Finish_{method} (the server's Signal, carried back)")
+            });
             let _ = host.signal();
         }
     }
