@@ -87,6 +87,7 @@ use testing::model;
 pub mod proxy;
 pub mod sample_server;
 pub mod script;
+pub mod security;
 pub mod simple_stream;
 pub mod stub;
 pub mod sync;

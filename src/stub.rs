@@ -26,8 +26,13 @@ use std::sync::Arc;
 
 use crate::apartment::Apartment;
 use crate::call::handler::serve;
-use crate::call::{AsyncInterface, CallHandler, ICallFactory, ServerCall, ServerCallHost};
+use crate::call::{AsyncInterface, ICallFactory, ServerCall, ServerCallHost};
 use crate::hresult::RPC_E_DISCONNECTED;
+use crate::security::access::AccessPolicy;
+use crate::security::blanket::CallBlanket;
+use crate::security::context::{Exit, ServerCode};
+use crate::security::server_security::CallSecurity;
+use crate::security::Principal;
 use crate::unknown::{ComPtr, IUnknown};
 
 /// A host the stub keeps, and the stub's COM reference on it.
@@ -38,6 +43,11 @@ pub(crate) struct Stub<M: AsyncInterface> {
     pub(crate) apartment: Arc<Apartment>,
     pub(crate) object: ComPtr<M::Sync>,
     pub(crate) factory: Option<ComPtr<dyn ICallFactory>>,
+    /// Who may call the object (its policy when it was marshaled).
+    pub(crate) access: Option<Arc<AccessPolicy>>,
+    /// The server's identity: the process identity of the thread that marshaled the object.
+    /// Every piece of server code the stub runs runs as it (unless it impersonates).
+    identity: Principal,
     /// Server call objects working on a call, with a COM reference on each (the stub's: an
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
@@ -49,11 +59,15 @@ impl<M: AsyncInterface> Stub<M> {
         apartment: Arc<Apartment>,
         object: ComPtr<M::Sync>,
         factory: Option<ComPtr<dyn ICallFactory>>,
+        access: Option<Arc<AccessPolicy>>,
+        identity: Principal,
     ) -> Arc<Stub<M>> {
         let stub = Arc::new(Stub {
             apartment,
             object,
             factory,
+            access,
+            identity,
             hosts: crate::sync::prim::Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&stub);
@@ -66,13 +80,21 @@ impl<M: AsyncInterface> Stub<M> {
     }
 
     /// Sends one call to the object's apartment. `sync`: a synchronous client call (the
-    /// server's method sees it as its call context, `CoTestCancel`). If the apartment has
-    /// ended, the call fails with `RPC_E_DISCONNECTED`.
-    pub(crate) fn send(self: &Arc<Self>, call: ServerCall<M>, input: M::In, sync: bool) {
+    /// server's method sees it as its call context, `CoTestCancel`); `blanket`: the security
+    /// the call began with. If the apartment has ended, the call fails with
+    /// `RPC_E_DISCONNECTED`.
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        call: ServerCall<M>,
+        input: M::In,
+        sync: bool,
+        blanket: CallBlanket,
+    ) {
         let delivery = Delivery {
             stub: self.clone(),
             call: Some((call, input)),
             sync,
+            blanket: Some(blanket),
         };
         let _ = self.apartment.post(Box::new(move || delivery.run()));
     }
@@ -85,20 +107,32 @@ impl<M: AsyncInterface> Stub<M> {
         }
     }
 
-    /// Serves one call, in the object's apartment.
-    fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool) {
+    /// Serves one call, in the object's apartment: the access check, then the server code,
+    /// each piece of it in a [`ServerCode`] frame with the call's context.
+    fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool, blanket: CallBlanket) {
         if !call.is_wanted() {
             return; // cancelled or released before it arrived: not run
         }
+        if let Some(policy) = &self.access {
+            let hr = policy.check(&blanket);
+            if hr.failed() {
+                return call.fail(hr); // E_ACCESSDENIED: no server code runs
+            }
+        }
+        let security = CallSecurity::new(blanket, self.identity.clone());
         if let Some(factory) = &self.factory {
-            match ServerCallHost::<M>::from_call_factory(&**factory) {
+            let created = {
+                let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
+                ServerCallHost::<M>::from_call_factory(&**factory)
+            };
+            match created {
                 Ok(host) => {
                     if self.apartment.kind() == crate::apartment::AptType::Sta {
                         host.set_home(self.apartment.clone());
                     }
                     // The stub's reference, taken before Begin_: the server may signal at once.
                     let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
-                    host.begin(call, input);
+                    host.begin_secure(call, input, Some(security));
                     // Kept after Begin_, so every host in the list has begun: an idle one is
                     // done, and is released (outside the lock).
                     let done = {
@@ -120,7 +154,9 @@ impl<M: AsyncInterface> Stub<M> {
             return;
         }
         let context = sync.then(|| crate::call::cancel::CallContext::enter(call.test_cancel_fn()));
+        let server = ServerCode::of(&security, Exit::End);
         serve(call, || M::invoke_sync(&*self.object, input));
+        drop(server);
         drop(context);
     }
 }
@@ -131,12 +167,13 @@ struct Delivery<M: AsyncInterface> {
     stub: Arc<Stub<M>>,
     call: Option<(ServerCall<M>, M::In)>,
     sync: bool,
+    blanket: Option<CallBlanket>,
 }
 
 impl<M: AsyncInterface> Delivery<M> {
     fn run(mut self) {
-        if let Some((call, input)) = self.call.take() {
-            self.stub.serve(call, input, self.sync);
+        if let (Some((call, input)), Some(blanket)) = (self.call.take(), self.blanket.take()) {
+            self.stub.serve(call, input, self.sync, blanket);
         }
     }
 }
