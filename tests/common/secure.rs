@@ -25,17 +25,17 @@ pub enum Kind {
     Async,
 }
 
-/// A server object in an STA of its own running as [`SERVER`], marshaled out.
+/// A server object in an STA of its own running as [`SERVER`].
 pub struct Server {
     pub sta: Sta,
     pub log: Arc<WhoLog>,
-    stream: Option<MarshalStream>,
+    object: ComPtr<dyn IWho>,
 }
 
 impl Server {
     pub fn start(kind: Kind, policy: Option<AccessPolicy>) -> Server {
         let sta = Sta::start();
-        let (stream, log) = sta.run(move || {
+        let (object, log) = sta.run(move || {
             set_process_identity(Principal::new(SERVER));
             let (object, log) = match kind {
                 Kind::Sync => WhoSync::create(),
@@ -44,19 +44,17 @@ impl Server {
             if let Some(p) = policy {
                 set_access_policy(&*object, p);
             }
-            let s = co_marshal_inter_thread_interface_in_stream::<IWhoCalls>(&iid(), &*object);
-            (s.unwrap(), log)
+            (object, log)
         });
-        Server {
-            sta,
-            log,
-            stream: Some(stream),
-        }
+        Server { sta, log, object }
     }
 
-    /// The marshaled object (once).
+    /// The object marshaled out of its STA (a new stream each time).
     pub fn stream(&mut self) -> MarshalStream {
-        self.stream.take().expect("the stream was taken")
+        let object = self.object.clone();
+        self.sta.run(move || {
+            co_marshal_inter_thread_interface_in_stream::<IWhoCalls>(&iid(), &*object).unwrap()
+        })
     }
 
     /// The identity the server's STA thread has now, outside any call.
