@@ -70,6 +70,17 @@ pub struct WhoLog {
 }
 
 impl WhoLog {
+    /// Every observation recorded in `phase`.
+    pub fn of_phase(&self, phase: &str) -> Vec<String> {
+        self.entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p, _)| *p == phase)
+            .map(|(_, _, o)| o.clone())
+            .collect()
+    }
+
     /// The observations of `tag` in `phase`.
     pub fn of(&self, tag: &str, phase: &str) -> Vec<String> {
         self.entries
