@@ -243,9 +243,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 Some(server) => {
                     // Begin_ runs in the call's context; its end (even by a panic) ends the
                     // impersonation it started (spec 3.4).
-                    let _code = security
-                        .as_ref()
-                        .map(|s| ServerCode::of(s, Exit::BeginReturned));
+                    let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
                     catch_unwind(AssertUnwindSafe(|| M::begin_async(&*server, input)))
                         .unwrap_or(RPC_E_SERVERFAULT)
                 }

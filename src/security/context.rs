@@ -10,8 +10,10 @@
 //!   (also by a panic), the thread's token is what it was before the frame. So no identity
 //!   stays on a pool or STA thread after a call, and no call sees another call's token (a
 //!   call dispatched inside another one's modal wait starts clean too).
-//! * A token on a thread outside any frame (a server's own worker) is dropped as soon as its
-//!   call's server code is done with it (see `server_security`'s invariants).
+//! * A token taken outside its call's frame (a server's own worker, through a kept
+//!   `IServerSecurity`) ends when the call's context is complete (at `Signal`); one taken by
+//!   the call's server code inside its frame stays until the frame ends or `RevertToSelf`,
+//!   even after `Signal` (spec 3.4). An ended token is never seen: it is dropped when read.
 //! * `Finish_` runs without the `Begin_`'s token, in a complete context: it cannot
 //!   impersonate.
 
@@ -30,6 +32,17 @@ struct Token {
     call: Arc<CallSecurity>,
     /// Whom the thread acts as (`None`: an identify-level token, the thread acts as itself).
     acting: Option<Principal>,
+    /// Taken by the call's own server code on this thread (inside its frame): valid until
+    /// the frame ends (or `RevertToSelf`), even after `Signal` (spec 3.4). Taken elsewhere (a
+    /// server's worker, through a kept `IServerSecurity`): valid until the call's context is
+    /// complete.
+    in_frame: bool,
+}
+
+impl Token {
+    fn is_valid(&self) -> bool {
+        self.in_frame || !self.call.is_complete()
+    }
 }
 
 struct Frame {
@@ -90,7 +103,7 @@ pub(crate) fn current() -> Principal {
     let acting = STATE.with(|s| {
         let mut s = s.borrow_mut();
         match &s.token {
-            Some(t) if !t.call.token_valid() => {
+            Some(t) if !t.is_valid() => {
                 s.token = None;
                 None
             }
@@ -102,7 +115,19 @@ pub(crate) fn current() -> Principal {
 }
 
 pub(crate) fn impersonate(call: Arc<CallSecurity>, acting: Option<Principal>) {
-    let old = STATE.with(|s| s.borrow_mut().token.replace(Token { call, acting }));
+    let old = STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let in_frame = s
+            .frames
+            .last()
+            .and_then(|f| f.call.as_ref())
+            .is_some_and(|c| Arc::ptr_eq(c, &call));
+        s.token.replace(Token {
+            call,
+            acting,
+            in_frame,
+        })
+    });
     drop(old);
 }
 
@@ -114,7 +139,7 @@ pub(crate) fn revert() {
 pub(crate) fn is_impersonating(call: &CallSecurity) -> bool {
     STATE.with(|s| {
         s.borrow().token.as_ref().is_some_and(|t| {
-            std::ptr::eq(Arc::as_ptr(&t.call), call as *const CallSecurity) && call.token_valid()
+            std::ptr::eq(Arc::as_ptr(&t.call), call as *const CallSecurity) && t.is_valid()
         })
     })
 }
@@ -127,10 +152,8 @@ fn innermost() -> Option<Arc<CallSecurity>> {
 /// What the end of a [`ServerCode`] frame tells its call.
 #[derive(Clone, Copy)]
 pub(crate) enum Exit {
-    /// Nothing (`Finish_`, `CreateCall`).
+    /// Nothing (`Begin_`, `Finish_`, `CreateCall`).
     Nothing,
-    /// A server call object's `Begin_` returned.
-    BeginReturned,
     /// The call's server code is done (a synchronous method returned).
     End,
 }
@@ -172,7 +195,6 @@ impl Drop for ServerCode {
                 if let Some(call) = &f.call {
                     match self.exit {
                         Exit::Nothing => {}
-                        Exit::BeginReturned => call.begin_returned(),
                         Exit::End => call.end(),
                     }
                 }

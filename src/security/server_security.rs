@@ -7,11 +7,12 @@
 //!   method returns, or when a server call object calls `Signal` (even before its `Begin_`
 //!   returns). From then on `QueryBlanket` and `ImpersonateClient` return
 //!   `RPC_E_CALL_COMPLETE`.
-//! * An impersonation token names its call. It is valid until the call's server code is done
-//!   with it: for a synchronous method, until it returns; for a server call object, until both
-//!   `Signal` was called and `Begin_` returned (a token taken before `Signal` stays until
-//!   `Begin_` returns, spec 3.4; a worker's token taken before `Signal` ends with it). An
-//!   invalid token is never seen: [`current_identity`](super::current_identity) drops it.
+//! * An impersonation token names its call. One taken by the call's server code on its own
+//!   thread (a synchronous method, `Begin_`) stays until that code returns or `RevertToSelf`
+//!   — for `Begin_`, even after `Signal` (a token taken before `Signal` stays until `Begin_`
+//!   returns, spec 3.4). One taken on another thread (a server's worker, through an
+//!   `IServerSecurity` kept from `Begin_`) ends when the call's context is complete. An ended
+//!   token is never seen: [`current_identity`](super::current_identity) drops it.
 //! * `ImpersonateClient` fails with `RPC_E_UNSECURE_CALL` at `RPC_C_AUTHN_LEVEL_NONE`; at
 //!   `RPC_C_IMP_LEVEL_IDENTIFY` it succeeds, but the thread goes on acting as the server (the
 //!   client's identity can be read, not used); at `ANONYMOUS` the thread acts as the anonymous
@@ -83,7 +84,6 @@ pub(crate) struct CallSecurity {
     pub(crate) call: CallBlanket,
     server: Principal,
     signaled: AtomicBool,
-    begin_returned: AtomicBool,
 }
 
 impl CallSecurity {
@@ -94,7 +94,6 @@ impl CallSecurity {
             call,
             server,
             signaled: AtomicBool::new(false),
-            begin_returned: AtomicBool::new(false),
         })
     }
 
@@ -116,25 +115,14 @@ impl CallSecurity {
         self.signaled.store(true, Ordering::SeqCst);
     }
 
-    /// The server call object's `Begin_` returned.
-    pub(crate) fn begin_returned(&self) {
-        self.begin_returned.store(true, Ordering::SeqCst);
-    }
-
     /// The call is over (a synchronous method returned, or `Begin_` failed).
     pub(crate) fn end(&self) {
         self.signal();
-        self.begin_returned();
     }
 
     /// Whether the context is complete (`RPC_E_CALL_COMPLETE` from now on).
     pub(crate) fn is_complete(&self) -> bool {
         self.signaled.load(Ordering::SeqCst)
-    }
-
-    /// Whether an impersonation token of this call may still be used.
-    pub(crate) fn token_valid(&self) -> bool {
-        !(self.signaled.load(Ordering::SeqCst) && self.begin_returned.load(Ordering::SeqCst))
     }
 
     fn check(&self) -> Result<()> {
