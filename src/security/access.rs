@@ -16,7 +16,6 @@
 use std::sync::{Arc, Weak};
 
 use crate::hresult::{E_ACCESSDENIED, HRESULT, S_OK};
-use crate::sync::prim::Mutex;
 use crate::unknown::{query, IUnknown};
 
 use super::blanket::{CallBlanket, RPC_C_AUTHN_LEVEL_NONE, RPC_C_IMP_LEVEL_ANONYMOUS};
@@ -90,9 +89,10 @@ impl AccessPolicy {
 
 type Registry = Vec<(Weak<dyn IUnknown>, Arc<AccessPolicy>)>;
 
-fn registry() -> &'static Mutex<Registry> {
-    static REGISTRY: std::sync::OnceLock<Mutex<Registry>> = std::sync::OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
+/// Process-wide, outliving any loom model: a plain lock, never a loom one.
+fn registry() -> &'static parking_lot::Mutex<Registry> {
+    static REGISTRY: std::sync::OnceLock<parking_lot::Mutex<Registry>> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| parking_lot::Mutex::new(Vec::new()))
 }
 
 /// Declares who may call `object` through proxies marshaled from now on (comasync's stand-in
