@@ -36,7 +36,7 @@ fn every_thread_starts_as_the_default_process_identity() {
 fn the_process_identity_is_per_thread_and_observable() {
     let (a, b) = std::thread::spawn(|| {
         let previous = set_process_identity(Principal::new("alice").with_groups(["staff"]));
-        let other = std::thread::spawn(|| current_identity()).join().unwrap();
+        let other = std::thread::spawn(current_identity).join().unwrap();
         (previous, (current_identity(), other))
     })
     .join()
@@ -142,7 +142,7 @@ fn a_call_object_starts_from_its_proxys_blanket_and_keeps_its_own() {
     within("call object blanket", || {
         let mut server = Server::start(Kind::Async, None);
         let stream = server.stream();
-        let (call_b, proxy_b, seen) = client("alice").run(move || {
+        let (call_b, proxy_b) = client("alice").run(move || {
             let proxy = unmarshal(stream);
             assert_eq!(
                 co_set_proxy_blanket(&*proxy, &impersonating_blanket()),
@@ -165,10 +165,8 @@ fn a_call_object_starts_from_its_proxys_blanket_and_keeps_its_own() {
             (
                 co_query_proxy_blanket(&*call).unwrap(),
                 co_query_proxy_blanket(&*proxy).unwrap(),
-                (),
             )
         });
-        let _ = seen;
         assert_eq!(call_b.authn_level, RPC_C_AUTHN_LEVEL_CALL);
         assert_eq!(proxy_b, impersonating_blanket());
         assert_eq!(server.log.of("t", "begin"), v(&["blanket=alice/3/4"]));
@@ -907,31 +905,28 @@ fn a_caller_not_allowed_gets_e_accessdenied_from_begin_and_the_call_stays_idle()
         let mut server = Server::start(Kind::Async, Some(restricted()));
         let stream = server.stream();
         let allowed = client("alice");
-        let stream2 = {
-            // CreateCall is allowed for alice; the call object then goes to eve's blanket.
-            allowed.run(move || {
-                let proxy = unmarshal(stream);
-                let call = new_call(&proxy);
-                let b = Blanket {
-                    auth_info: Some(Principal::new("eve")),
-                    ..Blanket::default()
-                };
-                assert_eq!(co_set_proxy_blanket(&*call, &b), S_OK);
-                assert_eq!(
-                    call.begin_run("t".into(), vec![Whoami], vec![]),
-                    E_ACCESSDENIED
-                );
-                assert_eq!(
-                    call.finish_run().0,
-                    RPC_E_CALL_COMPLETE,
-                    "idle: no call to finish"
-                );
-                // Allowed again: the same call object works.
-                assert_eq!(co_set_proxy_blanket(&*call, &Blanket::default()), S_OK);
-                assert_eq!(begin_finish(&call, "ok", vec![Whoami], vec![]).0, S_OK);
-            })
-        };
-        let _ = stream2;
+        // CreateCall is allowed for alice; the call object then goes to eve's blanket.
+        allowed.run(move || {
+            let proxy = unmarshal(stream);
+            let call = new_call(&proxy);
+            let b = Blanket {
+                auth_info: Some(Principal::new("eve")),
+                ..Blanket::default()
+            };
+            assert_eq!(co_set_proxy_blanket(&*call, &b), S_OK);
+            assert_eq!(
+                call.begin_run("t".into(), vec![Whoami], vec![]),
+                E_ACCESSDENIED
+            );
+            assert_eq!(
+                call.finish_run().0,
+                RPC_E_CALL_COMPLETE,
+                "idle: no call to finish"
+            );
+            // Allowed again: the same call object works.
+            assert_eq!(co_set_proxy_blanket(&*call, &Blanket::default()), S_OK);
+            assert_eq!(begin_finish(&call, "ok", vec![Whoami], vec![]).0, S_OK);
+        });
         assert!(server.log.of("t", "begin").is_empty(), "no server code ran");
         assert_eq!(server.log.of("ok", "begin"), v(&["who=server"]));
     });

@@ -164,7 +164,7 @@ fn calls_from_several_identities_on_a_shared_pool_never_observe_the_wrong_identi
             let _ = comasync::sync::co_wait_for_multiple_handles(
                 0,
                 comasync::sync::INFINITE,
-                Some(&[begun.clone()]),
+                Some(std::slice::from_ref(&begun)),
                 Some(&mut waited),
             );
         }
