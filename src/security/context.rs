@@ -6,7 +6,7 @@
 //!
 //! * Server code run by comasync (a synchronous method served by a stub, a server call
 //!   object's `Begin_` and `Finish_`, the server's `CreateCall`) runs inside a
-//!   [`ServerCode`] frame: it starts with no impersonation token and, when the frame ends
+//!   *server-code frame*: it starts with no impersonation token and, when the frame ends
 //!   (also by a panic), the thread's token is what it was before the frame. So no identity
 //!   stays on a pool or STA thread after a call, and no call sees another call's token (a
 //!   call dispatched inside another one's modal wait starts clean too).
