@@ -90,9 +90,9 @@ static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mut
 
 /// The pool that runs the MTA's incoming calls (kept apart from `Pool::global`, whose workers
 /// serve call objects: an MTA method that blocks on such a call cannot starve it).
-fn mta_pool() -> Arc<Pool> {
+fn mta_pool() -> &'static Pool {
     static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new(4)).clone()
+    POOL.get_or_init(|| Pool::new(4))
 }
 
 /// The current thread's apartment: the one it entered (and how many times), or the one it is
@@ -466,7 +466,16 @@ pub(crate) fn sta_wait(
     if timeout_ms == 0 {
         return None;
     }
-    let deadline = Deadline::after_ms(timeout_ms);
+    sta_wait_until(sta, handles, all, Deadline::after_ms(timeout_ms))
+}
+
+/// [`sta_wait`] until `deadline`, after the caller's own non-blocking look.
+pub(crate) fn sta_wait_until(
+    sta: &Apartment,
+    handles: &[HANDLE],
+    all: bool,
+    deadline: Deadline,
+) -> Option<usize> {
     loop {
         match wait_or_wake(handles, all, &sta.wake, deadline) {
             WaitOrWake::Handle(i) => return Some(i),

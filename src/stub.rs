@@ -4,8 +4,10 @@
 //!
 //! For each call, in the object's apartment (on the STA's thread, or on an MTA pool worker):
 //!
-//! * if the object implements `ICallFactory`, the stub makes a server call object with
-//!   `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated under a
+//! * if the object implements `ICallFactory`, the stub begins the call on a server call
+//!   object: its spare (one that finished its last call by the book and is Idle again, spec
+//!   2.2), or a new one from `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated
+//!   under a
 //!   [`ServerCallHost`] (the stub's unknown, with the stub's
 //!   `ISynchronize` and `ICancelMethodCalls`), calls `Begin_`, and on the server's `Signal`
 //!   calls `Finish_` and sends the reply. Synchronous client calls are served this way too.
@@ -52,6 +54,10 @@ pub(crate) struct Stub<M: AsyncInterface> {
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
     hosts: crate::sync::prim::Mutex<Vec<Held<M>>>,
+    /// One server call object that finished its call by the book and is Idle again (spec
+    /// 2.2), kept for the next call instead of a new `CreateCall`; released when the
+    /// apartment ends or the stub goes.
+    spare: crate::sync::prim::Mutex<Option<Held<M>>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -69,6 +75,7 @@ impl<M: AsyncInterface> Stub<M> {
             access,
             identity,
             hosts: crate::sync::prim::Mutex::new(Vec::new()),
+            spare: crate::sync::prim::Mutex::new(None),
         });
         let weak = Arc::downgrade(&stub);
         stub.apartment.on_end(Box::new(move || {
@@ -101,6 +108,8 @@ impl<M: AsyncInterface> Stub<M> {
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
     fn disconnect(&self) {
+        let spare = self.spare.lock().take();
+        drop(spare);
         let hosts = std::mem::take(&mut *self.hosts.lock());
         for (h, _reference) in hosts {
             h.disconnect(RPC_E_DISCONNECTED);
@@ -121,35 +130,49 @@ impl<M: AsyncInterface> Stub<M> {
         }
         let security = CallSecurity::new(blanket, self.identity.clone());
         if let Some(factory) = &self.factory {
-            let created = {
-                let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
-                ServerCallHost::<M>::from_call_factory(&**factory)
+            let spare = self.spare.lock().take();
+            let (host, reference) = match spare {
+                Some(held) => held,
+                None => match {
+                    // The server's CreateCall is server code too.
+                    let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
+                    ServerCallHost::<M>::from_call_factory(&**factory)
+                } {
+                    Ok(host) => {
+                        if self.apartment.kind() == crate::apartment::AptType::Sta {
+                            host.set_home(self.apartment.clone());
+                        }
+                        // The stub's reference, taken before Begin_: the server may signal
+                        // at once.
+                        let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
+                        (host, reference)
+                    }
+                    Err(hr) => return call.fail(hr),
+                },
             };
-            match created {
-                Ok(host) => {
-                    if self.apartment.kind() == crate::apartment::AptType::Sta {
-                        host.set_home(self.apartment.clone());
-                    }
-                    // The stub's reference, taken before Begin_: the server may signal at once.
-                    let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
-                    host.begin_secure(call, input, Some(security));
-                    // Kept after Begin_, so every host in the list has begun: an idle one is
-                    // done, and is released (outside the lock).
-                    let done = {
-                        let mut hosts = self.hosts.lock();
-                        let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
-                            .into_iter()
-                            .partition(|(h, _)| h.is_idle());
-                        *hosts = busy;
-                        hosts.push((host, reference));
-                        done
-                    };
-                    drop(done);
-                    if !self.apartment.is_alive() {
-                        self.disconnect(); // the apartment ended meanwhile (MTA)
-                    }
+            host.begin_secure(call, input, Some(security));
+            if host.is_idle() {
+                // Signalled inside Begin_ (a server that completes at once): done. Kept as
+                // the spare if it went by the book, else released here.
+                self.keep((host, reference));
+            } else {
+                // Kept after Begin_, so every host in the list has begun: an idle one is
+                // done, and becomes the spare or is released (outside the lock).
+                let done = {
+                    let mut hosts = self.hosts.lock();
+                    let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
+                        .into_iter()
+                        .partition(|(h, _)| h.is_idle());
+                    *hosts = busy;
+                    hosts.push((host, reference));
+                    done
+                };
+                for held in done {
+                    self.keep(held);
                 }
-                Err(hr) => call.fail(hr),
+            }
+            if !self.apartment.is_alive() {
+                self.disconnect(); // the apartment ended meanwhile (MTA)
             }
             return;
         }
@@ -158,6 +181,19 @@ impl<M: AsyncInterface> Stub<M> {
         serve(call, || M::invoke_sync(&*self.object, input));
         drop(server);
         drop(context);
+    }
+}
+
+impl<M: AsyncInterface> Stub<M> {
+    /// A server call object done with its call: the spare if it is reusable and there is none
+    /// yet; otherwise released (outside the lock).
+    fn keep(&self, held: Held<M>) {
+        let extra = if held.0.is_reusable() && self.apartment.is_alive() {
+            self.spare.lock().replace(held)
+        } else {
+            Some(held)
+        };
+        drop(extra);
     }
 }
 

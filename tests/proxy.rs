@@ -14,7 +14,9 @@ use std::thread;
 
 use apartments::{in_mta, Sta};
 use comasync::apartment::*;
-use comasync::call::{create_call_as, ICallFactory, ICancelMethodCalls};
+use comasync::call::{
+    create_call_as, ICallFactory, ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
 use comasync::hresult::*;
 use comasync::marshal::*;
 use comasync::sync::{ISynchronize, HANDLE, INFINITE};
@@ -315,6 +317,45 @@ fn a_synchronous_call_is_served_by_the_server_call_object_when_there_is_one() {
 }
 
 #[test]
+fn the_stub_begins_the_next_call_on_its_idle_server_call_object_and_replaces_a_faulted_one() {
+    within("server call object reuse", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create_inline);
+        let (results, created) = in_mta(move || {
+            let proxy = unmarshal(stream);
+            let mut results = Vec::new();
+            for n in 1..=3 {
+                results.push(proxy.add(n));
+            }
+            let created_before_fault = state.created.load(Ordering::SeqCst);
+            // Begin_Crash panics: that server call object is not begun again.
+            let call = new_call(&proxy);
+            results.push((call.begin_crash(), 0));
+            results.push((call.finish_crash(), 0));
+            results.push(proxy.add(4));
+            (
+                results,
+                (created_before_fault, state.created.load(Ordering::SeqCst)),
+            )
+        });
+        assert_eq!(
+            results,
+            [
+                (S_OK, 2),
+                (S_OK, 4),
+                (S_OK, 6),
+                (S_OK, 0),
+                (RPC_E_SERVERFAULT, 0),
+                (S_OK, 8)
+            ]
+        );
+        // Idle again after Finish_ (spec 2.2): one server call object served the three calls;
+        // the faulted one was released and the next call got a new one.
+        assert_eq!(created, (1, 2));
+    });
+}
+
+#[test]
 fn without_a_server_call_object_the_stub_runs_the_synchronous_method() {
     let sta = Sta::start();
     let (stream, state) = object_in(&sta, Probe::create);
@@ -438,6 +479,36 @@ fn a_blocking_finish_in_an_sta_dispatches_incoming_calls() {
         assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
         assert_eq!(parked.complete(S_OK, 5), S_OK);
         assert_eq!(rx.recv().unwrap(), (S_OK, 5));
+    });
+}
+
+#[test]
+fn a_windowed_cancel_in_an_sta_dispatches_incoming_calls() {
+    within("windowed Cancel pumps", || {
+        let client = Sta::start();
+        let server = Sta::start();
+        let (stream, state) = object_in(&server, ProbeWithCalls::create);
+        let (callback, cb_state) = object_in(&client, Probe::create);
+        let (tx, rx) = std::sync::mpsc::channel();
+        client.spawn(move || {
+            let call = new_call(&unmarshal(stream));
+            assert_eq!(call.begin_add(5), S_OK);
+            let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+            // Waits for the server up to the window: dispatches meanwhile.
+            let hr = cancel.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT);
+            tx.send((hr, call.finish_add())).unwrap();
+        });
+        let parked = next_parked(&state);
+        // Only a client that dispatches while its Cancel waits can serve this call.
+        assert_eq!(in_mta(move || unmarshal(callback).add(9)), (S_OK, 9));
+        assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
+        assert_eq!(parked.cancel.test_cancel(), RPC_E_CALL_CANCELED);
+        assert_eq!(parked.complete(RPC_E_CALL_CANCELED, 0), S_OK);
+        // The server completed within the window (Cancel: RPC_E_CALL_COMPLETE, D14).
+        assert_eq!(
+            rx.recv().unwrap(),
+            (RPC_E_CALL_COMPLETE, (RPC_E_CALL_CANCELED, 0))
+        );
     });
 }
 

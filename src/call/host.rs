@@ -54,6 +54,10 @@ struct Current<M: AsyncInterface> {
     security: Option<Arc<CallSecurity>>,
     /// Client calls begun while the server was busy, oldest first.
     waiting: VecDeque<Waiting<M>>,
+    /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
+    /// disconnection): only such a server call object is begun again for another client call
+    /// by the stub (see [`ServerCallHost::is_reusable`]).
+    clean: bool,
 }
 
 /// A client call waiting for the server call object: its token, in-parameters and security
@@ -176,6 +180,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 method: 0,
                 security: None,
                 waiting: VecDeque::new(),
+                clean: true,
             }),
             home: Mutex::new(None),
         })
@@ -203,11 +208,20 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         !self.current.lock().busy
     }
 
+    /// Whether the server call object is back in its Idle state after calls that all went by
+    /// the book (spec 2.2: `Finish_` leaves it Idle, ready for the next `Begin_`), so the stub
+    /// may begin its next client call on it instead of asking `CreateCall` for another.
+    pub(crate) fn is_reusable(&self) -> bool {
+        let cur = self.current.lock();
+        !cur.busy && cur.clean && cur.waiting.is_empty()
+    }
+
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
     /// server call object is released.
     pub(crate) fn disconnect(&self, hr: HRESULT) {
         let (call, waiting, security) = {
             let mut cur = self.current.lock();
+            cur.clean = false;
             (
                 cur.call.take(),
                 std::mem::take(&mut cur.waiting),
@@ -259,6 +273,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             let mut skipped = Vec::new();
             let (failed, next) = {
                 let mut cur = self.current.lock();
+                cur.clean = false;
                 if cur.busy && cur.seq == seq {
                     let failed = cur.call.take();
                     (failed, Self::next_locked(&mut cur, &mut skipped))
@@ -372,8 +387,12 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             Some(server) => {
                 // Finish_ runs in the call's (complete) context, without Begin_'s token.
                 let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
-                catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method)))
-                    .unwrap_or((RPC_E_SERVERFAULT, None))
+                catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method))).unwrap_or_else(
+                    |_| {
+                        self.current.lock().clean = false;
+                        (RPC_E_SERVERFAULT, None)
+                    },
+                )
             }
             None => (E_UNEXPECTED, None),
         };
