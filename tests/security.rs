@@ -1006,3 +1006,134 @@ fn an_unknown_caller_is_let_in_only_by_everyone() {
         }
     });
 }
+
+// ---- calls made by server code: cloaking, and calls dispatched inside a call ----
+
+/// Two STA servers running as `server-a` and `server-b`; `a` calls out to `b`, and `b` calls
+/// back to `a` (each through a proxy unmarshaled in its own apartment).
+fn two_servers() -> (Server, Server) {
+    let mut a = Server::start(Kind::Sync, None);
+    let mut b = Server::start(Kind::Sync, None);
+    for (s, name) in [(&a, "server-a"), (&b, "server-b")] {
+        let p = Principal::new(name);
+        s.sta.run(move || {
+            set_process_identity(p);
+        });
+    }
+    // Marshal again now that they run as their names (the stub keeps the marshaling
+    // thread's identity).
+    let (to_b, to_a) = (b.stream(), a.stream());
+    let log_a = a.log.clone();
+    a.sta
+        .run(move || *log_a.outgoing.lock().unwrap() = Some(unmarshal(to_b)));
+    let log_b = b.log.clone();
+    b.sta
+        .run(move || *log_b.outgoing.lock().unwrap() = Some(unmarshal(to_a)));
+    (a, b)
+}
+
+#[test]
+fn an_impersonating_server_calls_on_as_itself_without_cloaking_and_as_its_client_with_it() {
+    within("cloaking", || {
+        let (mut a, _b) = two_servers();
+        let stream = a.stream();
+        let seen = client("alice").run(move || {
+            let proxy = unmarshal(stream);
+            assert_eq!(
+                co_set_proxy_blanket(&*proxy, &impersonating_blanket()),
+                S_OK
+            );
+            let there = vec![QueryBlanket, Impersonate, Whoami];
+            proxy
+                .run(
+                    "t".into(),
+                    vec![
+                        Impersonate,
+                        CallOut(EOAC_NONE, there.clone()),
+                        CallOut(EOAC_DYNAMIC_CLOAKING, there.clone()),
+                        CallOut(EOAC_STATIC_CLOAKING, there.clone()),
+                        Revert,
+                        CallOut(EOAC_DYNAMIC_CLOAKING, there),
+                    ],
+                    vec![],
+                )
+                .1
+        });
+        assert_eq!(
+            seen,
+            v(&[
+                "impersonate=S_OK",
+                "out=S_OK:blanket=server-a/4/3,impersonate=S_OK,who=server-a",
+                "out=S_OK:blanket=alice/4/3,impersonate=S_OK,who=alice",
+                "out=S_OK:blanket=alice/4/3,impersonate=S_OK,who=alice",
+                "revert=S_OK",
+                "out=S_OK:blanket=server-a/4/3,impersonate=S_OK,who=server-a",
+            ])
+        );
+    });
+}
+
+#[test]
+fn a_call_dispatched_inside_an_impersonating_calls_wait_does_not_see_its_token() {
+    within("re-entrant call", || {
+        let (mut a, _b) = two_servers();
+        let stream = a.stream();
+        let seen = client("alice").run(move || {
+            let proxy = unmarshal(stream);
+            assert_eq!(
+                co_set_proxy_blanket(&*proxy, &impersonating_blanket()),
+                S_OK
+            );
+            // a impersonates alice and calls b; b calls back into a, whose STA dispatches the
+            // callback while a's call waits; then a goes on.
+            let callback = vec![Whoami, IsImpersonating, Impersonate, Whoami];
+            let at_b = vec![CallOut(EOAC_NONE, callback)];
+            proxy
+                .run(
+                    "t".into(),
+                    vec![
+                        Impersonate,
+                        CallOut(EOAC_NONE, at_b),
+                        Whoami,
+                        IsImpersonating,
+                    ],
+                    vec![],
+                )
+                .1
+        });
+        assert_eq!(
+            seen,
+            v(&[
+                "impersonate=S_OK",
+                // The callback came from b (running as server-b): it ran as server-a, not
+                // impersonating, and impersonated its own client, server-b.
+                "out=S_OK:out=S_OK:who=server-a,impersonating=false,impersonate=S_OK,who=server-b",
+                "who=alice",
+                "impersonating=true"
+            ]),
+            "a's own token is back after the callback"
+        );
+        assert_eq!(a.thread_identity(), "server-a");
+    });
+}
+
+#[test]
+fn the_call_context_answers_iunknown_and_names_the_server() {
+    within("context IUnknown", || {
+        let mut server = Server::start(Kind::Sync, None);
+        let stream = server.stream();
+        let seen = client("alice").run(move || {
+            let proxy = unmarshal(stream);
+            let (_, a) = proxy.run("a".into(), vec![ContextUnknown, ServerName], vec![]);
+            let named = Blanket {
+                server_principal_name: Some("host/server".into()),
+                ..Blanket::default()
+            };
+            assert_eq!(co_set_proxy_blanket(&*proxy, &named), S_OK);
+            let (_, b) = proxy.run("b".into(), vec![ServerName], vec![]);
+            (a, b)
+        });
+        assert_eq!(seen.0, v(&["context-unknown=S_OK", "spn=server"]));
+        assert_eq!(seen.1, v(&["spn=host/server"]));
+    });
+}

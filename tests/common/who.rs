@@ -46,6 +46,14 @@ pub enum Step {
     /// The remaining steps run on the server's worker thread (a server call object only):
     /// `worker`.
     Worker,
+    /// `ServerPrincName` of `QueryBlanket`: `spn=<name>`.
+    ServerName,
+    /// `CoGetCallContext(IID_IUnknown)`: `context-unknown=<hr>`.
+    ContextUnknown,
+    /// A synchronous call out through the server's outgoing proxy (set by the test), with a
+    /// blanket at `RPC_C_IMP_LEVEL_IMPERSONATE` and these capability flags, running these steps
+    /// there: `out=<hr>:<what they observed, comma-separated>`.
+    CallOut(u32, Vec<Step>),
 }
 
 /// A declared interface for the tests of call security.
@@ -67,6 +75,8 @@ pub struct WhoLog {
     pub entries: Mutex<Vec<(String, &'static str, String)>>,
     /// Set at the very end of each `Begin_` (just before it returns) and of each worker run.
     pub begun: Option<HANDLE>,
+    /// The proxy `CallOut` calls through (unmarshaled in the server's apartment).
+    pub outgoing: Mutex<Option<ComPtr<dyn IWho>>>,
 }
 
 impl WhoLog {
@@ -130,6 +140,34 @@ fn run_steps(
                 let mut slot: Option<ComPtr<dyn IServerSecurity>> = None;
                 let h = co_get_call_context(&comasync::guid::IID_IServerSecurity, &mut slot);
                 format!("context={}", hr(h))
+            }
+            Step::ServerName => match server_security_context().and_then(|s| s.query_blanket()) {
+                Ok(b) => format!("spn={}", b.server_principal_name),
+                Err(e) => format!("spn={}", hr(e.code())),
+            },
+            Step::ContextUnknown => {
+                let mut slot: Option<ComPtr<dyn IUnknown>> = None;
+                let h = co_get_call_context(&comasync::guid::IID_IUnknown, &mut slot);
+                format!("context-unknown={}", hr(h))
+            }
+            Step::CallOut(flags, steps) => {
+                let out = log.outgoing.lock().unwrap().clone();
+                match out {
+                    None => "out=none".to_string(),
+                    Some(proxy) => {
+                        let b = comasync::security::Blanket {
+                            capabilities: *flags,
+                            ..comasync::security::Blanket::with_levels(
+                                comasync::security::RPC_C_AUTHN_LEVEL_PKT,
+                                comasync::security::RPC_C_IMP_LEVEL_IMPERSONATE,
+                            )
+                        };
+                        let set = comasync::security::co_set_proxy_blanket(&*proxy, &b);
+                        assert_eq!(set, S_OK);
+                        let (h, seen) = proxy.run(format!("{tag}>"), steps.clone(), vec![]);
+                        format!("out={}:{}", hr(h), seen.join(","))
+                    }
+                }
             }
             Step::ContextOther => {
                 let mut slot: Option<ComPtr<dyn IUnknown>> = None;
