@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::apartment::Apartment;
 use crate::call::handler::serve;
 use crate::call::{AsyncInterface, ICallFactory, ServerCall, ServerCallHost};
-use crate::hresult::RPC_E_DISCONNECTED;
+use crate::hresult::{HRESULT, RPC_E_DISCONNECTED};
 use crate::security::access::AccessPolicy;
 use crate::security::blanket::CallBlanket;
 use crate::security::context::{Exit, ServerCode};
@@ -116,6 +116,13 @@ impl<M: AsyncInterface> Stub<M> {
         }
     }
 
+    /// A host for a new server call object, made by the server's `CreateCall` (server code:
+    /// it runs as the server's identity, with no call context).
+    fn create_host(&self, factory: &dyn ICallFactory) -> Result<Arc<ServerCallHost<M>>, HRESULT> {
+        let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
+        ServerCallHost::<M>::from_call_factory(factory)
+    }
+
     /// Serves one call, in the object's apartment: the access check, then the server code,
     /// each piece of it in a [`ServerCode`] frame with the call's context.
     fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool, blanket: CallBlanket) {
@@ -133,11 +140,7 @@ impl<M: AsyncInterface> Stub<M> {
             let spare = self.spare.lock().take();
             let (host, reference) = match spare {
                 Some(held) => held,
-                None => match {
-                    // The server's CreateCall is server code too.
-                    let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
-                    ServerCallHost::<M>::from_call_factory(&**factory)
-                } {
+                None => match self.create_host(&**factory) {
                     Ok(host) => {
                         if self.apartment.kind() == crate::apartment::AptType::Sta {
                             host.set_home(self.apartment.clone());
