@@ -1137,3 +1137,33 @@ fn the_call_context_answers_iunknown_and_names_the_server() {
         assert_eq!(seen.1, v(&["spn=host/server"]));
     });
 }
+
+#[test]
+fn a_synchronous_calls_context_answers_icancelmethodcalls_and_an_asynchronous_one_does_not() {
+    within("context ICancelMethodCalls", || {
+        let mut sync_server = Server::start(Kind::Sync, None);
+        let mut async_server = Server::start(Kind::Async, None);
+        let (s1, s2) = (sync_server.stream(), async_server.stream());
+        let seen = client("alice").run(move || {
+            let sync_proxy = unmarshal(s1);
+            let (_, a) = sync_proxy.run("a".into(), vec![ContextCancel], vec![]);
+            let call = new_call(&unmarshal(s2));
+            assert_eq!(
+                begin_finish(&call, "b", vec![ContextCancel], vec![]).0,
+                S_OK
+            );
+            a
+        });
+        assert_eq!(seen, v(&["context-cancel=S_OK/RPC_S_CALLPENDING"]));
+        assert_eq!(
+            async_server.log.of("b", "begin"),
+            v(&["context-cancel=E_NOINTERFACE"])
+        );
+        let mut slot: Option<ComPtr<dyn comasync::call::ICancelMethodCalls>> = None;
+        assert_eq!(
+            co_get_call_context(&comasync::guid::IID_ICancelMethodCalls, &mut slot),
+            RPC_E_CALL_COMPLETE,
+            "outside a call"
+        );
+    });
+}

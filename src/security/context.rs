@@ -21,7 +21,8 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
-use crate::guid::{IID_IServerSecurity, IID_IUnknown, IID};
+use crate::call::ICancelMethodCalls;
+use crate::guid::{IID_ICancelMethodCalls, IID_IServerSecurity, IID_IUnknown, IID};
 use crate::hresult::{Error, Result, E_NOINTERFACE, HRESULT, RPC_E_CALL_COMPLETE};
 use crate::unknown::{set_out, ComPtr, IUnknown};
 
@@ -210,7 +211,8 @@ impl Drop for ServerCode {
 
 /// `CoGetCallContext(riid, ppv)`: the call context of the call whose server code runs on this
 /// thread. `riid` `IID_IServerSecurity` (or `IID_IUnknown`) → the call's [`IServerSecurity`];
-/// another interface → `E_NOINTERFACE`; no call, or the call's context is complete (after
+/// `IID_ICancelMethodCalls` → the call's cancel object if it is a synchronous call (what
+/// `CoTestCancel` reads), else `E_NOINTERFACE`; another interface → `E_NOINTERFACE`; no call, or the call's context is complete (after
 /// `Signal`, in `Finish_`) → `RPC_E_CALL_COMPLETE` (D10).
 ///
 /// ```
@@ -231,6 +233,13 @@ pub fn co_get_call_context(riid: &IID, ppv: &mut dyn Any) -> HRESULT {
         set_out::<dyn IServerSecurity>(ppv, ComPtr::new(me as Arc<dyn IServerSecurity>))
     } else if *riid == IID_IUnknown {
         set_out::<dyn IUnknown>(ppv, ComPtr::new(me as Arc<dyn IUnknown>))
+    } else if *riid == IID_ICancelMethodCalls {
+        // A synchronous call's context also answers ICancelMethodCalls (spec 1.8: CoTestCancel
+        // is CoGetCallContext(IID_ICancelMethodCalls) + TestCancel); an asynchronous one not.
+        match crate::call::cancel::call_context_cancel() {
+            Some(c) => set_out::<dyn ICancelMethodCalls>(ppv, c),
+            None => E_NOINTERFACE,
+        }
     } else {
         E_NOINTERFACE
     }

@@ -50,6 +50,9 @@ pub enum Step {
     ServerName,
     /// `CoGetCallContext(IID_IUnknown)`: `context-unknown=<hr>`.
     ContextUnknown,
+    /// `CoGetCallContext(IID_ICancelMethodCalls)`, then its `TestCancel`:
+    /// `context-cancel=<hr>[/<TestCancel's hr>]`.
+    ContextCancel,
     /// A synchronous call out through the server's outgoing proxy (set by the test), with a
     /// blanket at `RPC_C_IMP_LEVEL_IMPERSONATE` and these capability flags, running these steps
     /// there: `out=<hr>:<what they observed, comma-separated>`.
@@ -145,6 +148,14 @@ fn run_steps(
                 Ok(b) => format!("spn={}", b.server_principal_name),
                 Err(e) => format!("spn={}", hr(e.code())),
             },
+            Step::ContextCancel => {
+                let mut slot: Option<ComPtr<dyn comasync::call::ICancelMethodCalls>> = None;
+                let h = co_get_call_context(&comasync::guid::IID_ICancelMethodCalls, &mut slot);
+                match slot {
+                    Some(c) => format!("context-cancel={}/{}", hr(h), hr(c.test_cancel())),
+                    None => format!("context-cancel={}", hr(h)),
+                }
+            }
             Step::ContextUnknown => {
                 let mut slot: Option<ComPtr<dyn IUnknown>> = None;
                 let h = co_get_call_context(&comasync::guid::IID_IUnknown, &mut slot);
