@@ -1167,3 +1167,50 @@ fn a_synchronous_calls_context_answers_icancelmethodcalls_and_an_asynchronous_on
         );
     });
 }
+
+#[test]
+fn static_cloaking_keeps_the_identity_of_when_the_blanket_was_set_and_dynamic_follows_the_caller() {
+    within("static vs dynamic", || {
+        let (mut a, _b) = two_servers();
+        let stream = a.stream();
+        let seen = client("alice").run(move || {
+            let proxy = unmarshal(stream);
+            assert_eq!(
+                co_set_proxy_blanket(&*proxy, &impersonating_blanket()),
+                S_OK
+            );
+            let mut out = Vec::new();
+            for flags in [EOAC_STATIC_CLOAKING, EOAC_DYNAMIC_CLOAKING] {
+                // Set while impersonating alice, then reverted before the second call.
+                let steps = vec![
+                    Impersonate,
+                    CallOut(flags, vec![QueryBlanket]),
+                    Revert,
+                    CallOutAgain(vec![QueryBlanket]),
+                ];
+                out.push(proxy.run(format!("{flags}"), steps, vec![]).1);
+            }
+            out
+        });
+        assert_eq!(
+            seen[0],
+            v(&[
+                "impersonate=S_OK",
+                "out=S_OK:blanket=alice/4/3",
+                "revert=S_OK",
+                "out=S_OK:blanket=alice/4/3"
+            ]),
+            "static: the identity captured by SetBlanket"
+        );
+        assert_eq!(
+            seen[1],
+            v(&[
+                "impersonate=S_OK",
+                "out=S_OK:blanket=alice/4/3",
+                "revert=S_OK",
+                "out=S_OK:blanket=server-a/4/3"
+            ]),
+            "dynamic: the caller's identity at each call"
+        );
+    });
+}

@@ -57,6 +57,8 @@ pub enum Step {
     /// blanket at `RPC_C_IMP_LEVEL_IMPERSONATE` and these capability flags, running these steps
     /// there: `out=<hr>:<what they observed, comma-separated>`.
     CallOut(u32, Vec<Step>),
+    /// The same call out, keeping the outgoing proxy's blanket as it is: `out=…`.
+    CallOutAgain(Vec<Step>),
 }
 
 /// A declared interface for the tests of call security.
@@ -160,6 +162,16 @@ fn run_steps(
                 let mut slot: Option<ComPtr<dyn IUnknown>> = None;
                 let h = co_get_call_context(&comasync::guid::IID_IUnknown, &mut slot);
                 format!("context-unknown={}", hr(h))
+            }
+            Step::CallOutAgain(steps) => {
+                let out = log.outgoing.lock().unwrap().clone();
+                match out {
+                    None => "out=none".to_string(),
+                    Some(proxy) => {
+                        let (h, seen) = proxy.run(format!("{tag}>"), steps.clone(), vec![]);
+                        format!("out={}:{}", hr(h), seen.join(","))
+                    }
+                }
             }
             Step::CallOut(flags, steps) => {
                 let out = log.outgoing.lock().unwrap().clone();
