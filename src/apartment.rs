@@ -141,18 +141,18 @@ impl Apartment {
 
     /// Whether the current thread is in this apartment.
     pub(crate) fn is_current(&self) -> bool {
-        current().is_some_and(|a| a.id == self.id)
+        current_apartment() == Some(self.id)
     }
 
-    /// Queues `msg` for the apartment: on the STA's thread, or on the MTA's pool. If the
-    /// apartment has ended, `msg` is dropped (failing its call) and `RPC_E_DISCONNECTED`
-    /// returned.
-    pub(crate) fn post(self: &Arc<Self>, msg: Message) -> HRESULT {
+    /// Queues `msg` for the apartment: on the STA's thread, or on the MTA's pool (boxed once,
+    /// either way). If the apartment has ended, `msg` is dropped (failing its call) and
+    /// `RPC_E_DISCONNECTED` returned.
+    pub(crate) fn post(self: &Arc<Self>, msg: impl FnOnce() + Send + 'static) -> HRESULT {
         match self.kind {
             AptType::Sta => {
                 let mut q = self.queue.lock();
                 match q.as_mut() {
-                    Some(q) => q.push_back(msg),
+                    Some(q) => q.push_back(Box::new(msg)),
                     None => {
                         drop(q);
                         drop(msg);
@@ -171,7 +171,7 @@ impl Apartment {
                 let apt = self.clone();
                 mta_pool().execute(move || {
                     if apt.is_alive() {
-                        let _in = Borrowed::enter(apt.clone());
+                        let _in = Borrowed::enter(apt);
                         run(msg);
                     }
                 });
@@ -227,7 +227,7 @@ impl Apartment {
 
 /// Runs a message; a panic in it (it catches the server's own) does not unwind into the
 /// wait that dispatched it.
-fn run(msg: Message) {
+fn run(msg: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(msg));
 }
 
@@ -417,7 +417,16 @@ pub fn co_get_apartment_type() -> Result<AptType> {
 /// co_uninitialize();
 /// ```
 pub fn current_apartment() -> Option<ApartmentId> {
-    current().map(|a| a.id)
+    CURRENT
+        .try_with(|c| {
+            let c = c.borrow();
+            c.entered
+                .as_ref()
+                .map(|(a, _)| a.id)
+                .or_else(|| c.borrowed.last().map(|a| a.id))
+        })
+        .ok()
+        .flatten()
 }
 
 /// `GetCurrentThreadId()`: a number for the current thread, unique in the process, never 0

@@ -103,7 +103,7 @@ impl<M: AsyncInterface> Stub<M> {
             sync,
             blanket: Some(blanket),
         };
-        let _ = self.apartment.post(Box::new(move || delivery.run()));
+        let _ = self.apartment.post(move || delivery.run());
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.

@@ -123,7 +123,7 @@ pub struct ServerCallHost<M: AsyncInterface> {
     current: Mutex<Current<M>>,
     /// The STA the server call object lives in, if any: a `Signal` from another thread is
     /// carried there as a message, and the host calls `Finish_` in that apartment.
-    home: Mutex<Option<Arc<crate::apartment::Apartment>>>,
+    home: std::sync::OnceLock<Arc<crate::apartment::Apartment>>,
 }
 
 impl<M: AsyncInterface> ServerCallHost<M> {
@@ -182,7 +182,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 waiting: VecDeque::new(),
                 clean: true,
             }),
-            home: Mutex::new(None),
+            home: std::sync::OnceLock::new(),
         })
     }
 
@@ -198,9 +198,10 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         Ok(self)
     }
 
-    /// The STA the server call object lives in: its `Signal` is honoured there.
+    /// The STA the server call object lives in: its `Signal` is honoured there. Set once,
+    /// before the first `Begin_` (a later call changes nothing).
     pub(crate) fn set_home(&self, home: Arc<crate::apartment::Apartment>) {
-        *self.home.lock() = Some(home);
+        let _ = self.home.set(home);
     }
 
     /// Whether the server call object has no call in progress.
@@ -355,16 +356,16 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
     /// The server says its `Begin_` processing is done: the host calls its `Finish_` and
     /// completes the client's call with the result.
     fn signal(&self) -> HRESULT {
-        // The call's context is complete from the server's Signal on (spec 3.4).
-        let security = {
-            let cur = self.current.lock();
-            cur.busy.then(|| cur.security.clone()).flatten()
-        };
-        if let Some(s) = &security {
-            s.signal();
-        }
-        let home = self.home.lock().clone();
-        if let Some(home) = home.filter(|h| !h.is_current()) {
+        if let Some(home) = self.home.get().filter(|h| !h.is_current()) {
+            // The call's context is complete from the server's Signal on (spec 3.4), though
+            // Finish_ runs later, in the STA.
+            let security = {
+                let cur = self.current.lock();
+                cur.busy.then(|| cur.security.clone()).flatten()
+            };
+            if let Some(s) = security {
+                s.signal();
+            }
             // An STA server's Signal from a worker: Finish_ runs in the server's apartment.
             let Some(me) = self.me.upgrade() else {
                 return S_OK;
@@ -372,7 +373,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             let msg = ForwardedSignal(Some(me));
             // If the apartment has ended, the dropped message fails the call
             // (RPC_E_DISCONNECTED); the server's Signal itself succeeds either way.
-            let _ = home.post(Box::new(move || msg.run()));
+            let _ = home.post(move || msg.run());
             return S_OK;
         }
         self.event.set_event();
@@ -383,6 +384,9 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             }
             (cur.call.take(), cur.method, cur.security.clone())
         };
+        if let Some(s) = &security {
+            s.signal(); // the call's context is complete from the server's Signal on
+        }
         let (hr, out) = match self.server() {
             Some(server) => {
                 // Finish_ runs in the call's (complete) context, without Begin_'s token.
