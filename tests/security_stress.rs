@@ -1,7 +1,8 @@
 //! Stress: several clients, each running as its own identity, call the same objects in the
 //! MTA at once, so their calls interleave on the MTA's shared worker pool (and on the server's
 //! own workers). Every step of server code records the identity it observed; the test checks
-//! that none ever observed the wrong one — neither another client's nor a leftover token.
+//! that none ever observed the wrong one — neither another client's nor a leftover token — and
+//! that no server code ever ran for a client the objects refuse, whose calls interleave too.
 
 #[path = "common/apartments.rs"]
 mod apartments;
@@ -108,6 +109,10 @@ fn calls_from_several_identities_on_a_shared_pool_never_observe_the_wrong_identi
         let (sync_object, sync_log) = WhoSync::create();
         let (async_object, async_log) = WhoAsync::create(Principal::new(SERVER));
         let names: Vec<String> = (0..CLIENTS).map(|i| format!("user{i}")).collect();
+        // Everyone but the intruder is let in.
+        set_access_policy(&*sync_object, AccessPolicy::allow(names.clone()));
+        set_access_policy(&*async_object, AccessPolicy::allow(names.clone()));
+        let intruder = intrude(&sync_object, &async_object);
         let mut clients = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let s1 =
@@ -156,6 +161,9 @@ fn calls_from_several_identities_on_a_shared_pool_never_observe_the_wrong_identi
             rx.recv().expect("a client failed");
             sta.stop();
         }
+        let (sta, rx) = intruder;
+        rx.recv().expect("the intruder failed");
+        sta.stop();
         // The worker's last record comes after its Signal: wait for every worker to finish.
         let workers = names.len() * ROUNDS.div_ceil(4);
         let begun = async_log.begun.clone().unwrap();
@@ -169,9 +177,51 @@ fn calls_from_several_identities_on_a_shared_pool_never_observe_the_wrong_identi
             );
         }
         check(&names, &sync_log, &async_log);
+        for log in [&sync_log, &async_log] {
+            let entries = log.entries.lock().unwrap();
+            assert!(
+                entries.iter().all(|(t, _, _)| !t.starts_with("mallory")),
+                "no server code ran for a refused caller"
+            );
+        }
         drop((sync_object, async_object));
         co_uninitialize();
     });
+}
+
+/// A client the objects refuse, calling them as the others do, from an STA of its own: every
+/// call, `Begin_` and `CreateCall` is `E_ACCESSDENIED`.
+fn intrude(
+    sync_object: &comasync::ComPtr<dyn who::IWho>,
+    async_object: &comasync::ComPtr<dyn who::IWho>,
+) -> (apartments::Sta, std::sync::mpsc::Receiver<()>) {
+    let s1 =
+        co_marshal_inter_thread_interface_in_stream::<IWhoCalls>(&iid(), &**sync_object).unwrap();
+    let s2 =
+        co_marshal_inter_thread_interface_in_stream::<IWhoCalls>(&iid(), &**async_object).unwrap();
+    let sta = client("mallory");
+    let (tx, rx) = std::sync::mpsc::channel();
+    sta.spawn(move || {
+        let sync_proxy = unmarshal(s1);
+        let async_proxy = unmarshal(s2);
+        let factory = async_proxy
+            .query::<dyn comasync::call::ICallFactory>()
+            .unwrap();
+        for round in 0..ROUNDS {
+            let tag = format!("mallory#{round}");
+            let steps = vec![Whoami, Impersonate, Whoami];
+            let denied = comasync::hresult::E_ACCESSDENIED;
+            assert_eq!(sync_proxy.run(tag.clone(), steps.clone(), vec![]).0, denied);
+            assert_eq!(async_proxy.run(tag.clone(), steps, vec![]).0, denied);
+            let call = comasync::call::create_call_as::<dyn who::AsyncIWho>(
+                &*factory,
+                &<dyn who::AsyncIWho as comasync::unknown::Interface>::IID,
+            );
+            assert_eq!(call.unwrap_err().code(), denied);
+        }
+        tx.send(()).unwrap();
+    });
+    (sta, rx)
 }
 
 /// Every call's observations are exactly its plan's; every `who=` is the server or the
