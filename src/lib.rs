@@ -48,6 +48,8 @@
 //! * [`apartment`], [`marshal`], [`proxy`], [`stub`] — STAs and the MTA, marshaling an
 //!   interface pointer to another apartment, and the proxy/stub pair that carries its calls
 //!   there as messages;
+//! * [`security`] — identities, client security blankets, the call context, impersonation
+//!   and access checks on calls through proxies (`docs/security.md`);
 //! * [`class`] — `CoCreateInstance` for the system classes;
 //! * [`simple_stream`] and [`sample_server`] — the seed's `ISimpleStream`, an in-memory server
 //!   for it, and a server-side call object written as Microsoft's samples write them;
@@ -87,6 +89,7 @@ use testing::model;
 pub mod proxy;
 pub mod sample_server;
 pub mod script;
+pub mod security;
 pub mod simple_stream;
 pub mod stub;
 pub mod sync;

@@ -89,7 +89,9 @@ pub fn co_marshal_inter_thread_interface_in_stream<M: AsyncInterface>(
     let sync = query::<M::Sync>(object)?;
     let factory = query::<dyn ICallFactory>(object).ok();
     let from = apartment.id();
-    let stub: Arc<Stub<M>> = Stub::new(apartment, sync, factory);
+    let access = crate::security::access::policy_of(object);
+    let identity = crate::security::context::base();
+    let stub: Arc<Stub<M>> = Stub::new(apartment, sync, factory, access, identity);
     Ok(MarshalStream {
         iid: *riid,
         from,

@@ -35,8 +35,10 @@ use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{
     CO_E_NOTINITIALIZED, E_NOINTERFACE, HRESULT, RPC_E_DISCONNECTED, RPC_E_WRONG_THREAD, S_OK,
 };
+use crate::security::client_security::{self, ChannelSecurity, IClientSecurity};
+use crate::security::{Blanket, ProxyBlanket};
 use crate::stub::Stub;
-use crate::unknown::{set_out, ComPtr, IUnknown, Interface, RefCount};
+use crate::unknown::{query, set_out, ComPtr, IUnknown, Interface, RefCount};
 
 /// The transport of a proxy's calls: the [`CallHandler`] of its call objects.
 struct Channel<M: AsyncInterface> {
@@ -44,27 +46,62 @@ struct Channel<M: AsyncInterface> {
     home: ApartmentId,
     /// The calls of the proxy's synchronous methods (the server sees a call context).
     sync: bool,
+    /// The security blanket: the proxy's (shared by its synchronous calls and its users), or
+    /// a call object's own.
+    blanket: Arc<ProxyBlanket>,
 }
 
 impl<M: AsyncInterface> Channel<M> {
-    /// Whether the current thread may use the proxy now.
+    /// Whether the current thread may use the proxy now: its apartment, then the object's
+    /// access check (`E_ACCESSDENIED`) with the blanket a call begun now would carry.
     fn check(&self) -> HRESULT {
-        match crate::apartment::current_apartment() {
+        let hr = match crate::apartment::current_apartment() {
             None => CO_E_NOTINITIALIZED,
             Some(id) if id != self.home => RPC_E_WRONG_THREAD,
             Some(_) if !self.stub.apartment.is_alive() => RPC_E_DISCONNECTED,
             Some(_) => S_OK,
+        };
+        match &self.stub.access {
+            Some(policy) if hr == S_OK => policy.check(&self.blanket.for_call()),
+            _ => hr,
         }
+    }
+
+    /// A channel for a new call object: its own blanket, started from this one's.
+    fn for_call_object(&self) -> Arc<Channel<M>> {
+        Arc::new(Channel {
+            stub: self.stub.clone(),
+            home: self.home,
+            sync: false,
+            blanket: Arc::new(self.blanket.copy()),
+        })
     }
 }
 
 impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
-        self.stub.send(call, input, self.sync);
+        // The call keeps the blanket (and client) it began with.
+        self.stub
+            .send(call, input, self.sync, self.blanket.for_call());
     }
 
     fn admit(&self) -> HRESULT {
         self.check()
+    }
+
+    fn channel_security(&self) -> Option<&dyn ChannelSecurity> {
+        Some(self)
+    }
+}
+
+impl<M: AsyncInterface> ChannelSecurity for Channel<M> {
+    fn blanket(&self) -> &ProxyBlanket {
+        &self.blanket
+    }
+
+    fn copy_proxy(&self) -> crate::hresult::Result<ComPtr<dyn IUnknown>> {
+        let copy = Proxy::create_with(self.stub.clone(), self.home, Arc::new(self.blanket.copy()));
+        query::<dyn IUnknown>(&*copy)
     }
 }
 
@@ -104,6 +141,15 @@ pub struct Proxy<M: AsyncInterface> {
 
 impl<M: AsyncInterface> Proxy<M> {
     pub(crate) fn create(stub: Arc<Stub<M>>, home: ApartmentId) -> ComPtr<M::Sync> {
+        Self::create_with(stub, home, Arc::new(ProxyBlanket::default()))
+    }
+
+    /// A proxy whose calls carry `blanket` (shared by its synchronous calls and its users).
+    fn create_with(
+        stub: Arc<Stub<M>>,
+        home: ApartmentId,
+        blanket: Arc<ProxyBlanket>,
+    ) -> ComPtr<M::Sync> {
         let proxy = Arc::new_cyclic(|me| Proxy {
             refs: RefCount::new(),
             me: me.clone(),
@@ -111,11 +157,13 @@ impl<M: AsyncInterface> Proxy<M> {
                 stub: stub.clone(),
                 home,
                 sync: false,
+                blanket: blanket.clone(),
             }),
             sync_calls: Arc::new(Channel {
                 stub,
                 home,
                 sync: true,
+                blanket,
             }),
         });
         ComPtr::new(M::upcast_proxy(proxy))
@@ -153,6 +201,11 @@ impl<M: AsyncInterface> Proxy<M> {
     fn more_interfaces(&self, me: &Arc<Proxy<M>>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
         if *iid == <M::Sync as Interface>::IID {
             set_out::<M::Sync>(ppv, self.refs.ptr(M::upcast_proxy(me.clone())))
+        } else if *iid == <dyn IClientSecurity as Interface>::IID {
+            set_out::<dyn IClientSecurity>(
+                ppv,
+                self.refs.ptr(me.clone() as Arc<dyn IClientSecurity>),
+            )
         } else if *iid == IID_ICallFactory && self.calls.stub.factory.is_some() {
             set_out::<dyn ICallFactory>(ppv, self.refs.ptr(me.clone() as Arc<dyn ICallFactory>))
         } else {
@@ -180,9 +233,24 @@ impl<M: AsyncInterface> ICallFactory for Proxy<M> {
             outer,
             riid2,
             ppv,
-            self.calls.clone(),
+            self.calls.for_call_object(),
             FinishMode::Blocking,
         )
+    }
+}
+
+/// `IClientSecurity` on a proxy: its blanket is shared by every user of the proxy.
+impl<M: AsyncInterface> IClientSecurity for Proxy<M> {
+    fn query_blanket(&self, proxy: &dyn IUnknown) -> crate::hresult::Result<Blanket> {
+        client_security::query_blanket(self, &*self.calls, proxy)
+    }
+
+    fn set_blanket(&self, proxy: &dyn IUnknown, blanket: &Blanket) -> HRESULT {
+        client_security::set_blanket(self, &*self.calls, proxy, blanket)
+    }
+
+    fn copy_proxy(&self, proxy: &dyn IUnknown) -> crate::hresult::Result<ComPtr<dyn IUnknown>> {
+        client_security::copy_proxy(self, &*self.calls, proxy)
     }
 }
 

@@ -28,8 +28,13 @@ use std::sync::Arc;
 
 use crate::apartment::Apartment;
 use crate::call::handler::serve;
-use crate::call::{AsyncInterface, CallHandler, ICallFactory, ServerCall, ServerCallHost};
-use crate::hresult::RPC_E_DISCONNECTED;
+use crate::call::{AsyncInterface, ICallFactory, ServerCall, ServerCallHost};
+use crate::hresult::{HRESULT, RPC_E_DISCONNECTED};
+use crate::security::access::AccessPolicy;
+use crate::security::blanket::CallBlanket;
+use crate::security::context::{Exit, ServerCode};
+use crate::security::server_security::CallSecurity;
+use crate::security::Principal;
 use crate::unknown::{ComPtr, IUnknown};
 
 /// A host the stub keeps, and the stub's COM reference on it.
@@ -40,6 +45,11 @@ pub(crate) struct Stub<M: AsyncInterface> {
     pub(crate) apartment: Arc<Apartment>,
     pub(crate) object: ComPtr<M::Sync>,
     pub(crate) factory: Option<ComPtr<dyn ICallFactory>>,
+    /// Who may call the object (its policy when it was marshaled).
+    pub(crate) access: Option<Arc<AccessPolicy>>,
+    /// The server's identity: the process identity of the thread that marshaled the object.
+    /// Every piece of server code the stub runs runs as it (unless it impersonates).
+    identity: Principal,
     /// Server call objects working on a call, with a COM reference on each (the stub's: an
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
@@ -55,11 +65,15 @@ impl<M: AsyncInterface> Stub<M> {
         apartment: Arc<Apartment>,
         object: ComPtr<M::Sync>,
         factory: Option<ComPtr<dyn ICallFactory>>,
+        access: Option<Arc<AccessPolicy>>,
+        identity: Principal,
     ) -> Arc<Stub<M>> {
         let stub = Arc::new(Stub {
             apartment,
             object,
             factory,
+            access,
+            identity,
             hosts: crate::sync::prim::Mutex::new(Vec::new()),
             spare: crate::sync::prim::Mutex::new(None),
         });
@@ -73,13 +87,21 @@ impl<M: AsyncInterface> Stub<M> {
     }
 
     /// Sends one call to the object's apartment. `sync`: a synchronous client call (the
-    /// server's method sees it as its call context, `CoTestCancel`). If the apartment has
-    /// ended, the call fails with `RPC_E_DISCONNECTED`.
-    pub(crate) fn send(self: &Arc<Self>, call: ServerCall<M>, input: M::In, sync: bool) {
+    /// server's method sees it as its call context, `CoTestCancel`); `blanket`: the security
+    /// the call began with. If the apartment has ended, the call fails with
+    /// `RPC_E_DISCONNECTED`.
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        call: ServerCall<M>,
+        input: M::In,
+        sync: bool,
+        blanket: CallBlanket,
+    ) {
         let delivery = Delivery {
             stub: self.clone(),
             call: Some((call, input)),
             sync,
+            blanket: Some(blanket),
         };
         let _ = self.apartment.post(move || delivery.run());
     }
@@ -94,16 +116,31 @@ impl<M: AsyncInterface> Stub<M> {
         }
     }
 
-    /// Serves one call, in the object's apartment.
-    fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool) {
+    /// A host for a new server call object, made by the server's `CreateCall` (server code:
+    /// it runs as the server's identity, with no call context).
+    fn create_host(&self, factory: &dyn ICallFactory) -> Result<Arc<ServerCallHost<M>>, HRESULT> {
+        let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
+        ServerCallHost::<M>::from_call_factory(factory)
+    }
+
+    /// Serves one call, in the object's apartment: the access check, then the server code,
+    /// each piece of it in a [`ServerCode`] frame with the call's context.
+    fn serve(&self, call: ServerCall<M>, input: M::In, sync: bool, blanket: CallBlanket) {
         if !call.is_wanted() {
             return; // cancelled or released before it arrived: not run
         }
+        if let Some(policy) = &self.access {
+            let hr = policy.check(&blanket);
+            if hr.failed() {
+                return call.fail(hr); // E_ACCESSDENIED: no server code runs
+            }
+        }
+        let security = CallSecurity::new(blanket, self.identity.clone());
         if let Some(factory) = &self.factory {
             let spare = self.spare.lock().take();
             let (host, reference) = match spare {
                 Some(held) => held,
-                None => match ServerCallHost::<M>::from_call_factory(&**factory) {
+                None => match self.create_host(&**factory) {
                     Ok(host) => {
                         if self.apartment.kind() == crate::apartment::AptType::Sta {
                             host.set_home(self.apartment.clone());
@@ -116,7 +153,7 @@ impl<M: AsyncInterface> Stub<M> {
                     Err(hr) => return call.fail(hr),
                 },
             };
-            host.begin(call, input);
+            host.begin_secure(call, input, Some(security));
             if host.is_idle() {
                 // Signalled inside Begin_ (a server that completes at once): done. Kept as
                 // the spare if it went by the book, else released here.
@@ -143,7 +180,9 @@ impl<M: AsyncInterface> Stub<M> {
             return;
         }
         let context = sync.then(|| crate::call::cancel::CallContext::enter(call.test_cancel_fn()));
+        let server = ServerCode::of(&security, Exit::End);
         serve(call, || M::invoke_sync(&*self.object, input));
+        drop(server);
         drop(context);
     }
 }
@@ -167,11 +206,12 @@ struct Delivery<M: AsyncInterface> {
     stub: Arc<Stub<M>>,
     call: Option<(ServerCall<M>, M::In)>,
     sync: bool,
+    blanket: Option<CallBlanket>,
 }
 
 impl<M: AsyncInterface> Delivery<M> {
     fn run(mut self) {
-        if let Some((call, input)) = self.call.take() {
+        if let (Some((call, input)), Some(blanket)) = (self.call.take(), self.blanket.take()) {
             crate::apartment::note_dispatch(|| {
                 let method = M::METHODS.get(M::method_of(&input)).copied().unwrap_or("?");
                 let kind = if self.sync {
@@ -187,7 +227,7 @@ impl<M: AsyncInterface> Delivery<M> {
                     (None, true) => format!("stub: {method} ({kind} call)"),
                 }
             });
-            self.stub.serve(call, input, self.sync);
+            self.stub.serve(call, input, self.sync, blanket);
         }
     }
 }

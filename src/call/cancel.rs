@@ -25,14 +25,14 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use crate::guid::{IID_ICancelMethodCalls, IID};
 use crate::hresult::{
     Error, Result, CO_E_CANCEL_DISABLED, E_INVALIDARG, E_NOINTERFACE, HRESULT, RPC_E_CALL_COMPLETE,
     S_OK,
 };
-use crate::unknown::{ComPtr, IUnknown, Interface};
+use crate::unknown::{ComPtr, IUnknown, Interface, RefCount};
 
 /// `RPC_C_CANCEL_INFINITE_TIMEOUT` (−1 as a `ULONG`): `Cancel` waits for the server forever.
 pub const RPC_C_CANCEL_INFINITE_TIMEOUT: u32 = u32::MAX;
@@ -250,6 +250,39 @@ impl Drop for CallContext {
         let _ = CONTEXT.try_with(|c| c.borrow_mut().pop());
     }
 }
+
+/// `CoGetCallContext(IID_ICancelMethodCalls)`: the synchronous call whose server method runs
+/// on this thread, as an `ICancelMethodCalls` (`TestCancel` reports the client's cancel;
+/// `Cancel` is the client's: `E_NOTIMPL` here, as on a stub's outer). `None` if there is none.
+pub(crate) fn call_context_cancel() -> Option<ComPtr<dyn ICancelMethodCalls>> {
+    let test = CONTEXT.with(|c| c.borrow().last().cloned())?;
+    let object = Arc::new_cyclic(|me| ContextCancel {
+        refs: RefCount::new(),
+        me: me.clone(),
+        test,
+    });
+    Some(ComPtr::new(object as Arc<dyn ICancelMethodCalls>))
+}
+
+/// The `ICancelMethodCalls` of a synchronous call's context.
+struct ContextCancel {
+    refs: RefCount,
+    me: Weak<ContextCancel>,
+    test: TestCancel,
+}
+
+impl ICancelMethodCalls for ContextCancel {
+    fn cancel(&self, _seconds: u32) -> HRESULT {
+        crate::hresult::E_NOTIMPL
+    }
+    fn test_cancel(&self) -> HRESULT {
+        (self.test)()
+    }
+}
+
+crate::com_object!([] ContextCancel {
+    interfaces: [dyn ICancelMethodCalls],
+});
 
 /// `CoTestCancel()`, inside a server's method serving a synchronous call through a stub:
 /// `RPC_E_CALL_CANCELED` if the client cancelled it, else `RPC_S_CALLPENDING`. With no such

@@ -79,6 +79,13 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
         S_OK
     }
 
+    /// The security of the transport, if the handler is one (a proxy's channel): its call
+    /// objects then answer `IClientSecurity` (spec 3.3). `None` by default.
+    #[inline]
+    fn channel_security(&self) -> Option<&dyn crate::security::ChannelSecurity> {
+        None
+    }
+
     /// A handler that completes calls on the calling thread, inside `Begin_`, may serve them
     /// here instead: `Ok` with the method's result (`None` for no out-parameters) completes
     /// the call at once, `Err(input)` hands it to [`begin`](Self::begin). The default hands

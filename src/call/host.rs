@@ -35,6 +35,8 @@ use super::interface::AsyncInterface;
 use super::state::CallState;
 use crate::guid::IID;
 use crate::hresult::{E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_SERVERFAULT, S_OK};
+use crate::security::context::{Exit, ServerCode};
+use crate::security::server_security::CallSecurity;
 use crate::sync::prim::Mutex;
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, HANDLE};
@@ -48,13 +50,26 @@ struct Current<M: AsyncInterface> {
     /// The client's call the server works on (`None` once its `Signal` took it).
     call: Option<ServerCall<M>>,
     method: usize,
+    /// The security context of the call in progress (calls through a stub).
+    security: Option<Arc<CallSecurity>>,
     /// Client calls begun while the server was busy, oldest first.
-    waiting: VecDeque<(ServerCall<M>, M::In)>,
+    waiting: VecDeque<Waiting<M>>,
     /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
     /// disconnection): only such a server call object is begun again for another client call
     /// by the stub (see [`ServerCallHost::is_reusable`]).
     clean: bool,
 }
+
+/// A client call waiting for the server call object: its token, in-parameters and security
+/// context.
+type Waiting<M> = (
+    ServerCall<M>,
+    <M as AsyncInterface>::In,
+    Option<Arc<CallSecurity>>,
+);
+
+/// What `start` begins: the in-parameters, the call's sequence number and security context.
+type Next<M> = (<M as AsyncInterface>::In, u64, Option<Arc<CallSecurity>>);
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
 ///
@@ -163,6 +178,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 seq: 0,
                 call: None,
                 method: 0,
+                security: None,
                 waiting: VecDeque::new(),
                 clean: true,
             }),
@@ -204,15 +220,22 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
     /// server call object is released.
     pub(crate) fn disconnect(&self, hr: HRESULT) {
-        let (call, waiting) = {
+        let (call, waiting, security) = {
             let mut cur = self.current.lock();
             cur.clean = false;
-            (cur.call.take(), std::mem::take(&mut cur.waiting))
+            (
+                cur.call.take(),
+                std::mem::take(&mut cur.waiting),
+                cur.security.take(),
+            )
         };
+        if let Some(security) = security {
+            security.end();
+        }
         if let Some(call) = call {
             call.fail(hr);
         }
-        for (call, input) in waiting {
+        for (call, input, _) in waiting {
             call.fail(hr);
             drop(input);
         }
@@ -229,15 +252,23 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     /// server call object,
     /// then every call that was waiting for the server and is still wanted, for as long as
     /// the server's `Begin_` fails at once.
-    fn start(&self, mut input: M::In, mut seq: u64) {
+    fn start(&self, mut input: M::In, mut seq: u64, mut security: Option<Arc<CallSecurity>>) {
         loop {
             let hr = match self.server() {
-                Some(server) => catch_unwind(AssertUnwindSafe(|| M::begin_async(&*server, input)))
-                    .unwrap_or(RPC_E_SERVERFAULT),
+                Some(server) => {
+                    // Begin_ runs in the call's context; its end (even by a panic) ends the
+                    // impersonation it started (spec 3.4).
+                    let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
+                    catch_unwind(AssertUnwindSafe(|| M::begin_async(&*server, input)))
+                        .unwrap_or(RPC_E_SERVERFAULT)
+                }
                 None => E_UNEXPECTED,
             };
             if hr.succeeded() {
                 return;
+            }
+            if let Some(s) = &security {
+                s.end(); // the server did not start the call: its context is over
             }
             // The server did not start the call: fail it, unless a Signal already took it.
             let mut skipped = Vec::new();
@@ -256,7 +287,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 failed.fail(hr);
             }
             match next {
-                Some((i, s)) => (input, seq) = (i, s),
+                Some((i, s, sec)) => (input, seq, security) = (i, s, sec),
                 None => return,
             }
         }
@@ -266,43 +297,54 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     /// is still wanted becomes current (with a placeholder token for `start`), or the host is
     /// idle. Calls no longer wanted are moved to `skipped`, for the caller to drop outside the
     /// lock (their late completion is ignored; their in-parameters are the user's).
-    fn next_locked(
-        cur: &mut Current<M>,
-        skipped: &mut Vec<(ServerCall<M>, M::In)>,
-    ) -> Option<(M::In, u64)> {
+    fn next_locked(cur: &mut Current<M>, skipped: &mut Vec<Waiting<M>>) -> Option<Next<M>> {
         cur.busy = false;
-        while let Some((call, input)) = cur.waiting.pop_front() {
+        cur.security = None;
+        while let Some((call, input, security)) = cur.waiting.pop_front() {
             if !call.is_wanted() {
-                skipped.push((call, input));
+                skipped.push((call, input, security));
                 continue;
             }
             cur.busy = true;
             cur.seq += 1;
             cur.method = call.method();
             cur.call = Some(call);
-            return Some((input, cur.seq));
+            cur.security = security.clone();
+            return Some((input, cur.seq, security));
         }
         None
     }
-}
 
-impl<M: AsyncInterface> CallHandler<M> for ServerCallHost<M> {
-    fn begin(&self, call: ServerCall<M>, input: M::In) {
+    /// Begins `call` like [`CallHandler::begin`], in the security context `security` (a
+    /// call served through a stub): the server's `Begin_` and `Finish_` run in it.
+    pub(crate) fn begin_secure(
+        &self,
+        call: ServerCall<M>,
+        input: M::In,
+        security: Option<Arc<CallSecurity>>,
+    ) {
         let seq = {
             let mut cur = self.current.lock();
             if cur.busy {
                 // The server still works on an earlier call (one its client cancelled
                 // locally): this one waits for its Signal.
-                cur.waiting.push_back((call, input));
+                cur.waiting.push_back((call, input, security));
                 return;
             }
             cur.busy = true;
             cur.seq += 1;
             cur.method = call.method();
             cur.call = Some(call);
+            cur.security = security.clone();
             cur.seq
         };
-        self.start(input, seq);
+        self.start(input, seq, security);
+    }
+}
+
+impl<M: AsyncInterface> CallHandler<M> for ServerCallHost<M> {
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        self.begin_secure(call, input, None);
     }
 }
 
@@ -315,6 +357,15 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
     /// completes the client's call with the result.
     fn signal(&self) -> HRESULT {
         if let Some(home) = self.home.get().filter(|h| !h.is_current()) {
+            // The call's context is complete from the server's Signal on (spec 3.4), though
+            // Finish_ runs later, in the STA.
+            let security = {
+                let cur = self.current.lock();
+                cur.busy.then(|| cur.security.clone()).flatten()
+            };
+            if let Some(s) = security {
+                s.signal();
+            }
             // An STA server's Signal from a worker: Finish_ runs in the server's apartment.
             let Some(me) = self.me.upgrade() else {
                 return S_OK;
@@ -326,19 +377,27 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             return S_OK;
         }
         self.event.set_event();
-        let (call, method) = {
+        let (call, method, security) = {
             let mut cur = self.current.lock();
             if !cur.busy {
                 return S_OK; // no call in progress: nothing to finish
             }
-            (cur.call.take(), cur.method)
+            (cur.call.take(), cur.method, cur.security.clone())
         };
+        if let Some(s) = &security {
+            s.signal(); // the call's context is complete from the server's Signal on
+        }
         let (hr, out) = match self.server() {
-            Some(server) => catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method)))
-                .unwrap_or_else(|_| {
-                    self.current.lock().clean = false;
-                    (RPC_E_SERVERFAULT, None)
-                }),
+            Some(server) => {
+                // Finish_ runs in the call's (complete) context, without Begin_'s token.
+                let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
+                catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method))).unwrap_or_else(
+                    |_| {
+                        self.current.lock().clean = false;
+                        (RPC_E_SERVERFAULT, None)
+                    },
+                )
+            }
             None => (E_UNEXPECTED, None),
         };
         // Completes exactly the call the server worked on; if the client cancelled it
@@ -352,8 +411,8 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
         let mut skipped = Vec::new();
         let next = Self::next_locked(&mut self.current.lock(), &mut skipped);
         drop(skipped);
-        if let Some((input, seq)) = next {
-            self.start(input, seq);
+        if let Some((input, seq, security)) = next {
+            self.start(input, seq, security);
         }
         S_OK
     }

@@ -54,8 +54,10 @@ use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use super::on_thread;
 use super::state::{CallState, FinishMode, FinishStep, State};
-use crate::guid::{IID_ICancelMethodCalls, IID};
+use crate::guid::{IID_ICancelMethodCalls, IID_IClientSecurity, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+use crate::security::client_security::{self, IClientSecurity};
+use crate::security::Blanket;
 use crate::sync::prim::{Condvar, Deadline, Mutex, MutexGuard};
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, ISynchronizeHandle, HANDLE};
@@ -660,6 +662,11 @@ impl<M: AsyncInterface> CallObject<M> {
                 ppv,
                 self.refs.ptr(me.clone() as Arc<dyn ICancelMethodCalls>),
             )
+        } else if *iid == IID_IClientSecurity && self.handler.channel_security().is_some() {
+            set_out::<dyn IClientSecurity>(
+                ppv,
+                self.refs.ptr(me.clone() as Arc<dyn IClientSecurity>),
+            )
         } else {
             E_NOINTERFACE
         }
@@ -692,6 +699,31 @@ impl<M: AsyncInterface> ISynchronize for CallObject<M> {
 impl<M: AsyncInterface> ISynchronizeHandle for CallObject<M> {
     fn get_handle(&self) -> crate::hresult::Result<HANDLE> {
         Ok(self.event.clone())
+    }
+}
+
+/// `IClientSecurity` on a proxy's call object (spec 3.3): the call object's own blanket,
+/// started from its proxy's; calls it begins afterwards carry it.
+impl<M: AsyncInterface> IClientSecurity for CallObject<M> {
+    fn query_blanket(&self, proxy: &dyn IUnknown) -> crate::hresult::Result<Blanket> {
+        match self.handler.channel_security() {
+            Some(c) => client_security::query_blanket(self, c, proxy),
+            None => Err(crate::Error(E_NOINTERFACE)),
+        }
+    }
+
+    fn set_blanket(&self, proxy: &dyn IUnknown, blanket: &Blanket) -> HRESULT {
+        match self.handler.channel_security() {
+            Some(c) => client_security::set_blanket(self, c, proxy, blanket),
+            None => E_NOINTERFACE,
+        }
+    }
+
+    fn copy_proxy(&self, proxy: &dyn IUnknown) -> crate::hresult::Result<ComPtr<dyn IUnknown>> {
+        match self.handler.channel_security() {
+            Some(c) => client_security::copy_proxy(self, c, proxy),
+            None => Err(crate::Error(E_NOINTERFACE)),
+        }
     }
 }
 

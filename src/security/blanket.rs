@@ -1,0 +1,253 @@
+//! The security blanket of a proxy's calls (`IClientSecurity::SetBlanket`'s parameters) and
+//! the constants COM names them with (the values are the SDK's, rpcdce.h and objidl.h).
+//!
+//! # Invariants
+//!
+//! * A [`Blanket`] held by a proxy or a call object is always resolved: no `DEFAULT` value,
+//!   an authentication level and impersonation level in range, never `pAuthInfo` together with
+//!   cloaking ([`Blanket::resolve`] refuses the rest with `E_INVALIDARG`).
+//! * A [`ProxyBlanket`] is shared by every user of one proxy; a call object and a copied
+//!   proxy have their own, started from a copy.
+
+use crate::hresult::{Error, Result, E_INVALIDARG};
+use crate::sync::prim::Mutex;
+
+use super::identity::Principal;
+
+/// `RPC_C_AUTHN_NONE`: no authentication.
+pub const RPC_C_AUTHN_NONE: u32 = 0;
+/// `RPC_C_AUTHN_GSS_NEGOTIATE`: SPNEGO.
+pub const RPC_C_AUTHN_GSS_NEGOTIATE: u32 = 9;
+/// `RPC_C_AUTHN_WINNT`: NTLMSSP, the default here.
+pub const RPC_C_AUTHN_WINNT: u32 = 10;
+/// `RPC_C_AUTHN_GSS_KERBEROS`: Kerberos.
+pub const RPC_C_AUTHN_GSS_KERBEROS: u32 = 16;
+/// `RPC_C_AUTHN_DEFAULT`: let COM choose (here: `RPC_C_AUTHN_WINNT`).
+pub const RPC_C_AUTHN_DEFAULT: u32 = 0xFFFF_FFFF;
+
+/// `RPC_C_AUTHZ_NONE`: no authorization service.
+pub const RPC_C_AUTHZ_NONE: u32 = 0;
+/// `RPC_C_AUTHZ_NAME`: authorization by the client's principal name.
+pub const RPC_C_AUTHZ_NAME: u32 = 1;
+/// `RPC_C_AUTHZ_DCE`: DCE privilege attribute certificates.
+pub const RPC_C_AUTHZ_DCE: u32 = 2;
+/// `RPC_C_AUTHZ_DEFAULT`: let COM choose (here: `RPC_C_AUTHZ_NONE`).
+pub const RPC_C_AUTHZ_DEFAULT: u32 = 0xFFFF_FFFF;
+
+/// `RPC_C_AUTHN_LEVEL_DEFAULT`: let COM choose (here: `RPC_C_AUTHN_LEVEL_CONNECT`).
+pub const RPC_C_AUTHN_LEVEL_DEFAULT: u32 = 0;
+/// `RPC_C_AUTHN_LEVEL_NONE`: no authentication: the server does not know the client.
+pub const RPC_C_AUTHN_LEVEL_NONE: u32 = 1;
+/// `RPC_C_AUTHN_LEVEL_CONNECT`: authenticated when the connection is made.
+pub const RPC_C_AUTHN_LEVEL_CONNECT: u32 = 2;
+/// `RPC_C_AUTHN_LEVEL_CALL`: authenticated at each call.
+pub const RPC_C_AUTHN_LEVEL_CALL: u32 = 3;
+/// `RPC_C_AUTHN_LEVEL_PKT`: every packet authenticated.
+pub const RPC_C_AUTHN_LEVEL_PKT: u32 = 4;
+/// `RPC_C_AUTHN_LEVEL_PKT_INTEGRITY`: and not modified.
+pub const RPC_C_AUTHN_LEVEL_PKT_INTEGRITY: u32 = 5;
+/// `RPC_C_AUTHN_LEVEL_PKT_PRIVACY`: and encrypted.
+pub const RPC_C_AUTHN_LEVEL_PKT_PRIVACY: u32 = 6;
+
+/// `RPC_C_IMP_LEVEL_DEFAULT`: let COM choose (here: `RPC_C_IMP_LEVEL_IDENTIFY`).
+pub const RPC_C_IMP_LEVEL_DEFAULT: u32 = 0;
+/// `RPC_C_IMP_LEVEL_ANONYMOUS`: the server cannot learn who the client is; impersonating
+/// gives the anonymous principal.
+pub const RPC_C_IMP_LEVEL_ANONYMOUS: u32 = 1;
+/// `RPC_C_IMP_LEVEL_IDENTIFY`: the server may read the client's identity but not act as it.
+pub const RPC_C_IMP_LEVEL_IDENTIFY: u32 = 2;
+/// `RPC_C_IMP_LEVEL_IMPERSONATE`: the server may act as the client.
+pub const RPC_C_IMP_LEVEL_IMPERSONATE: u32 = 3;
+/// `RPC_C_IMP_LEVEL_DELEGATE`: and call others as it.
+pub const RPC_C_IMP_LEVEL_DELEGATE: u32 = 4;
+
+/// `EOAC_NONE`: no capability flags.
+pub const EOAC_NONE: u32 = 0;
+/// `EOAC_MUTUAL_AUTH`: accepted, no effect.
+pub const EOAC_MUTUAL_AUTH: u32 = 0x1;
+/// `EOAC_STATIC_CLOAKING`: calls carry the identity the caller had when the blanket was set.
+pub const EOAC_STATIC_CLOAKING: u32 = 0x20;
+/// `EOAC_DYNAMIC_CLOAKING`: calls carry the caller's identity at each call (an impersonating
+/// server calls as its client).
+pub const EOAC_DYNAMIC_CLOAKING: u32 = 0x40;
+/// `EOAC_DEFAULT`: let COM choose (here: no flags).
+pub const EOAC_DEFAULT: u32 = 0x800;
+
+/// The capability flags a blanket may carry here.
+const KNOWN_CAPABILITIES: u32 = EOAC_MUTUAL_AUTH | EOAC_STATIC_CLOAKING | EOAC_DYNAMIC_CLOAKING;
+
+/// A proxy's security blanket: `IClientSecurity::SetBlanket`'s parameters, what
+/// `QueryBlanket` returns.
+///
+/// ```
+/// use comasync::security::*;
+/// let b = Blanket::default(); // what a new proxy has
+/// assert_eq!((b.authn_svc, b.authn_level, b.imp_level), (RPC_C_AUTHN_WINNT, RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_IDENTIFY));
+/// let b = Blanket { authn_level: RPC_C_AUTHN_LEVEL_PKT_PRIVACY, imp_level: RPC_C_IMP_LEVEL_IMPERSONATE, ..b };
+/// assert!(b.resolve().is_ok());
+/// let bad = Blanket { imp_level: 9, ..Blanket::default() };
+/// assert_eq!(bad.resolve().unwrap_err().code(), comasync::hresult::E_INVALIDARG);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blanket {
+    /// `dwAuthnSvc`: `RPC_C_AUTHN_*`.
+    pub authn_svc: u32,
+    /// `dwAuthzSvc`: `RPC_C_AUTHZ_*`.
+    pub authz_svc: u32,
+    /// `pServerPrincName`: the server principal name, if one was given.
+    pub server_principal_name: Option<String>,
+    /// `dwAuthnLevel`: `RPC_C_AUTHN_LEVEL_*`.
+    pub authn_level: u32,
+    /// `dwImpLevel`: `RPC_C_IMP_LEVEL_*`.
+    pub imp_level: u32,
+    /// `pAuthInfo`: explicit client credentials (the principal calls are made as); `None`
+    /// (C's `NULL`): the caller's own identity.
+    pub auth_info: Option<Principal>,
+    /// `dwCapabilities`: `EOAC_*` flags.
+    pub capabilities: u32,
+}
+
+impl Default for Blanket {
+    /// A new proxy's blanket: `RPC_C_AUTHN_WINNT`, `RPC_C_AUTHZ_NONE`, no server principal
+    /// name, `RPC_C_AUTHN_LEVEL_CONNECT`, `RPC_C_IMP_LEVEL_IDENTIFY`, no `pAuthInfo`,
+    /// `EOAC_NONE` (what `CoInitializeSecurity`'s defaults give on Windows).
+    fn default() -> Blanket {
+        Blanket {
+            authn_svc: RPC_C_AUTHN_WINNT,
+            authz_svc: RPC_C_AUTHZ_NONE,
+            server_principal_name: None,
+            authn_level: RPC_C_AUTHN_LEVEL_CONNECT,
+            imp_level: RPC_C_IMP_LEVEL_IDENTIFY,
+            auth_info: None,
+            capabilities: EOAC_NONE,
+        }
+    }
+}
+
+impl Blanket {
+    /// A blanket with the default values and the given authentication and impersonation
+    /// levels.
+    pub fn with_levels(authn_level: u32, imp_level: u32) -> Blanket {
+        Blanket {
+            authn_level,
+            imp_level,
+            ..Blanket::default()
+        }
+    }
+
+    /// The blanket `SetBlanket` would install: each `DEFAULT` replaced by the value COM
+    /// chooses, `RPC_C_AUTHN_NONE` forcing `RPC_C_AUTHN_LEVEL_NONE`. `E_INVALIDARG` for an
+    /// unknown authentication service, authorization service, level or capability flag, or
+    /// for `pAuthInfo` combined with cloaking (spec 1.10).
+    pub fn resolve(&self) -> Result<Blanket> {
+        let mut b = self.clone();
+        if b.authn_svc == RPC_C_AUTHN_DEFAULT {
+            b.authn_svc = RPC_C_AUTHN_WINNT;
+        }
+        if b.authz_svc == RPC_C_AUTHZ_DEFAULT {
+            b.authz_svc = RPC_C_AUTHZ_NONE;
+        }
+        if b.authn_level == RPC_C_AUTHN_LEVEL_DEFAULT {
+            b.authn_level = RPC_C_AUTHN_LEVEL_CONNECT;
+        }
+        if b.imp_level == RPC_C_IMP_LEVEL_DEFAULT {
+            b.imp_level = RPC_C_IMP_LEVEL_IDENTIFY;
+        }
+        if b.capabilities & EOAC_DEFAULT != 0 {
+            b.capabilities &= !EOAC_DEFAULT;
+        }
+        let svc_ok = matches!(
+            b.authn_svc,
+            RPC_C_AUTHN_NONE
+                | RPC_C_AUTHN_GSS_NEGOTIATE
+                | RPC_C_AUTHN_WINNT
+                | RPC_C_AUTHN_GSS_KERBEROS
+        );
+        let cloaking = b.capabilities & (EOAC_STATIC_CLOAKING | EOAC_DYNAMIC_CLOAKING);
+        if !svc_ok
+            || b.authz_svc > RPC_C_AUTHZ_DCE
+            || !(RPC_C_AUTHN_LEVEL_NONE..=RPC_C_AUTHN_LEVEL_PKT_PRIVACY).contains(&b.authn_level)
+            || !(RPC_C_IMP_LEVEL_ANONYMOUS..=RPC_C_IMP_LEVEL_DELEGATE).contains(&b.imp_level)
+            || b.capabilities & !KNOWN_CAPABILITIES != 0
+            || cloaking == EOAC_STATIC_CLOAKING | EOAC_DYNAMIC_CLOAKING
+            || (cloaking != 0 && b.auth_info.is_some())
+        {
+            return Err(Error(E_INVALIDARG));
+        }
+        if b.authn_svc == RPC_C_AUTHN_NONE {
+            b.authn_level = RPC_C_AUTHN_LEVEL_NONE;
+        }
+        Ok(b)
+    }
+}
+
+/// What one call carries to the server: the blanket it started with and the client it was
+/// made as (`None`: unauthenticated, `RPC_C_AUTHN_LEVEL_NONE`).
+#[derive(Clone, Debug)]
+pub(crate) struct CallBlanket {
+    pub(crate) blanket: Blanket,
+    pub(crate) client: Option<Principal>,
+}
+
+/// The blanket of one proxy (shared by all its users) or of one call object: its current
+/// [`Blanket`] and, for static cloaking, the identity captured when it was set.
+pub struct ProxyBlanket {
+    state: Mutex<(Blanket, Option<Principal>)>,
+}
+
+impl ProxyBlanket {
+    /// A cell holding `blanket` (already resolved) and the statically cloaked identity.
+    pub(crate) fn new(blanket: Blanket, cloaked: Option<Principal>) -> ProxyBlanket {
+        ProxyBlanket {
+            state: Mutex::new((blanket, cloaked)),
+        }
+    }
+
+    /// A new cell with the same blanket (a call object's, a copied proxy's).
+    pub(crate) fn copy(&self) -> ProxyBlanket {
+        let (b, c) = self.state.lock().clone();
+        ProxyBlanket::new(b, c)
+    }
+
+    /// The blanket now.
+    pub fn get(&self) -> Blanket {
+        self.state.lock().0.clone()
+    }
+
+    /// `SetBlanket`: resolves and installs `blanket` (see [`Blanket::resolve`]). With static
+    /// cloaking the caller's current identity is captured now.
+    pub fn set(&self, blanket: &Blanket) -> Result<()> {
+        let b = blanket.resolve()?;
+        let cloaked =
+            (b.capabilities & EOAC_STATIC_CLOAKING != 0).then(super::identity::current_identity);
+        *self.state.lock() = (b, cloaked);
+        Ok(())
+    }
+
+    /// What a call begun now on the calling thread carries: the blanket and the client
+    /// principal — `pAuthInfo` if given; the caller's current identity with dynamic cloaking
+    /// (an impersonating caller calls as its client); the identity captured by static
+    /// cloaking; else the caller's own identity (the server's, inside server code), never an
+    /// impersonated one. `None` at `RPC_C_AUTHN_LEVEL_NONE`.
+    pub(crate) fn for_call(&self) -> CallBlanket {
+        let (blanket, cloaked) = self.state.lock().clone();
+        let client = if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
+            None
+        } else if let Some(p) = &blanket.auth_info {
+            Some(p.clone())
+        } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
+            Some(super::identity::current_identity())
+        } else if let Some(p) = cloaked {
+            Some(p)
+        } else {
+            Some(super::context::base())
+        };
+        CallBlanket { blanket, client }
+    }
+}
+
+impl Default for ProxyBlanket {
+    fn default() -> ProxyBlanket {
+        ProxyBlanket::new(Blanket::default(), None)
+    }
+}
