@@ -22,6 +22,21 @@ fn impersonating_blanket() -> Blanket {
     Blanket::with_levels(RPC_C_AUTHN_LEVEL_PKT_PRIVACY, RPC_C_IMP_LEVEL_IMPERSONATE)
 }
 
+/// `alice` makes one synchronous call (`Run` with `steps`) through a proxy to a synchronous
+/// server, after setting the proxy's blanket to `blanket` if one is given: what the server's
+/// steps saw.
+fn sync_case(blanket: Option<Blanket>, steps: Vec<who::Step>) -> Vec<String> {
+    let mut server = Server::start(Kind::Sync, None);
+    let stream = server.stream();
+    client("alice").run(move || {
+        let proxy = unmarshal(stream);
+        if let Some(b) = blanket {
+            assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
+        }
+        proxy.run("t".into(), steps, vec![]).1
+    })
+}
+
 // ---- identities ----
 
 #[test]
@@ -426,30 +441,18 @@ fn during_a_call_query_blanket_shows_the_clients_identity_and_level() {
 #[test]
 fn impersonation_makes_the_current_identity_the_clients() {
     within("impersonate", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
-            assert_eq!(
-                S_OK,
-                co_set_proxy_blanket(&*proxy, &impersonating_blanket())
-            );
-            proxy
-                .run(
-                    "t".into(),
-                    vec![
-                        Whoami,
-                        Impersonate,
-                        Whoami,
-                        IsImpersonating,
-                        Revert,
-                        Whoami,
-                        IsImpersonating,
-                    ],
-                    vec![],
-                )
-                .1
-        });
+        let seen = sync_case(
+            Some(impersonating_blanket()),
+            vec![
+                Whoami,
+                Impersonate,
+                Whoami,
+                IsImpersonating,
+                Revert,
+                Whoami,
+                IsImpersonating,
+            ],
+        );
         assert_eq!(
             seen,
             v(&[
@@ -468,20 +471,13 @@ fn impersonation_makes_the_current_identity_the_clients() {
 #[test]
 fn impersonation_fails_at_authentication_level_none() {
     within("level none", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
-            let b = Blanket::with_levels(RPC_C_AUTHN_LEVEL_NONE, RPC_C_IMP_LEVEL_IMPERSONATE);
-            assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
-            proxy
-                .run(
-                    "t".into(),
-                    vec![QueryBlanket, Impersonate, HeldImpersonate, Whoami],
-                    vec![],
-                )
-                .1
-        });
+        let seen = sync_case(
+            Some(Blanket::with_levels(
+                RPC_C_AUTHN_LEVEL_NONE,
+                RPC_C_IMP_LEVEL_IMPERSONATE,
+            )),
+            vec![QueryBlanket, Impersonate, HeldImpersonate, Whoami],
+        );
         assert_eq!(
             seen,
             v(&[
@@ -497,20 +493,13 @@ fn impersonation_fails_at_authentication_level_none() {
 #[test]
 fn an_identify_level_blanket_lets_the_server_read_the_identity_but_not_act_as_it() {
     within("identify", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
-            let b = Blanket::with_levels(RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_IDENTIFY);
-            assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
-            proxy
-                .run(
-                    "t".into(),
-                    vec![QueryBlanket, Impersonate, IsImpersonating, Whoami],
-                    vec![],
-                )
-                .1
-        });
+        let seen = sync_case(
+            Some(Blanket::with_levels(
+                RPC_C_AUTHN_LEVEL_CONNECT,
+                RPC_C_IMP_LEVEL_IDENTIFY,
+            )),
+            vec![QueryBlanket, Impersonate, IsImpersonating, Whoami],
+        );
         assert_eq!(
             seen,
             v(&[
@@ -526,16 +515,13 @@ fn an_identify_level_blanket_lets_the_server_read_the_identity_but_not_act_as_it
 #[test]
 fn an_anonymous_level_blanket_hides_the_client() {
     within("anonymous", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
-            let b = Blanket::with_levels(RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_ANONYMOUS);
-            assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
-            proxy
-                .run("t".into(), vec![QueryBlanket, Impersonate, Whoami], vec![])
-                .1
-        });
+        let seen = sync_case(
+            Some(Blanket::with_levels(
+                RPC_C_AUTHN_LEVEL_CONNECT,
+                RPC_C_IMP_LEVEL_ANONYMOUS,
+            )),
+            vec![QueryBlanket, Impersonate, Whoami],
+        );
         assert_eq!(
             seen,
             v(&[
@@ -550,29 +536,17 @@ fn an_anonymous_level_blanket_hides_the_client() {
 #[test]
 fn one_revert_undoes_any_number_of_impersonations() {
     within("one revert", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
-            assert_eq!(
-                S_OK,
-                co_set_proxy_blanket(&*proxy, &impersonating_blanket())
-            );
-            proxy
-                .run(
-                    "t".into(),
-                    vec![
-                        Impersonate,
-                        Impersonate,
-                        HeldImpersonate,
-                        Whoami,
-                        Revert,
-                        Whoami,
-                    ],
-                    vec![],
-                )
-                .1
-        });
+        let seen = sync_case(
+            Some(impersonating_blanket()),
+            vec![
+                Impersonate,
+                Impersonate,
+                HeldImpersonate,
+                Whoami,
+                Revert,
+                Whoami,
+            ],
+        );
         assert_eq!(
             seen,
             v(&[
