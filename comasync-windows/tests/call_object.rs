@@ -11,10 +11,9 @@ use comasync::call::{create_call_as, FinishMode, ManualHandler, StdCallFactory};
 use comasync::hresult as h;
 use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls};
 use common::*;
-use windows::core::{implement, ComObject, IUnknown, Interface, Result, HRESULT};
+use windows::core::{ComObject, IUnknown, Interface, Result, HRESULT};
 use windows::Win32::System::Com::{
     CoWaitForMultipleHandles, ICancelMethodCalls, ISynchronize, ISynchronizeHandle,
-    ISynchronize_Impl,
 };
 
 const INFINITE: u32 = u32::MAX;
@@ -164,33 +163,6 @@ fn a_cancelled_server_method_sees_rpc_e_call_canceled_through_co_test_cancel_and
     assert_eq!(code(unsafe { windows::Win32::System::Com::CoTestCancel() }), h::RPC_E_CALL_COMPLETE.0);
     let context = unsafe { windows::Win32::System::Com::CoGetCallContext::<ICancelMethodCalls>() };
     assert_eq!(code(context), h::RPC_E_CALL_COMPLETE.0);
-}
-
-/// A client's completion-callback outer: `Signal` sets an event the test waits on.
-#[implement(ISynchronize)]
-struct Callback {
-    signals: comasync::sync::HANDLE,
-}
-
-impl Callback {
-    fn new() -> Callback {
-        Callback {
-            signals: comasync::sync::HANDLE::create_event(false, false),
-        }
-    }
-}
-
-impl ISynchronize_Impl for Callback_Impl {
-    fn Wait(&self, _: u32, _: u32) -> Result<()> {
-        Ok(())
-    }
-    fn Signal(&self) -> Result<()> {
-        self.signals.set_event();
-        Ok(())
-    }
-    fn Reset(&self) -> Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

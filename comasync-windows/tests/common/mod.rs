@@ -8,9 +8,10 @@ use std::sync::Arc;
 use comasync::sync::{co_wait_for_multiple_handles, HANDLE as Event, INFINITE};
 use comasync_windows::{call_object_faces, AsyncCall, CallFactory};
 use windows::core::{implement, interface, ComObject, IUnknown, IUnknown_Vtbl, Interface, HRESULT};
+use windows::core::Result;
 use windows::Win32::System::Com::{
     CoGetCallContext, CoTestCancel, ICallFactory, ICancelMethodCalls, ISynchronize,
-    ISynchronizeHandle,
+    ISynchronizeHandle, ISynchronize_Impl,
 };
 
 /// `ICalculator`, as a windows-rs crate declares it.
@@ -136,3 +137,31 @@ pub fn create_call(factory: &ICallFactory) -> AsyncICalculator {
         .expect("CreateCall");
     unk.cast().expect("AsyncICalculator")
 }
+
+/// A client's completion-callback outer: `Signal` sets an event the test waits on.
+#[implement(ISynchronize)]
+pub struct Callback {
+    pub signals: comasync::sync::HANDLE,
+}
+
+impl Callback {
+    pub fn new() -> Callback {
+        Callback {
+            signals: comasync::sync::HANDLE::create_event(false, false),
+        }
+    }
+}
+
+impl ISynchronize_Impl for Callback_Impl {
+    fn Wait(&self, _: u32, _: u32) -> Result<()> {
+        Ok(())
+    }
+    fn Signal(&self) -> Result<()> {
+        self.signals.set_event();
+        Ok(())
+    }
+    fn Reset(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
