@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use comasync::sync::HANDLE as Event;
 use comasync_windows::{call_object_faces, AsyncCall, CallFactory};
-use windows::core::{implement, interface, ComObject, IUnknown, IUnknown_Vtbl, Interface, Result, HRESULT};
+use windows::core::{
+    implement, interface, ComObject, IUnknown, IUnknown_Vtbl, Interface, Result, HRESULT,
+};
 use windows::Win32::Foundation::{RPC_E_CALL_CANCELED, RPC_S_CALLPENDING, S_OK};
 use windows::Win32::System::Com::{
     CoGetCallContext, ICancelMethodCalls, ISynchronize, ISynchronizeHandle,
@@ -41,13 +43,24 @@ impl IDownloader_Impl for Downloader_Impl {
     unsafe fn Download(&self, bytes: *mut u32) -> HRESULT {
         self.started.set_event();
         let mut i = 0;
-        let _ = comasync::sync::co_wait_for_multiple_handles(0, u32::MAX, Some(&[self.release.clone()]), Some(&mut i));
+        let _ = comasync::sync::co_wait_for_multiple_handles(
+            0,
+            u32::MAX,
+            Some(std::slice::from_ref(&self.release)),
+            Some(&mut i),
+        );
         // The call context: has the client cancelled?
         let cancelled = unsafe { CoGetCallContext::<ICancelMethodCalls>() }
             .and_then(|c| unsafe { c.TestCancel() })
             .err()
             .map(|e| e.code());
-        unsafe { *bytes = if cancelled == Some(RPC_E_CALL_CANCELED) { 0 } else { 4096 } };
+        unsafe {
+            *bytes = if cancelled == Some(RPC_E_CALL_CANCELED) {
+                0
+            } else {
+                4096
+            }
+        };
         S_OK
     }
 }
@@ -85,14 +98,22 @@ fn run() -> Result<()> {
     let cancel: ICancelMethodCalls = call.cast()?;
     unsafe {
         call.Begin_Download().ok()?;
-        assert_eq!(cancel.TestCancel().err().map(|e| e.code()), Some(RPC_S_CALLPENDING));
+        assert_eq!(
+            cancel.TestCancel().err().map(|e| e.code()),
+            Some(RPC_S_CALLPENDING)
+        );
         let mut i = 0;
-        let _ = comasync::sync::co_wait_for_multiple_handles(0, u32::MAX, Some(&[server.started.clone()]), Some(&mut i));
+        let _ = comasync::sync::co_wait_for_multiple_handles(
+            0,
+            u32::MAX,
+            Some(std::slice::from_ref(&server.started)),
+            Some(&mut i),
+        );
         cancel.Cancel(0)?; // completes the call locally at once
         let mut bytes = 1;
         assert_eq!(call.Finish_Download(&mut bytes), RPC_E_CALL_CANCELED);
         server.release.set_event(); // the server's method sees the cancellation and returns
-        // The same call object, again, uncancelled.
+                                    // The same call object, again, uncancelled.
         call.Begin_Download().ok()?;
         call.cast::<ISynchronize>()?.Wait(0, u32::MAX)?;
         call.Finish_Download(&mut bytes).ok()?;

@@ -31,8 +31,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use comasync::call::{
-    serve, CallHandler, CompletionCallback, FinishMode,
-    ICancelMethodCalls as _, Pool, ServerCall, StdCallFactory,
+    serve, CallHandler, CompletionCallback, FinishMode, ICancelMethodCalls as _, Pool, ServerCall,
+    StdCallFactory,
 };
 use comasync::hresult::{E_INVALIDARG, E_NOINTERFACE, E_UNEXPECTED};
 use comasync::unknown::ComPtr;
@@ -82,7 +82,11 @@ pub struct Outcome(Option<Box<dyn Any + Send>>);
 
 impl fmt::Debug for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Outcome(..)" } else { "Outcome(None)" })
+        f.write_str(if self.0.is_some() {
+            "Outcome(..)"
+        } else {
+            "Outcome(None)"
+        })
     }
 }
 
@@ -101,10 +105,12 @@ impl CallHandler<IWindowsMethodCalls> for Handler {
             let object = call.call_object().map(|c| Arc::downgrade(&c));
             let context = Context {
                 test: Arc::new(call.test_cancel_fn()),
-                cancel: Arc::new(move |seconds| match object.as_ref().and_then(|w| w.upgrade()) {
-                    Some(c) => c.cancel(seconds),
-                    None => comasync::hresult::RPC_E_CALL_COMPLETE,
-                }),
+                cancel: Arc::new(
+                    move |seconds| match object.as_ref().and_then(|w| w.upgrade()) {
+                        Some(c) => c.cancel(seconds),
+                        None => comasync::hresult::RPC_E_CALL_COMPLETE,
+                    },
+                ),
             };
             serve(call, move || {
                 let _context = context::enter(context);
@@ -130,7 +136,10 @@ pub struct AsyncCall {
 }
 
 impl AsyncCall {
-    fn new(call: ComPtr<dyn AsyncIWindowsMethod>, server: Arc<dyn Any + Send + Sync>) -> Result<AsyncCall> {
+    fn new(
+        call: ComPtr<dyn AsyncIWindowsMethod>,
+        server: Arc<dyn Any + Send + Sync>,
+    ) -> Result<AsyncCall> {
         let sync = call.query::<dyn comasync::sync::ISynchronize>()?;
         Ok(AsyncCall {
             call,
@@ -208,7 +217,9 @@ impl AsyncCall {
     }
 
     fn cancel_object(&self) -> Result<ComPtr<dyn comasync::call::ICancelMethodCalls>> {
-        Ok(self.call.query::<dyn comasync::call::ICancelMethodCalls>()?)
+        Ok(self
+            .call
+            .query::<dyn comasync::call::ICancelMethodCalls>()?)
     }
 
     /// The comasync `ISynchronize` of the call (for tests comparing with comasync's API).
@@ -301,13 +312,18 @@ mod factory {
                         return Err(hr(E_INVALIDARG).into());
                     }
                     let outer = outer.downgrade()?;
-                    CompletionCallback::<dyn AsyncIWindowsMethod>::create(&*self.factory, move |_| {
-                        if let Some(sync) = outer.upgrade().and_then(|o| o.cast::<ISynchronize>().ok()) {
-                            // SAFETY: an ordinary COM call on a live interface pointer (`sync` holds
-                            // a reference), made as COM makes it: on the completing thread.
-                            let _ = unsafe { sync.Signal() };
-                        }
-                    })?
+                    CompletionCallback::<dyn AsyncIWindowsMethod>::create(
+                        &*self.factory,
+                        move |_| {
+                            if let Some(sync) =
+                                outer.upgrade().and_then(|o| o.cast::<ISynchronize>().ok())
+                            {
+                                // SAFETY: an ordinary COM call on a live interface pointer (`sync` holds
+                                // a reference), made as COM makes it: on the completing thread.
+                                let _ = unsafe { sync.Signal() };
+                            }
+                        },
+                    )?
                 }
             };
             let object = (self.new_call)(AsyncCall::new(call, self.server.clone())?);
@@ -366,4 +382,3 @@ macro_rules! call_object_faces {
         }
     };
 }
-

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use comasync::hresult::{E_NOINTERFACE, RPC_E_CALL_COMPLETE};
-use windows_core::{implement, Interface, IUnknown, Result, GUID};
+use windows_core::{implement, IUnknown, Interface, Result, GUID};
 
 use crate::bindings::Windows::Win32::System::Com::{ICancelMethodCalls, ICancelMethodCalls_Impl};
 use crate::{hr, ok};

@@ -65,7 +65,10 @@ impl Face {
 
     /// `GetHandle`: the comasync object's handle, registered while this object lives.
     pub(crate) fn get_handle(&self) -> Result<HANDLE> {
-        let event = self.sync.query::<dyn cs::ISynchronizeHandle>()?.get_handle()?;
+        let event = self
+            .sync
+            .query::<dyn cs::ISynchronizeHandle>()?
+            .get_handle()?;
         self.keep(&event);
         Ok(value_of(&event))
     }
@@ -181,7 +184,9 @@ mod objects {
     mod stand_in {
         //! The comasync object the container holds for a windows-rs `ISynchronize`.
         use comasync::hresult::{HRESULT, S_OK};
-        use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, ISynchronizeHandle, HANDLE};
+        use comasync::sync::{
+            co_wait_for_multiple_handles, ISynchronize, ISynchronizeHandle, HANDLE,
+        };
 
         /// A comasync synchronization object over a comasync event: it waits on the handle;
         /// `Signal`/`Reset` set and reset it.
@@ -244,9 +249,9 @@ mod objects {
             let Some(sync) = psync.as_ref() else {
                 return ok(self.inner.add_synchronize(None));
             };
-            let handle = sync
-                .cast::<ISynchronizeHandle>()
-                .map_err(|_| windows_core::Error::from(crate::hr(comasync::hresult::E_NOINTERFACE)))?;
+            let handle = sync.cast::<ISynchronizeHandle>().map_err(|_| {
+                windows_core::Error::from(crate::hr(comasync::hresult::E_NOINTERFACE))
+            })?;
             // SAFETY: `GetHandle` is an ordinary COM call on a live interface pointer (`handle`
             // holds a reference); its out-parameter is written by windows-rs's own glue.
             let value = unsafe { handle.GetHandle() }?;
@@ -262,13 +267,17 @@ mod objects {
         fn WaitMultiple(&self, dwflags: u32, dwtimeout: u32) -> Result<ISynchronize> {
             let mut got = None;
             ok(self.inner.wait_multiple(dwflags, dwtimeout, Some(&mut got)))?;
-            let got = got.ok_or_else(|| windows_core::Error::from(windows_core::HRESULT(0x8000_FFFF_u32 as i32)))?;
+            let got = got.ok_or_else(|| {
+                windows_core::Error::from(windows_core::HRESULT(0x8000_FFFF_u32 as i32))
+            })?;
             let members = self.members.lock();
             members
                 .iter()
                 .find(|(stand_in, _)| ComPtr::is_same_object(stand_in, &got))
                 .map(|(_, sync)| sync.clone())
-                .ok_or_else(|| windows_core::Error::from(windows_core::HRESULT(0x8000_FFFF_u32 as i32)))
+                .ok_or_else(|| {
+                    windows_core::Error::from(windows_core::HRESULT(0x8000_FFFF_u32 as i32))
+                })
         }
     }
 }

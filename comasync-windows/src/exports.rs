@@ -22,14 +22,14 @@
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use comasync::hresult::{
-    CLASS_E_NOAGGREGATION, E_INVALIDARG, E_POINTER, REGDB_E_CLASSNOTREG,
-};
+use comasync::hresult::{CLASS_E_NOAGGREGATION, E_INVALIDARG, E_POINTER, REGDB_E_CLASSNOTREG};
 use comasync::sync as cs;
 use windows_core::{implement, IUnknown, Interface, Result, GUID, HRESULT};
 
 use crate::bindings::Windows::Win32::Foundation::HANDLE;
-use crate::bindings::Windows::Win32::System::Com::{ICancelMethodCalls, ICancelMethodCalls_Impl, CLSCTX};
+use crate::bindings::Windows::Win32::System::Com::{
+    ICancelMethodCalls, ICancelMethodCalls_Impl, CLSCTX,
+};
 use crate::handles::lookup;
 use crate::{hr, ok, CLSID_MANUAL_RESET_EVENT, CLSID_STD_EVENT, CLSID_SYNCHRONIZE_CONTAINER};
 
@@ -53,10 +53,19 @@ pub unsafe extern "system" fn CoWaitForMultipleHandles(
         // SAFETY: `phandles` is not null and, by the function's contract, points to
         // `chandles` HANDLEs, which are plain values (copied out here).
         let values = unsafe { std::slice::from_raw_parts(phandles, chandles as usize) };
-        Some(values.iter().map(|&h| lookup(h).unwrap_or_else(invalid_handle)).collect())
+        Some(
+            values
+                .iter()
+                .map(|&h| lookup(h).unwrap_or_else(invalid_handle))
+                .collect(),
+        )
     };
     let mut index = 0;
-    let slot = if lpdwindex.is_null() { None } else { Some(&mut index) };
+    let slot = if lpdwindex.is_null() {
+        None
+    } else {
+        Some(&mut index)
+    };
     let result = cs::co_wait_for_multiple_handles(dwflags, dwtimeout, handles.as_deref(), slot);
     if !lpdwindex.is_null() {
         // SAFETY: not null, and writable by the function's contract.

@@ -11,8 +11,8 @@ mod common;
 
 use std::alloc::System;
 
-use common::*;
 use comasync_windows::{CLSID_MANUAL_RESET_EVENT, CLSID_STD_EVENT, CLSID_SYNCHRONIZE_CONTAINER};
+use common::*;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use windows::core::{ComObject, IUnknown, Interface, HRESULT};
 use windows::Win32::System::Com::{
@@ -33,14 +33,23 @@ fn round(server: &ComObject<Calculator>) {
     let call = create_call(&factory);
     unsafe {
         assert_eq!(call.Begin_Add(1, 2), HRESULT(0));
-        call.cast::<ISynchronize>().unwrap().Wait(0, u32::MAX).unwrap();
+        call.cast::<ISynchronize>()
+            .unwrap()
+            .Wait(0, u32::MAX)
+            .unwrap();
         let mut sum = 0;
         assert_eq!(call.Finish_Add(&mut sum), HRESULT(0));
         let cancel: ICancelMethodCalls = call.cast().unwrap();
         assert!(cancel.Cancel(0).is_err()); // nothing to cancel
-        let h = call.cast::<ISynchronizeHandle>().unwrap().GetHandle().unwrap();
-        let a: ISynchronize = CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER).unwrap();
-        let b: ISynchronize = CoCreateInstance(&CLSID_STD_EVENT, None, CLSCTX_INPROC_SERVER).unwrap();
+        let h = call
+            .cast::<ISynchronizeHandle>()
+            .unwrap()
+            .GetHandle()
+            .unwrap();
+        let a: ISynchronize =
+            CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER).unwrap();
+        let b: ISynchronize =
+            CoCreateInstance(&CLSID_STD_EVENT, None, CLSCTX_INPROC_SERVER).unwrap();
         let container: ISynchronizeContainer =
             CoCreateInstance(&CLSID_SYNCHRONIZE_CONTAINER, None, CLSCTX_INPROC_SERVER).unwrap();
         container.AddSynchronize(&a).unwrap();
@@ -54,13 +63,18 @@ fn round(server: &ComObject<Calculator>) {
         // The completion callback.
         let callback = ComObject::new(Callback::new());
         let outer: IUnknown = callback.to_interface();
-        let inner = factory.CreateCall(&AsyncICalculator::IID, &outer, &IUnknown::IID).unwrap();
+        let inner = factory
+            .CreateCall(&AsyncICalculator::IID, &outer, &IUnknown::IID)
+            .unwrap();
         let call: AsyncICalculator = inner.cast().unwrap();
         assert_eq!(call.Begin_Add(2, 2), HRESULT(0));
         assert_eq!(call.Finish_Add(&mut sum), HRESULT(0));
         let mut i = 0;
         let signaled = Some(&[callback.signals.clone()][..]);
-        assert_eq!(comasync::sync::co_wait_for_multiple_handles(0, u32::MAX, signaled, Some(&mut i)), comasync::hresult::S_OK);
+        assert_eq!(
+            comasync::sync::co_wait_for_multiple_handles(0, u32::MAX, signaled, Some(&mut i)),
+            comasync::hresult::S_OK
+        );
     }
 }
 

@@ -26,11 +26,17 @@ fn code<T>(r: Result<T>) -> i32 {
 }
 
 /// comasync's own call object for the same steps: a SimpleStream call served by hand.
-fn comasync_call() -> (comasync::ComPtr<dyn AsyncISimpleStream>, std::sync::Arc<ManualHandler<ISimpleStreamCalls>>) {
+fn comasync_call() -> (
+    comasync::ComPtr<dyn AsyncISimpleStream>,
+    std::sync::Arc<ManualHandler<ISimpleStreamCalls>>,
+) {
     let server = ManualHandler::<ISimpleStreamCalls>::new();
     let factory = StdCallFactory::with_handler(server.clone(), FinishMode::Blocking);
     let iid = <dyn AsyncISimpleStream as comasync::unknown::Interface>::IID;
-    (create_call_as::<dyn AsyncISimpleStream>(&*factory, &iid).unwrap(), server)
+    (
+        create_call_as::<dyn AsyncISimpleStream>(&*factory, &iid).unwrap(),
+        server,
+    )
 }
 
 #[test]
@@ -47,7 +53,11 @@ fn the_seed_procedure_runs_through_windows_rs_types() {
         assert_eq!(sum, 5);
         // The call object is reusable.
         assert_eq!(call.Begin_Add(40, 2), HRESULT(0));
-        let handle = call.cast::<ISynchronizeHandle>().unwrap().GetHandle().unwrap();
+        let handle = call
+            .cast::<ISynchronizeHandle>()
+            .unwrap()
+            .GetHandle()
+            .unwrap();
         assert_eq!(CoWaitForMultipleHandles(0, INFINITE, &[handle]).unwrap(), 0);
         assert_eq!(call.Finish_Add(&mut sum), HRESULT(0));
         assert_eq!(sum, 42);
@@ -75,7 +85,7 @@ fn misuse_gives_comasyncs_hresults() {
         let their_sync = theirs.query::<dyn comasync::sync::ISynchronize>().unwrap();
         assert_eq!(code(sync.Wait(0, 0)), their_sync.wait(0, 0).0);
         assert_eq!(code(sync.Wait(0x100, 0)), their_sync.wait(0x100, 0).0); // E_INVALIDARG
-        // Let both finish.
+                                                                            // Let both finish.
         let server_gate = &server.gate;
         server_gate.set_event();
         let (c, _) = pending.take().unwrap();
@@ -84,9 +94,17 @@ fn misuse_gives_comasyncs_hresults() {
         assert_eq!(call.Finish_Slow(&mut seen), HRESULT(0));
     }
     // CreateCall's argument rules.
-    let their_factory = StdCallFactory::with_handler(ManualHandler::<ISimpleStreamCalls>::new(), FinishMode::Blocking);
+    let their_factory = StdCallFactory::with_handler(
+        ManualHandler::<ISimpleStreamCalls>::new(),
+        FinishMode::Blocking,
+    );
     let mut slot: Option<comasync::ComPtr<dyn comasync::unknown::IUnknown>> = None;
-    let expected = their_factory.create_call(&comasync::guid::IID_ISynchronize, None, &comasync::guid::IID_IUnknown, Some(&mut slot));
+    let expected = their_factory.create_call(
+        &comasync::guid::IID_ISynchronize,
+        None,
+        &comasync::guid::IID_IUnknown,
+        Some(&mut slot),
+    );
     let got = unsafe { factory.CreateCall(&ISynchronize::IID, None, &IUnknown::IID) };
     assert_eq!(code(got), expected.0); // E_NOINTERFACE
     let outer: IUnknown = Callback::new().into();
@@ -99,7 +117,12 @@ fn misuse_gives_comasyncs_hresults() {
 
 fn wait_for(event: &comasync::sync::HANDLE) {
     let mut i = 0;
-    let hr = comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[event.clone()]), Some(&mut i));
+    let hr = comasync::sync::co_wait_for_multiple_handles(
+        0,
+        INFINITE,
+        Some(std::slice::from_ref(event)),
+        Some(&mut i),
+    );
     assert_eq!(hr, h::S_OK);
 }
 
@@ -110,7 +133,9 @@ fn cancel_completes_the_call_locally_with_comasyncs_hresults() {
     let call = create_call(&factory);
     let cancel: ICancelMethodCalls = call.cast().unwrap();
     let (theirs, pending) = comasync_call();
-    let their_cancel = theirs.query::<dyn comasync::call::ICancelMethodCalls>().unwrap();
+    let their_cancel = theirs
+        .query::<dyn comasync::call::ICancelMethodCalls>()
+        .unwrap();
     unsafe {
         // Nothing to cancel yet.
         assert_eq!(code(cancel.Cancel(0)), their_cancel.cancel(0).0); // RPC_E_CALL_COMPLETE
@@ -136,7 +161,8 @@ fn cancel_completes_the_call_locally_with_comasyncs_hresults() {
 }
 
 #[test]
-fn a_cancelled_server_method_sees_rpc_e_call_canceled_through_co_test_cancel_and_co_get_call_context() {
+fn a_cancelled_server_method_sees_rpc_e_call_canceled_through_co_test_cancel_and_co_get_call_context(
+) {
     let server = ComObject::new(Calculator::new());
     let factory = factory(&server);
     let call = create_call(&factory);
@@ -150,8 +176,14 @@ fn a_cancelled_server_method_sees_rpc_e_call_canceled_through_co_test_cancel_and
         let mut seen = 0;
         assert_eq!(call.Finish_Slow(&mut seen).0, h::RPC_E_CALL_CANCELED.0);
     }
-    assert_eq!(server.seen.co_test_cancel.load(Ordering::SeqCst), h::RPC_E_CALL_CANCELED.0);
-    assert_eq!(server.seen.context_test_cancel.load(Ordering::SeqCst), h::RPC_E_CALL_CANCELED.0);
+    assert_eq!(
+        server.seen.co_test_cancel.load(Ordering::SeqCst),
+        h::RPC_E_CALL_CANCELED.0
+    );
+    assert_eq!(
+        server.seen.context_test_cancel.load(Ordering::SeqCst),
+        h::RPC_E_CALL_CANCELED.0
+    );
     // An uncancelled call's method sees RPC_S_CALLPENDING (the gate is open now).
     unsafe {
         assert_eq!(call.Begin_Slow(), HRESULT(0));
@@ -160,7 +192,10 @@ fn a_cancelled_server_method_sees_rpc_e_call_canceled_through_co_test_cancel_and
         assert_eq!(seen, h::RPC_S_CALLPENDING.0);
     }
     // Outside a server method there is no call context.
-    assert_eq!(code(unsafe { windows::Win32::System::Com::CoTestCancel() }), h::RPC_E_CALL_COMPLETE.0);
+    assert_eq!(
+        code(unsafe { windows::Win32::System::Com::CoTestCancel() }),
+        h::RPC_E_CALL_COMPLETE.0
+    );
     let context = unsafe { windows::Win32::System::Com::CoGetCallContext::<ICancelMethodCalls>() };
     assert_eq!(code(context), h::RPC_E_CALL_COMPLETE.0);
 }
@@ -171,13 +206,19 @@ fn the_completion_callback_signals_the_clients_outer() {
     let factory = factory(&server);
     let callback = ComObject::new(Callback::new());
     let outer: IUnknown = callback.to_interface();
-    let inner = unsafe { factory.CreateCall(&AsyncICalculator::IID, &outer, &IUnknown::IID) }.unwrap();
+    let inner =
+        unsafe { factory.CreateCall(&AsyncICalculator::IID, &outer, &IUnknown::IID) }.unwrap();
     let call: AsyncICalculator = inner.cast().unwrap();
     for (a, b) in [(1, 2), (20, 22)] {
         unsafe {
             assert_eq!(call.Begin_Add(a, b), HRESULT(0));
             let mut i = 0;
-            let hr = comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[callback.signals.clone()]), Some(&mut i));
+            let hr = comasync::sync::co_wait_for_multiple_handles(
+                0,
+                INFINITE,
+                Some(std::slice::from_ref(&callback.signals)),
+                Some(&mut i),
+            );
             assert_eq!(hr, h::S_OK); // the outer's Signal ran
             let mut sum = 0;
             assert_eq!(call.Finish_Add(&mut sum), HRESULT(0));

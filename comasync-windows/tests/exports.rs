@@ -22,7 +22,10 @@ fn code<T>(r: Result<T>) -> i32 {
 #[test]
 fn call_cancellation_is_counted_per_thread_as_in_comasync() {
     std::thread::spawn(|| unsafe {
-        assert_eq!(code(CoDisableCallCancellation(None)), h::CO_E_CANCEL_DISABLED.0);
+        assert_eq!(
+            code(CoDisableCallCancellation(None)),
+            h::CO_E_CANCEL_DISABLED.0
+        );
         assert_eq!(code(CoEnableCallCancellation(None)), 0);
         assert!(comasync::call::call_cancellation_enabled());
         assert_eq!(code(CoDisableCallCancellation(None)), 0);
@@ -30,7 +33,12 @@ fn call_cancellation_is_counted_per_thread_as_in_comasync() {
         // A reserved pointer: comasync's answer for one.
         let reserved = 1u8;
         let expected = comasync::call::co_enable_call_cancellation(Some(&mut ()));
-        assert_eq!(code(CoEnableCallCancellation(Some(&reserved as *const u8 as *const _))), expected.0);
+        assert_eq!(
+            code(CoEnableCallCancellation(Some(
+                &reserved as *const u8 as *const _
+            ))),
+            expected.0
+        );
     })
     .join()
     .unwrap();
@@ -39,22 +47,37 @@ fn call_cancellation_is_counted_per_thread_as_in_comasync() {
 #[test]
 fn with_no_synchronous_call_there_is_nothing_to_cancel() {
     unsafe {
-        assert_eq!(code(CoCancelCall(0, 0)), comasync::call::co_cancel_call(0, 0).0); // E_NOINTERFACE
+        assert_eq!(
+            code(CoCancelCall(0, 0)),
+            comasync::call::co_cancel_call(0, 0).0
+        ); // E_NOINTERFACE
         let r: Result<ICancelMethodCalls> = CoGetCancelObject(0);
         assert_eq!(code(r), h::E_NOINTERFACE.0);
         let mut p = null_mut();
         assert_eq!(x::CoGetCancelObject(0, null(), &mut p).0, h::E_INVALIDARG.0);
-        assert_eq!(x::CoGetCancelObject(0, &ICancelMethodCalls::IID, null_mut()).0, h::E_INVALIDARG.0);
+        assert_eq!(
+            x::CoGetCancelObject(0, &ICancelMethodCalls::IID, null_mut()).0,
+            h::E_INVALIDARG.0
+        );
     }
 }
 
 #[test]
 fn co_initialize_ex_enters_comasyncs_apartments() {
     std::thread::spawn(|| unsafe {
-        assert_eq!(CoInitializeEx(None, COINIT_MULTITHREADED), windows::core::HRESULT(0));
+        assert_eq!(
+            CoInitializeEx(None, COINIT_MULTITHREADED),
+            windows::core::HRESULT(0)
+        );
         assert_eq!(CoInitializeEx(None, COINIT_MULTITHREADED).0, h::S_FALSE.0);
-        assert_eq!(CoInitializeEx(None, COINIT_APARTMENTTHREADED).0, h::RPC_E_CHANGED_MODE.0);
-        assert_eq!(comasync::apartment::co_get_apartment_type().unwrap(), comasync::apartment::AptType::Mta);
+        assert_eq!(
+            CoInitializeEx(None, COINIT_APARTMENTTHREADED).0,
+            h::RPC_E_CHANGED_MODE.0
+        );
+        assert_eq!(
+            comasync::apartment::co_get_apartment_type().unwrap(),
+            comasync::apartment::AptType::Mta
+        );
         CoUninitialize();
         CoUninitialize();
         assert!(comasync::apartment::current_apartment().is_none());
@@ -80,19 +103,34 @@ fn null_pointers_get_comasyncs_answers_not_a_crash() {
     unsafe {
         let mut index = 7;
         let expected = comasync::sync::co_wait_for_multiple_handles(0, 0, None, Some(&mut 0));
-        assert_eq!(x::CoWaitForMultipleHandles(0, 0, 0, null(), &mut index).0, expected.0);
+        assert_eq!(
+            x::CoWaitForMultipleHandles(0, 0, 0, null(), &mut index).0,
+            expected.0
+        );
         assert_eq!(index, 0); // written, as comasync writes it
         let expected = comasync::sync::co_wait_for_multiple_handles(0, 0, Some(&[]), None);
-        assert_eq!(x::CoWaitForMultipleHandles(0, 0, 0, null(), null_mut()).0, expected.0);
+        assert_eq!(
+            x::CoWaitForMultipleHandles(0, 0, 0, null(), null_mut()).0,
+            expected.0
+        );
         let clsid = comasync_windows::CLSID_MANUAL_RESET_EVENT;
         let iid = ICancelMethodCalls::IID;
-        assert_eq!(x::CoCreateInstance(&clsid, null_mut(), CLSCTX_INPROC_SERVER, &iid, null_mut()).0, h::E_POINTER.0);
-        let mut p = 1 as *mut _;
-        assert_eq!(x::CoCreateInstance(null(), null_mut(), CLSCTX_INPROC_SERVER, &iid, &mut p).0, h::E_INVALIDARG.0);
+        assert_eq!(
+            x::CoCreateInstance(&clsid, null_mut(), CLSCTX_INPROC_SERVER, &iid, null_mut()).0,
+            h::E_POINTER.0
+        );
+        let mut p = std::ptr::dangling_mut();
+        assert_eq!(
+            x::CoCreateInstance(null(), null_mut(), CLSCTX_INPROC_SERVER, &iid, &mut p).0,
+            h::E_INVALIDARG.0
+        );
         assert!(p.is_null()); // the out-pointer is cleared first
         assert_eq!(x::CoGetCallContext(null(), &mut p).0, h::E_INVALIDARG.0);
         assert_eq!(x::CoGetCallContext(&iid, null_mut()).0, h::E_INVALIDARG.0);
         let mut q = null_mut();
-        assert_eq!(x::CoGetCallContext(&iid, &mut q).0, h::RPC_E_CALL_COMPLETE.0);
+        assert_eq!(
+            x::CoGetCallContext(&iid, &mut q).0,
+            h::RPC_E_CALL_COMPLETE.0
+        );
     }
 }

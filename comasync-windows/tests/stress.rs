@@ -8,8 +8,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 
-use common::*;
 use comasync_windows::CLSID_MANUAL_RESET_EVENT;
+use common::*;
 use windows::core::{ComObject, Interface, HRESULT};
 use windows::Win32::System::Com::{
     CoCreateInstance, CoWaitForMultipleHandles, ISynchronize, ISynchronizeHandle,
@@ -36,13 +36,18 @@ fn shared_objects_are_released_exactly_once_under_contention() {
                     let call = create_call(&factory);
                     let copy = call.clone(); // AddRef / Release on the bridge's object
                     let handle = call.cast::<ISynchronizeHandle>().unwrap();
-                    let event: ISynchronize =
-                        unsafe { CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER) }
-                            .unwrap();
+                    let event: ISynchronize = unsafe {
+                        CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER)
+                    }
+                    .unwrap();
                     unsafe {
                         assert_eq!(copy.Begin_Add(i, t as i32), HRESULT(0));
                         let h = handle.GetHandle().unwrap();
-                        let e = event.cast::<ISynchronizeHandle>().unwrap().GetHandle().unwrap();
+                        let e = event
+                            .cast::<ISynchronizeHandle>()
+                            .unwrap()
+                            .GetHandle()
+                            .unwrap();
                         event.Signal().unwrap();
                         // Both: the event is signaled and the call completes.
                         assert_eq!(CoWaitForMultipleHandles(1, u32::MAX, &[h, e]).unwrap(), 0);

@@ -58,14 +58,21 @@ fn a_windows_rs_crate_runs_its_tests_on_linux_with_the_documented_recipe() {
     let lock = fs::read_to_string(project.join("Cargo.lock")).expect("the project's Cargo.lock");
     write(krate.join("Cargo.lock"), &lock);
     let examples = bridge.join("examples");
-    for file in ["windows_client.rs", "windows_rs/calculator.rs", "windows_rs/client.rs"] {
+    for file in [
+        "windows_client.rs",
+        "windows_rs/calculator.rs",
+        "windows_rs/client.rs",
+    ] {
         let text = fs::read_to_string(examples.join(file)).expect("the example");
         write(krate.join("tests").join(file), &text);
     }
 
     // The recipe: one --config on the command line (docs/windows-rs.md).
     let stand_in = project.join("windows-stand-in");
-    let recipe = format!("patch.crates-io.windows.path={:?}", stand_in.display().to_string());
+    let recipe = format!(
+        "patch.crates-io.windows.path={:?}",
+        stand_in.display().to_string()
+    );
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .args(["test", "--quiet", "--config", &recipe])
@@ -81,5 +88,8 @@ fn a_windows_rs_crate_runs_its_tests_on_linux_with_the_documented_recipe() {
         "cargo test in {} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         krate.display()
     );
-    assert!(stdout.contains("client passed"), "the client did not run:\n{stdout}");
+    assert!(
+        stdout.contains("client passed"),
+        "the client did not run:\n{stdout}"
+    );
 }

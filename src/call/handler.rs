@@ -317,10 +317,7 @@ impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
 /// the call object (a blocking `Finish_` or windowed `Cancel` on it from inside the method
 /// returns instead of waiting for itself). What [`SyncMethodHandler`] does with each call; a
 /// handler of your own that runs methods on its own threads (`comasync-windows`) calls it too.
-pub fn serve<M: AsyncInterface>(
-    call: ServerCall<M>,
-    method: impl FnOnce() -> (HRESULT, M::Out),
-) {
+pub fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
     let result = {
         let _serving = on_thread::Mark::serving(call.object_addr());
         catch_unwind(AssertUnwindSafe(method))

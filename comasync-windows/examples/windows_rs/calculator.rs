@@ -8,7 +8,9 @@
 
 use std::sync::Mutex;
 
-use windows::core::{implement, interface, IUnknown, IUnknown_Vtbl, Interface, Ref, Result, GUID, HRESULT};
+use windows::core::{
+    implement, interface, IUnknown, IUnknown_Vtbl, Interface, Ref, Result, GUID, HRESULT,
+};
 use windows::Win32::Foundation::{
     CLASS_E_NOAGGREGATION, E_NOINTERFACE, HANDLE, RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING, S_OK,
 };
@@ -50,7 +52,12 @@ impl ICalculator_Impl for Calculator_Impl {
 }
 
 impl ICallFactory_Impl for Calculator_Impl {
-    fn CreateCall(&self, riid: *const GUID, pctrlunk: Ref<IUnknown>, riid2: *const GUID) -> Result<IUnknown> {
+    fn CreateCall(
+        &self,
+        riid: *const GUID,
+        pctrlunk: Ref<IUnknown>,
+        riid2: *const GUID,
+    ) -> Result<IUnknown> {
         if unsafe { *riid } != AsyncICalculator::IID {
             return Err(E_NOINTERFACE.into());
         }
@@ -79,7 +86,9 @@ impl CalculatorCall {
     /// A call object with its own manual-reset event.
     pub fn new() -> Result<CalculatorCall> {
         Ok(CalculatorCall {
-            event: unsafe { CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER)? },
+            event: unsafe {
+                CoCreateInstance(&CLSID_MANUAL_RESET_EVENT, None, CLSCTX_INPROC_SERVER)?
+            },
             pending: Mutex::new(None),
         })
     }

@@ -11,7 +11,8 @@ use windows::Win32::System::Com::{
 use super::calculator::{AsyncICalculator, ICalculator};
 
 /// `CLSID_SynchronizeContainer` (objidl.h; not in the Win32 metadata).
-pub const CLSID_SYNCHRONIZE_CONTAINER: GUID = GUID::from_u128(0x0000032D_0000_0000_C000_000000000046);
+pub const CLSID_SYNCHRONIZE_CONTAINER: GUID =
+    GUID::from_u128(0x0000032D_0000_0000_C000_000000000046);
 
 const INFINITE: u32 = u32::MAX;
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use comasync::sync::{co_wait_for_multiple_handles, HANDLE as Event, INFINITE};
 use comasync_windows::{call_object_faces, AsyncCall, CallFactory};
-use windows::core::{implement, interface, ComObject, IUnknown, IUnknown_Vtbl, Interface, HRESULT};
 use windows::core::Result;
+use windows::core::{implement, interface, ComObject, IUnknown, IUnknown_Vtbl, Interface, HRESULT};
 use windows::Win32::System::Com::{
     CoGetCallContext, CoTestCancel, ICallFactory, ICancelMethodCalls, ISynchronize,
     ISynchronizeHandle, ISynchronize_Impl,
@@ -84,12 +84,14 @@ impl ICalculator_Impl for Calculator_Impl {
     unsafe fn Slow(&self, seen: *mut i32) -> HRESULT {
         self.entered.set_event();
         let mut i = 0;
-        let _ = co_wait_for_multiple_handles(0, INFINITE, Some(&[self.gate.clone()]), Some(&mut i));
+        let _ = co_wait_for_multiple_handles(0, INFINITE, Some(std::slice::from_ref(&self.gate)), Some(&mut i));
         let co = code(unsafe { CoTestCancel() });
         let context = unsafe { CoGetCallContext::<ICancelMethodCalls>() }
             .and_then(|c| unsafe { c.TestCancel() });
         self.seen.co_test_cancel.store(co, Ordering::SeqCst);
-        self.seen.context_test_cancel.store(code(context), Ordering::SeqCst);
+        self.seen
+            .context_test_cancel
+            .store(code(context), Ordering::SeqCst);
         unsafe { *seen = co };
         self.done.set_event();
         HRESULT(0)
@@ -164,4 +166,3 @@ impl ISynchronize_Impl for Callback_Impl {
         Ok(())
     }
 }
-
