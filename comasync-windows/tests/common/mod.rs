@@ -84,7 +84,12 @@ impl ICalculator_Impl for Calculator_Impl {
     unsafe fn Slow(&self, seen: *mut i32) -> HRESULT {
         self.entered.set_event();
         let mut i = 0;
-        let _ = co_wait_for_multiple_handles(0, INFINITE, Some(std::slice::from_ref(&self.gate)), Some(&mut i));
+        let _ = co_wait_for_multiple_handles(
+            0,
+            INFINITE,
+            Some(std::slice::from_ref(&self.gate)),
+            Some(&mut i),
+        );
         let co = code(unsafe { CoTestCancel() });
         let context = unsafe { CoGetCallContext::<ICancelMethodCalls>() }
             .and_then(|c| unsafe { c.TestCancel() });
