@@ -2,10 +2,10 @@
 //! call made with comasync's proxies (the root crate's probe object and apartments): the
 //! cancel object is comasync's, as a windows-rs `ICancelMethodCalls`.
 
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../../tests/common/apartments.rs"]
 mod apartments;
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../../tests/common/probe.rs"]
 mod probe;
 
