@@ -14,6 +14,11 @@
 //! [`call_object_faces!`](crate::call_object_faces) implements `ISynchronize`,
 //! `ISynchronizeHandle` and `ICancelMethodCalls` (see `tests/call_object.rs`).
 //!
+//! A server that has its own `ICallFactory` and server call object (as Microsoft's samples
+//! write them) is hosted instead with [`CallFactory::host`]: per call, a pool worker makes a
+//! server call object, and the method's closure drives its `Begin_<m>`/`Finish_<m>`, as
+//! comasync's stub does (`tests/hosted_server_call_object.rs`).
+//!
 //! While the server's method runs, the call is the worker's call context
 //! ([`crate::context`]): `CoTestCancel` and `CoGetCallContext` inside it see the client's
 //! `Cancel`. A panic in the method completes the call with `RPC_E_SERVERFAULT`.
@@ -124,7 +129,7 @@ impl CallHandler<IWindowsMethodCalls> for Handler {
 /// How a call reaches the server object: an interface pointer made on the thread that runs
 /// the method, from a `ComObject` that may cross threads.
 struct Server<I> {
-    make: Box<dyn Fn() -> I + Send + Sync>,
+    make: Box<dyn Fn() -> Result<I> + Send + Sync>,
 }
 
 /// A call object's machinery, held by the windows-rs `#[implement]` struct that speaks the
@@ -163,10 +168,14 @@ impl AsyncCall {
         let Ok(server) = self.server.clone().downcast::<Server<I>>() else {
             return hr(E_NOINTERFACE);
         };
-        let invocation = Invocation(Box::new(move || {
-            let object = (server.make)();
-            let (h, out) = method(&object);
-            (comasync::HRESULT(h.0), Outcome(Some(Box::new(out))))
+        let invocation = Invocation(Box::new(move || match (server.make)() {
+            Ok(object) => {
+                let (h, out) = method(&object);
+                (comasync::HRESULT(h.0), Outcome(Some(Box::new(out))))
+            }
+            // The server could not be reached (a hosted server's CreateCall failed): the call
+            // fails with its code and no out-parameters.
+            Err(e) => (comasync::HRESULT(e.code().0), Outcome(None)),
         }));
         hr(self.call.begin_invoke(invocation))
     }
@@ -263,9 +272,45 @@ mod factory {
             T::Outer: ComObjectInterface<I>,
         {
             let object = server.clone();
-            let server: Arc<dyn Any + Send + Sync> = Arc::new(Server::<I> {
-                make: Box::new(move || object.to_interface::<I>()),
-            });
+            let make = move || Ok(object.to_interface::<I>());
+            Self::with_server::<I>(Box::new(make), async_iid, Box::new(new_call))
+        }
+
+        /// Hosts `server`'s own server call objects, as comasync's stub hosts one (spec 3.5):
+        /// each call runs on comasync's global pool, where the host asks `server`'s
+        /// `ICallFactory` for a new server call object (`CreateCall(async_iid, NULL,
+        /// IID_IUnknown)`) and gives it to the method's closure as `A` (the asynchronous
+        /// interface), which calls its `Begin_<m>`, waits for it, and returns its `Finish_<m>`.
+        /// A failed `CreateCall` fails the client's call with its code. Not aggregated: a
+        /// windows-rs server call object has no delegating `IUnknown`, so the server sees the
+        /// client's `Cancel` through `CoGetCallContext`/`CoTestCancel`, not through an outer.
+        pub fn host<A, T>(
+            server: &ComObject<T>,
+            async_iid: GUID,
+            new_call: impl Fn(AsyncCall) -> IUnknown + 'static,
+        ) -> ICallFactory
+        where
+            A: Interface + 'static,
+            T: ComObjectInner + Send + Sync + 'static,
+            T::Outer: ComObjectInterface<ICallFactory>,
+        {
+            let object = server.clone();
+            let make = move || {
+                let factory = object.to_interface::<ICallFactory>();
+                // SAFETY: an ordinary COM call on a live interface pointer (`factory` holds a
+                // reference); the IIDs are locals that outlive the call.
+                let call = unsafe { factory.CreateCall(&async_iid, None, &IUnknown::IID) }?;
+                call.cast::<A>()
+            };
+            Self::with_server::<A>(Box::new(make), async_iid, Box::new(new_call))
+        }
+
+        fn with_server<I: Interface + 'static>(
+            make: Box<dyn Fn() -> Result<I> + Send + Sync>,
+            async_iid: GUID,
+            new_call: NewCall,
+        ) -> ICallFactory {
+            let server: Arc<dyn Any + Send + Sync> = Arc::new(Server::<I> { make });
             let handler = Arc::new(Handler {
                 pool: Pool::global(),
             });
@@ -273,7 +318,7 @@ mod factory {
                 async_iid,
                 factory: StdCallFactory::with_handler(handler, FinishMode::Blocking),
                 server,
-                new_call: Box::new(new_call),
+                new_call,
             }
             .into()
         }
