@@ -92,11 +92,13 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
         .configure_from_args();
-    p1(&mut c);
-    p2(&mut c);
-    p3(&mut c);
-    p5(&mut c, plan);
-    c.final_summary();
+    if std::env::var_os(ONLY).is_none() {
+        p1(&mut c);
+        p2(&mut c);
+        p3(&mut c);
+        p5(&mut c, plan);
+        c.final_summary();
+    }
     summary(plan);
 }
 
@@ -330,6 +332,49 @@ fn summary(plan: &Plan) {
         plan.rounds
     );
 
+    if selected("P1") {
+        p1_summary(plan, &mut lines);
+    }
+    if selected("P2") {
+        p2_summary(plan, &mut lines);
+    }
+    if selected("P3") {
+        p3_summary(plan, &mut lines);
+    }
+    if selected("P5") {
+        p5_summary(plan, &mut lines);
+    }
+    if selected("P4") {
+        p4_summary(plan, &mut lines);
+    }
+    if selected("P5-scale") {
+        p5_scale_summary(plan, &mut lines);
+    }
+    println!();
+    println!("=== goals ===");
+    for l in &lines {
+        println!("{l}");
+    }
+    for l in memory_lines() {
+        println!("{l}");
+    }
+    for l in checker_lines() {
+        println!("{l}");
+    }
+}
+
+/// The environment variable that narrows a run to some sections of the summary, for working on
+/// one goal: `COMASYNC_BENCH_ONLY=P4 cargo bench --bench performance` runs no criterion group
+/// and only P4's section (names: `P1`, `P2`, `P3`, `P4`, `P5`, `P5-scale`, comma-separated).
+const ONLY: &str = "COMASYNC_BENCH_ONLY";
+
+/// Whether the summary section `key` is to run (all of them unless [`ONLY`] is set).
+fn selected(key: &str) -> bool {
+    std::env::var(ONLY).map_or(true, |only| only.split(',').any(|k| k.trim() == key))
+}
+
+/// The summary's P1 section.
+fn p1_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P1: many short rounds, each running a chunk of every kind of trip in rotating order.
     let times = support::p1_interleaved(plan.p1_rounds, plan.p1_chunk);
     let wall: Vec<Vec<f64>> = times.iter().map(|(_, t)| t.wall.clone()).collect();
@@ -395,7 +440,10 @@ fn summary(plan: &Plan) {
         "P1 cross-thread round trip (Pool) / spin ping-pong (floor)",
         per_round_ratio(&wall[pool], &wall[spin]),
     ));
+}
 
+/// The summary's P2 section.
+fn p2_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P2: a reused call completing inline, against lock + unlock, and against the floor of
     // its design: the 8 atomic read-modify-writes a call makes (P2_FLOOR_PAIRS lock+unlock
     // pairs, on as many mutexes).
@@ -470,7 +518,10 @@ fn summary(plan: &Plan) {
         &format!("P2   same-thread call / its floor ({P2_FLOOR_PAIRS} lock+unlock pairs)"),
         per_round_ratio(&subject, &floor),
     ));
+}
 
+/// The summary's P3 section.
+fn p3_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P3: each operation on each event kind, in batches over 64 events, against batches of
     // lock + unlock over 64 mutexes.
     let locks = LockBatch::new();
@@ -512,7 +563,10 @@ fn summary(plan: &Plan) {
             2.0,
         ));
     }
+}
 
+/// The summary's P5 section.
+fn p5_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P5 timing: the calls against per-request bounded(1) reply channels on the same pool.
     let (mut calls, mut chans) = (Vec::new(), Vec::new());
     let mut threads = (0, 0);
@@ -551,7 +605,10 @@ fn summary(plan: &Plan) {
         ),
         per_round_ratio(&calls, &chans),
     ));
+}
 
+/// The summary's P4 section.
+fn p4_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P4: a cross-apartment asynchronous call through proxy and stub, against a crossbeam
     // request/reply between two threads, interleaved.
     let p4 = p4::p4_interleaved(plan.p4_rounds, plan.p4_chunk);
@@ -577,10 +634,14 @@ fn summary(plan: &Plan) {
         "P4   MTA client -> STA server (proxy+stub) / crossbeam request/reply",
         per_round_ratio(mta_sta, cb),
     ));
+}
 
+/// The summary's P5-scale section.
+fn p5_scale_summary(plan: &Plan, lines: &mut Vec<String>) {
     // P5 at scale: begin+finish per call with `p5_scale_calls` outstanding, against the same
     // with `p5_calls` (interleaved rounds, fresh call objects each time): the cost of a call
     // must not grow with the number outstanding.
+    let pool = Pool::new(P5_WORKERS);
     let (mut small, mut large) = (Vec::new(), Vec::new());
     let mut scale_threads = (0, 0);
     for r in 0..plan.p5_rounds {
@@ -619,18 +680,6 @@ fn summary(plan: &Plan) {
         per_round_ratio(&large, &small),
         1.2,
     ));
-
-    println!();
-    println!("=== goals ===");
-    for l in &lines {
-        println!("{l}");
-    }
-    for l in memory_lines() {
-        println!("{l}");
-    }
-    for l in checker_lines() {
-        println!("{l}");
-    }
 }
 
 /// The lines `benches/checker.rs` left (states per second, peak memory of the checker).

@@ -79,6 +79,11 @@ pub(crate) struct Apartment {
     wake: HANDLE,
     /// What to do when the apartment ends (its stubs disconnect their calls in progress).
     on_end: Mutex<Vec<Message>>,
+    /// STA: how many messages its thread has dispatched (read by the scenario runner's trace).
+    dispatched: AtomicU64,
+    /// STA, while a harness observes (`sync::observe`): what the messages its thread ran
+    /// said they were ([`note_dispatch`]), until the harness takes them.
+    ran: Mutex<Vec<String>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -90,9 +95,9 @@ static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mut
 
 /// The pool that runs the MTA's incoming calls (kept apart from `Pool::global`, whose workers
 /// serve call objects: an MTA method that blocks on such a call cannot starve it).
-fn mta_pool() -> Arc<Pool> {
+fn mta_pool() -> &'static Pool {
     static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new(4)).clone()
+    POOL.get_or_init(|| Pool::new(4))
 }
 
 /// The current thread's apartment: the one it entered (and how many times), or the one it is
@@ -124,6 +129,8 @@ impl Apartment {
             }),
             wake: HANDLE::create_event(false, false),
             on_end: Mutex::new(Vec::new()),
+            dispatched: AtomicU64::new(0),
+            ran: Mutex::new(Vec::new()),
         })
     }
 
@@ -135,24 +142,35 @@ impl Apartment {
         self.kind
     }
 
+    /// How many messages this apartment's thread has dispatched so far (0 for the MTA).
+    pub(crate) fn dispatched(&self) -> u64 {
+        self.dispatched.load(Ordering::Acquire)
+    }
+
+    /// What the messages this STA's thread ran said they were ([`note_dispatch`]), since the
+    /// last call; recorded only while a harness observes.
+    pub(crate) fn take_ran(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ran.lock())
+    }
+
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
 
     /// Whether the current thread is in this apartment.
     pub(crate) fn is_current(&self) -> bool {
-        current().is_some_and(|a| a.id == self.id)
+        current_apartment() == Some(self.id)
     }
 
-    /// Queues `msg` for the apartment: on the STA's thread, or on the MTA's pool. If the
-    /// apartment has ended, `msg` is dropped (failing its call) and `RPC_E_DISCONNECTED`
-    /// returned.
-    pub(crate) fn post(self: &Arc<Self>, msg: Message) -> HRESULT {
+    /// Queues `msg` for the apartment: on the STA's thread, or on the MTA's pool (boxed once,
+    /// either way). If the apartment has ended, `msg` is dropped (failing its call) and
+    /// `RPC_E_DISCONNECTED` returned.
+    pub(crate) fn post(self: &Arc<Self>, msg: impl FnOnce() + Send + 'static) -> HRESULT {
         match self.kind {
             AptType::Sta => {
                 let mut q = self.queue.lock();
                 match q.as_mut() {
-                    Some(q) => q.push_back(msg),
+                    Some(q) => q.push_back(Box::new(msg)),
                     None => {
                         drop(q);
                         drop(msg);
@@ -171,7 +189,7 @@ impl Apartment {
                 let apt = self.clone();
                 mta_pool().execute(move || {
                     if apt.is_alive() {
-                        let _in = Borrowed::enter(apt.clone());
+                        let _in = Borrowed::enter(apt);
                         run(msg);
                     }
                 });
@@ -190,6 +208,7 @@ impl Apartment {
                 None => return n,
             };
             run(msg);
+            self.dispatched.fetch_add(1, Ordering::Release);
             n += 1;
         }
         if self.queue.lock().as_ref().is_some_and(|q| !q.is_empty()) {
@@ -227,7 +246,7 @@ impl Apartment {
 
 /// Runs a message; a panic in it (it catches the server's own) does not unwind into the
 /// wait that dispatched it.
-fn run(msg: Message) {
+fn run(msg: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(msg));
 }
 
@@ -282,6 +301,17 @@ pub(crate) fn current() -> Option<Arc<Apartment>> {
         })
         .ok()
         .flatten()
+}
+
+/// A message running on an STA's thread says what it is (`what()`), for a harness's trace:
+/// recorded only while a harness observes (`sync::observe`), so it costs one atomic load
+/// otherwise.
+pub(crate) fn note_dispatch(what: impl FnOnce() -> String) {
+    if crate::sync::observe::observed() {
+        if let Some(sta) = current_sta() {
+            sta.ran.lock().push(what());
+        }
+    }
 }
 
 /// The current thread's STA, if it is in one (the waits that pump ask this).
@@ -417,7 +447,16 @@ pub fn co_get_apartment_type() -> Result<AptType> {
 /// co_uninitialize();
 /// ```
 pub fn current_apartment() -> Option<ApartmentId> {
-    current().map(|a| a.id)
+    CURRENT
+        .try_with(|c| {
+            let c = c.borrow();
+            c.entered
+                .as_ref()
+                .map(|(a, _)| a.id)
+                .or_else(|| c.borrowed.last().map(|a| a.id))
+        })
+        .ok()
+        .flatten()
 }
 
 /// `GetCurrentThreadId()`: a number for the current thread, unique in the process, never 0
@@ -466,9 +505,21 @@ pub(crate) fn sta_wait(
     if timeout_ms == 0 {
         return None;
     }
-    let deadline = Deadline::after_ms(timeout_ms);
+    sta_wait_until(sta, handles, all, Deadline::after_ms(timeout_ms))
+}
+
+/// [`sta_wait`] until `deadline`, after the caller's own non-blocking look.
+pub(crate) fn sta_wait_until(
+    sta: &Apartment,
+    handles: &[HANDLE],
+    all: bool,
+    deadline: Deadline,
+) -> Option<usize> {
     loop {
-        match wait_or_wake(handles, all, &sta.wake, deadline) {
+        let woke = crate::sync::observe::in_sta_wait(sta.id, || {
+            wait_or_wake(handles, all, &sta.wake, deadline)
+        });
+        match woke {
             WaitOrWake::Handle(i) => return Some(i),
             WaitOrWake::TimedOut => return None,
             WaitOrWake::Woken => {

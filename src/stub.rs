@@ -4,8 +4,10 @@
 //!
 //! For each call, in the object's apartment (on the STA's thread, or on an MTA pool worker):
 //!
-//! * if the object implements `ICallFactory`, the stub makes a server call object with
-//!   `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated under a
+//! * if the object implements `ICallFactory`, the stub begins the call on a server call
+//!   object: its spare (one that finished its last call by the book and is Idle again, spec
+//!   2.2), or a new one from `CreateCall(asyncIID, stubUnk, IID_IUnknown, &p)`, aggregated
+//!   under a
 //!   [`ServerCallHost`] (the stub's unknown, with the stub's
 //!   `ISynchronize` and `ICancelMethodCalls`), calls `Begin_`, and on the server's `Signal`
 //!   calls `Finish_` and sends the reply. Synchronous client calls are served this way too.
@@ -42,6 +44,10 @@ pub(crate) struct Stub<M: AsyncInterface> {
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
     hosts: crate::sync::prim::Mutex<Vec<Held<M>>>,
+    /// One server call object that finished its call by the book and is Idle again (spec
+    /// 2.2), kept for the next call instead of a new `CreateCall`; released when the
+    /// apartment ends or the stub goes.
+    spare: crate::sync::prim::Mutex<Option<Held<M>>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -55,6 +61,7 @@ impl<M: AsyncInterface> Stub<M> {
             object,
             factory,
             hosts: crate::sync::prim::Mutex::new(Vec::new()),
+            spare: crate::sync::prim::Mutex::new(None),
         });
         let weak = Arc::downgrade(&stub);
         stub.apartment.on_end(Box::new(move || {
@@ -74,11 +81,13 @@ impl<M: AsyncInterface> Stub<M> {
             call: Some((call, input)),
             sync,
         };
-        let _ = self.apartment.post(Box::new(move || delivery.run()));
+        let _ = self.apartment.post(move || delivery.run());
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
     fn disconnect(&self) {
+        let spare = self.spare.lock().take();
+        drop(spare);
         let hosts = std::mem::take(&mut *self.hosts.lock());
         for (h, _reference) in hosts {
             h.disconnect(RPC_E_DISCONNECTED);
@@ -91,37 +100,64 @@ impl<M: AsyncInterface> Stub<M> {
             return; // cancelled or released before it arrived: not run
         }
         if let Some(factory) = &self.factory {
-            match ServerCallHost::<M>::from_call_factory(&**factory) {
-                Ok(host) => {
-                    if self.apartment.kind() == crate::apartment::AptType::Sta {
-                        host.set_home(self.apartment.clone());
+            let spare = self.spare.lock().take();
+            let (host, reference) = match spare {
+                Some(held) => held,
+                None => match ServerCallHost::<M>::from_call_factory(&**factory) {
+                    Ok(host) => {
+                        if self.apartment.kind() == crate::apartment::AptType::Sta {
+                            host.set_home(self.apartment.clone());
+                        }
+                        // The stub's reference, taken before Begin_: the server may signal
+                        // at once.
+                        let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
+                        (host, reference)
                     }
-                    // The stub's reference, taken before Begin_: the server may signal at once.
-                    let reference = ComPtr::new(host.clone() as Arc<dyn IUnknown>);
-                    host.begin(call, input);
-                    // Kept after Begin_, so every host in the list has begun: an idle one is
-                    // done, and is released (outside the lock).
-                    let done = {
-                        let mut hosts = self.hosts.lock();
-                        let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
-                            .into_iter()
-                            .partition(|(h, _)| h.is_idle());
-                        *hosts = busy;
-                        hosts.push((host, reference));
-                        done
-                    };
-                    drop(done);
-                    if !self.apartment.is_alive() {
-                        self.disconnect(); // the apartment ended meanwhile (MTA)
-                    }
+                    Err(hr) => return call.fail(hr),
+                },
+            };
+            host.begin(call, input);
+            if host.is_idle() {
+                // Signalled inside Begin_ (a server that completes at once): done. Kept as
+                // the spare if it went by the book, else released here.
+                self.keep((host, reference));
+            } else {
+                // Kept after Begin_, so every host in the list has begun: an idle one is
+                // done, and becomes the spare or is released (outside the lock).
+                let done = {
+                    let mut hosts = self.hosts.lock();
+                    let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
+                        .into_iter()
+                        .partition(|(h, _)| h.is_idle());
+                    *hosts = busy;
+                    hosts.push((host, reference));
+                    done
+                };
+                for held in done {
+                    self.keep(held);
                 }
-                Err(hr) => call.fail(hr),
+            }
+            if !self.apartment.is_alive() {
+                self.disconnect(); // the apartment ended meanwhile (MTA)
             }
             return;
         }
         let context = sync.then(|| crate::call::cancel::CallContext::enter(call.test_cancel_fn()));
         serve(call, || M::invoke_sync(&*self.object, input));
         drop(context);
+    }
+}
+
+impl<M: AsyncInterface> Stub<M> {
+    /// A server call object done with its call: the spare if it is reusable and there is none
+    /// yet; otherwise released (outside the lock).
+    fn keep(&self, held: Held<M>) {
+        let extra = if held.0.is_reusable() && self.apartment.is_alive() {
+            self.spare.lock().replace(held)
+        } else {
+            Some(held)
+        };
+        drop(extra);
     }
 }
 
@@ -136,6 +172,21 @@ struct Delivery<M: AsyncInterface> {
 impl<M: AsyncInterface> Delivery<M> {
     fn run(mut self) {
         if let Some((call, input)) = self.call.take() {
+            crate::apartment::note_dispatch(|| {
+                let method = M::METHODS.get(M::method_of(&input)).copied().unwrap_or("?");
+                let kind = if self.sync {
+                    "synchronous"
+                } else {
+                    "asynchronous"
+                };
+                match (&self.stub.factory, call.is_wanted()) {
+                    (_, false) => format!("stub: {method} (cancelled before it arrived: not run)"),
+                    (Some(_), true) => {
+                        format!("stub: Begin_{method} on the server's call object ({kind} call)")
+                    }
+                    (None, true) => format!("stub: {method} ({kind} call)"),
+                }
+            });
             self.stub.serve(call, input, self.sync);
         }
     }

@@ -1,5 +1,6 @@
 //! The guided tour: the seed document's procedure ("Making an asynchronous call"), step by
-//! step, then its error paths. It is the scenario script `scenarios/tour.cas` — commentary
+//! step, then its error paths, then the same call across apartments (an STA's object, its
+//! proxy in the MTA, the STA's thread pumping the call and the server's `Signal`). It is the scenario script `scenarios/tour.cas` — commentary
 //! lines (`>`) between real COM calls on real comasync objects — so the tour, the scripts and
 //! the diagrams are one thing: `comasync tour` runs it, `comasync run scenarios/tour.cas` runs
 //! it as any script, and `comasync diagram scenarios/tour.cas` draws it.

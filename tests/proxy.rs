@@ -14,13 +14,17 @@ use std::thread;
 
 use apartments::{in_mta, Sta};
 use comasync::apartment::*;
-use comasync::call::{create_call_as, ICallFactory, ICancelMethodCalls};
+use comasync::call::{
+    create_call_as, ICallFactory, ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT,
+};
 use comasync::hresult::*;
 use comasync::marshal::*;
 use comasync::sync::{ISynchronize, HANDLE, INFINITE};
 use comasync::unknown::{ComPtr, Interface};
 use common::within;
-use probe::{next_parked, AsyncIProbe, IProbe, IProbeCalls, Probe, ProbeState, ProbeWithCalls};
+use probe::{
+    next_parked, AsyncIProbe, IProbe, IProbeCalls, Parked, Probe, ProbeState, ProbeWithCalls,
+};
 
 fn iid() -> comasync::guid::IID {
     <dyn IProbe as Interface>::IID
@@ -315,6 +319,45 @@ fn a_synchronous_call_is_served_by_the_server_call_object_when_there_is_one() {
 }
 
 #[test]
+fn the_stub_begins_the_next_call_on_its_idle_server_call_object_and_replaces_a_faulted_one() {
+    within("server call object reuse", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create_inline);
+        let (results, created) = in_mta(move || {
+            let proxy = unmarshal(stream);
+            let mut results = Vec::new();
+            for n in 1..=3 {
+                results.push(proxy.add(n));
+            }
+            let created_before_fault = state.created.load(Ordering::SeqCst);
+            // Begin_Crash panics: that server call object is not begun again.
+            let call = new_call(&proxy);
+            results.push((call.begin_crash(), 0));
+            results.push((call.finish_crash(), 0));
+            results.push(proxy.add(4));
+            (
+                results,
+                (created_before_fault, state.created.load(Ordering::SeqCst)),
+            )
+        });
+        assert_eq!(
+            results,
+            [
+                (S_OK, 2),
+                (S_OK, 4),
+                (S_OK, 6),
+                (S_OK, 0),
+                (RPC_E_SERVERFAULT, 0),
+                (S_OK, 8)
+            ]
+        );
+        // Idle again after Finish_ (spec 2.2): one server call object served the three calls;
+        // the faulted one was released and the next call got a new one.
+        assert_eq!(created, (1, 2));
+    });
+}
+
+#[test]
 fn without_a_server_call_object_the_stub_runs_the_synchronous_method() {
     let sta = Sta::start();
     let (stream, state) = object_in(&sta, Probe::create);
@@ -419,25 +462,58 @@ fn a_callback_into_a_waiting_sta_caller_is_dispatched_by_its_synchronous_call() 
     });
 }
 
+/// An STA client begins `Add(5)` on an STA server and then blocks in `wait` (its Finish_ or
+/// its Cancel); meanwhile an MTA thread calls an object of the client's STA, which only a
+/// wait that dispatches can serve. Then the server completes the call with `reply` (after
+/// `before_reply` looked at it); what `wait` returned.
+fn client_blocked_in<T: Send + 'static>(
+    wait: impl FnOnce(&ComPtr<dyn AsyncIProbe>) -> T + Send + 'static,
+    before_reply: impl FnOnce(&Parked),
+    reply: (HRESULT, u32),
+) -> T {
+    let client = Sta::start();
+    let server = Sta::start();
+    let (stream, state) = object_in(&server, ProbeWithCalls::create);
+    let (callback, cb_state) = object_in(&client, Probe::create);
+    let (tx, rx) = std::sync::mpsc::channel();
+    client.spawn(move || {
+        let call = new_call(&unmarshal(stream));
+        assert_eq!(call.begin_add(5), S_OK);
+        tx.send(wait(&call)).unwrap(); // blocks: dispatches meanwhile
+    });
+    let parked = next_parked(&state);
+    assert_eq!(in_mta(move || unmarshal(callback).add(9)), (S_OK, 9));
+    assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
+    before_reply(&parked);
+    assert_eq!(parked.complete(reply.0, reply.1), S_OK);
+    rx.recv().unwrap()
+}
+
 #[test]
 fn a_blocking_finish_in_an_sta_dispatches_incoming_calls() {
     within("blocking Finish_ pumps", || {
-        let client = Sta::start();
-        let server = Sta::start();
-        let (stream, state) = object_in(&server, ProbeWithCalls::create);
-        let (callback, cb_state) = object_in(&client, Probe::create);
-        let (tx, rx) = std::sync::mpsc::channel();
-        client.spawn(move || {
-            let call = new_call(&unmarshal(stream));
-            assert_eq!(call.begin_add(5), S_OK);
-            tx.send(call.finish_add()).unwrap(); // blocks: dispatches meanwhile
-        });
-        let parked = next_parked(&state);
-        // Only a client that dispatches while it blocks in Finish_ can serve this call.
-        assert_eq!(in_mta(move || unmarshal(callback).add(9)), (S_OK, 9));
-        assert_eq!(cb_state.count.load(Ordering::SeqCst), 9);
-        assert_eq!(parked.complete(S_OK, 5), S_OK);
-        assert_eq!(rx.recv().unwrap(), (S_OK, 5));
+        let finished = client_blocked_in(|call| call.finish_add(), |_| {}, (S_OK, 5));
+        assert_eq!(finished, (S_OK, 5));
+    });
+}
+
+#[test]
+fn a_windowed_cancel_in_an_sta_dispatches_incoming_calls() {
+    within("windowed Cancel pumps", || {
+        let cancelled = client_blocked_in(
+            |call| {
+                let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+                // Waits for the server up to the window.
+                (
+                    cancel.cancel(RPC_C_CANCEL_INFINITE_TIMEOUT),
+                    call.finish_add(),
+                )
+            },
+            |parked| assert_eq!(parked.cancel.test_cancel(), RPC_E_CALL_CANCELED),
+            (RPC_E_CALL_CANCELED, 0),
+        );
+        // The server completed within the window (Cancel: RPC_E_CALL_COMPLETE, D14).
+        assert_eq!(cancelled, (RPC_E_CALL_COMPLETE, (RPC_E_CALL_CANCELED, 0)));
     });
 }
 

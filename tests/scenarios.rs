@@ -371,3 +371,85 @@ fn new_statements_check_their_arguments() {
         assert!(e.to_string().starts_with(starts), "{e}");
     }
 }
+
+#[test]
+fn the_trace_names_each_event_s_apartment_and_the_calls_a_wait_dispatched() {
+    let script = "server = SimpleStreamSyncOnly \"hi\"\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: s = Marshal server ISimpleStream -> S_OK\n\
+                  sta: e = ManualResetEvent\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  sta: start Wait e INFINITE -> blocks\n\
+                  client: Call p Read 2 -> S_OK \"hi\"\n\
+                  client: Signal e -> S_OK\n\
+                  sta: join -> S_OK\n";
+    let trace = run_source(
+        "apt.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let at = |line: usize| trace.events_of(line).next().unwrap().apartment.clone();
+    assert_eq!(at(1), "no apartment", "the default actor never entered one");
+    assert_eq!(at(3), "STA#1");
+    assert_eq!(at(6), "MTA#1");
+    let dispatched: Vec<_> = trace
+        .events_of(8)
+        .filter(|e| e.label.contains("dispatched by"))
+        .collect();
+    assert_eq!(dispatched.len(), 1, "{trace}");
+    assert_eq!(
+        (
+            dispatched[0].thread.as_str(),
+            dispatched[0].apartment.as_str()
+        ),
+        ("sta", "STA#1")
+    );
+    assert!(dispatched[0].label.contains("Wait e INFINITE"), "{trace}");
+    // What the dispatched message was: the stub running Read for the synchronous call.
+    assert!(
+        trace
+            .events_of(8)
+            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call)"),
+        "{trace}"
+    );
+    assert!(
+        trace
+            .events_of(7)
+            .any(|e| e.label.contains("STA#1's modal wait")),
+        "{trace}"
+    );
+    let m = comasync::script::mermaid::render(&trace);
+    assert!(
+        m.contains("    box STA#1\n") && m.contains("    box MTA#1\n"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_stream_is_unmarshaled_once_and_co_cancel_call_names_a_thread_that_ran() {
+    let twice = "server = SimpleStreamSyncOnly \"hi\"\n\
+                 sta: CoInitializeEx STA -> S_OK\n\
+                 sta: s = Marshal server ISimpleStream -> S_OK\n\
+                 sta: a = Unmarshal s -> S_OK\n\
+                 sta: b = Unmarshal s\n";
+    let (_, r) = run_text("twice.cas", twice, &RunOptions::default());
+    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "twice.cas:5: `s` was unmarshaled at line 4: a stream is read once"
+    );
+    let release = twice.replace("sta: b = Unmarshal s", "sta: Release s");
+    let (_, r) = run_text("release.cas", &release, &RunOptions::default());
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("`s` is a stream"), "{e}");
+    let (_, r) = run_text(
+        "nobody.cas",
+        "t: CoCancelCall nobody 0\n",
+        &RunOptions::default(),
+    );
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("`nobody` has run nothing yet"), "{e}");
+}

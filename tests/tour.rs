@@ -52,10 +52,22 @@ fn the_tour_shows_each_step_of_the_procedure_and_its_error_paths_in_order() {
             RPC_E_CALL_CANCELED, // Finish_ of the cancelled call
             S_FALSE,             // the cancelled Read completes late (dropped)
             RPC_E_CALL_COMPLETE, // Cancel with no call
+            S_OK,                // across apartments: the server's thread enters an STA
+            S_OK,                // marshals the object
+            S_OK,                // the client enters the MTA
+            S_OK,                // unmarshals: a proxy
+            S_OK,                // the proxy's ICallFactory
+            S_OK,                // CreateCall on the proxy
+            S_OK,                // Begin_Read: queued for the STA
+            RPC_S_CALLPENDING,   // nothing has run yet
+            S_FALSE,             // the server completes Read (pumped by the STA)
+            S_FALSE,             // Finish_Read after the STA pumped the Signal back
+            RPC_E_WRONG_THREAD,  // the proxy's call object used from the STA
         ]
     );
     assert!(text.contains("\"hello\""));
     assert!(text.contains("late result dropped"));
+    assert!(text.contains("(a proxy)"), "the cross-apartment chapter");
     assert!(
         text.lines()
             .filter(|l| l.trim_start().starts_with('>'))

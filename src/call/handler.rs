@@ -29,10 +29,10 @@ use std::sync::{Arc, Weak};
 use super::interface::AsyncInterface;
 use super::object::CallObject;
 use super::on_thread;
-use super::pool::{Pool, PoolTask};
+use super::pool::Pool;
 use super::state::CallState;
 use crate::hresult::{HRESULT, RPC_E_SERVERFAULT, RPC_E_SERVER_DIED, S_OK};
-use crate::sync::prim::{channel, Condvar, Deadline, Mutex, Receiver, Sender};
+use crate::sync::prim::{Condvar, Deadline, Mutex};
 use crate::unknown::ComPtr;
 
 /// Serves the calls of call objects for the interface `M`.
@@ -233,9 +233,6 @@ impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
     }
 }
 
-/// A begun call waiting for a pool worker: its completion token and its in-parameters.
-type Queued<M> = (ServerCall<M>, <M as AsyncInterface>::In);
-
 /// Runs the synchronous method of `object` on a worker pool: the generic call object for an
 /// object without a call object of its own. A panic in the method completes the call with
 /// `RPC_E_SERVERFAULT` ("the server threw an exception").
@@ -264,13 +261,14 @@ type Queued<M> = (ServerCall<M>, <M as AsyncInterface>::In);
 /// assert_eq!(call.finish_read(), (S_OK, b"data".to_vec()));
 /// ```
 pub struct SyncMethodHandler<M: AsyncInterface> {
-    /// `Arc<Self>` as the pool's task: one pool job per queued call, no allocation per call.
+    /// `Arc<Self>`, for the pool job of each call to hold.
     me: Weak<Self>,
     object: ComPtr<M::Sync>,
+    /// Each begun call is one boxed job on it (one allocation, holding the completion token
+    /// and the in-parameters): calls run in the order they began. (A queue of the handler's
+    /// own beside the pool's, with no allocation per call, cost a second channel operation
+    /// per call: slower, docs/performance.md, P1.)
     pool: Arc<Pool>,
-    /// Begun calls waiting for a worker, oldest first. Each has exactly one pool job; a job
-    /// runs the oldest call, so calls run in the order they began.
-    queue: (Sender<Queued<M>>, Receiver<Queued<M>>),
 }
 
 impl<M: AsyncInterface> SyncMethodHandler<M> {
@@ -280,7 +278,6 @@ impl<M: AsyncInterface> SyncMethodHandler<M> {
             me: me.clone(),
             object,
             pool,
-            queue: channel(),
         })
     }
 }
@@ -289,26 +286,14 @@ impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
         // `&self` is borrowed from a live `Arc`, so the upgrade succeeds.
         let Some(me) = self.me.upgrade() else { return };
-        // Both ends live in `self`, so the send cannot fail.
-        let _ = self.queue.0.send((call, input));
-        if !self.pool.execute_task(me) {
-            // No worker will ever run it: drop it, completing it with RPC_E_SERVER_DIED.
-            drop(self.queue.1.try_recv());
-        }
-    }
-}
-
-impl<M: AsyncInterface> PoolTask for SyncMethodHandler<M> {
-    /// Runs the oldest queued call's synchronous method and completes the call with its
-    /// result; a panic completes it with `RPC_E_SERVERFAULT`.
-    fn run(&self) {
-        let Ok((call, input)) = self.queue.1.try_recv() else {
-            return;
-        };
-        if !call.is_wanted() {
-            return; // cancelled, abandoned or superseded: the method does not run
-        }
-        serve(call, || M::invoke_sync(&*self.object, input));
+        // If no worker will ever run it, the pool drops the job, and with it the call's
+        // token, completing the call with RPC_E_SERVER_DIED.
+        self.pool.execute(move || {
+            if !call.is_wanted() {
+                return; // cancelled, abandoned or superseded: the method does not run
+            }
+            serve(call, || M::invoke_sync(&*me.object, input));
+        });
     }
 }
 

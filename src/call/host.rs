@@ -50,6 +50,10 @@ struct Current<M: AsyncInterface> {
     method: usize,
     /// Client calls begun while the server was busy, oldest first.
     waiting: VecDeque<(ServerCall<M>, M::In)>,
+    /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
+    /// disconnection): only such a server call object is begun again for another client call
+    /// by the stub (see [`ServerCallHost::is_reusable`]).
+    clean: bool,
 }
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
@@ -104,7 +108,7 @@ pub struct ServerCallHost<M: AsyncInterface> {
     current: Mutex<Current<M>>,
     /// The STA the server call object lives in, if any: a `Signal` from another thread is
     /// carried there as a message, and the host calls `Finish_` in that apartment.
-    home: Mutex<Option<Arc<crate::apartment::Apartment>>>,
+    home: std::sync::OnceLock<Arc<crate::apartment::Apartment>>,
 }
 
 impl<M: AsyncInterface> ServerCallHost<M> {
@@ -160,8 +164,9 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 call: None,
                 method: 0,
                 waiting: VecDeque::new(),
+                clean: true,
             }),
-            home: Mutex::new(None),
+            home: std::sync::OnceLock::new(),
         })
     }
 
@@ -177,9 +182,10 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         Ok(self)
     }
 
-    /// The STA the server call object lives in: its `Signal` is honoured there.
+    /// The STA the server call object lives in: its `Signal` is honoured there. Set once,
+    /// before the first `Begin_` (a later call changes nothing).
     pub(crate) fn set_home(&self, home: Arc<crate::apartment::Apartment>) {
-        *self.home.lock() = Some(home);
+        let _ = self.home.set(home);
     }
 
     /// Whether the server call object has no call in progress.
@@ -187,11 +193,20 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         !self.current.lock().busy
     }
 
+    /// Whether the server call object is back in its Idle state after calls that all went by
+    /// the book (spec 2.2: `Finish_` leaves it Idle, ready for the next `Begin_`), so the stub
+    /// may begin its next client call on it instead of asking `CreateCall` for another.
+    pub(crate) fn is_reusable(&self) -> bool {
+        let cur = self.current.lock();
+        !cur.busy && cur.clean && cur.waiting.is_empty()
+    }
+
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
     /// server call object is released.
     pub(crate) fn disconnect(&self, hr: HRESULT) {
         let (call, waiting) = {
             let mut cur = self.current.lock();
+            cur.clean = false;
             (cur.call.take(), std::mem::take(&mut cur.waiting))
         };
         if let Some(call) = call {
@@ -228,6 +243,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             let mut skipped = Vec::new();
             let (failed, next) = {
                 let mut cur = self.current.lock();
+                cur.clean = false;
                 if cur.busy && cur.seq == seq {
                     let failed = cur.call.take();
                     (failed, Self::next_locked(&mut cur, &mut skipped))
@@ -298,8 +314,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
     /// The server says its `Begin_` processing is done: the host calls its `Finish_` and
     /// completes the client's call with the result.
     fn signal(&self) -> HRESULT {
-        let home = self.home.lock().clone();
-        if let Some(home) = home.filter(|h| !h.is_current()) {
+        if let Some(home) = self.home.get().filter(|h| !h.is_current()) {
             // An STA server's Signal from a worker: Finish_ runs in the server's apartment.
             let Some(me) = self.me.upgrade() else {
                 return S_OK;
@@ -307,7 +322,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             let msg = ForwardedSignal(Some(me));
             // If the apartment has ended, the dropped message fails the call
             // (RPC_E_DISCONNECTED); the server's Signal itself succeeds either way.
-            let _ = home.post(Box::new(move || msg.run()));
+            let _ = home.post(move || msg.run());
             return S_OK;
         }
         self.event.set_event();
@@ -320,7 +335,10 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
         };
         let (hr, out) = match self.server() {
             Some(server) => catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method)))
-                .unwrap_or((RPC_E_SERVERFAULT, None)),
+                .unwrap_or_else(|_| {
+                    self.current.lock().clean = false;
+                    (RPC_E_SERVERFAULT, None)
+                }),
             None => (E_UNEXPECTED, None),
         };
         // Completes exactly the call the server worked on; if the client cancelled it
@@ -382,6 +400,13 @@ struct ForwardedSignal<M: AsyncInterface>(Option<Arc<ServerCallHost<M>>>);
 impl<M: AsyncInterface> ForwardedSignal<M> {
     fn run(mut self) {
         if let Some(host) = self.0.take() {
+            crate::apartment::note_dispatch(|| {
+                let method = M::METHODS
+                    .get(host.current.lock().method)
+                    .copied()
+                    .unwrap_or("?");
+                format!("stub: Finish_{method} (the server's Signal, carried back)")
+            });
             let _ = host.signal();
         }
     }

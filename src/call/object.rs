@@ -88,8 +88,9 @@ struct OuterSlot {
     /// the outer `ISynchronize` to signal. Delivered when that thread is done, if it is still
     /// the latest call; dropped if the client has begun another call by then.
     deferred: Option<(u64, Weak<dyn ISynchronize>)>,
-    /// Blocking `Finish_`es in an STA: each waits on its own auto-reset event (beside its
-    /// apartment's queue) instead of the condition variable; the completion sets them.
+    /// Blocking `Finish_`es and windowed `Cancel`s in an STA: each waits on its own auto-reset
+    /// event (beside its apartment's queue) instead of the condition variable; the completion
+    /// (or the object's end) sets them.
     sta_finishers: Vec<HANDLE>,
 }
 
@@ -116,7 +117,7 @@ impl<M: AsyncInterface> Slot<M> {
     }
 
     /// Under the lock, with a completion (or the end of the object): wakes the blocking
-    /// `Finish_`es of STA threads.
+    /// `Finish_`es and windowed `Cancel`s of STA threads.
     #[inline]
     fn wake_sta_finishers(&self) {
         if let Some(o) = self.outer.as_deref() {
@@ -352,6 +353,7 @@ impl<M: AsyncInterface> CallObject<M> {
     /// inside the server's method) would wait for itself: it returns `RPC_S_CALLPENDING`.
     pub fn finish(&self, method: usize) -> (HRESULT, Option<M::Out>) {
         let mut slot = self.slot.lock();
+        let mut spun = false;
         loop {
             let mode = match slot.state.state() {
                 // Only a Finish_ that would block asks: from inside the method serving this
@@ -372,6 +374,19 @@ impl<M: AsyncInterface> CallObject<M> {
                 }
                 FinishStep::Fail(hr) => return (hr, None),
                 FinishStep::Wait => {
+                    if !spun {
+                        // Briefly, outside the lock, as every wait does before it parks: the
+                        // completion sets the call's event with the state change, a lock-free
+                        // flag to watch. Then the state machine decides again.
+                        spun = true;
+                        drop(slot);
+                        let backoff = crate::sync::prim::Backoff::new();
+                        while !backoff.is_completed() && !self.event.is_signaled() {
+                            backoff.snooze();
+                        }
+                        slot = self.slot.lock();
+                        continue;
+                    }
                     if let Some(sta) = crate::apartment::current_sta() {
                         // An STA's blocking Finish_ dispatches incoming calls while it waits.
                         let woken = HANDLE::create_event(false, false);
@@ -577,11 +592,32 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
             } else {
                 Deadline::after_ms(seconds.saturating_mul(1000).min(u32::MAX - 1))
             };
-            while slot.state.is_current(generation) {
-                let (g, timed_out) = self.done.wait_until(slot, deadline);
-                slot = g;
-                if timed_out {
-                    break;
+            if let Some(sta) = crate::apartment::current_sta() {
+                // An STA's windowed Cancel dispatches incoming calls while it waits, as its
+                // blocking Finish_ does (woken by the completion, or the object's end).
+                let woken = HANDLE::create_event(false, false);
+                slot.outer_mut().sta_finishers.push(woken.clone());
+                while slot.state.is_current(generation) {
+                    drop(slot);
+                    let fired = crate::apartment::sta_wait_until(
+                        &sta,
+                        std::slice::from_ref(&woken),
+                        false,
+                        deadline,
+                    );
+                    slot = self.slot.lock();
+                    if fired.is_none() {
+                        break; // the window passed
+                    }
+                }
+                slot.outer_mut().sta_finishers.retain(|h| *h != woken);
+            } else {
+                while slot.state.is_current(generation) {
+                    let (g, timed_out) = self.done.wait_until(slot, deadline);
+                    slot = g;
+                    if timed_out {
+                        break;
+                    }
                 }
             }
         }

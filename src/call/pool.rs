@@ -7,14 +7,14 @@
 //! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the
 //! last handle to a pool closes its channel; its workers finish the queued jobs and exit.
 //!
-//! A job is an `Arc` to a [`PoolTask`]: queued without allocating by [`Pool::execute_task`]
-//! (how `SyncMethodHandler` queues each call), or wrapping a closure given to
-//! [`Pool::execute`] (one allocation).
+//! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`],
+//! or a closure given to [`Pool::execute`], boxed (one allocation; how `SyncMethodHandler`
+//! queues each call).
 
 use std::sync::{Arc, OnceLock};
 use std::thread;
 
-use crate::sync::prim::{channel, spawn, Mutex, Receiver, Sender, TryRecvError, POOL_SPINS};
+use crate::sync::prim::{channel, spawn, Receiver, Sender, TryRecvError, POOL_SPINS};
 
 /// Work a pool runs without allocating per job: an object that knows what to do next (for
 /// example, a handler that runs its oldest queued call).
@@ -41,17 +41,17 @@ pub trait PoolTask: Send + Sync + 'static {
     fn run(&self);
 }
 
-/// One queued job: a task to run once. (A closure is wrapped in a [`OnceTask`].)
-type Job = Arc<dyn PoolTask>;
+/// One queued job: a task (queued without allocating), or a closure (boxed once).
+enum Job {
+    Task(Arc<dyn PoolTask>),
+    Once(Box<dyn FnOnce() + Send>),
+}
 
-/// A closure as a task: runs it the first time, and never again.
-struct OnceTask<F>(Mutex<Option<F>>);
-
-impl<F: FnOnce() + Send + 'static> PoolTask for OnceTask<F> {
-    fn run(&self) {
-        let f = self.0.lock().take();
-        if let Some(f) = f {
-            f();
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Task(task) => task.run(),
+            Job::Once(f) => f(),
         }
     }
 }
@@ -99,7 +99,8 @@ impl Pool {
             let spawned = spawn(format!("comasync-worker-{i}"), move || {
                 while let Some(job) = next_job(&rx) {
                     // A panicking job must not take a worker with it.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || job.run()));
                 }
             });
             if spawned.is_ok() {
@@ -136,13 +137,13 @@ impl Pool {
         // open; a send can only fail if every worker died, and then the job is dropped (its
         // ServerCall, dropped with it, completes the call with RPC_E_SERVER_DIED).
         if self.workers > 0 {
-            let _ = self.sender.send(Arc::new(OnceTask(Mutex::new(Some(job)))));
+            let _ = self.sender.send(Job::Once(Box::new(job)));
         }
     }
 
     /// Queues one `task.run()` for a worker, without allocating. `false` (and the task is
     /// dropped) if the pool has no worker: the system gave it no thread.
     pub fn execute_task(&self, task: Arc<dyn PoolTask>) -> bool {
-        self.workers > 0 && self.sender.send(task).is_ok()
+        self.workers > 0 && self.sender.send(Job::Task(task)).is_ok()
     }
 }

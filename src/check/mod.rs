@@ -58,6 +58,11 @@
 //! Operations the model does not cover (object creation, `QueryInterface` on a server, a new
 //! statement the checker does not know yet) return what the script says they return — the
 //! adapter in `world.rs` is the one place that reads the script's operations.
+//!
+//! Apartment statements (`CoInitializeEx`, `Marshal`, `Unmarshal`, `Pump`, `Call`, ...) are
+//! outside this model (no apartments, message queues or proxies): a script is explored only
+//! up to the first one, the whole script is run in its written order on the implementation,
+//! and [`Report::not_explored`] says so.
 
 mod explore;
 mod explorer;
@@ -136,6 +141,10 @@ pub struct Report {
     pub bounded: bool,
     /// Time taken.
     pub elapsed: Duration,
+    /// Why part of the script was not explored, if so: a script with apartment operations
+    /// is explored only up to the first one (when the statements before it make a script),
+    /// and run whole in its written order.
+    pub not_explored: Option<String>,
 }
 
 impl Report {
@@ -166,6 +175,34 @@ pub fn check_source_with(
 ) -> Result<Report, SyntaxError> {
     let steps = parse::parse(source, registry)?;
     let started = Instant::now();
+    if let Some(s) = steps.iter().find(|s| match &s.kind {
+        parse::StepKind::Do { op, .. } | parse::StepKind::Start { op, .. } => op.is_apartment(),
+        _ => false,
+    }) {
+        // The statements before it are explored as a script of their own, when they are one
+        // (every `start` among them joined); the whole script runs in its written order.
+        let prefix: String = source
+            .lines()
+            .take(s.line - 1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let explorable = parse::parse(&prefix, registry)
+            .is_ok_and(|p| p.iter().any(|s| !matches!(s.kind, parse::StepKind::Say(_))));
+        let mut whole = not_explored(registry, name, source, s, started);
+        if !explorable {
+            return Ok(whole);
+        }
+        let mut report = check_source_with(registry, name, &prefix, bounds)?;
+        report
+            .implementation
+            .divergences
+            .append(&mut whole.implementation.divergences);
+        report.not_explored = whole
+            .not_explored
+            .take()
+            .map(|why| why.replacen("not explored:", "explored up to", 1));
+        return Ok(report);
+    }
     let program = Program::new(steps);
     let found = explore::explore(&program, bounds);
     let mut report = report::build(name, &program, found, started.elapsed());
@@ -194,6 +231,51 @@ pub fn check_source_with(
         );
     }
     Ok(report)
+}
+
+/// The report for a script with apartment operations: the checker's model has no apartments
+/// (no threads' apartments, no message queues, no proxies), so no order from the first one
+/// on is explored; the written order is run on the implementation, where the scenario check
+/// compares it with the reference model's apartment part (`script::model_check`).
+fn not_explored(
+    registry: &Registry,
+    name: &str,
+    source: &str,
+    first: &parse::Step,
+    started: Instant,
+) -> Report {
+    let mut implementation = ImplReplay {
+        replayed: 1,
+        candidates: 1,
+        ..ImplReplay::default()
+    };
+    let mut sink = std::io::sink();
+    let opts = crate::script::RunOptions::default();
+    if let Err(e) =
+        crate::script::run::run_source_with(registry, "written order", source, &opts, &mut sink)
+    {
+        implementation.divergences.push((Vec::new(), e.to_string()));
+    }
+    Report {
+        name: name.to_string(),
+        steps: Vec::new(),
+        violations: Vec::new(),
+        hazards: Vec::new(),
+        hazards_fail: false,
+        implementation,
+        written: Vec::new(),
+        states: 0,
+        transitions: 0,
+        schedules: 1.0,
+        bounded: false,
+        elapsed: started.elapsed(),
+        not_explored: Some(format!(
+            "not explored: line {}: `{}` is an apartment operation, which the checker's \
+             model does not have; the whole script was run in its written order (on the \
+             implementation, checked against the reference model)",
+            first.line, first.text
+        )),
+    }
 }
 
 impl Registry {

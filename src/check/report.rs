@@ -165,6 +165,7 @@ pub(crate) fn build(name: &str, p: &Program, found: Found, elapsed: Duration) ->
         schedules: found.schedules,
         bounded: found.bounded,
         elapsed,
+        not_explored: None,
     }
 }
 
@@ -249,6 +250,9 @@ pub(crate) fn schedule_line(s: &[Taken]) -> String {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "== {}", self.name)?;
+        if let Some(why) = &self.not_explored {
+            writeln!(f, "  {why}")?;
+        }
         for s in &self.steps {
             let others: Vec<&Outcome> = s.outcomes.iter().filter(|o| !o.written).collect();
             if others.is_empty() {

@@ -253,3 +253,54 @@ fn too_many_schedules_are_sampled_with_the_seed_said() {
     assert!(r.implementation.candidates > 1);
     assert!(r.to_string().contains("(a sample, seed 7, of "), "{r}");
 }
+
+#[test]
+fn a_script_with_apartment_statements_is_explored_up_to_the_first_and_says_so() {
+    let script = "server = SimpleStreamSyncOnly \"hi\"\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: s = Marshal server ISimpleStream -> S_OK\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  client: start Call p Read 2 -> blocks\n\
+                  sta: Pump -> 1\n\
+                  client: join -> S_OK \"hi\"\n";
+    let r = check_source("apt.cas", script, &Bounds::default()).expect("parses");
+    assert!(r.passed(), "{r}");
+    let why = r.not_explored.as_deref().expect("says why");
+    assert!(
+        why.contains("explored up to line 2") && why.contains("CoInitializeEx STA"),
+        "{why}"
+    );
+    assert!(
+        r.step(7).is_none(),
+        "nothing from the apartment statement on is reported"
+    );
+    assert!(r.to_string().contains("explored up to line 2: "), "{r}");
+
+    // The written order's run still fails the check when the script is wrong.
+    let wrong = script.replace("sta: Pump -> 1", "sta: Pump -> 2");
+    let r = check_source("apt.cas", &wrong, &Bounds::default()).expect("parses");
+    assert!(!r.passed(), "{r}");
+}
+
+#[test]
+fn the_statements_before_an_apartment_statement_are_explored() {
+    let script = format!(
+        "{HEAD}client: Wait call 0 -> RPC_S_CALLPENDING | S_OK\n\
+         server: Complete call -> S_OK \"hello\"\n\
+         client: Finish_Read call -> S_OK \"hello\"\n\
+         sta: CoInitializeEx STA -> S_OK\n"
+    );
+    let r = check_source("t.cas", &script, &Bounds::default()).expect("parses");
+    assert!(r.passed(), "{r}");
+    assert_eq!(
+        results(&r, 5).len(),
+        2,
+        "the race before it was explored: {r}"
+    );
+    assert!(r
+        .not_explored
+        .as_deref()
+        .unwrap()
+        .contains("explored up to line 8"));
+}

@@ -21,6 +21,8 @@
 //!   `Wait`).
 //! * [`co_wait_for_multiple_handles`]: `CoWaitForMultipleHandles` over a set of model events.
 //! * [`ContainerModel`]: one `CLSID_SynchronizeContainer` (`AddSynchronize`, `WaitMultiple`).
+//! * [`ApartmentModel`]: the apartments of named threads, the proxies' rules and each STA's
+//!   queue of incoming calls (what the scenario check replays apartment statements on).
 //! * [`World`]: a call object, `N` events and a container together, driven by one [`ModelOp`]
 //!   type; convenient for operation-sequence tests. [`World::apply`] mutates in place,
 //!   [`World::step`] is the pure form `(state, op) → (outcome, next state)`.
@@ -175,6 +177,7 @@ use crate::hresult::{
     S_OK,
 };
 
+mod apartment;
 mod call;
 mod container;
 mod event;
@@ -187,6 +190,7 @@ pub use crate::call::FinishMode;
 /// The state of a call object (spec 2.1): the implementation's own
 /// [`call::State`](crate::call::State), the same five states.
 pub use crate::call::State;
+pub use apartment::{ApartmentModel, AptNo, Unmarshaled};
 #[cfg(test)]
 pub(crate) use call::fault;
 pub use call::CallModel;

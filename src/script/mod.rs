@@ -39,6 +39,7 @@
 
 mod actors;
 mod exec;
+mod faulty;
 mod lex;
 pub mod mermaid;
 pub(crate) mod model_check;

@@ -29,6 +29,24 @@
 //! in flight at its `join` is resolved there as its window expiring (`S_OK`). Whether a
 //! started operation blocked at first is compared at the `start` line.
 //!
+//! # Apartments
+//!
+//! An [`ApartmentModel`](crate::model::ApartmentModel) follows the actors' apartments
+//! (`CoInitializeEx`, `CoUninitialize`), the streams (`Marshal`: the object's apartment),
+//! the proxies (`Unmarshal`: the object itself in its own apartment, else a proxy bound to the
+//! actor's apartment) and the call objects made on a proxy. Compared: `CoInitializeEx`'s
+//! result, `Marshal`'s and `Unmarshal`'s (`CO_E_NOTINITIALIZED`, `RPC_E_DISCONNECTED`,
+//! `S_OK`), `RPC_E_WRONG_THREAD` / `CO_E_NOTINITIALIZED` / `RPC_E_DISCONNECTED` from a proxy's
+//! `CreateCall`, `Begin_` and synchronous calls, `CoTestCancel` outside a server method
+//! (`RPC_E_CALL_COMPLETE`), and `Pump`'s count (the calls queued for the STA: each call
+//! through a proxy to an STA's object, and each completion a hand-driven server makes on
+//! another thread for such a call, carried back to the STA; none while the STA's thread is
+//! blocked in a wait, which runs them at once; unknown after a wait that may have dispatched
+//! some and then returned in the same step). Not compared: what a proxy's call object
+//! returns once the call was sent (its `Finish_`, `Wait`, `Cancel`: the object's apartment
+//! decides when it completes), a synchronous call's result, `CoCancelCall` and
+//! `CoGetCancelObject` (another thread's call in progress).
+//!
 //! # What is not checked
 //!
 //! The model covers the call object, the events, `CoWaitForMultipleHandles` and the container.
@@ -168,6 +186,20 @@ pub(crate) enum Checked {
     Fail { call: String, hr: HRESULT },
     /// The server's `TestCancel` on the oldest waiting call of `call`.
     ServerTestCancel { call: String },
+    /// `CoInitializeEx` on the actor's thread: an STA (`sta`) or the MTA.
+    CoInitializeEx { sta: bool },
+    /// `CoUninitialize` on the actor's thread.
+    CoUninitialize,
+    /// `CoMarshalInterThreadInterfaceInStream` of `target`'s object.
+    Marshal { target: String },
+    /// `CoGetInterfaceAndReleaseStream` of the stream `stream`.
+    Unmarshal { stream: String },
+    /// `co_pump_messages` on the actor's thread (its result: the count dispatched).
+    Pump,
+    /// A synchronous call on `target` (an object, or a proxy).
+    SyncCall { target: String },
+    /// `CoTestCancel` on the actor's thread (never inside a server method in a script).
+    CoTestCancel,
 }
 
 /// What a statement does with its operation.
@@ -349,6 +381,16 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             hr: *hr,
         },
         P::ServerTestCancel { call } => Checked::ServerTestCancel { call: s(call) },
+        P::CoInitializeEx { sta } => Checked::CoInitializeEx { sta: *sta },
+        P::CoUninitialize => Checked::CoUninitialize,
+        P::Marshal { target, .. } => Checked::Marshal { target: s(target) },
+        P::Unmarshal { stream } => Checked::Unmarshal { stream: s(stream) },
+        P::Pump => Checked::Pump,
+        P::Call { target, .. } => Checked::SyncCall { target: s(target) },
+        P::CoTestCancel => Checked::CoTestCancel,
+        // Another thread's synchronous call: what it finds depends on that call's progress
+        // through the object's apartment, which the model does not follow.
+        P::CoCancelCall { .. } | P::CoGetCancelObject { .. } => return None,
     })
 }
 

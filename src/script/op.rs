@@ -304,6 +304,54 @@ pub enum Op {
         /// The call object.
         call: String,
     },
+    /// `CoInitializeEx STA|MTA`: the actor's thread enters a new STA
+    /// (`COINIT_APARTMENTTHREADED`) or the MTA (`COINIT_MULTITHREADED`).
+    CoInitializeEx {
+        /// `true`: `COINIT_APARTMENTTHREADED`.
+        sta: bool,
+    },
+    /// `CoUninitialize`: undoes one `CoInitializeEx` of the actor's thread.
+    CoUninitialize,
+    /// `S = Marshal X IFACE`: `CoMarshalInterThreadInterfaceInStream(IFACE, X, &S)` in the
+    /// actor's apartment.
+    Marshal {
+        /// The object marshaled.
+        target: String,
+        /// The (registered, synchronous) interface marshaled.
+        iface: Iface,
+    },
+    /// `P = Unmarshal S`: `CoGetInterfaceAndReleaseStream(S, its IID, &P)` in the actor's
+    /// apartment: a proxy, or the object itself in its own apartment.
+    Unmarshal {
+        /// The stream variable (consumed).
+        stream: String,
+    },
+    /// `Pump`: dispatches the calls queued for the actor's STA (`co_pump_messages`); the
+    /// result is the number dispatched.
+    Pump,
+    /// `Call X Method ARGS...`: a synchronous call of `Method` on `X` (an object or a proxy).
+    Call {
+        /// The object (or proxy).
+        target: String,
+        /// The COM method name.
+        method: String,
+        /// The in-parameters.
+        args: Vec<Value>,
+    },
+    /// `CoCancelCall ACTOR seconds`: cancels the synchronous call `ACTOR`'s thread is making.
+    CoCancelCall {
+        /// The actor whose thread's call is cancelled.
+        actor: String,
+        /// Seconds, or `INFINITE`.
+        seconds: u32,
+    },
+    /// `CoTestCancel`: on the actor's thread (a server method's call context).
+    CoTestCancel,
+    /// `C = CoGetCancelObject ACTOR`: the cancel object of `ACTOR`'s synchronous call.
+    CoGetCancelObject {
+        /// The actor whose thread's call it is.
+        actor: String,
+    },
 }
 
 impl Op {
@@ -316,7 +364,15 @@ impl Op {
             | Op::StdEvent
             | Op::SynchronizeContainer
             | Op::Outer
-            | Op::CallCancellation { .. } => vec![],
+            | Op::CallCancellation { .. }
+            | Op::CoInitializeEx { .. }
+            | Op::CoUninitialize
+            | Op::Pump
+            | Op::CoCancelCall { .. }
+            | Op::CoTestCancel
+            | Op::CoGetCancelObject { .. } => vec![],
+            Op::Marshal { target, .. } | Op::Call { target, .. } => vec![target],
+            Op::Unmarshal { stream } => vec![stream],
             Op::CoCreateInstance { outer, .. } => outer.iter().map(String::as_str).collect(),
             Op::OuterCount { outer, .. } => vec![outer],
             Op::GetHandle { target } => vec![target],
@@ -363,6 +419,9 @@ impl Op {
                 | Op::CreateCall { ppv: true, .. }
                 | Op::CoCreateInstance { .. }
                 | Op::Outer
+                | Op::Marshal { .. }
+                | Op::Unmarshal { .. }
+                | Op::CoGetCancelObject { .. }
         )
     }
 
@@ -378,6 +437,26 @@ impl Op {
                 | Op::TestCancel { .. }
                 | Op::WaitMultiple { .. }
                 | Op::CoWaitForMultipleHandles { .. }
+                | Op::Call { .. }
+                | Op::CoCancelCall { .. }
+        )
+    }
+
+    /// Whether the operation is one of the apartment operations (`CoInitializeEx`,
+    /// `CoUninitialize`, `Marshal`, `Unmarshal`, `Pump`, `Call`, `CoCancelCall`,
+    /// `CoTestCancel`, `CoGetCancelObject`), which the interleaving checker does not explore.
+    pub fn is_apartment(&self) -> bool {
+        matches!(
+            self,
+            Op::CoInitializeEx { .. }
+                | Op::CoUninitialize
+                | Op::Marshal { .. }
+                | Op::Unmarshal { .. }
+                | Op::Pump
+                | Op::Call { .. }
+                | Op::CoCancelCall { .. }
+                | Op::CoTestCancel
+                | Op::CoGetCancelObject { .. }
         )
     }
 }

@@ -450,6 +450,91 @@ mod tests {
     }
 
     #[test]
+    fn apartment_statements_parse_into_their_operations() {
+        let r = Registry::new();
+        let s = parse(
+            "sta: CoInitializeEx STA\n\
+             client: CoInitializeEx MTA\n\
+             server = SimpleStreamSyncOnly \"hi\"\n\
+             sta: s = Marshal server ISimpleStream\n\
+             client: p = Unmarshal s\n\
+             sta: Pump -> 0\n\
+             client: start Call p Read 2\n\
+             other: CoCancelCall client INFINITE\n\
+             other: c = CoGetCancelObject client\n\
+             other: CoTestCancel\n\
+             client: join\n\
+             sta: CoUninitialize\n",
+            &r,
+        )
+        .unwrap();
+        let ops: Vec<&Op> = s
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Do { op, .. } | StepKind::Start { op, .. } => Some(op),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ops[0], &Op::CoInitializeEx { sta: true });
+        assert_eq!(ops[1], &Op::CoInitializeEx { sta: false });
+        assert!(
+            matches!(ops[3], Op::Marshal { target, iface } if target == "server" && iface.name == "ISimpleStream")
+        );
+        assert_eq!(ops[4], &Op::Unmarshal { stream: "s".into() });
+        assert_eq!(ops[5], &Op::Pump);
+        assert!(
+            matches!(ops[6], Op::Call { method, args, .. } if method == "Read" && args == &[Value::Num(2)])
+        );
+        assert_eq!(
+            ops[7],
+            &Op::CoCancelCall {
+                actor: "client".into(),
+                seconds: crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT
+            }
+        );
+        assert_eq!(
+            ops[8],
+            &Op::CoGetCancelObject {
+                actor: "client".into()
+            }
+        );
+        assert_eq!(ops[9], &Op::CoTestCancel);
+        assert_eq!(ops[10], &Op::CoUninitialize);
+        assert!(!ops[2].is_apartment());
+        assert_eq!(
+            ops.iter().filter(|o| o.is_apartment()).count(),
+            ops.len() - 1
+        );
+    }
+
+    #[test]
+    fn apartment_statements_say_what_they_expected() {
+        let r = Registry::new();
+        let e = parse("CoInitializeEx BOTH\n", &r).unwrap_err();
+        assert!(e.message.contains("`STA` or `MTA`"), "{}", e.message);
+        let e = parse("x = StdEvent\ns = Marshal x ISynchronize\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("a registered interface (ISimpleStream)"),
+            "{}",
+            e.message
+        );
+        let e = parse("x = StdEvent\nMarshal x ISimpleStream\n", &r).unwrap_err();
+        assert!(e.message.contains("needs a variable"), "{}", e.message);
+        let e = parse("x = StdEvent\nCall x Frobnicate\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("a method of a registered interface"),
+            "{}",
+            e.message
+        );
+        let e = parse("p = Unmarshal nothing\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("unknown variable `nothing`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
     fn errors_name_the_line_and_what_was_expected() {
         let r = Registry::new();
         let e = parse("c = ManualResetEvent\nWait c soon\n", &r).unwrap_err();

@@ -4,7 +4,8 @@
 //! without knowing its Rust types.
 //!
 //! Invariants: the built-in interfaces (`IUnknown`, `ICallFactory`, `ISynchronize`, ...) are
-//! always known; [`Registry::new`] also registers `ISimpleStream` and the `SimpleStream`
+//! always known; [`Registry::new`] also registers `ISimpleStream`, `FaultyStream` (whose
+//! methods panic: the server-fault scenarios) and the `SimpleStream`
 //! server, so the default registry runs every script the language has always run. A name or
 //! IID registered twice keeps its first registration.
 
@@ -25,6 +26,9 @@ use crate::call::{
 };
 use crate::guid::{GUID, IID};
 use crate::hresult::{E_UNEXPECTED, HRESULT};
+use crate::marshal::{
+    co_get_interface_and_release_stream, co_marshal_inter_thread_interface_in_stream, MarshalStream,
+};
 use crate::simple_stream::{ISimpleStream, ISimpleStreamCalls, SimpleStream};
 use crate::sync::{ISynchronize, ISynchronizeContainer, ISynchronizeHandle};
 use crate::unknown::{ComPtr, IUnknown, Interface};
@@ -198,6 +202,20 @@ pub(crate) trait ErasedInterface: Send + Sync {
     ) -> Result<(Vec<Value>, BeginJob), String>;
     /// Prepares `Finish_<method>()`.
     fn finish(&self, target: Target, method: usize) -> FinishJob;
+    /// `CoMarshalInterThreadInterfaceInStream` of the synchronous interface, in the current
+    /// thread's apartment.
+    fn marshal(&self, object: &dyn IUnknown) -> Result<MarshalStream, HRESULT>;
+    /// `CoGetInterfaceAndReleaseStream` of a stream of this interface, in the current
+    /// thread's apartment: a proxy or the object itself.
+    fn unmarshal(&self, stream: MarshalStream) -> Result<Ptr, HRESULT>;
+    /// A synchronous call of `method` with `args`: the in-parameters as shown, and the job.
+    fn call_sync(
+        &self,
+        target: Target,
+        method: usize,
+        args: &[Value],
+        objects: &dyn Objects,
+    ) -> Result<(Vec<Value>, FinishJob), String>;
 }
 
 /// A `Begin_` ready to run: its `HRESULT`.
@@ -246,6 +264,33 @@ impl<M: ScriptInterface> ErasedInterface for Iface<M> {
             },
             Err(hr) => (hr, Vec::new()),
         })
+    }
+    fn marshal(&self, object: &dyn IUnknown) -> Result<MarshalStream, HRESULT> {
+        let iid = <M::Sync as Interface>::IID;
+        co_marshal_inter_thread_interface_in_stream::<M>(&iid, object).map_err(|e| e.code())
+    }
+    fn unmarshal(&self, stream: MarshalStream) -> Result<Ptr, HRESULT> {
+        let iid = <M::Sync as Interface>::IID;
+        let p = co_get_interface_and_release_stream::<M>(stream, &iid).map_err(|e| e.code())?;
+        Ptr::new(p)
+    }
+    fn call_sync(
+        &self,
+        target: Target,
+        method: usize,
+        args: &[Value],
+        objects: &dyn Objects,
+    ) -> Result<(Vec<Value>, FinishJob), String> {
+        let input = M::parse_in(method, args, objects)?;
+        let shown = M::in_values(&input, objects);
+        let job: FinishJob = Box::new(move |objects| match target.get::<M::Sync>() {
+            Ok(object) => {
+                let (hr, out) = M::invoke_sync(&object, input);
+                (hr, M::out_values(&out, objects))
+            }
+            Err(hr) => (hr, Vec::new()),
+        });
+        Ok((shown, job))
     }
 }
 
@@ -350,7 +395,8 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// The built-in interfaces and the `SimpleStream` server (over `ISimpleStream`).
+    /// The built-in interfaces and the `SimpleStream` and `FaultyStream` servers (over
+    /// `ISimpleStream`).
     pub fn new() -> Registry {
         let mut r = Registry {
             base: vec![
@@ -368,6 +414,10 @@ impl Registry {
                 Ok(SimpleStream::create_sync_only(data.clone()) as ComPtr<dyn ISimpleStream>)
             }
             _ => Err("expected the stream's contents as a string".into()),
+        });
+        r.server::<ISimpleStreamCalls, _>("FaultyStream", |args| match args {
+            [] => Ok(super::faulty::FaultyStream::create()),
+            _ => Err("expected no arguments".into()),
         });
         r
     }
@@ -459,6 +509,16 @@ impl Registry {
 
     pub(crate) fn iface_of_async(&self, iid: &IID) -> Option<&Arc<dyn ErasedInterface>> {
         self.ifaces.iter().find(|i| i.descs()[1].iid == *iid)
+    }
+
+    /// The registered interface whose synchronous interface is `iid` (what `Marshal` names).
+    pub(crate) fn iface_of_sync(&self, iid: &IID) -> Option<&Arc<dyn ErasedInterface>> {
+        self.ifaces.iter().find(|i| i.descs()[0].iid == *iid)
+    }
+
+    /// The names of the interfaces a script can marshal (the registered synchronous ones).
+    pub(crate) fn marshalable_names(&self) -> Vec<&'static str> {
+        self.ifaces.iter().map(|i| i.descs()[0].name).collect()
     }
 
     /// The registered interfaces with a method called `method`.

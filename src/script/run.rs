@@ -255,7 +255,7 @@ pub fn diagram_file(path: &Path, out: &mut dyn Write) -> Result<(), ScriptError>
             line,
             actor: over.clone(),
             thread: String::new(),
-            apartment: "MTA",
+            apartment: super::trace::NO_APARTMENT.to_string(),
             kind: EventKind::Note,
             from: over.clone(),
             to: over,

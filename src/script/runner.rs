@@ -21,7 +21,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::actors::{Actor, Reply};
+use super::actors::{Actor, AptSeen, Reply};
 use super::exec::{self, Arrow, Job, Phase, Then};
 use super::model_check::{self, ModelCheck, Observed, Seen};
 use super::parse::{Step, StepKind};
@@ -29,8 +29,9 @@ use super::ptr::{Ptr, Target};
 use super::registry::{CallView, ErasedInterface, PendingCall, Registry, ServerQueue};
 use super::report::{self, show_duration, show_state, Outcome};
 use super::run::{RunOptions, ScriptError};
-use super::trace::{Event, EventKind, Role, Trace};
+use super::trace::{Event, EventKind, Role, Trace, NO_APARTMENT};
 use super::value::Objects;
+use crate::apartment::{Apartment, ApartmentId, AptType};
 use crate::call::State;
 use crate::sync::observe::{self, Observer};
 use crate::sync::prim::Deadline;
@@ -76,6 +77,18 @@ pub(super) enum ObjKind {
         outer: Arc<super::exec::ScriptOuter>,
         handle: HANDLE,
     },
+    /// A marshaled interface (`Marshal`), until its `Unmarshal` takes it.
+    Stream {
+        stream: Option<crate::marshal::MarshalStream>,
+        /// The object marshaled.
+        object: usize,
+    },
+    /// A proxy (`Unmarshal` in another apartment) to `object`.
+    Proxy {
+        object: usize,
+    },
+    /// An object the runner only holds references to (a cancel object).
+    Other,
 }
 
 /// An object the script made or was handed.
@@ -120,6 +133,16 @@ pub(super) struct Runner {
     observer: Observer,
     /// The reference model every step is replayed on (`model_check`).
     model: ModelCheck,
+    /// Apartments by identity and their labels (`STA#1`, `MTA#1`), in the order met.
+    apts: Vec<(ApartmentId, String)>,
+    /// Each actor thread's apartment, as its last reply said.
+    actor_apt: HashMap<String, Option<AptSeen>>,
+    /// Each actor thread's `GetCurrentThreadId()`.
+    tids: HashMap<String, u32>,
+    /// How many messages each STA had dispatched when the runner last looked.
+    dispatched: HashMap<ApartmentId, u64>,
+    /// The text of the operation each actor started last (what a dispatch happened in).
+    started_text: HashMap<String, String>,
 }
 
 impl Drop for Runner {
@@ -154,6 +177,11 @@ impl Runner {
             trace: Trace::default(),
             observer: Observer::new(),
             model: ModelCheck::new(),
+            apts: Vec::new(),
+            actor_apt: HashMap::new(),
+            tids: HashMap::new(),
+            dispatched: HashMap::new(),
+            started_text: HashMap::new(),
         }
     }
 
@@ -186,11 +214,12 @@ impl Runner {
                 self.trace
                     .participant(&step.actor, &step.actor, Role::Client);
                 let (actor, line) = (step.actor.clone(), step.line);
+                let apartment = self.apartment_of(&actor);
                 self.trace.events.push(Event {
                     line,
                     actor: actor.clone(),
                     thread: actor.clone(),
-                    apartment: "MTA",
+                    apartment,
                     kind: EventKind::Note,
                     from: actor.clone(),
                     to: actor,
@@ -224,6 +253,7 @@ impl Runner {
                 StepKind::Join => self.join(step)?,
                 StepKind::Say(_) => continue,
             };
+            self.note_dispatches(step);
             report::print(self, step, &outcome, out)?;
             report::check(&self.file, step, &outcome)?;
             // The reference model replays the step (model_check.rs): a divergence stops here,
@@ -263,7 +293,11 @@ impl Runner {
     /// hand-driven (its state changes on the server's own schedule, so it is not shown).
     pub(super) fn state_text(&self, obj: usize) -> Option<&'static str> {
         if let ObjKind::Call { server, .. } = self.objs[obj].kind {
-            if matches!(self.objs[server].kind, ObjKind::Server { queue: None, .. }) {
+            // A proxy's call object completes when the object's apartment runs the call.
+            if matches!(
+                self.objs[server].kind,
+                ObjKind::Server { queue: None, .. } | ObjKind::Proxy { .. }
+            ) {
                 return None;
             }
         }
@@ -340,6 +374,12 @@ impl Runner {
     /// A variable that holds a reference.
     pub(super) fn var(&self, step: &Step, name: &str) -> Result<&Var, ScriptError> {
         let v = self.bound(step, name)?;
+        if matches!(self.objs[v.obj].kind, ObjKind::Stream { .. }) {
+            return Err(self.rt(
+                step,
+                format!("`{name}` is a stream: the only thing to do with it is `Unmarshal {name}`"),
+            ));
+        }
         if v.refs.is_empty() {
             return Err(self.rt(
                 step,
@@ -412,16 +452,114 @@ impl Runner {
         to: &str,
         label: &str,
     ) {
+        let apartment = self.apartment_of(thread);
         self.trace.events.push(Event {
             line: step.line,
             actor: step.actor.clone(),
             thread: thread.to_string(),
-            apartment: "MTA",
+            apartment,
             kind,
             from: from.to_string(),
             to: to.to_string(),
             label: label.to_string(),
         });
+    }
+
+    // --- apartments ----------------------------------------------------------------------------
+
+    /// The label of an apartment: `STA#n` / `MTA#n`, numbered in the order this run met them.
+    pub(super) fn apt_label(&mut self, apt: &Apartment) -> String {
+        let id = apt.id();
+        if let Some((_, l)) = self.apts.iter().find(|(i, _)| *i == id) {
+            return l.clone();
+        }
+        let kind = match apt.kind() {
+            AptType::Sta => "STA",
+            AptType::Mta => "MTA",
+        };
+        let n = self
+            .apts
+            .iter()
+            .filter(|(_, l)| l.starts_with(kind))
+            .count()
+            + 1;
+        let label = format!("{kind}#{n}");
+        self.apts.push((id, label.clone()));
+        label
+    }
+
+    /// The apartment label of actor thread `thread` now (`no apartment` without one).
+    pub(super) fn apartment_of(&mut self, thread: &str) -> String {
+        match self.actor_apt.get(thread).cloned().flatten() {
+            Some(seen) => self.apt_label(&seen.apt),
+            None => NO_APARTMENT.to_string(),
+        }
+    }
+
+    /// The apartment actor thread `thread` is in (as its last reply said).
+    pub(super) fn actor_apartment(&self, thread: &str) -> Option<Arc<Apartment>> {
+        self.actor_apt.get(thread).cloned().flatten().map(|s| s.apt)
+    }
+
+    /// Records what a reply says about its thread: its COM thread id and its apartment
+    /// (`seen`); the actor's participant is put in the first apartment it is seen in.
+    pub(super) fn saw(&mut self, thread: &str, tid: u32, seen: Option<AptSeen>) {
+        self.tids.insert(thread.to_string(), tid);
+        if let Some(s) = &seen {
+            // Dispatches before the thread entered are not this run's.
+            let id = s.apt.id();
+            let now = s.apt.dispatched();
+            self.dispatched.entry(id).or_insert(now);
+            let label = self.apt_label(&s.apt);
+            self.trace.place(thread, &label);
+        }
+        self.actor_apt.insert(thread.to_string(), seen);
+    }
+
+    /// The COM thread id of `actor`'s thread, once it has run a step.
+    pub(super) fn tid_of(&self, actor: &str) -> Option<u32> {
+        self.tids.get(actor).copied()
+    }
+
+    /// Notes, on each STA actor whose thread dispatched incoming calls during `step`, how many
+    /// and in which operation (`dispatched by ...`).
+    fn note_dispatches(&mut self, step: &Step) {
+        let actors: Vec<String> = {
+            let mut v: Vec<String> = self.actor_apt.keys().cloned().collect();
+            v.sort();
+            v
+        };
+        for actor in actors {
+            let Some(apt) = self.actor_apartment(&actor) else {
+                continue;
+            };
+            if apt.kind() != AptType::Sta {
+                continue;
+            }
+            let now = apt.dispatched();
+            let before = self.dispatched.insert(apt.id(), now).unwrap_or(now);
+            if now <= before {
+                continue;
+            }
+            let n = now - before;
+            let by = if actor == step.actor && matches!(step.kind, StepKind::Do { .. }) {
+                step.text.clone()
+            } else {
+                self.started_text
+                    .get(&actor)
+                    .cloned()
+                    .unwrap_or_else(|| step.text.clone())
+            };
+            let label = format!(
+                "{n} incoming call{} run (dispatched by {by})",
+                if n == 1 { "" } else { "s" }
+            );
+            self.event(step, &actor, EventKind::Note, &actor, &actor, &label);
+            // What each message said it was: the stub's work in the object's apartment.
+            for what in apt.take_ran() {
+                self.event(step, &actor, EventKind::Note, &actor, &actor, &what);
+            }
+        }
     }
 
     // --- running -------------------------------------------------------------------------------
@@ -471,6 +609,10 @@ impl Runner {
             &prep.arrow.to,
             &prep.arrow.label,
         );
+        self.started_text.insert(
+            step.actor.clone(),
+            step.text.trim_start_matches("start ").to_string(),
+        );
         self.started.push(Started {
             actor: step.actor.clone(),
             line: step.line,
@@ -485,13 +627,24 @@ impl Runner {
             .iter()
             .any(|s| s.actor == step.actor && s.reply.is_none());
         if blocked {
+            let label = match self
+                .actors
+                .get(&step.actor)
+                .and_then(|a| observe::blocked_on(a.thread_id))
+            {
+                Some(observe::What::Sta { .. }) => {
+                    let apt = self.apartment_of(&step.actor);
+                    format!("blocks (in {apt}'s modal wait: it dispatches incoming calls)")
+                }
+                _ => "blocks".to_string(),
+            };
             self.event(
                 step,
                 &step.actor,
                 EventKind::Note,
                 &step.actor,
                 &step.actor,
-                "blocks",
+                &label,
             );
         }
         Ok(Outcome {

@@ -1,7 +1,9 @@
 //! The timeline of a scenario run: every COM-visible event (`QueryInterface`, `AddRef`/
 //! `Release`, `CreateCall`, `Begin_`, the server's completion and the `Signal` it causes,
 //! `Wait` and its result, `Finish_`, `Cancel`/`TestCancel`, event and container calls), each
-//! with the script line, the actor, the thread it ran on and its apartment.
+//! with the script line, the actor, the thread it ran on and its apartment (`STA#n`, `MTA#n`,
+//! numbered per run in the order first met, or `no apartment`). Calls an STA's thread
+//! dispatched while it waited or pumped are noted on that actor (`dispatched by ...`).
 //!
 //! Events are recorded in script order (a started operation's return is recorded at its
 //! `join`), so the trace of a script is the same on every run.
@@ -33,6 +35,8 @@ pub enum Role {
     Event,
     /// A `SynchronizeContainer`.
     Container,
+    /// A proxy (`Unmarshal` in another apartment).
+    Proxy,
     /// A server object (and the actor of the same name, which completes its calls).
     Server,
 }
@@ -57,7 +61,14 @@ pub struct Participant {
     pub label: String,
     /// What it is.
     pub role: Role,
+    /// The apartment it belongs to, if the script put it in one: an actor's first apartment,
+    /// an object's (the apartment it was marshaled from), a proxy's (the one it was
+    /// unmarshaled in). A diagram draws a box around each apartment's participants.
+    pub apartment: Option<String>,
 }
+
+/// What an event's apartment says for a thread in no apartment.
+pub const NO_APARTMENT: &str = "no apartment";
 
 /// The kind of an event.
 ///
@@ -65,7 +76,7 @@ pub struct Participant {
 /// use comasync::script::trace::{Event, EventKind};
 ///
 /// let call = Event {
-///     line: 4, actor: "client".into(), thread: "client".into(), apartment: "MTA",
+///     line: 4, actor: "client".into(), thread: "client".into(), apartment: "MTA#1".into(),
 ///     kind: EventKind::Call, from: "client".into(), to: "call".into(), label: "Begin_Read(2)".into(),
 /// };
 /// let ret = Event { kind: EventKind::Return, from: "call".into(), to: "client".into(), label: "S_OK".into(), ..call.clone() };
@@ -94,13 +105,13 @@ pub enum EventKind {
 ///     line: 5,
 ///     actor: "server".into(),
 ///     thread: "server".into(),
-///     apartment: "MTA",
+///     apartment: "STA#1".into(),
 ///     kind: EventKind::Call,
 ///     from: "call".into(),
 ///     to: "call_ISync".into(),
 ///     label: "Signal()".into(),
 /// };
-/// assert_eq!(event.to_string(), "server [thread server, MTA]: call -> call_ISync: Signal()");
+/// assert_eq!(event.to_string(), "server [thread server, STA#1]: call -> call_ISync: Signal()");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -110,8 +121,9 @@ pub struct Event {
     pub actor: String,
     /// The name of the thread it ran on.
     pub thread: String,
-    /// The thread's apartment (always `"MTA"` for now).
-    pub apartment: &'static str,
+    /// The thread's apartment when the event happened: `STA#n` or `MTA#n` (numbered in the
+    /// order the run first met them), or [`NO_APARTMENT`].
+    pub apartment: String,
     /// What kind of event.
     pub kind: EventKind,
     /// The caller (or the participant a note is about).
@@ -135,7 +147,7 @@ pub struct Event {
 /// ";
 /// let trace = run_source("read.cas", script, &RunOptions::default(), &mut std::io::sink())?;
 /// let begin = trace.events_of(4).next().unwrap();
-/// assert_eq!(begin.to_string(), "client [thread client, MTA]: client -> call: Begin_Read(2)");
+/// assert_eq!(begin.to_string(), "client [thread client, no apartment]: client -> call: Begin_Read(2)");
 /// // The server's completion signals the call's ISynchronize.
 /// assert!(trace.events_of(5).any(|e| e.to == "call_ISync" && e.label == "Signal()"));
 /// # Ok::<(), comasync::script::ScriptError>(())
@@ -163,7 +175,28 @@ impl Trace {
             id: id.to_string(),
             label: label.to_string(),
             role,
+            apartment: None,
         });
+    }
+
+    /// Puts participant `id` in `apartment`, unless it is in one already (the first
+    /// apartment it was seen in stays its box).
+    ///
+    /// ```
+    /// use comasync::script::trace::{Role, Trace};
+    ///
+    /// let mut trace = Trace::default();
+    /// trace.participant("sta", "sta", Role::Client);
+    /// trace.place("sta", "STA#1");
+    /// trace.place("sta", "MTA#1"); // later apartments do not move it
+    /// assert_eq!(trace.participants[0].apartment.as_deref(), Some("STA#1"));
+    /// ```
+    pub fn place(&mut self, id: &str, apartment: &str) {
+        if let Some(p) = self.participants.iter_mut().find(|p| p.id == id) {
+            if p.apartment.is_none() {
+                p.apartment = Some(apartment.to_string());
+            }
+        }
     }
 
     /// The events of script line `line`.

@@ -15,8 +15,26 @@ pub(crate) fn wait_handles(handles: &[HANDLE], all: bool, timeout_ms: u32) -> Op
     if timeout_ms == 0 {
         return None;
     }
-    // Spin briefly, reading only the lock-free flags: a signal that arrives within a few
-    // hundred nanoseconds is caught without sleeping.
+    match spin(handles, all, || false) {
+        Spin::Acquired(i) => Some(i),
+        Spin::Stopped | Spin::Spent => wait_slow(handles, all, Deadline::after_ms(timeout_ms)),
+    }
+}
+
+/// How a [`spin`] ended.
+pub(super) enum Spin {
+    /// The handles were acquired (the index, as a wait returns it).
+    Acquired(usize),
+    /// `stop` became true first.
+    Stopped,
+    /// The spin budget ran out.
+    Spent,
+}
+
+/// Spins briefly (crossbeam's `Backoff` budget, then done), reading only the lock-free flags,
+/// until the handles can be acquired (and are) or `stop` holds: a signal that arrives within
+/// a few microseconds is caught without sleeping, as crossbeam's own `recv` does.
+pub(super) fn spin(handles: &[HANDLE], all: bool, stop: impl Fn() -> bool) -> Spin {
     let backoff = Backoff::new();
     while !backoff.is_completed() {
         backoff.snooze();
@@ -27,11 +45,14 @@ pub(crate) fn wait_handles(handles: &[HANDLE], all: bool, timeout_ms: u32) -> Op
         };
         if ready {
             if let Some(i) = try_once(handles, all) {
-                return Some(i);
+                return Spin::Acquired(i);
             }
         }
+        if stop() {
+            return Spin::Stopped;
+        }
     }
-    wait_slow(handles, all, Deadline::after_ms(timeout_ms))
+    Spin::Spent
 }
 
 #[inline]

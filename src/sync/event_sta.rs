@@ -1,6 +1,7 @@
 //! The STA's blocking wait: any or all of some handles, or the apartment's wake event (its
 //! queue of incoming calls), on the event core's waiter and registrations (slow path only).
 
+use super::many::{spin, Spin};
 use super::{
     acquire_or_register_all, put_waiter, take_waiter, try_acquire_all, wait_slow, with_all_locked,
     Registration, Wake, CLOSED, HANDLE, SIGNALED,
@@ -29,6 +30,13 @@ pub(crate) fn wait_or_wake(
     wake: &HANDLE,
     deadline: Deadline,
 ) -> WaitOrWake {
+    // Briefly, as any wait does before it parks: the handles first (they win), then the
+    // wake event.
+    match spin(handles, all, || wake.0.is_signaled()) {
+        Spin::Acquired(i) => return WaitOrWake::Handle(i),
+        Spin::Stopped if wake.0.try_acquire() => return WaitOrWake::Woken,
+        Spin::Stopped | Spin::Spent => {}
+    }
     if !all {
         // A wait-any on the handles and the wake event, the wake event last (lowest index
         // wins).

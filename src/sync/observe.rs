@@ -78,6 +78,11 @@ mod imp {
         }
     }
 
+    /// Whether any observer is alive (a harness wants to know what happens).
+    pub(crate) fn observed() -> bool {
+        OBSERVERS.load(Ordering::SeqCst) > 0
+    }
+
     /// Whether what a blocked thread waits for has still not come.
     pub(crate) type Waiting = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -95,6 +100,29 @@ mod imp {
     #[must_use = "the thread counts as blocked only while the guard lives"]
     pub(crate) struct Blocked(Option<u64>);
 
+    std::thread_local! {
+        /// The STA whose modal wait this thread is in, if any.
+        static STA_WAIT: std::cell::Cell<Option<crate::apartment::ApartmentId>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// Runs `f` (an STA's modal wait) so that what the thread parks on inside it is recorded
+    /// as [`What::Sta`] of `apartment`.
+    pub(crate) fn in_sta_wait<T>(
+        apartment: crate::apartment::ApartmentId,
+        f: impl FnOnce() -> T,
+    ) -> T {
+        let outer = STA_WAIT.with(|c| c.replace(Some(apartment)));
+        struct Restore(Option<crate::apartment::ApartmentId>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = STA_WAIT.try_with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(outer);
+        f()
+    }
+
     /// Records that this thread is about to park waiting for `what().0` (`what().1` says
     /// whether it is still waiting). With no observer alive, records nothing and does not
     /// call `what`.
@@ -103,6 +131,13 @@ mod imp {
             return Blocked(None);
         }
         let (what, waiting) = what();
+        let what = match STA_WAIT.with(std::cell::Cell::get) {
+            Some(apartment) => What::Sta {
+                apartment,
+                inner: Box::new(what),
+            },
+            None => what,
+        };
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         BLOCKED.lock().push(Record {
             id,
@@ -152,6 +187,19 @@ mod imp {
         Blocked
     }
 
+    /// No observers under loom.
+    pub(crate) fn observed() -> bool {
+        false
+    }
+
+    /// Runs `f`: nothing is recorded under loom.
+    pub(crate) fn in_sta_wait<T>(
+        _apartment: crate::apartment::ApartmentId,
+        f: impl FnOnce() -> T,
+    ) -> T {
+        f()
+    }
+
     pub(crate) fn blocked_on(_thread: ThreadId) -> Option<What> {
         None
     }
@@ -194,10 +242,20 @@ pub(crate) enum What {
         /// The call object's address.
         call: usize,
     },
+    /// The modal wait of an STA's thread: it waits for `inner` (its handles and the
+    /// apartment's wake event) and dispatches the calls queued for `apartment` meanwhile.
+    Sta {
+        /// The STA.
+        apartment: crate::apartment::ApartmentId,
+        /// What the wait parks on.
+        inner: Box<What>,
+    },
 }
 
 #[allow(unused_imports)]
-pub(crate) use imp::{blocked, blocked_on, changed, Blocked, Observer, Waiting};
+pub(crate) use imp::{
+    blocked, blocked_on, changed, in_sta_wait, observed, Blocked, Observer, Waiting,
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -218,6 +276,31 @@ mod tests {
             }
             observer.wait_past(seen, Deadline::at(deadline));
         }
+    }
+
+    #[test]
+    fn a_thread_parked_in_an_sta_wait_names_the_apartment_it_dispatches_for() {
+        let observer = Observer::new();
+        let event = HANDLE::create_event(true, false);
+        let e = event.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            use crate::apartment::*;
+            let _ = co_initialize_ex(None, COINIT_APARTMENTTHREADED);
+            tx.send(current_apartment().unwrap()).unwrap();
+            let hr = crate::sync::wait::wait_single(&e, 0, crate::sync::INFINITE);
+            co_uninitialize();
+            hr
+        });
+        let apartment = rx.recv().unwrap();
+        let id = t.thread().id();
+        assert!(until(&observer, || matches!(
+            blocked_on(id),
+            Some(What::Sta { apartment: a, ref inner })
+                if a == apartment && matches!(**inner, What::Handles { .. })
+        )));
+        event.set_event();
+        assert_eq!(t.join().unwrap(), crate::hresult::S_OK);
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub struct ProbeState {
     pub begun: Mutex<Vec<u32>>,
     /// `Add(n)` answers `2n` (and records `n` in `begun`) instead of the running count.
     pub echo: bool,
+    /// The server call object completes each `Begin_Add(n)` inside `Begin_` with `(S_OK, 2n)`.
+    pub inline: bool,
+    /// How many server call objects `CreateCall` made.
+    pub created: AtomicU32,
 }
 
 /// A call the server-side call object began and has not signalled yet.
@@ -171,6 +175,14 @@ impl ProbeWithCalls {
         })
     }
 
+    /// A server whose server call object completes each call inside `Begin_`.
+    pub fn create_inline() -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
+        Self::with_state(ProbeState {
+            inline: true,
+            ..ProbeState::default()
+        })
+    }
+
     /// A server whose calls complete by themselves, signalled from `pool`'s workers.
     pub fn create_auto(pool: Arc<comasync::call::Pool>) -> (ComPtr<dyn IProbe>, Arc<ProbeState>) {
         Self::with_state(ProbeState {
@@ -226,6 +238,7 @@ impl ICallFactory for ProbeWithCalls_Impl {
         if *riid2 != comasync::guid::IID_IUnknown {
             return E_INVALIDARG;
         }
+        self.state.created.fetch_add(1, Ordering::SeqCst);
         let nd = ProbeCall {
             state: self.state.clone(),
             result: Arc::default(),
@@ -254,6 +267,10 @@ impl AsyncIProbe for ProbeCall_Impl {
         let cancel = query::<dyn ICancelMethodCalls>(self).unwrap();
         let _ = sync.reset();
         self.state.begun.lock().unwrap().push(n);
+        if self.state.inline {
+            *self.result.lock().unwrap() = Some((S_OK, 2 * n));
+            return sync.signal();
+        }
         if let Some(pool) = &self.state.auto {
             *self.result.lock().unwrap() = Some((S_OK, 2 * n));
             pool.execute(move || {

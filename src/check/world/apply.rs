@@ -397,6 +397,14 @@ impl World {
                 }
                 Run::Done(res)
             }
+            // Scripts with apartment operations are not explored (`check_source_with`).
+            Checked::CoInitializeEx { .. }
+            | Checked::CoUninitialize
+            | Checked::Marshal { .. }
+            | Checked::Unmarshal { .. }
+            | Checked::Pump
+            | Checked::SyncCall { .. }
+            | Checked::CoTestCancel => Run::Done(written()),
             Checked::ServerTestCancel { call } => {
                 let k = self.obj(p, call).expect("bound");
                 let Some(c) = self.call_mut(k) else {

@@ -354,6 +354,12 @@ pub(super) fn create_call(
                     Role::CallSync,
                 );
             }
+            // A proxy's call object lives in the proxy's apartment (the creator's).
+            if matches!(r.objs[obj].kind, ObjKind::Proxy { .. }) {
+                let apartment = r.apartment_of(&ran.step.actor);
+                r.trace.place(&name, &apartment);
+                r.trace.place(&format!("{name}_ISync"), &apartment);
+            }
             ran.event(r, EventKind::Create, &ran.arrow.to, &name, "call object");
             Ok(Outcome {
                 call_obj: Some(new),

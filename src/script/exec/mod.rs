@@ -11,7 +11,9 @@
 //! * [`cancel`] — `Cancel`, `TestCancel`, `CoEnableCallCancellation`,
 //!   `CoDisableCallCancellation`;
 //! * [`outer`] — `Outer` (a script-made controlling unknown), `Signals`, `Resets`;
-//! * [`server`] — `Complete`, `Fail`, `ServerTestCancel`.
+//! * [`server`] — `Complete`, `Fail`, `ServerTestCancel`;
+//! * [`apartment`] — `CoInitializeEx`, `CoUninitialize`, `Marshal`, `Unmarshal`, `Pump`,
+//!   `Call`, `CoCancelCall`, `CoTestCancel`, `CoGetCancelObject`.
 //!
 //! Invariants: the job and its continuation are built together, so the continuation always
 //! receives the type its job produced; setup runs on the runner thread (it reads variables),
@@ -19,6 +21,7 @@
 //! thread again (it binds variables and records the trace). Trace order per operation: the
 //! call arrow, what it caused, the return arrow.
 
+mod apartment;
 mod calls;
 mod cancel;
 mod container;
@@ -155,6 +158,19 @@ pub(super) fn prepare(r: &mut Runner, step: &Step, op: &Op) -> Result<Prepared, 
         Op::Complete { call } => server::complete(r, step, call),
         Op::Fail { call, hr } => server::fail(r, step, call, *hr),
         Op::ServerTestCancel { call } => server::test_cancel(r, step, call),
+        Op::CoInitializeEx { sta } => Ok(apartment::co_initialize(step, *sta)),
+        Op::CoUninitialize => Ok(apartment::co_uninit(step)),
+        Op::Marshal { target, iface } => apartment::marshal(r, step, target, iface),
+        Op::Unmarshal { stream } => apartment::unmarshal(r, step, stream),
+        Op::Pump => Ok(apartment::pump(step)),
+        Op::Call {
+            target,
+            method,
+            args,
+        } => apartment::call(r, step, target, method, args),
+        Op::CoCancelCall { actor, seconds } => apartment::co_cancel(r, step, actor, *seconds),
+        Op::CoTestCancel => Ok(apartment::test_cancel(step)),
+        Op::CoGetCancelObject { actor } => apartment::get_cancel_object(r, step, actor),
     }
 }
 
@@ -178,6 +194,11 @@ pub(super) fn apply(
     phase: Phase,
 ) -> Result<Outcome, ScriptError> {
     let thread = reply.thread;
+    // Events of this operation carry the apartment it ran in (before it, or the one it
+    // entered); after it, the thread is where the job left it.
+    r.saw(&thread, reply.tid, reply.before.or(reply.after.clone()));
+    let after = reply.after;
+    let tid = reply.tid;
     let value = reply
         .res
         .map_err(|p| r.rt(step, format!("the operation panicked: {p}")))?;
@@ -213,5 +234,6 @@ pub(super) fn apply(
             &label,
         );
     }
+    r.saw(&thread, tid, after);
     Ok(o)
 }

@@ -1,5 +1,8 @@
 //! The server side of a hand-driven server: `Complete`, `Fail` and `ServerTestCancel` act on
-//! the oldest call of a call object waiting in its server's queue.
+//! the oldest call of a call object waiting in its server's queue. Through a proxy, the call
+//! that waits is the one the stub made on the server's own call object: `Complete C` (C a
+//! proxy's call object) or `Complete P` (P the proxy: a synchronous call) takes the oldest
+//! such call at the object.
 //!
 //! Invariants: the server holds no reference of the client's, so a released call object's
 //! call can still be completed (its late result is dropped, and drawn so); a completion is
@@ -24,10 +27,28 @@ fn take(
 ) -> Result<(usize, usize, usize, Box<dyn PendingCall>), ScriptError> {
     let obj = r.bound(step, call)?.obj;
     r.drain();
-    let (server, addr) = match &r.objs[obj].kind {
+    let (mut server, addr) = match &r.objs[obj].kind {
         ObjKind::Call { server, addr, .. } => (*server, *addr),
-        _ => return Err(r.rt(step, format!("`{call}` is not a call object"))),
+        // A proxy itself: the oldest call (a synchronous one) its stub made at the object.
+        ObjKind::Proxy { .. } => (obj, 0),
+        _ => return Err(r.rt(step, format!("`{call}` is not a call object (or a proxy)"))),
     };
+    // A proxy's call reaches the object through its stub, as a call of the stub's own server
+    // call object: the oldest such call waiting at the object is taken.
+    let via_proxy = if let ObjKind::Proxy { object } = r.objs[server].kind {
+        server = object;
+        true
+    } else {
+        false
+    };
+    let known: Vec<usize> = r
+        .objs
+        .iter()
+        .filter_map(|o| match o.kind {
+            ObjKind::Call { addr, .. } => Some(addr),
+            _ => None,
+        })
+        .collect();
     let server_name = r.objs[server].name.clone();
     let ObjKind::Server { queue, pending, .. } = &mut r.objs[server].kind else {
         return Err(r.rt(step, format!("`{call}` has no server")));
@@ -40,9 +61,10 @@ fn take(
             ),
         ));
     }
-    let pos = pending
-        .iter()
-        .position(|p| p.call().is_some_and(|(a, _)| a == addr));
+    let pos = pending.iter().position(|p| {
+        p.call()
+            .is_some_and(|(a, _)| a == addr || (via_proxy && !known.contains(&a)))
+    });
     match pos {
         Some(pos) => Ok((obj, server, pos, pending.remove(pos))),
         None => Err(r.rt(
@@ -57,7 +79,23 @@ fn take(
 fn completed(r: &mut Runner, ran: &Ran<'_>, obj: usize, wanted: bool, mut o: Outcome) -> Outcome {
     let label = format!("{}: {}", ran.arrow.label, o.got());
     ran.event(r, EventKind::Call, &ran.step.actor, &ran.arrow.to, &label);
-    if wanted {
+    let via_stub = match r.objs[obj].kind {
+        ObjKind::Proxy { .. } => true,
+        ObjKind::Call { server, .. } => matches!(r.objs[server].kind, ObjKind::Proxy { .. }),
+        _ => false,
+    };
+    if wanted && via_stub {
+        // The server call object's outer is the stub: its Signal reaches the client's call
+        // once the stub's Finish_ has run in the object's apartment.
+        let to = ran.arrow.to.clone();
+        ran.event(
+            r,
+            EventKind::Note,
+            &to,
+            &to,
+            "Signal() to the stub: its Finish_ runs in the object's apartment",
+        );
+    } else if wanted {
         let sync = r.signal_part(obj);
         ran.event(r, EventKind::Call, &ran.arrow.to, &sync, "Signal()");
     } else {

@@ -3,7 +3,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+mod apartment;
 mod compare;
+
+use apartment::Handled;
 
 #[cfg(test)]
 pub(super) use compare::COMPARED;
@@ -13,8 +16,8 @@ use super::{Action, Checked, Divergence, Observed, Seen};
 use crate::call::FinishMode;
 use crate::hresult::S_OK;
 use crate::model::{
-    co_wait_for_multiple_handles, CallModel, ContainerModel, EventClass, EventModel, MethodIndex,
-    ModelOutcome, OuterScript, INFINITE,
+    co_wait_for_multiple_handles, ApartmentModel, AptNo, CallModel, ContainerModel, EventClass,
+    EventModel, MethodIndex, ModelOutcome, OuterScript, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -43,6 +46,12 @@ enum Obj {
     /// A script-made controlling unknown and the call object it aggregates (its model holds
     /// the outer's counts).
     Outer(Option<usize>),
+    /// A marshaled interface: the object (if tracked) and its apartment.
+    Stream { object: Option<usize>, apt: AptNo },
+    /// A proxy bound to apartment `home`, to an object of apartment `obj_apt`.
+    Proxy { home: AptNo, obj_apt: AptNo },
+    /// A call object made on a proxy (its results are not followed, its apartment rules are).
+    ProxyCall { home: AptNo, obj_apt: AptNo },
     /// No longer (or never) tracked.
     Untracked,
 }
@@ -77,6 +86,8 @@ pub(crate) struct ModelCheck {
     /// The method names seen, in order: a method's model index is its position here (the
     /// model only tells methods apart).
     methods: Vec<String>,
+    /// The actors' apartments and the STAs' queues.
+    apts: ApartmentModel,
 }
 
 impl ModelCheck {
@@ -142,7 +153,18 @@ impl ModelCheck {
         if let Checked::OuterCount { outer, signals } = op {
             return self.outer_count(outer, *signals, seen);
         }
-        let Some(outcome) = self.apply(bind, op, seen) else {
+        match self.apartment_step(bind, op, seen) {
+            None => {}
+            Some(Handled::Unchecked) => return Ok(()),
+            Some(Handled::Checked(r)) => return r,
+            Some(Handled::Outcome(o)) => {
+                let expected = self.expected(op, &o);
+                return compare(seen.line, seen.text, &expected, &seen.seen);
+            }
+        }
+        let outcome = self.apply(bind, op, seen);
+        self.sta_wait_done(op, outcome.as_ref(), seen.actor);
+        let Some(outcome) = outcome else {
             return Ok(());
         };
         let outcome = match (outcome, op) {
@@ -170,11 +192,28 @@ impl ModelCheck {
             Checked::Cancel { call, .. } => self.obj(call),
             _ => None,
         };
+        if let Some(h) = self.apartment_step(None, &op, seen) {
+            // A started apartment operation (a synchronous call): the model's answer, if it
+            // has one, is compared at its join.
+            let answer = match h {
+                Handled::Outcome(o) => Answer::Returned(o),
+                Handled::Unchecked | Handled::Checked(_) => Answer::Unchecked,
+            };
+            self.pending.push(Pending {
+                actor: seen.actor.to_string(),
+                text: seen.text.trim_start_matches("start ").to_string(),
+                op,
+                obj: None,
+                answer,
+            });
+            return Ok(());
+        }
         let answer = match self.apply(None, &op, seen) {
             None => Answer::Unchecked,
             Some(ModelOutcome::Blocks | ModelOutcome::CancelInFlight) => Answer::Waiting,
             Some(o) => Answer::Returned(o),
         };
+        self.sta_wait_started(&op, &answer, seen.actor);
         let text = seen.text.trim_start_matches("start ").to_string();
         if let Seen::Started { blocked } = seen.seen {
             let model_blocks = answer == Answer::Waiting;
@@ -212,6 +251,7 @@ impl ModelCheck {
             return Ok(());
         };
         let mut p = self.pending.remove(i);
+        self.apts.wait_returned(seen.actor);
         if p.answer == Answer::Waiting {
             // A finite Cancel still in flight: its window expired.
             if let (Checked::Cancel { seconds, .. }, Some(obj)) = (&p.op, p.obj) {
@@ -263,6 +303,10 @@ impl ModelCheck {
                 Some(ModelOutcome::Blocks) => Answer::Waiting,
                 Some(o) => Answer::Returned(o),
             };
+            if self.pending[i].answer != Answer::Waiting {
+                let actor = self.pending[i].actor.clone();
+                self.apts.wait_returned(&actor);
+            }
         }
     }
 
@@ -545,6 +589,14 @@ impl ModelCheck {
                 }
                 Some(o)
             }
+            // The apartment operations (`apartment_step`) never reach here.
+            Checked::CoInitializeEx { .. }
+            | Checked::CoUninitialize
+            | Checked::Marshal { .. }
+            | Checked::Unmarshal { .. }
+            | Checked::Pump
+            | Checked::SyncCall { .. }
+            | Checked::CoTestCancel => None,
             Checked::ServerTestCancel { call } => {
                 let c = self.call_mut(call)?;
                 // Only the current call's flag is the model's.

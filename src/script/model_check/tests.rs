@@ -4,7 +4,8 @@
 use super::replay::COMPARED;
 use super::*;
 use crate::hresult::{
-    E_FAIL, E_INVALIDARG, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_E_NO_SYNC, RPC_E_TIMEOUT,
+    CO_E_NOTINITIALIZED, E_FAIL, E_INVALIDARG, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE,
+    RPC_E_CHANGED_MODE, RPC_E_DISCONNECTED, RPC_E_NO_SYNC, RPC_E_TIMEOUT, RPC_E_WRONG_THREAD,
     RPC_S_CALLPENDING, S_FALSE, S_OK,
 };
 use crate::script::{run_source, RunOptions};
@@ -36,7 +37,8 @@ fn replay(script: &str, results: &[Res]) -> Result<(), Divergence> {
     let mut results = results.iter();
     for step in &steps {
         let creates = matches!(&step.kind, StepKind::Do { op, .. } if op.creates()
-            && !matches!(op, parse::Op::QueryInterface { .. } | parse::Op::CreateCall { .. }));
+            && !matches!(op, parse::Op::QueryInterface { .. } | parse::Op::CreateCall { .. }
+                | parse::Op::Marshal { .. } | parse::Op::Unmarshal { .. }));
         let empty: Vec<Value> = Vec::new();
         let (seen, count);
         if creates || matches!(step.kind, StepKind::Say(_)) {
@@ -53,7 +55,9 @@ fn replay(script: &str, results: &[Res]) -> Result<(), Divergence> {
                     count = matches!(
                         &step.kind,
                         StepKind::Do {
-                            op: parse::Op::Release { .. } | parse::Op::OuterCount { .. },
+                            op: parse::Op::Release { .. }
+                                | parse::Op::OuterCount { .. }
+                                | parse::Op::Pump,
                             ..
                         }
                     )
@@ -87,6 +91,132 @@ fn failure(script: &str, results: &[Res]) -> String {
     replay(script, results)
         .expect_err("the check must report the divergence")
         .to_string()
+}
+
+/// A proxy's call object made in the MTA to an STA's hand-driven server.
+const PROXY: &str = "server = SimpleStream \"hi\"\n\
+                     sta: CoInitializeEx STA\n\
+                     sta: s = Marshal server ISimpleStream\n\
+                     client: CoInitializeEx MTA\n\
+                     client: p = Unmarshal s\n\
+                     client: f = QueryInterface p ICallFactory\n\
+                     client: c = CreateCall f AsyncISimpleStream\n";
+
+/// The results of `PROXY`'s statements, all S_OK.
+fn proxy_ok() -> Vec<Res> {
+    vec![r(S_OK, &[]); 6]
+}
+
+/// `n` as `Pump` prints it (a count).
+fn count(n: u32) -> Res {
+    r(HRESULT::from_u32(n), &[])
+}
+
+#[test]
+fn co_initialize_ex_s_results_are_the_model_s() {
+    let script = "a: CoInitializeEx STA\na: CoInitializeEx STA\na: CoInitializeEx MTA\n\
+                  a: CoUninitialize\na: CoUninitialize\na: CoInitializeEx MTA\n";
+    let ok = [
+        r(S_OK, &[]),
+        r(S_FALSE, &[]),
+        r(RPC_E_CHANGED_MODE, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+    ];
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.to_vec();
+    wrong[2] = r(S_FALSE, &[]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 3:") && msg.contains("RPC_E_CHANGED_MODE"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn marshaling_without_an_apartment_must_be_co_e_notinitialized() {
+    let script = "server = SimpleStream \"hi\"\nnobody: s = Marshal server ISimpleStream\n";
+    assert_eq!(replay(script, &[r(CO_E_NOTINITIALIZED, &[])]), Ok(()));
+    let msg = failure(script, &[r(S_OK, &[])]);
+    assert!(msg.contains("CO_E_NOTINITIALIZED"), "{msg}");
+}
+
+#[test]
+fn a_proxy_used_from_another_apartment_must_be_rpc_e_wrong_thread() {
+    let script = format!("{PROXY}sta: Begin_Read c 1\nclient: Begin_Read c 1\n");
+    let mut ok = proxy_ok();
+    ok.extend([r(RPC_E_WRONG_THREAD, &[]), r(S_OK, &[])]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+    let mut wrong = proxy_ok();
+    wrong.extend([r(S_OK, &[]), r(S_OK, &[])]);
+    let msg = failure(&script, &wrong);
+    assert!(
+        msg.starts_with("line 8:") && msg.contains("the model says RPC_E_WRONG_THREAD"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_pump_dispatches_what_was_queued_for_its_sta() {
+    // The call, then the server's Signal carried back from another thread.
+    let script = format!(
+        "{PROXY}client: Begin_Read c 1\nsta: Pump\nserver: Complete c\nsta: Pump\nsta: Pump\n"
+    );
+    let mut ok = proxy_ok();
+    ok.extend([
+        r(S_OK, &[]),
+        count(1),
+        r(S_OK, &[text("h")]),
+        count(1),
+        count(0),
+    ]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+    let mut wrong = proxy_ok();
+    wrong.extend([r(S_OK, &[]), count(0)]);
+    let msg = failure(
+        &format!("{PROXY}client: Begin_Read c 1\nsta: Pump\n"),
+        &wrong,
+    );
+    assert!(
+        msg.contains("the implementation dispatched 0, the model says 1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_wait_on_a_signaled_handle_dispatches_nothing_and_a_blocking_one_everything() {
+    let script = format!(
+        "{PROXY}e = ManualResetEvent\nSignal e\nclient: Begin_Read c 1\nsta: Wait e INFINITE\n\
+         sta: Pump\nReset e\nclient: c2 = CreateCall f AsyncISimpleStream\nclient: Begin_Read c2 1\n\
+         sta: start Wait e INFINITE\nSignal e\nsta: join\nsta: Pump\n"
+    );
+    let mut ok = proxy_ok();
+    ok.extend([
+        r(S_OK, &[]), // Signal
+        r(S_OK, &[]), // Begin_
+        r(S_OK, &[]), // Wait: signaled, nothing dispatched
+        count(1),     // Pump
+        r(S_OK, &[]), // Reset
+        r(S_OK, &[]), // CreateCall
+        r(S_OK, &[]), // Begin_: queued
+        Err(true),    // start Wait: blocks, dispatches
+        r(S_OK, &[]), // Signal
+        r(S_OK, &[]), // join
+        count(0),     // Pump: nothing left
+    ]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+}
+
+#[test]
+fn an_ended_sta_disconnects_its_proxies() {
+    let script = format!("{PROXY}sta: CoUninitialize\nclient: Begin_Read c 1\n");
+    let mut ok = proxy_ok();
+    ok.extend([r(S_OK, &[]), r(RPC_E_DISCONNECTED, &[])]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+    let mut wrong = proxy_ok();
+    wrong.extend([r(S_OK, &[]), r(S_OK, &[])]);
+    assert!(failure(&script, &wrong).contains("RPC_E_DISCONNECTED"));
 }
 
 #[test]

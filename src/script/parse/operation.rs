@@ -14,7 +14,8 @@ const OPS: &str = "SimpleStream, SimpleStreamSyncOnly, Manual, Pool, ManualReset
 SynchronizeContainer, CoCreateInstance, Outer, QueryInterface, AddRef, Release, CreateCall, \
 Begin_<Method>, Finish_<Method>, Wait, Signal, Reset, GetHandle, Signals, Resets, Cancel, \
 TestCancel, CoEnableCallCancellation, CoDisableCallCancellation, AddSynchronize, WaitMultiple, \
-CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel";
+CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel, CoInitializeEx, CoUninitialize, \
+Marshal, Unmarshal, Pump, Call, CoCancelCall, CoTestCancel, CoGetCancelObject";
 
 /// The system classes by name, for `CoCreateInstance`.
 const CLASSES: [(&str, crate::guid::CLSID); 3] = [
@@ -388,6 +389,54 @@ pub(super) fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result
         }
         "ServerTestCancel" => Op::ServerTestCancel {
             call: a.var("the call object variable")?,
+        },
+        "CoInitializeEx" => match a.word("`STA` or `MTA`")? {
+            "STA" | "COINIT_APARTMENTTHREADED" => Op::CoInitializeEx { sta: true },
+            "MTA" | "COINIT_MULTITHREADED" => Op::CoInitializeEx { sta: false },
+            _ => {
+                a.pos -= 1;
+                return Err(a.err("`STA` or `MTA`"));
+            }
+        },
+        "CoUninitialize" => Op::CoUninitialize,
+        "Marshal" => {
+            let target = a.var("the variable of the object to marshal")?;
+            let iface = a.iface("the interface to marshal")?;
+            if registry.iface_of_sync(&iface.iid).is_none() {
+                a.pos -= 1;
+                let names = registry.marshalable_names().join(", ");
+                return Err(a.err(&format!("a registered interface ({names})")));
+            }
+            Op::Marshal { target, iface }
+        }
+        "Unmarshal" => Op::Unmarshal {
+            stream: a.var("the stream variable (bound by `Marshal`)")?,
+        },
+        "Pump" => Op::Pump,
+        "Call" => {
+            let target = a.var("the object or proxy variable")?;
+            let method = a.word("a method name, such as Read")?.to_string();
+            if registry.ifaces_with(&method).is_none() {
+                a.pos -= 1;
+                return Err(a.err("a method of a registered interface, such as Read"));
+            }
+            Op::Call {
+                target,
+                method,
+                args: a.values("the in-parameters")?,
+            }
+        }
+        "CoCancelCall" => {
+            let actor = a.var("the actor whose call is cancelled")?;
+            let seconds = a.num(
+                "the seconds to wait for the server, or INFINITE",
+                Some(RPC_C_CANCEL_INFINITE_TIMEOUT),
+            )?;
+            Op::CoCancelCall { actor, seconds }
+        }
+        "CoTestCancel" => Op::CoTestCancel,
+        "CoGetCancelObject" => Op::CoGetCancelObject {
+            actor: a.var("the actor whose call's cancel object is asked for")?,
         },
         "Manual" | "Pool" => {
             let server = a.word("a registered server's name")?;
