@@ -188,8 +188,9 @@ impl<M: AsyncInterface> ServerCall<M> {
     }
 
     /// The server's `TestCancel` for this call as a function that outlives the token: the
-    /// call context a stub installs while a server's method runs (`CoTestCancel`).
-    pub(crate) fn test_cancel_fn(&self) -> impl Fn() -> HRESULT + Send + Sync + 'static {
+    /// call context a stub installs while a server's method runs (`CoTestCancel`), and what
+    /// `comasync-windows` installs for `CoGetCallContext`.
+    pub fn test_cancel_fn(&self) -> impl Fn() -> HRESULT + Send + Sync + 'static {
         let call = self.call.clone();
         let generation = self.generation;
         move || match call.upgrade() {
@@ -306,11 +307,9 @@ impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
 /// Runs a server's method for `call` on this thread and completes the call with its result;
 /// a panic completes it with `RPC_E_SERVERFAULT`. While it runs, the thread reads as serving
 /// the call object (a blocking `Finish_` or windowed `Cancel` on it from inside the method
-/// returns instead of waiting for itself).
-pub(crate) fn serve<M: AsyncInterface>(
-    call: ServerCall<M>,
-    method: impl FnOnce() -> (HRESULT, M::Out),
-) {
+/// returns instead of waiting for itself). What [`SyncMethodHandler`] does with each call; a
+/// handler of your own that runs methods on its own threads (`comasync-windows`) calls it too.
+pub fn serve<M: AsyncInterface>(call: ServerCall<M>, method: impl FnOnce() -> (HRESULT, M::Out)) {
     let result = {
         let _serving = on_thread::Mark::serving(call.object_addr());
         catch_unwind(AssertUnwindSafe(method))

@@ -30,7 +30,9 @@ pub use cancel::{
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 pub use factory::{create_call, create_call_as, create_call_for, ICallFactory, StdCallFactory};
-pub use handler::{CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler};
+pub use handler::{
+    serve, CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler,
+};
 pub use host::ServerCallHost;
 pub use interface::AsyncInterface;
 pub use object::CallObject;
