@@ -200,6 +200,9 @@ pub(crate) enum Checked {
     SyncCall { target: String },
     /// `CoTestCancel` on the actor's thread (never inside a server method in a script).
     CoTestCancel,
+    /// A security operation (`SetIdentity`, `WhoAmI`, blankets, access policies, the call
+    /// context): replayed on the [`SecurityModel`](crate::model::SecurityModel).
+    Security(parse::SecurityOp),
 }
 
 /// What a statement does with its operation.
@@ -391,6 +394,7 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         // Another thread's synchronous call: what it finds depends on that call's progress
         // through the object's apartment, which the model does not follow.
         P::CoCancelCall { .. } | P::CoGetCancelObject { .. } => return None,
+        P::Security(sec) => Checked::Security(sec.clone()),
     })
 }
 

@@ -26,8 +26,8 @@ mod operation;
 
 use super::lex::{is_ident, number, tokenize, Tok};
 pub use super::op::{
-    hr_name, Expect, Iface, Op, Property, Quantifier, ServerKind, Step, StepKind, SyntaxError,
-    DEFAULT_ACTOR,
+    hr_name, level_name, Expect, Iface, Op, Property, Quantifier, SecurityOp, ServerKind, Step,
+    StepKind, SyntaxError, AUTHN_LEVELS, DEFAULT_ACTOR, IMP_LEVELS,
 };
 use super::registry::{ErasedInterface, Registry};
 use super::value::Value;

@@ -404,7 +404,8 @@ impl World {
             | Checked::Unmarshal { .. }
             | Checked::Pump
             | Checked::SyncCall { .. }
-            | Checked::CoTestCancel => Run::Done(written()),
+            | Checked::CoTestCancel
+            | Checked::Security(_) => Run::Done(written()),
             Checked::ServerTestCancel { call } => {
                 let k = self.obj(p, call).expect("bound");
                 let Some(c) = self.call_mut(k) else {

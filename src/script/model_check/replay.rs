@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 mod apartment;
 mod compare;
+mod security;
 
 use apartment::Handled;
 
@@ -17,7 +18,7 @@ use crate::call::FinishMode;
 use crate::hresult::S_OK;
 use crate::model::{
     co_wait_for_multiple_handles, ApartmentModel, AptNo, CallModel, ContainerModel, EventClass,
-    EventModel, MethodIndex, ModelOutcome, OuterScript, INFINITE,
+    EventModel, MethodIndex, ModelOutcome, OuterScript, SecurityModel, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -88,6 +89,10 @@ pub(crate) struct ModelCheck {
     methods: Vec<String>,
     /// The actors' apartments and the STAs' queues.
     apts: ApartmentModel,
+    /// Identities, blankets, access policies.
+    sec: SecurityModel,
+    /// The object (model number) each proxy and proxy's call object reaches.
+    reaches: HashMap<usize, usize>,
 }
 
 impl ModelCheck {
@@ -153,7 +158,11 @@ impl ModelCheck {
         if let Checked::OuterCount { outer, signals } = op {
             return self.outer_count(outer, *signals, seen);
         }
-        match self.apartment_step(bind, op, seen) {
+        let handled = match self.security_step(bind, op, seen) {
+            None => self.apartment_step(bind, op, seen),
+            h => h,
+        };
+        match handled {
             None => {}
             Some(Handled::Unchecked) => return Ok(()),
             Some(Handled::Checked(r)) => return r,
@@ -596,7 +605,8 @@ impl ModelCheck {
             | Checked::Unmarshal { .. }
             | Checked::Pump
             | Checked::SyncCall { .. }
-            | Checked::CoTestCancel => None,
+            | Checked::CoTestCancel
+            | Checked::Security(_) => None,
             Checked::ServerTestCancel { call } => {
                 let c = self.call_mut(call)?;
                 // Only the current call's flag is the model's.

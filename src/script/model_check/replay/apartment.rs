@@ -32,7 +32,7 @@ fn waits(op: &Checked) -> bool {
 
 impl ModelCheck {
     /// The model object `var` names, if it is a proxy: (home, the object's apartment).
-    fn proxy_of(&self, var: &str) -> Option<(usize, usize)> {
+    pub(super) fn proxy_of(&self, var: &str) -> Option<(usize, usize)> {
         match self.obj(var).map(|k| &self.objs[k]) {
             Some(Obj::Proxy { home, obj_apt, .. }) | Some(Obj::ProxyCall { home, obj_apt }) => {
                 Some((*home, *obj_apt))
@@ -95,6 +95,7 @@ impl ModelCheck {
                         if ok {
                             let proxy = Obj::Proxy { home, obj_apt: apt };
                             self.new_obj(bind, proxy);
+                            self.sec_proxy(self.objs.len() - 1, None, object);
                         }
                         returns(S_OK)
                     }
@@ -124,6 +125,9 @@ impl ModelCheck {
                 if hr != S_OK {
                     return Some(returns(hr));
                 }
+                if let Some(hr) = self.denied(actor, target) {
+                    return Some(returns(hr));
+                }
                 self.apts.post(obj_apt, actor);
                 // It waits for the reply; an STA's thread dispatches meanwhile.
                 self.apts.wait(actor, None);
@@ -135,8 +139,13 @@ impl ModelCheck {
                 if hr != S_OK {
                     return Some(returns(hr));
                 }
+                if let Some(hr) = self.denied(actor, factory) {
+                    return Some(returns(hr));
+                }
                 if ok {
+                    let proxy = self.obj(factory);
                     self.new_obj(bind, Obj::ProxyCall { home, obj_apt });
+                    self.sec_proxy(self.objs.len() - 1, proxy, None);
                 }
                 Handled::Unchecked
             }
@@ -149,6 +158,9 @@ impl ModelCheck {
                 }
                 let hr = self.apts.use_proxy(actor, home, obj_apt);
                 if hr != S_OK {
+                    return Some(returns(hr));
+                }
+                if let Some(hr) = self.denied(actor, call) {
                     return Some(returns(hr));
                 }
                 if ok {

@@ -1,0 +1,366 @@
+//! [`SecurityModel`]: the security of a script's calls, as far as the scenario check needs
+//! it — each thread's identity, each proxy's and call object's blanket, each object's access
+//! policy — and the rules that give `WhoAmI`, `QueryBlanket`, `SetBlanket`'s `E_INVALIDARG`,
+//! `E_ACCESSDENIED` and `RPC_E_CALL_COMPLETE` (`docs/security.md`).
+//!
+//! The rules: every thread starts as `SYSTEM`; outside server code a thread runs as its own
+//! identity. A new proxy's blanket is `CONNECT`/`IDENTIFY`; `SetBlanket` changes it for the
+//! proxy's later calls and call objects (`DEFAULT` levels resolve to `CONNECT` and
+//! `IDENTIFY`; `pAuthInfo` with cloaking is `E_INVALIDARG`); a call object starts from its
+//! proxy's blanket and keeps its own; `CopyProxy` copies the blanket. A call carries as its
+//! client `pAuthInfo` if given, with static cloaking the identity the caller had when the
+//! blanket was set, else the caller's own identity; at `NONE` or `ANONYMOUS` no client. An
+//! object with an access policy refuses a call below its least level, or whose client is not
+//! named (by name or group) unless the policy names `Everyone`. A thread outside any call has
+//! no call context.
+//!
+//! Keys are the check's own object numbers (any `usize` the caller chooses).
+//!
+//! Invariants: a key has at most one blanket; a blanket's levels are resolved (never
+//! `DEFAULT`).
+
+use std::collections::HashMap;
+
+use crate::hresult::{E_ACCESSDENIED, E_INVALIDARG, HRESULT, RPC_E_CALL_COMPLETE, S_OK};
+use crate::security::{
+    EOAC_STATIC_CLOAKING, EVERYONE, RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_AUTHN_LEVEL_DEFAULT,
+    RPC_C_AUTHN_LEVEL_NONE, RPC_C_IMP_LEVEL_ANONYMOUS, RPC_C_IMP_LEVEL_DEFAULT,
+    RPC_C_IMP_LEVEL_IDENTIFY,
+};
+
+/// A principal: a name and its groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    /// The name.
+    pub name: String,
+    /// The groups.
+    pub groups: Vec<String>,
+}
+
+impl Who {
+    fn named(name: &str) -> Who {
+        Who {
+            name: name.to_string(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// A proxy's or call object's blanket, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelBlanket {
+    /// `RPC_C_AUTHN_LEVEL_*`.
+    pub authn_level: u32,
+    /// `RPC_C_IMP_LEVEL_*`.
+    pub imp_level: u32,
+    /// `pAuthInfo`'s principal name.
+    pub auth_info: Option<String>,
+    /// With static cloaking: the identity the caller had when the blanket was set.
+    pub cloaked: Option<Who>,
+}
+
+impl Default for ModelBlanket {
+    fn default() -> Self {
+        ModelBlanket {
+            authn_level: RPC_C_AUTHN_LEVEL_CONNECT,
+            imp_level: RPC_C_IMP_LEVEL_IDENTIFY,
+            auth_info: None,
+            cloaked: None,
+        }
+    }
+}
+
+/// Who may call an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Policy {
+    allowed: Vec<String>,
+    min_level: u32,
+}
+
+/// The security state of a script (see the [module docs](self)).
+#[derive(Clone, Debug, Default)]
+pub struct SecurityModel {
+    identities: HashMap<String, Who>,
+    blankets: HashMap<usize, ModelBlanket>,
+    policies: HashMap<usize, Policy>,
+}
+
+impl SecurityModel {
+    /// A model with every thread `SYSTEM` and no proxies.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `SetIdentity`: `actor`'s thread's process identity.
+    pub fn set_identity(&mut self, actor: &str, name: &str, groups: &[String]) {
+        let who = Who {
+            name: name.to_string(),
+            groups: groups.to_vec(),
+        };
+        self.identities.insert(actor.to_string(), who);
+    }
+
+    /// The identity `actor`'s thread runs as outside server code.
+    pub fn identity(&self, actor: &str) -> Who {
+        self.identities
+            .get(actor)
+            .cloned()
+            .unwrap_or_else(|| Who::named(crate::security::DEFAULT_PROCESS_IDENTITY))
+    }
+
+    /// `WhoAmI` outside server code: the thread's own identity's name.
+    pub fn who_am_i(&self, actor: &str) -> String {
+        self.identity(actor).name
+    }
+
+    /// A new proxy `key` (`Unmarshal` in another apartment): the default blanket.
+    pub fn new_proxy(&mut self, key: usize) {
+        self.blankets.insert(key, ModelBlanket::default());
+    }
+
+    /// A proxy or call object `to` made from `from` (`CopyProxy`, `CreateCall` on a proxy):
+    /// a copy of `from`'s blanket. `false` if `from` has none (not a proxy).
+    pub fn copy(&mut self, from: usize, to: usize) -> bool {
+        match self.blankets.get(&from).cloned() {
+            Some(b) => {
+                self.blankets.insert(to, b);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` has a blanket (a proxy, or a proxy's call object).
+    pub fn has_blanket(&self, key: usize) -> bool {
+        self.blankets.contains_key(&key)
+    }
+
+    /// `SetBlanket` by `actor` on `key`: `S_OK`, `E_INVALIDARG` (`pAuthInfo` with cloaking),
+    /// or `None` if `key` is not followed.
+    pub fn set_blanket(
+        &mut self,
+        actor: &str,
+        key: usize,
+        authn_level: u32,
+        imp_level: u32,
+        auth_info: Option<&str>,
+        capabilities: u32,
+    ) -> Option<HRESULT> {
+        if !self.blankets.contains_key(&key) {
+            return None;
+        }
+        if capabilities != 0 && auth_info.is_some() {
+            return Some(E_INVALIDARG);
+        }
+        let b = ModelBlanket {
+            authn_level: if authn_level == RPC_C_AUTHN_LEVEL_DEFAULT {
+                RPC_C_AUTHN_LEVEL_CONNECT
+            } else {
+                authn_level
+            },
+            imp_level: if imp_level == RPC_C_IMP_LEVEL_DEFAULT {
+                RPC_C_IMP_LEVEL_IDENTIFY
+            } else {
+                imp_level
+            },
+            auth_info: auth_info.map(str::to_string),
+            cloaked: (capabilities & EOAC_STATIC_CLOAKING != 0).then(|| self.identity(actor)),
+        };
+        self.blankets.insert(key, b);
+        Some(S_OK)
+    }
+
+    /// `QueryBlanket` of `key`: its levels, if followed.
+    pub fn query_blanket(&self, key: usize) -> Option<(u32, u32)> {
+        self.blankets
+            .get(&key)
+            .map(|b| (b.authn_level, b.imp_level))
+    }
+
+    /// `AccessPolicy` on object `object`.
+    pub fn set_policy(&mut self, object: usize, allowed: &[String], min_level: u32) {
+        let p = Policy {
+            allowed: allowed.to_vec(),
+            min_level,
+        };
+        self.policies.insert(object, p);
+    }
+
+    /// The client a call through `key` by `actor` carries (`None`: none the server can
+    /// know).
+    pub fn client(&self, actor: &str, key: usize) -> Option<Who> {
+        let b = self.blankets.get(&key).cloned().unwrap_or_default();
+        if b.authn_level == RPC_C_AUTHN_LEVEL_NONE || b.imp_level == RPC_C_IMP_LEVEL_ANONYMOUS {
+            return None;
+        }
+        if let Some(name) = &b.auth_info {
+            return Some(Who::named(name));
+        }
+        Some(b.cloaked.unwrap_or_else(|| self.identity(actor)))
+    }
+
+    /// The access check of a call (a synchronous call, `Begin_`, `CreateCall`) by `actor`
+    /// through `key` to `object`: `S_OK` or `E_ACCESSDENIED`.
+    pub fn access(&self, actor: &str, key: usize, object: usize) -> HRESULT {
+        let Some(policy) = self.policies.get(&object) else {
+            return S_OK;
+        };
+        let level = self
+            .blankets
+            .get(&key)
+            .map_or(RPC_C_AUTHN_LEVEL_CONNECT, |b| b.authn_level);
+        if level < policy.min_level {
+            return E_ACCESSDENIED;
+        }
+        if policy.allowed.iter().any(|a| a == EVERYONE) {
+            return S_OK;
+        }
+        let let_in = self.client(actor, key).is_some_and(|c| {
+            policy
+                .allowed
+                .iter()
+                .any(|a| *a == c.name || c.groups.contains(a))
+        });
+        if let_in {
+            S_OK
+        } else {
+            E_ACCESSDENIED
+        }
+    }
+
+    /// `CoGetCallContext`, `CoImpersonateClient`, `CoRevertToSelf` on a thread outside any
+    /// call: `RPC_E_CALL_COMPLETE` (D10).
+    pub fn call_context_outside_a_call(&self) -> HRESULT {
+        RPC_E_CALL_COMPLETE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::{RPC_C_AUTHN_LEVEL_PKT_PRIVACY, RPC_C_IMP_LEVEL_IMPERSONATE};
+
+    #[test]
+    fn a_thread_starts_as_system_and_set_identity_changes_it() {
+        let mut m = SecurityModel::new();
+        assert_eq!(m.who_am_i("client"), "SYSTEM");
+        m.set_identity("client", "alice", &["staff".into()]);
+        assert_eq!(m.who_am_i("client"), "alice");
+        assert_eq!(m.who_am_i("server"), "SYSTEM");
+    }
+
+    #[test]
+    fn a_new_proxy_is_connect_identify_and_default_levels_resolve() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        assert_eq!(
+            m.query_blanket(1),
+            Some((RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_IDENTIFY))
+        );
+        let hr = m.set_blanket(
+            "c",
+            1,
+            RPC_C_AUTHN_LEVEL_DEFAULT,
+            RPC_C_IMP_LEVEL_DEFAULT,
+            None,
+            0,
+        );
+        assert_eq!(hr, Some(S_OK));
+        assert_eq!(
+            m.query_blanket(1),
+            Some((RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_IDENTIFY))
+        );
+        assert_eq!(m.set_blanket("c", 2, 2, 2, None, 0), None);
+    }
+
+    #[test]
+    fn auth_info_with_cloaking_is_invalidarg() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        let hr = m.set_blanket("c", 1, 2, 3, Some("bob"), EOAC_STATIC_CLOAKING);
+        assert_eq!(hr, Some(E_INVALIDARG));
+    }
+
+    #[test]
+    fn a_copy_keeps_its_own_blanket() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        assert!(m.copy(1, 2));
+        m.set_blanket(
+            "c",
+            2,
+            RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+            RPC_C_IMP_LEVEL_IMPERSONATE,
+            None,
+            0,
+        );
+        assert_eq!(
+            m.query_blanket(1),
+            Some((RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_IMP_LEVEL_IDENTIFY))
+        );
+        assert_eq!(
+            m.query_blanket(2),
+            Some((RPC_C_AUTHN_LEVEL_PKT_PRIVACY, RPC_C_IMP_LEVEL_IMPERSONATE))
+        );
+        assert!(!m.copy(7, 8));
+    }
+
+    #[test]
+    fn access_lets_in_names_and_groups_and_refuses_others_and_low_levels() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        m.set_policy(
+            9,
+            &["alice".into(), "staff".into()],
+            RPC_C_AUTHN_LEVEL_CONNECT,
+        );
+        m.set_identity("a", "alice", &[]);
+        m.set_identity("b", "bob", &["staff".into()]);
+        m.set_identity("e", "eve", &[]);
+        assert_eq!(m.access("a", 1, 9), S_OK);
+        assert_eq!(m.access("b", 1, 9), S_OK);
+        assert_eq!(m.access("e", 1, 9), E_ACCESSDENIED);
+        assert_eq!(m.access("e", 1, 10), S_OK); // no policy
+        m.set_blanket(
+            "a",
+            1,
+            RPC_C_AUTHN_LEVEL_NONE,
+            RPC_C_IMP_LEVEL_IDENTIFY,
+            None,
+            0,
+        );
+        assert_eq!(m.access("a", 1, 9), E_ACCESSDENIED);
+    }
+
+    #[test]
+    fn an_unknown_client_is_let_in_by_everyone_only() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        m.set_identity("a", "alice", &[]);
+        m.set_blanket("a", 1, 2, RPC_C_IMP_LEVEL_ANONYMOUS, None, 0);
+        m.set_policy(9, &["alice".into()], RPC_C_AUTHN_LEVEL_NONE);
+        assert_eq!(m.access("a", 1, 9), E_ACCESSDENIED);
+        m.set_policy(9, &[EVERYONE.into()], RPC_C_AUTHN_LEVEL_NONE);
+        assert_eq!(m.access("a", 1, 9), S_OK);
+    }
+
+    #[test]
+    fn auth_info_and_static_cloaking_choose_the_client() {
+        let mut m = SecurityModel::new();
+        m.new_proxy(1);
+        m.set_identity("a", "alice", &[]);
+        m.set_blanket("a", 1, 2, 3, Some("bob"), 0);
+        assert_eq!(m.client("a", 1).map(|w| w.name), Some("bob".into()));
+        m.set_blanket("a", 1, 2, 3, None, EOAC_STATIC_CLOAKING);
+        m.set_identity("a", "carol", &[]);
+        assert_eq!(m.client("a", 1).map(|w| w.name), Some("alice".into()));
+    }
+
+    #[test]
+    fn outside_a_call_there_is_no_call_context() {
+        assert_eq!(
+            SecurityModel::new().call_context_outside_a_call(),
+            RPC_E_CALL_COMPLETE
+        );
+    }
+}
