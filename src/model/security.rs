@@ -12,7 +12,11 @@
 //! blanket was set, else the caller's own identity; at `NONE` or `ANONYMOUS` no client. An
 //! object with an access policy refuses a call below its least level, or whose client is not
 //! named (by name or group) unless the policy names `Everyone`. A thread outside any call has
-//! no call context.
+//! no call context. Server code runs as the identity of the thread that marshaled its object;
+//! `ImpersonateClient` fails at `NONE` (`RPC_E_UNSECURE_CALL`), else makes the thread run as
+//! the client at `IMPERSONATE`/`DELEGATE`, as `ANONYMOUS LOGON` at `ANONYMOUS`, and leaves it
+//! the server at `IDENTIFY`; one `RevertToSelf` ends it; the call's end ends it
+//! ([`SecurityModel::serve`]).
 //!
 //! Keys are the check's own object numbers (any `usize` the caller chooses).
 //!
@@ -21,11 +25,13 @@
 
 use std::collections::HashMap;
 
-use crate::hresult::{E_ACCESSDENIED, E_INVALIDARG, HRESULT, RPC_E_CALL_COMPLETE, S_OK};
+use crate::hresult::{
+    E_ACCESSDENIED, E_INVALIDARG, HRESULT, RPC_E_CALL_COMPLETE, RPC_E_UNSECURE_CALL, S_OK,
+};
 use crate::security::{
-    EOAC_STATIC_CLOAKING, EVERYONE, RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_AUTHN_LEVEL_DEFAULT,
-    RPC_C_AUTHN_LEVEL_NONE, RPC_C_IMP_LEVEL_ANONYMOUS, RPC_C_IMP_LEVEL_DEFAULT,
-    RPC_C_IMP_LEVEL_IDENTIFY,
+    ANONYMOUS_LOGON, EOAC_STATIC_CLOAKING, EVERYONE, RPC_C_AUTHN_LEVEL_CONNECT,
+    RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_AUTHN_LEVEL_NONE, RPC_C_IMP_LEVEL_ANONYMOUS,
+    RPC_C_IMP_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IDENTIFY,
 };
 
 /// A principal: a name and its groups.
@@ -83,6 +89,8 @@ pub struct SecurityModel {
     identities: HashMap<String, Who>,
     blankets: HashMap<usize, ModelBlanket>,
     policies: HashMap<usize, Policy>,
+    /// Each marshaled object's server identity.
+    servers: HashMap<usize, Who>,
 }
 
 impl SecurityModel {
@@ -228,6 +236,50 @@ impl SecurityModel {
         }
     }
 
+    /// `Marshal` of `object` by `actor`: the object's server code runs as `actor`'s identity
+    /// now (the server's identity).
+    pub fn marshaled(&mut self, object: usize, actor: &str) {
+        let who = self.identity(actor);
+        self.servers.insert(object, who);
+    }
+
+    /// What `Who`'s `Run(steps)` observes when `actor` calls it through `key` (a synchronous
+    /// call through a proxy): each step's observation, space-separated, as `crate::script`'s
+    /// `Who` server gives it. `None` if the object's server identity is not known.
+    pub fn serve(&self, actor: &str, key: usize, object: usize, steps: &str) -> Option<String> {
+        let server = self.servers.get(&object)?.name.clone();
+        let b = self.blankets.get(&key).cloned().unwrap_or_default();
+        let client = self.client(actor, key);
+        let mut impersonating = false;
+        let seen: Vec<String> = steps
+            .split_whitespace()
+            .map(|word| match word {
+                "whoami" if impersonating => match b.imp_level {
+                    RPC_C_IMP_LEVEL_ANONYMOUS => ANONYMOUS_LOGON.to_string(),
+                    RPC_C_IMP_LEVEL_IDENTIFY => server.clone(),
+                    _ => client.as_ref().map_or(server.clone(), |c| c.name.clone()),
+                },
+                "whoami" => server.clone(),
+                "impersonate" if b.authn_level == RPC_C_AUTHN_LEVEL_NONE => {
+                    RPC_E_UNSECURE_CALL.name_or_hex()
+                }
+                "impersonate" => {
+                    impersonating = true;
+                    S_OK.name_or_hex()
+                }
+                "revert" => {
+                    impersonating = false;
+                    S_OK.name_or_hex()
+                }
+                "context" => S_OK.name_or_hex(),
+                "impersonating" => impersonating.to_string(),
+                "client" => client.as_ref().map_or("-".into(), |c| c.name.clone()),
+                _ => "?".into(),
+            })
+            .collect();
+        Some(seen.join(" "))
+    }
+
     /// `CoGetCallContext`, `CoImpersonateClient`, `CoRevertToSelf` on a thread outside any
     /// call: `RPC_E_CALL_COMPLETE` (D10).
     pub fn call_context_outside_a_call(&self) -> HRESULT {
@@ -354,6 +406,50 @@ mod tests {
         m.set_blanket("a", 1, 2, 3, None, EOAC_STATIC_CLOAKING);
         m.set_identity("a", "carol", &[]);
         assert_eq!(m.client("a", 1).map(|w| w.name), Some("alice".into()));
+    }
+
+    #[test]
+    fn server_code_runs_as_the_marshaling_thread_and_impersonates_by_level() {
+        let mut m = SecurityModel::new();
+        m.set_identity("s", "svc", &[]);
+        m.set_identity("c", "alice", &[]);
+        m.marshaled(9, "s");
+        m.new_proxy(1);
+        assert_eq!(
+            m.serve("c", 1, 9, "whoami impersonate whoami").as_deref(),
+            Some("svc S_OK svc")
+        );
+        m.set_blanket(
+            "c",
+            1,
+            RPC_C_AUTHN_LEVEL_CONNECT,
+            RPC_C_IMP_LEVEL_IMPERSONATE,
+            None,
+            0,
+        );
+        assert_eq!(
+            m.serve(
+                "c",
+                1,
+                9,
+                "impersonate impersonate whoami revert impersonating whoami"
+            )
+            .as_deref(),
+            Some("S_OK S_OK alice S_OK false svc")
+        );
+        m.set_blanket(
+            "c",
+            1,
+            RPC_C_AUTHN_LEVEL_NONE,
+            RPC_C_IMP_LEVEL_IMPERSONATE,
+            None,
+            0,
+        );
+        assert_eq!(
+            m.serve("c", 1, 9, "client impersonate").as_deref(),
+            Some("- RPC_E_UNSECURE_CALL")
+        );
+        assert_eq!(m.serve("c", 1, 8, "whoami"), None);
     }
 
     #[test]

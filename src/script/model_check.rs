@@ -112,8 +112,9 @@ pub(crate) enum Checked {
     /// `RPC_S_CALLPENDING`.
     Server { strict: bool },
     /// An object the model does not follow (a pooled or plain registered server: its calls
-    /// complete on the server's schedule, not the script's).
-    Untracked,
+    /// complete on the server's schedule, not the script's); `who`: the `Who` server, whose
+    /// `Run` the security model answers.
+    Untracked { who: bool },
     /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
     Event { auto: bool },
     /// A new `CLSID_SynchronizeContainer`.
@@ -196,8 +197,12 @@ pub(crate) enum Checked {
     Unmarshal { stream: String },
     /// `co_pump_messages` on the actor's thread (its result: the count dispatched).
     Pump,
-    /// A synchronous call on `target` (an object, or a proxy).
-    SyncCall { target: String },
+    /// A synchronous call on `target` (an object, or a proxy), of `method` with `args`.
+    SyncCall {
+        target: String,
+        method: String,
+        args: Vec<Value>,
+    },
     /// `CoTestCancel` on the actor's thread (never inside a server method in a script).
     CoTestCancel,
     /// A security operation (`SetIdentity`, `WhoAmI`, blankets, access policies, the call
@@ -332,9 +337,14 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             call: s(call),
             method: s(method),
         },
-        P::Server { serving, .. } => match serving {
+        P::Server {
+            serving, server, ..
+        } => match serving {
             Serving::Manual { strict } => Checked::Server { strict: *strict },
-            Serving::Plain | Serving::Pool { .. } => Checked::Untracked,
+            Serving::Plain => Checked::Untracked {
+                who: server == "Who",
+            },
+            Serving::Pool { .. } => Checked::Untracked { who: false },
         },
         P::Wait {
             target,
@@ -389,7 +399,15 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::Marshal { target, .. } => Checked::Marshal { target: s(target) },
         P::Unmarshal { stream } => Checked::Unmarshal { stream: s(stream) },
         P::Pump => Checked::Pump,
-        P::Call { target, .. } => Checked::SyncCall { target: s(target) },
+        P::Call {
+            target,
+            method,
+            args,
+        } => Checked::SyncCall {
+            target: s(target),
+            method: s(method),
+            args: args.clone(),
+        },
         P::CoTestCancel => Checked::CoTestCancel,
         // Another thread's synchronous call: what it finds depends on that call's progress
         // through the object's apartment, which the model does not follow.

@@ -29,7 +29,7 @@ impl World {
                 self.new_obj(p, bind, Obj::Server(mode));
                 Run::Done(written())
             }
-            Checked::Untracked => {
+            Checked::Untracked { .. } => {
                 self.new_obj(p, bind, Obj::Untracked);
                 Run::Done(written())
             }

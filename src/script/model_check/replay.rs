@@ -93,6 +93,8 @@ pub(crate) struct ModelCheck {
     sec: SecurityModel,
     /// The object (model number) each proxy and proxy's call object reaches.
     reaches: HashMap<usize, usize>,
+    /// The `Who` servers (model numbers).
+    who: std::collections::HashSet<usize>,
 }
 
 impl ModelCheck {
@@ -166,6 +168,9 @@ impl ModelCheck {
             None => {}
             Some(Handled::Unchecked) => return Ok(()),
             Some(Handled::Checked(r)) => return r,
+            Some(Handled::Finished(out)) => {
+                return self.expect_finished(seen, out);
+            }
             Some(Handled::Outcome(o)) => {
                 let expected = self.expected(op, &o);
                 return compare(seen.line, seen.text, &expected, &seen.seen);
@@ -206,7 +211,9 @@ impl ModelCheck {
             // has one, is compared at its join.
             let answer = match h {
                 Handled::Outcome(o) => Answer::Returned(o),
-                Handled::Unchecked | Handled::Checked(_) => Answer::Unchecked,
+                Handled::Unchecked | Handled::Checked(_) | Handled::Finished(_) => {
+                    Answer::Unchecked
+                }
             };
             self.pending.push(Pending {
                 actor: seen.actor.to_string(),
@@ -346,8 +353,11 @@ impl ModelCheck {
                 self.new_obj(bind, Obj::Server(mode));
                 None
             }
-            Checked::Untracked => {
+            Checked::Untracked { who } => {
                 self.new_obj(bind, Obj::Untracked);
+                if *who {
+                    self.who.insert(self.objs.len() - 1);
+                }
                 None
             }
             Checked::Event { auto } => {

@@ -17,6 +17,8 @@ pub(super) enum Handled {
     Outcome(ModelOutcome),
     /// Compared already.
     Checked(Result<(), Divergence>),
+    /// A synchronous call the model answers: `S_OK` and this string out-parameter.
+    Finished(String),
 }
 
 /// Whether `op` waits (and so, on an STA's thread, may dispatch its queue).
@@ -63,6 +65,9 @@ impl ModelCheck {
             }
             Checked::Marshal { target } => {
                 let object = self.obj(target);
+                if let Some(o) = object {
+                    self.sec.marshaled(o, actor);
+                }
                 match self.apts.marshal(actor) {
                     Err(hr) => returns(hr),
                     Ok(apt) => {
@@ -117,7 +122,11 @@ impl ModelCheck {
                 }
             }
             Checked::CoTestCancel => returns(RPC_E_CALL_COMPLETE),
-            Checked::SyncCall { target } => {
+            Checked::SyncCall {
+                target,
+                method,
+                args,
+            } => {
                 let Some((home, obj_apt)) = self.proxy_of(target) else {
                     return Some(Handled::Unchecked);
                 };
@@ -131,7 +140,10 @@ impl ModelCheck {
                 self.apts.post(obj_apt, actor);
                 // It waits for the reply; an STA's thread dispatches meanwhile.
                 self.apts.wait(actor, None);
-                Handled::Unchecked
+                match self.who_run(actor, target, method, args) {
+                    Some(seen_by_server) => Handled::Finished(seen_by_server),
+                    None => Handled::Unchecked,
+                }
             }
             Checked::CreateCall { factory, .. } => {
                 let (home, obj_apt) = self.proxy_of(factory)?;

@@ -103,6 +103,40 @@ impl ModelCheck {
         })
     }
 
+    /// `Who`'s `Run` through the proxy `var` by `actor`: what the model says it observes.
+    pub(super) fn who_run(
+        &self,
+        actor: &str,
+        var: &str,
+        method: &str,
+        args: &[Value],
+    ) -> Option<String> {
+        let key = self.obj(var)?;
+        let object = *self.reaches.get(&key)?;
+        if method != "Run" || !self.who.contains(&object) {
+            return None;
+        }
+        let [Value::Str(steps)] = args else {
+            return None;
+        };
+        self.sec
+            .serve(actor, key, object, &String::from_utf8_lossy(steps))
+    }
+
+    /// Compares a synchronous call with `S_OK` and the string `out`.
+    pub(super) fn expect_finished(
+        &self,
+        seen: &Observed<'_>,
+        out: String,
+    ) -> Result<(), crate::script::model_check::Divergence> {
+        let expected = Expected {
+            hr: Some(S_OK),
+            outs: Some(vec![Value::Str(out.into_bytes())]),
+            ..Expected::default()
+        };
+        compare(seen.line, seen.text, &expected, &seen.seen)
+    }
+
     /// Compares a step with an `HRESULT` and out-parameters.
     fn expect(&self, seen: &Observed<'_>, hr: HRESULT, outs: Vec<Value>) -> Handled {
         let expected = Expected {
