@@ -16,7 +16,11 @@
 //! `ImpersonateClient` fails at `NONE` (`RPC_E_UNSECURE_CALL`), else makes the thread run as
 //! the client at `IMPERSONATE`/`DELEGATE`, as `ANONYMOUS LOGON` at `ANONYMOUS`, and leaves it
 //! the server at `IDENTIFY`; one `RevertToSelf` ends it; the call's end ends it
-//! ([`SecurityModel::serve`]).
+//! ([`SecurityModel::serve`]). A server call object's `Begin_` may impersonate until its
+//! `Signal`; from `Signal` on the call context is complete (`RPC_E_CALL_COMPLETE`), a token
+//! taken before stays until `RevertToSelf` through the kept `IServerSecurity` or the end of
+//! `Begin_`; `Finish_` runs as the server and cannot impersonate
+//! ([`SecurityModel::serve_async`]).
 //!
 //! Keys are the check's own object numbers (any `usize` the caller chooses).
 //!
@@ -83,6 +87,65 @@ struct Policy {
     min_level: u32,
 }
 
+/// One piece of server code of one call, step by step (`Who`'s steps).
+struct ServerCode {
+    server: String,
+    blanket: ModelBlanket,
+    client: Option<String>,
+    /// Whether the thread impersonates the client.
+    impersonating: bool,
+    /// Whether the call's context is complete (after `Signal`, in `Finish_`).
+    signaled: bool,
+    /// Whether an `IServerSecurity` was taken when the call began (`held-*` steps).
+    held: bool,
+    /// What the object's last `Begin_` saw after its `Signal`.
+    last: String,
+}
+
+impl ServerCode {
+    /// `ImpersonateClient`'s result (and effect).
+    fn impersonate(&mut self) -> String {
+        if self.signaled {
+            return RPC_E_CALL_COMPLETE.name_or_hex();
+        }
+        if self.blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
+            return RPC_E_UNSECURE_CALL.name_or_hex();
+        }
+        self.impersonating = true;
+        S_OK.name_or_hex()
+    }
+
+    /// What one step observes.
+    fn step(&mut self, word: &str) -> String {
+        let complete = RPC_E_CALL_COMPLETE.name_or_hex();
+        match word {
+            "whoami" if self.impersonating => match self.blanket.imp_level {
+                RPC_C_IMP_LEVEL_ANONYMOUS => ANONYMOUS_LOGON.to_string(),
+                RPC_C_IMP_LEVEL_IDENTIFY => self.server.clone(),
+                _ => self.client.clone().unwrap_or_else(|| self.server.clone()),
+            },
+            "whoami" => self.server.clone(),
+            "impersonate" => self.impersonate(),
+            "context" | "revert" | "impersonating" | "client" if self.signaled => complete,
+            "revert" => {
+                self.impersonating = false;
+                S_OK.name_or_hex()
+            }
+            "context" => S_OK.name_or_hex(),
+            "impersonating" => self.impersonating.to_string(),
+            "client" => self.client.clone().unwrap_or_else(|| "-".into()),
+            "held-impersonate" if self.held => self.impersonate(),
+            "held-revert" if self.held => {
+                self.impersonating = false;
+                S_OK.name_or_hex()
+            }
+            "held-impersonating" if self.held => self.impersonating.to_string(),
+            "last" => self.last.clone(),
+            _ => "?".into(),
+        }
+    }
+}
+
 /// The security state of a script (see the [module docs](self)).
 #[derive(Clone, Debug, Default)]
 pub struct SecurityModel {
@@ -91,6 +154,8 @@ pub struct SecurityModel {
     policies: HashMap<usize, Policy>,
     /// Each marshaled object's server identity.
     servers: HashMap<usize, Who>,
+    /// What each `WhoAsync`'s last `Begin_` saw after its `Signal`.
+    last: HashMap<usize, String>,
 }
 
 impl SecurityModel {
@@ -247,37 +312,73 @@ impl SecurityModel {
     /// call through a proxy): each step's observation, space-separated, as `crate::script`'s
     /// `Who` server gives it. `None` if the object's server identity is not known.
     pub fn serve(&self, actor: &str, key: usize, object: usize, steps: &str) -> Option<String> {
-        let server = self.servers.get(&object)?.name.clone();
-        let b = self.blankets.get(&key).cloned().unwrap_or_default();
-        let client = self.client(actor, key);
-        let mut impersonating = false;
-        let seen: Vec<String> = steps
-            .split_whitespace()
-            .map(|word| match word {
-                "whoami" if impersonating => match b.imp_level {
-                    RPC_C_IMP_LEVEL_ANONYMOUS => ANONYMOUS_LOGON.to_string(),
-                    RPC_C_IMP_LEVEL_IDENTIFY => server.clone(),
-                    _ => client.as_ref().map_or(server.clone(), |c| c.name.clone()),
-                },
-                "whoami" => server.clone(),
-                "impersonate" if b.authn_level == RPC_C_AUTHN_LEVEL_NONE => {
-                    RPC_E_UNSECURE_CALL.name_or_hex()
-                }
-                "impersonate" => {
-                    impersonating = true;
-                    S_OK.name_or_hex()
-                }
-                "revert" => {
-                    impersonating = false;
-                    S_OK.name_or_hex()
-                }
-                "context" => S_OK.name_or_hex(),
-                "impersonating" => impersonating.to_string(),
-                "client" => client.as_ref().map_or("-".into(), |c| c.name.clone()),
-                _ => "?".into(),
-            })
-            .collect();
+        let mut code = self.server_code(actor, key, object, false)?;
+        let seen: Vec<String> = steps.split_whitespace().map(|w| code.step(w)).collect();
         Some(seen.join(" "))
+    }
+
+    /// What `WhoAsync`'s call observes when `actor` begins it through `key` with `steps`
+    /// (`Begin_` steps, `|`, `Finish_` steps): what `Finish_Run` returns (what `Begin_` saw up
+    /// to its `Signal`, `|`, what `Finish_` saw). What `Begin_` saw after its `Signal` becomes
+    /// the object's `last`. `None` if the object's server identity is not known.
+    pub fn serve_async(
+        &mut self,
+        actor: &str,
+        key: usize,
+        object: usize,
+        steps: &str,
+    ) -> Option<String> {
+        let mut code = self.server_code(actor, key, object, true)?;
+        let (begin, finish) = steps.split_once('|').unwrap_or((steps, ""));
+        let mut before = Vec::new();
+        let mut after: Option<Vec<String>> = None;
+        for word in begin.split_whitespace() {
+            if word == "signal" && after.is_none() {
+                before.push("signal".to_string());
+                code.signaled = true;
+                after = Some(Vec::new());
+                continue;
+            }
+            let o = code.step(word);
+            match &mut after {
+                Some(a) => a.push(o),
+                None => before.push(o),
+            }
+        }
+        let last = match after {
+            Some(a) if !a.is_empty() => a.join(" "),
+            _ => "-".to_string(),
+        };
+        // Finish_ runs after Signal, as the server.
+        code.signaled = true;
+        code.impersonating = false;
+        before.push("|".into());
+        before.extend(finish.split_whitespace().map(|w| code.step(w)));
+        self.last.insert(object, last);
+        Some(before.join(" "))
+    }
+
+    /// The server code of a call by `actor` through `key` to `object`.
+    fn server_code(
+        &self,
+        actor: &str,
+        key: usize,
+        object: usize,
+        held: bool,
+    ) -> Option<ServerCode> {
+        Some(ServerCode {
+            server: self.servers.get(&object)?.name.clone(),
+            blanket: self.blankets.get(&key).cloned().unwrap_or_default(),
+            client: self.client(actor, key).map(|c| c.name),
+            impersonating: false,
+            signaled: false,
+            held,
+            last: self
+                .last
+                .get(&object)
+                .cloned()
+                .unwrap_or_else(|| "-".into()),
+        })
     }
 
     /// `CoGetCallContext`, `CoImpersonateClient`, `CoRevertToSelf` on a thread outside any
@@ -450,6 +551,37 @@ mod tests {
             Some("- RPC_E_UNSECURE_CALL")
         );
         assert_eq!(m.serve("c", 1, 8, "whoami"), None);
+    }
+
+    #[test]
+    fn a_token_taken_before_signal_lasts_until_revert_and_finish_cannot_impersonate() {
+        let mut m = SecurityModel::new();
+        m.set_identity("s", "svc", &[]);
+        m.set_identity("c", "alice", &[]);
+        m.marshaled(9, "s");
+        m.new_proxy(1);
+        m.set_blanket(
+            "c",
+            1,
+            RPC_C_AUTHN_LEVEL_CONNECT,
+            RPC_C_IMP_LEVEL_IMPERSONATE,
+            None,
+            0,
+        );
+        let out = m.serve_async(
+            "c",
+            1,
+            9,
+            "impersonate signal whoami context held-revert whoami | impersonate whoami",
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some("S_OK signal | RPC_E_CALL_COMPLETE svc")
+        );
+        assert_eq!(
+            m.serve("c", 1, 9, "last").as_deref(),
+            Some("alice RPC_E_CALL_COMPLETE S_OK svc")
+        );
     }
 
     #[test]

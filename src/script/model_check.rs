@@ -112,9 +112,9 @@ pub(crate) enum Checked {
     /// `RPC_S_CALLPENDING`.
     Server { strict: bool },
     /// An object the model does not follow (a pooled or plain registered server: its calls
-    /// complete on the server's schedule, not the script's); `who`: the `Who` server, whose
-    /// `Run` the security model answers.
-    Untracked { who: bool },
+    /// complete on the server's schedule, not the script's); `who`: a `Who` server (`Some(true)`:
+    /// `WhoAsync`), whose `Run` the security model answers.
+    Untracked { who: Option<bool> },
     /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
     Event { auto: bool },
     /// A new `CLSID_SynchronizeContainer`.
@@ -144,6 +144,7 @@ pub(crate) enum Checked {
         call: String,
         method: String,
         shared: Vec<String>,
+        args: Vec<Value>,
     },
     /// `Finish_<method>`.
     Finish { call: String, method: String },
@@ -325,6 +326,7 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::Begin { call, method, args } => Checked::Begin {
             call: s(call),
             method: s(method),
+            args: args.clone(),
             shared: args
                 .iter()
                 .filter_map(|a| match a {
@@ -342,9 +344,13 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         } => match serving {
             Serving::Manual { strict } => Checked::Server { strict: *strict },
             Serving::Plain => Checked::Untracked {
-                who: server == "Who",
+                who: match server.as_str() {
+                    "Who" => Some(false),
+                    "WhoAsync" => Some(true),
+                    _ => None,
+                },
             },
-            Serving::Pool { .. } => Checked::Untracked { who: false },
+            Serving::Pool { .. } => Checked::Untracked { who: None },
         },
         P::Wait {
             target,

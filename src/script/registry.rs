@@ -396,7 +396,8 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// The built-in interfaces and the `SimpleStream` and `FaultyStream` servers (over
-    /// `ISimpleStream`) and the `Who` server (over `IWho`, for the security scenarios).
+    /// `ISimpleStream`) and the `Who` and
+    /// `WhoAsync` servers (over `IWho`, for the security scenarios).
     pub fn new() -> Registry {
         let mut r = Registry {
             base: vec![
@@ -421,6 +422,10 @@ impl Registry {
         });
         r.server::<super::who::IWhoCalls, _>("Who", |args| match args {
             [] => Ok(super::who::Who::create()),
+            _ => Err("expected no arguments".into()),
+        });
+        r.server::<super::who::IWhoCalls, _>("WhoAsync", |args| match args {
+            [] => Ok(super::who::WhoAsync::create()),
             _ => Err("expected no arguments".into()),
         });
         r

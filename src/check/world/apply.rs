@@ -131,6 +131,7 @@ impl World {
                 call,
                 method,
                 shared,
+                ..
             } => {
                 for name in shared {
                     if let Some(k) = self.obj(p, name) {

@@ -93,8 +93,11 @@ pub(crate) struct ModelCheck {
     sec: SecurityModel,
     /// The object (model number) each proxy and proxy's call object reaches.
     reaches: HashMap<usize, usize>,
-    /// The `Who` servers (model numbers).
-    who: std::collections::HashSet<usize>,
+    /// The `Who` servers (model numbers; `true`: `WhoAsync`).
+    who: HashMap<usize, bool>,
+    /// What the `Finish_Run` of each `WhoAsync` call begun through a proxy returns, by the
+    /// call object's model number.
+    who_finish: HashMap<usize, String>,
 }
 
 impl ModelCheck {
@@ -355,8 +358,8 @@ impl ModelCheck {
             }
             Checked::Untracked { who } => {
                 self.new_obj(bind, Obj::Untracked);
-                if *who {
-                    self.who.insert(self.objs.len() - 1);
+                if let Some(asynchronous) = who {
+                    self.who.insert(self.objs.len() - 1, *asynchronous);
                 }
                 None
             }
@@ -449,6 +452,7 @@ impl ModelCheck {
                 call,
                 method,
                 shared,
+                ..
             } => {
                 for name in shared {
                     if let Some(k) = self.obj(name) {

@@ -648,3 +648,30 @@ fn the_call_context_outside_a_call_must_be_rpc_e_call_complete() {
     );
     assert!(msg.starts_with("line 2:"), "{msg}");
 }
+
+#[test]
+fn what_who_async_s_begin_and_finish_observe_is_the_model_s() {
+    let script = "who = WhoAsync\n\
+                  sta: CoInitializeEx STA\n\
+                  sta: SetIdentity svc\n\
+                  sta: s = Marshal who IWho\n\
+                  client: CoInitializeEx MTA\n\
+                  client: SetIdentity alice\n\
+                  client: p = Unmarshal s\n\
+                  client: SetBlanket p CONNECT IMPERSONATE\n\
+                  client: call = CreateCall p AsyncIWho\n\
+                  client: Begin_Run call \"impersonate whoami signal impersonate | impersonate\"\n\
+                  sta: Pump\n\
+                  client: Finish_Run call\n";
+    let mut ok = vec![r(S_OK, &[]); 9];
+    ok.push(count(1));
+    ok.push(r(S_OK, &[text("S_OK alice signal | RPC_E_CALL_COMPLETE")]));
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[10] = r(S_OK, &[text("S_OK alice signal | S_OK")]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 12:") && msg.contains("RPC_E_CALL_COMPLETE"),
+        "{msg}"
+    );
+}

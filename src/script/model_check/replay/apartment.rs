@@ -161,7 +161,12 @@ impl ModelCheck {
                 }
                 Handled::Unchecked
             }
-            Checked::Begin { call, shared, .. } => {
+            Checked::Begin {
+                call,
+                shared,
+                method,
+                args,
+            } => {
                 let (home, obj_apt) = self.proxy_of(call)?;
                 for name in shared {
                     if let Some(k) = self.obj(name) {
@@ -177,6 +182,7 @@ impl ModelCheck {
                 }
                 if ok {
                     self.apts.post(obj_apt, actor);
+                    self.who_begin(actor, call, method, args);
                 }
                 Handled::Unchecked
             }

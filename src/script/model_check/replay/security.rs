@@ -20,8 +20,10 @@ impl ModelCheck {
         op: &Checked,
         seen: &Observed<'_>,
     ) -> Option<Handled> {
-        let Checked::Security(op) = op else {
-            return None;
+        let op = match op {
+            Checked::Security(op) => op,
+            Checked::Finish { call, .. } => return self.who_finish(call),
+            _ => return None,
         };
         let actor = seen.actor;
         let returns = |hr| Handled::Outcome(ModelOutcome::Returns(hr));
@@ -105,7 +107,7 @@ impl ModelCheck {
 
     /// `Who`'s `Run` through the proxy `var` by `actor`: what the model says it observes.
     pub(super) fn who_run(
-        &self,
+        &mut self,
         actor: &str,
         var: &str,
         method: &str,
@@ -113,14 +115,45 @@ impl ModelCheck {
     ) -> Option<String> {
         let key = self.obj(var)?;
         let object = *self.reaches.get(&key)?;
-        if method != "Run" || !self.who.contains(&object) {
-            return None;
-        }
+        let asynchronous = *self.who.get(&object)?;
         let [Value::Str(steps)] = args else {
             return None;
         };
-        self.sec
-            .serve(actor, key, object, &String::from_utf8_lossy(steps))
+        if method != "Run" {
+            return None;
+        }
+        let steps = String::from_utf8_lossy(steps);
+        if asynchronous {
+            // The stub serves it through the server's call object: Begin_, then Finish_.
+            self.sec.serve_async(actor, key, object, &steps)
+        } else {
+            self.sec.serve(actor, key, object, &steps)
+        }
+    }
+
+    /// `Begin_Run` on a `WhoAsync` call object made on a proxy: what its `Finish_Run` will
+    /// return.
+    pub(super) fn who_begin(&mut self, actor: &str, call: &str, method: &str, args: &[Value]) {
+        let Some(key) = self.obj(call) else { return };
+        let Some(&object) = self.reaches.get(&key) else {
+            return;
+        };
+        let (Some(true), "Run", [Value::Str(steps)]) =
+            (self.who.get(&object).copied(), method, args)
+        else {
+            return;
+        };
+        let steps = String::from_utf8_lossy(steps).into_owned();
+        if let Some(out) = self.sec.serve_async(actor, key, object, &steps) {
+            self.who_finish.insert(key, out);
+        }
+    }
+
+    /// `Finish_Run` of a `WhoAsync` call begun through a proxy: compared once.
+    pub(super) fn who_finish(&mut self, call: &str) -> Option<Handled> {
+        let key = self.obj(call)?;
+        let out = self.who_finish.remove(&key)?;
+        Some(Handled::Finished(out))
     }
 
     /// Compares a synchronous call with `S_OK` and the string `out`.
