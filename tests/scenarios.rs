@@ -412,7 +412,7 @@ fn the_trace_names_each_event_s_apartment_and_the_calls_a_wait_dispatched() {
     assert!(
         trace
             .events_of(8)
-            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call)"),
+            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call), as SYSTEM"),
         "{trace}"
     );
     assert!(

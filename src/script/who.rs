@@ -65,9 +65,27 @@ impl Who {
     }
 }
 
+/// What one step observes; a step that impersonates or reverts is noted in the trace of an
+/// STA's thread (`note_dispatch`), with the identity the thread then runs as.
+fn step(word: &str, held: Option<&ComPtr<dyn IServerSecurity>>, last: &str) -> String {
+    let seen = observe(word, held, last);
+    if matches!(
+        word,
+        "impersonate" | "revert" | "held-impersonate" | "held-revert"
+    ) {
+        crate::apartment::note_dispatch(|| {
+            format!(
+                "server code: {word} {seen}, runs as {}",
+                current_identity().name()
+            )
+        });
+    }
+    seen
+}
+
 /// What one step observes (`held`: the call's `IServerSecurity` taken when `Begin_` began;
 /// `last`: what the last `Begin_` observed after its `Signal`).
-fn step(word: &str, held: Option<&ComPtr<dyn IServerSecurity>>, last: &str) -> String {
+fn observe(word: &str, held: Option<&ComPtr<dyn IServerSecurity>>, last: &str) -> String {
     match (word, held) {
         ("held-impersonate", Some(h)) => return h.impersonate_client().name_or_hex(),
         ("held-revert", Some(h)) => return h.revert_to_self().name_or_hex(),
@@ -190,6 +208,12 @@ impl AsyncIWho for WhoCall_Impl {
                     *p = Some((before.clone(), finish.to_string(), held.clone()));
                 }
                 after = Some(Vec::new());
+                crate::apartment::note_dispatch(|| {
+                    format!(
+                        "server code: Signal(), runs as {}",
+                        current_identity().name()
+                    )
+                });
                 let _ = sync.signal();
                 continue;
             }
