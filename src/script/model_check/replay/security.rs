@@ -6,7 +6,7 @@
 use super::apartment::Handled;
 use super::compare::{compare, Expected};
 use super::{Checked, ModelCheck, Obj};
-use crate::hresult::{HRESULT, S_OK};
+use crate::hresult::{E_NOINTERFACE, HRESULT, S_OK};
 use crate::model::ModelOutcome;
 use crate::script::model_check::{Observed, Seen};
 use crate::script::parse::{level_name, SecurityOp, AUTHN_LEVELS, IMP_LEVELS};
@@ -28,6 +28,14 @@ impl ModelCheck {
         let actor = seen.actor;
         let returns = |hr| Handled::Outcome(ModelOutcome::Returns(hr));
         let ok = matches!(&seen.seen, Seen::Returned { hr: Some(hr), .. } if *hr == S_OK);
+        // An in-process object or call object has no IClientSecurity (spec row 23).
+        let in_process = op
+            .target()
+            .and_then(|t| self.obj(t))
+            .is_some_and(|k| matches!(self.objs[k], Obj::Server(_) | Obj::Call(_)));
+        if in_process && !matches!(op, SecurityOp::AccessPolicy { .. }) {
+            return Some(returns(E_NOINTERFACE));
+        }
         Some(match op {
             SecurityOp::SetIdentity { name, groups } => {
                 self.sec.set_identity(actor, name, groups);
