@@ -556,7 +556,8 @@ impl Op {
 
     /// Whether the operation is one of the apartment operations (`CoInitializeEx`,
     /// `CoUninitialize`, `Marshal`, `Unmarshal`, `Pump`, `Call`, `CoCancelCall`,
-    /// `CoTestCancel`, `CoGetCancelObject`), which the interleaving checker does not explore.
+    /// `CoTestCancel`, `CoGetCancelObject`) or a security operation, which the interleaving
+    /// checker does not explore.
     pub fn is_apartment(&self) -> bool {
         matches!(
             self,
