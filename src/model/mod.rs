@@ -198,7 +198,7 @@ pub use call::CallModel;
 pub use container::ContainerModel;
 pub use event::{co_wait_for_multiple_handles, EventClass, EventModel};
 pub use outer::{OuterModel, OuterScript, SignalPhase};
-pub use security::{ModelBlanket, SecurityModel, Who};
+pub use security::{ModelBlanket, ModelPrincipal, SecurityModel};
 pub use world::{ModelOp, World};
 
 /// `INFINITE` (0xFFFFFFFF): a wait timeout that never expires.

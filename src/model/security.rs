@@ -40,16 +40,16 @@ use crate::security::{
 
 /// A principal: a name and its groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Who {
+pub struct ModelPrincipal {
     /// The name.
     pub name: String,
     /// The groups.
     pub groups: Vec<String>,
 }
 
-impl Who {
-    fn named(name: &str) -> Who {
-        Who {
+impl ModelPrincipal {
+    fn named(name: &str) -> ModelPrincipal {
+        ModelPrincipal {
             name: name.to_string(),
             groups: Vec::new(),
         }
@@ -66,7 +66,7 @@ pub struct ModelBlanket {
     /// `pAuthInfo`'s principal name.
     pub auth_info: Option<String>,
     /// With static cloaking: the identity the caller had when the blanket was set.
-    pub cloaked: Option<Who>,
+    pub cloaked: Option<ModelPrincipal>,
 }
 
 impl Default for ModelBlanket {
@@ -146,14 +146,15 @@ impl ServerCode {
     }
 }
 
-/// The security state of a script (see the [module docs](self)).
+/// The security state of a script: identities, blankets, access policies and server identities
+/// (the rules: `docs/model.md`, "Security").
 #[derive(Clone, Debug, Default)]
 pub struct SecurityModel {
-    identities: HashMap<String, Who>,
+    identities: HashMap<String, ModelPrincipal>,
     blankets: HashMap<usize, ModelBlanket>,
     policies: HashMap<usize, Policy>,
     /// Each marshaled object's server identity.
-    servers: HashMap<usize, Who>,
+    servers: HashMap<usize, ModelPrincipal>,
     /// What each `WhoAsync`'s last `Begin_` saw after its `Signal`.
     last: HashMap<usize, String>,
 }
@@ -166,7 +167,7 @@ impl SecurityModel {
 
     /// `SetIdentity`: `actor`'s thread's process identity.
     pub fn set_identity(&mut self, actor: &str, name: &str, groups: &[String]) {
-        let who = Who {
+        let who = ModelPrincipal {
             name: name.to_string(),
             groups: groups.to_vec(),
         };
@@ -174,11 +175,11 @@ impl SecurityModel {
     }
 
     /// The identity `actor`'s thread runs as outside server code.
-    pub fn identity(&self, actor: &str) -> Who {
+    pub fn identity(&self, actor: &str) -> ModelPrincipal {
         self.identities
             .get(actor)
             .cloned()
-            .unwrap_or_else(|| Who::named(crate::security::DEFAULT_PROCESS_IDENTITY))
+            .unwrap_or_else(|| ModelPrincipal::named(crate::security::DEFAULT_PROCESS_IDENTITY))
     }
 
     /// `WhoAmI` outside server code: the thread's own identity's name.
@@ -261,13 +262,13 @@ impl SecurityModel {
 
     /// The client a call through `key` by `actor` carries (`None`: none the server can
     /// know).
-    pub fn client(&self, actor: &str, key: usize) -> Option<Who> {
+    pub fn client(&self, actor: &str, key: usize) -> Option<ModelPrincipal> {
         let b = self.blankets.get(&key).cloned().unwrap_or_default();
         if b.authn_level == RPC_C_AUTHN_LEVEL_NONE || b.imp_level == RPC_C_IMP_LEVEL_ANONYMOUS {
             return None;
         }
         if let Some(name) = &b.auth_info {
-            return Some(Who::named(name));
+            return Some(ModelPrincipal::named(name));
         }
         Some(b.cloaked.unwrap_or_else(|| self.identity(actor)))
     }
