@@ -66,6 +66,8 @@ enum Answer {
     Returned(ModelOutcome),
     /// Not checked (an object it uses is not tracked).
     Unchecked,
+    /// A synchronous call to a `Who` server: `S_OK` and what its server code observed.
+    Observed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -214,9 +216,8 @@ impl ModelCheck {
             // has one, is compared at its join.
             let answer = match h {
                 Handled::Outcome(o) => Answer::Returned(o),
-                Handled::Unchecked | Handled::Checked(_) | Handled::Finished(_) => {
-                    Answer::Unchecked
-                }
+                Handled::Finished(out) => Answer::Observed(out),
+                Handled::Unchecked | Handled::Checked(_) => Answer::Unchecked,
             };
             self.pending.push(Pending {
                 actor: seen.actor.to_string(),
@@ -286,6 +287,14 @@ impl ModelCheck {
         let text = format!("join ({})", p.text);
         match p.answer {
             Answer::Unchecked => Ok(()),
+            Answer::Observed(out) => {
+                let expected = Expected {
+                    hr: Some(S_OK),
+                    outs: Some(vec![Value::Str(out.into_bytes())]),
+                    ..Expected::default()
+                };
+                compare(seen.line, &text, &expected, &seen.seen)
+            }
             Answer::Waiting => {
                 let expected = Expected {
                     blocks: true,

@@ -675,3 +675,27 @@ fn what_who_async_s_begin_and_finish_observe_is_the_model_s() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_started_call_to_who_is_compared_at_its_join() {
+    let script = "who = WhoAsync\n\
+                  sta: CoInitializeEx STA\n\
+                  sta: SetIdentity svc\n\
+                  sta: s = Marshal who IWho\n\
+                  client: CoInitializeEx MTA\n\
+                  client: SetIdentity alice\n\
+                  client: p = Unmarshal s\n\
+                  client: start Call p Run \"whoami client\"\n\
+                  sta: Pump\n\
+                  client: join\n";
+    let mut ok = vec![r(S_OK, &[]); 6];
+    ok.extend([Err(true), count(1), r(S_OK, &[text("svc alice |")])]);
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[8] = r(S_OK, &[text("alice alice |")]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 10:") && msg.contains("svc alice |"),
+        "{msg}"
+    );
+}
