@@ -512,3 +512,38 @@ fn who_am_i_prints_the_identity_of_the_actor_s_thread() {
     assert!(out.contains("S_OK (0x00000000) \"alice\""), "{out}");
     assert!(out.contains("S_OK (0x00000000) \"SYSTEM\""), "{out}");
 }
+
+#[test]
+fn copy_proxy_binds_a_new_proxy_to_the_same_object() {
+    let script = "server = SimpleStreamSyncOnly \"hi\"\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: s = Marshal server ISimpleStream -> S_OK\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  client: copy = CopyProxy p -> S_OK\n\
+                  client: SetBlanket copy PKT IMPERSONATE -> S_OK\n\
+                  client: QueryBlanket p -> S_OK CONNECT IDENTIFY\n\
+                  client: start Call copy Read 2 -> blocks\n\
+                  sta: Pump -> 1\n\
+                  client: join -> S_OK \"hi\"\n";
+    let trace = run_source(
+        "copy.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let copy = trace
+        .participants
+        .iter()
+        .find(|p| p.id == "copy")
+        .expect("the copy is a participant");
+    assert_eq!(copy.label, "copy (proxy to server)");
+    assert_eq!(copy.apartment.as_deref(), Some("MTA#1"));
+    assert!(
+        trace
+            .events_of(6)
+            .any(|e| e.label == "CoCopyProxy(p)" && e.to == "p"),
+        "{trace}"
+    );
+}
