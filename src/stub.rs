@@ -219,12 +219,14 @@ impl<M: AsyncInterface> Delivery<M> {
                 } else {
                     "asynchronous"
                 };
+                // Server code runs as the server's identity (docs/security.md).
+                let who = self.stub.identity.name();
                 match (&self.stub.factory, call.is_wanted()) {
                     (_, false) => format!("stub: {method} (cancelled before it arrived: not run)"),
-                    (Some(_), true) => {
-                        format!("stub: Begin_{method} on the server's call object ({kind} call)")
-                    }
-                    (None, true) => format!("stub: {method} ({kind} call)"),
+                    (Some(_), true) => format!(
+                        "stub: Begin_{method} on the server's call object ({kind} call), as {who}"
+                    ),
+                    (None, true) => format!("stub: {method} ({kind} call), as {who}"),
                 }
             });
             self.stub.serve(call, input, self.sync, blanket);

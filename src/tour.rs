@@ -1,6 +1,8 @@
 //! The guided tour: the seed document's procedure ("Making an asynchronous call"), step by
 //! step, then its error paths, then the same call across apartments (an STA's object, its
-//! proxy in the MTA, the STA's thread pumping the call and the server's `Signal`). It is the scenario script `scenarios/tour.cas` — commentary
+//! proxy in the MTA, the STA's thread pumping the call and the server's `Signal`), then
+//! security (a proxy's blanket, server code running as the server or impersonating its client,
+//! an access check). It is the scenario script `scenarios/tour.cas` — commentary
 //! lines (`>`) between real COM calls on real comasync objects — so the tour, the scripts and
 //! the diagrams are one thing: `comasync tour` runs it, `comasync run scenarios/tour.cas` runs
 //! it as any script, and `comasync diagram scenarios/tour.cas` draws it.

@@ -412,7 +412,7 @@ fn the_trace_names_each_event_s_apartment_and_the_calls_a_wait_dispatched() {
     assert!(
         trace
             .events_of(8)
-            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call)"),
+            .any(|e| e.thread == "sta" && e.label == "stub: Read (synchronous call), as SYSTEM"),
         "{trace}"
     );
     assert!(
@@ -452,4 +452,98 @@ fn a_stream_is_unmarshaled_once_and_co_cancel_call_names_a_thread_that_ran() {
     );
     let e = r.unwrap_err().to_string();
     assert!(e.contains("`nobody` has run nothing yet"), "{e}");
+}
+
+#[test]
+fn the_trace_names_the_identity_server_code_runs_as_and_its_impersonations() {
+    let script = "who = WhoAsync\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: SetIdentity svc -> S_OK\n\
+                  sta: s = Marshal who IWho -> S_OK\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: SetIdentity alice -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  client: SetBlanket p CONNECT IMPERSONATE -> S_OK\n\
+                  client: call = CreateCall p AsyncIWho -> S_OK\n\
+                  client: Begin_Run call \"impersonate signal revert held-revert |\" -> S_OK\n\
+                  sta: Pump -> 1\n\
+                  client: Finish_Run call -> S_OK \"S_OK signal |\"\n";
+    let trace = run_source(
+        "who.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let notes: Vec<&str> = trace
+        .events_of(11)
+        .filter(|e| e.thread == "sta")
+        .map(|e| e.label.as_str())
+        .collect();
+    assert!(
+        notes.contains(&"stub: Begin_Run on the server's call object (asynchronous call), as svc"),
+        "{trace}"
+    );
+    let from = notes
+        .iter()
+        .position(|n| n.starts_with("server code:"))
+        .expect("server code notes");
+    assert_eq!(
+        notes[from..],
+        [
+            "server code: impersonate S_OK, runs as alice",
+            "server code: Signal(), runs as alice",
+            "server code: revert RPC_E_CALL_COMPLETE, runs as alice",
+            "server code: held-revert S_OK, runs as svc",
+        ],
+        "{trace}"
+    );
+}
+
+#[test]
+fn who_am_i_prints_the_identity_of_the_actor_s_thread() {
+    let (out, r) = run_text(
+        "whoami.cas",
+        "a: SetIdentity alice staff -> S_OK\na: WhoAmI -> S_OK \"alice\"\nb: WhoAmI -> S_OK \"SYSTEM\"\n",
+        &RunOptions::default(),
+    );
+    r.unwrap();
+    assert!(out.contains("a: WhoAmI"), "{out}");
+    assert!(out.contains("S_OK (0x00000000) \"alice\""), "{out}");
+    assert!(out.contains("S_OK (0x00000000) \"SYSTEM\""), "{out}");
+}
+
+#[test]
+fn copy_proxy_binds_a_new_proxy_to_the_same_object() {
+    let script = "server = SimpleStreamSyncOnly \"hi\"\n\
+                  sta: CoInitializeEx STA -> S_OK\n\
+                  sta: s = Marshal server ISimpleStream -> S_OK\n\
+                  client: CoInitializeEx MTA -> S_OK\n\
+                  client: p = Unmarshal s -> S_OK\n\
+                  client: copy = CopyProxy p -> S_OK\n\
+                  client: SetBlanket copy PKT IMPERSONATE -> S_OK\n\
+                  client: QueryBlanket p -> S_OK CONNECT IDENTIFY\n\
+                  client: start Call copy Read 2 -> blocks\n\
+                  sta: Pump -> 1\n\
+                  client: join -> S_OK \"hi\"\n";
+    let trace = run_source(
+        "copy.cas",
+        script,
+        &RunOptions::default(),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let copy = trace
+        .participants
+        .iter()
+        .find(|p| p.id == "copy")
+        .expect("the copy is a participant");
+    assert_eq!(copy.label, "copy (proxy to server)");
+    assert_eq!(copy.apartment.as_deref(), Some("MTA#1"));
+    assert!(
+        trace
+            .events_of(6)
+            .any(|e| e.label == "CoCopyProxy(p)" && e.to == "p"),
+        "{trace}"
+    );
 }

@@ -63,11 +63,28 @@ fn the_tour_shows_each_step_of_the_procedure_and_its_error_paths_in_order() {
             S_FALSE,             // the server completes Read (pumped by the STA)
             S_FALSE,             // Finish_Read after the STA pumped the Signal back
             RPC_E_WRONG_THREAD,  // the proxy's call object used from the STA
+            S_OK,                // security: the client's thread becomes alice
+            S_OK,                // QueryBlanket: a new proxy's blanket
+            S_OK,                // the STA's thread becomes svc
+            S_OK,                // marshals a Who
+            S_OK,                // unmarshals it: a proxy
+            S_OK,                // Run at IDENTIFY: reads the client, acts as the server
+            S_OK,                // SetBlanket IMPERSONATE
+            S_OK,                // Run at IMPERSONATE: runs as the client until it reverts
+            RPC_E_CALL_COMPLETE, // CoImpersonateClient outside a call
+            S_OK,                // an access policy for a new object
+            S_OK,                // marshals it
+            S_OK,                // unmarshals it
+            E_ACCESSDENIED,      // alice is not let in
         ]
     );
     assert!(text.contains("\"hello\""));
     assert!(text.contains("late result dropped"));
     assert!(text.contains("(a proxy)"), "the cross-apartment chapter");
+    assert!(
+        text.contains("\"S_OK alice S_OK svc\""),
+        "the security chapter: server code impersonates its client, then reverts"
+    );
     assert!(
         text.lines()
             .filter(|l| l.trim_start().starts_with('>'))

@@ -270,8 +270,8 @@ fn not_explored(
         bounded: false,
         elapsed: started.elapsed(),
         not_explored: Some(format!(
-            "not explored: line {}: `{}` is an apartment operation, which the checker's \
-             model does not have; the whole script was run in its written order (on the \
+            "not explored: line {}: `{}` is an apartment or security operation, which the \
+             checker's model does not have; the whole script was run in its written order (on the \
              implementation, checked against the reference model)",
             first.line, first.text
         )),

@@ -112,7 +112,7 @@ impl Program {
             &self.ops[i],
             Some(COp::Model(
                 Checked::Server { .. }
-                    | Checked::Untracked
+                    | Checked::Untracked { .. }
                     | Checked::Event { .. }
                     | Checked::Container
                     | Checked::QueryInterface { .. }

@@ -182,6 +182,7 @@ mod call;
 mod container;
 mod event;
 mod outer;
+mod security;
 mod world;
 
 /// What `Finish_` does before the call has completed (spec D5): the implementation's own
@@ -197,6 +198,7 @@ pub use call::CallModel;
 pub use container::ContainerModel;
 pub use event::{co_wait_for_multiple_handles, EventClass, EventModel};
 pub use outer::{OuterModel, OuterScript, SignalPhase};
+pub use security::{ModelBlanket, ModelPrincipal, SecurityModel};
 pub use world::{ModelOp, World};
 
 /// `INFINITE` (0xFFFFFFFF): a wait timeout that never expires.

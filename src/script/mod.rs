@@ -53,6 +53,7 @@ mod runner;
 mod serve;
 pub mod trace;
 pub mod value;
+mod who;
 
 pub use registry::{Registry, Serving};
 pub use run::{diagram_file, run_file, run_files, run_source, RunOptions, ScriptError};

@@ -112,8 +112,9 @@ pub(crate) enum Checked {
     /// `RPC_S_CALLPENDING`.
     Server { strict: bool },
     /// An object the model does not follow (a pooled or plain registered server: its calls
-    /// complete on the server's schedule, not the script's).
-    Untracked,
+    /// complete on the server's schedule, not the script's); `who`: a `Who` server (`Some(true)`:
+    /// `WhoAsync`), whose `Run` the security model answers.
+    Untracked { who: Option<bool> },
     /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
     Event { auto: bool },
     /// A new `CLSID_SynchronizeContainer`.
@@ -143,6 +144,7 @@ pub(crate) enum Checked {
         call: String,
         method: String,
         shared: Vec<String>,
+        args: Vec<Value>,
     },
     /// `Finish_<method>`.
     Finish { call: String, method: String },
@@ -196,10 +198,17 @@ pub(crate) enum Checked {
     Unmarshal { stream: String },
     /// `co_pump_messages` on the actor's thread (its result: the count dispatched).
     Pump,
-    /// A synchronous call on `target` (an object, or a proxy).
-    SyncCall { target: String },
+    /// A synchronous call on `target` (an object, or a proxy), of `method` with `args`.
+    SyncCall {
+        target: String,
+        method: String,
+        args: Vec<Value>,
+    },
     /// `CoTestCancel` on the actor's thread (never inside a server method in a script).
     CoTestCancel,
+    /// A security operation (`SetIdentity`, `WhoAmI`, blankets, access policies, the call
+    /// context): replayed on the [`SecurityModel`](crate::model::SecurityModel).
+    Security(parse::SecurityOp),
 }
 
 /// What a statement does with its operation.
@@ -317,6 +326,7 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::Begin { call, method, args } => Checked::Begin {
             call: s(call),
             method: s(method),
+            args: args.clone(),
             shared: args
                 .iter()
                 .filter_map(|a| match a {
@@ -329,9 +339,18 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             call: s(call),
             method: s(method),
         },
-        P::Server { serving, .. } => match serving {
+        P::Server {
+            serving, server, ..
+        } => match serving {
             Serving::Manual { strict } => Checked::Server { strict: *strict },
-            Serving::Plain | Serving::Pool { .. } => Checked::Untracked,
+            Serving::Plain => Checked::Untracked {
+                who: match server.as_str() {
+                    "Who" => Some(false),
+                    "WhoAsync" => Some(true),
+                    _ => None,
+                },
+            },
+            Serving::Pool { .. } => Checked::Untracked { who: None },
         },
         P::Wait {
             target,
@@ -386,11 +405,20 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::Marshal { target, .. } => Checked::Marshal { target: s(target) },
         P::Unmarshal { stream } => Checked::Unmarshal { stream: s(stream) },
         P::Pump => Checked::Pump,
-        P::Call { target, .. } => Checked::SyncCall { target: s(target) },
+        P::Call {
+            target,
+            method,
+            args,
+        } => Checked::SyncCall {
+            target: s(target),
+            method: s(method),
+            args: args.clone(),
+        },
         P::CoTestCancel => Checked::CoTestCancel,
         // Another thread's synchronous call: what it finds depends on that call's progress
         // through the object's apartment, which the model does not follow.
         P::CoCancelCall { .. } | P::CoGetCancelObject { .. } => return None,
+        P::Security(sec) => Checked::Security(sec.clone()),
     })
 }
 

@@ -352,6 +352,116 @@ pub enum Op {
         /// The actor whose thread's call it is.
         actor: String,
     },
+    /// A security operation (issue 12, `docs/security.md`).
+    Security(SecurityOp),
+}
+
+/// The security operations: identities, client blankets, access policies and the server's
+/// call context (`docs/security.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecurityOp {
+    /// `SetIdentity NAME [GROUP...]`: the process identity of the actor's thread.
+    SetIdentity {
+        /// The principal's name.
+        name: String,
+        /// Its groups.
+        groups: Vec<String>,
+    },
+    /// `WhoAmI`: the identity the actor's thread runs as now (`current_identity`); the
+    /// out-parameter is its name.
+    WhoAmI,
+    /// `SetBlanket P AUTHN_LEVEL IMP_LEVEL [as NAME] [STATIC|DYNAMIC]`:
+    /// `CoSetProxyBlanket` on a proxy or a proxy's call object.
+    SetBlanket {
+        /// The proxy or call object.
+        target: String,
+        /// `RPC_C_AUTHN_LEVEL_*`.
+        authn_level: u32,
+        /// `RPC_C_IMP_LEVEL_*`.
+        imp_level: u32,
+        /// `pAuthInfo`: the principal calls are made as (`as NAME`).
+        auth_info: Option<String>,
+        /// `EOAC_STATIC_CLOAKING` or `EOAC_DYNAMIC_CLOAKING`, else `EOAC_NONE`.
+        capabilities: u32,
+    },
+    /// `QueryBlanket P`: `CoQueryProxyBlanket`; out-parameters the authentication and
+    /// impersonation levels by name.
+    QueryBlanket {
+        /// The proxy or call object.
+        target: String,
+    },
+    /// `C = CopyProxy P`: `CoCopyProxy`.
+    CopyProxy {
+        /// The proxy or call object copied.
+        target: String,
+    },
+    /// `AccessPolicy X NAME... [min LEVEL]`: who may call `X` (`set_access_policy`, before
+    /// `Marshal`).
+    AccessPolicy {
+        /// The object.
+        target: String,
+        /// The principals and groups let in (`Everyone`: anyone).
+        allowed: Vec<String>,
+        /// The least authentication level.
+        min_level: u32,
+    },
+    /// `CoGetCallContext`: `CoGetCallContext(IID_IServerSecurity)` on the actor's thread.
+    CoGetCallContext,
+    /// `CoImpersonateClient` on the actor's thread.
+    CoImpersonateClient,
+    /// `CoRevertToSelf` on the actor's thread.
+    CoRevertToSelf,
+}
+
+/// The authentication levels by the names scripts use (`RPC_C_AUTHN_LEVEL_` dropped).
+pub const AUTHN_LEVELS: [(&str, u32); 7] = [
+    ("DEFAULT", crate::security::RPC_C_AUTHN_LEVEL_DEFAULT),
+    ("NONE", crate::security::RPC_C_AUTHN_LEVEL_NONE),
+    ("CONNECT", crate::security::RPC_C_AUTHN_LEVEL_CONNECT),
+    ("CALL", crate::security::RPC_C_AUTHN_LEVEL_CALL),
+    ("PKT", crate::security::RPC_C_AUTHN_LEVEL_PKT),
+    (
+        "PKT_INTEGRITY",
+        crate::security::RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+    ),
+    (
+        "PKT_PRIVACY",
+        crate::security::RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+    ),
+];
+
+/// The impersonation levels by the names scripts use (`RPC_C_IMP_LEVEL_` dropped).
+pub const IMP_LEVELS: [(&str, u32); 5] = [
+    ("DEFAULT", crate::security::RPC_C_IMP_LEVEL_DEFAULT),
+    ("ANONYMOUS", crate::security::RPC_C_IMP_LEVEL_ANONYMOUS),
+    ("IDENTIFY", crate::security::RPC_C_IMP_LEVEL_IDENTIFY),
+    ("IMPERSONATE", crate::security::RPC_C_IMP_LEVEL_IMPERSONATE),
+    ("DELEGATE", crate::security::RPC_C_IMP_LEVEL_DELEGATE),
+];
+
+/// The script name of `value` in `table` (its number if it has none).
+pub fn level_name(table: &[(&str, u32)], value: u32) -> String {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or_else(|| value.to_string(), |(n, _)| (*n).to_string())
+}
+
+impl SecurityOp {
+    /// The variable the operation reads, if any.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            SecurityOp::SetBlanket { target, .. }
+            | SecurityOp::QueryBlanket { target }
+            | SecurityOp::CopyProxy { target }
+            | SecurityOp::AccessPolicy { target, .. } => Some(target),
+            SecurityOp::SetIdentity { .. }
+            | SecurityOp::WhoAmI
+            | SecurityOp::CoGetCallContext
+            | SecurityOp::CoImpersonateClient
+            | SecurityOp::CoRevertToSelf => None,
+        }
+    }
 }
 
 impl Op {
@@ -372,6 +482,7 @@ impl Op {
             | Op::CoTestCancel
             | Op::CoGetCancelObject { .. } => vec![],
             Op::Marshal { target, .. } | Op::Call { target, .. } => vec![target],
+            Op::Security(sec) => sec.target().into_iter().collect(),
             Op::Unmarshal { stream } => vec![stream],
             Op::CoCreateInstance { outer, .. } => outer.iter().map(String::as_str).collect(),
             Op::OuterCount { outer, .. } => vec![outer],
@@ -422,6 +533,7 @@ impl Op {
                 | Op::Marshal { .. }
                 | Op::Unmarshal { .. }
                 | Op::CoGetCancelObject { .. }
+                | Op::Security(SecurityOp::CopyProxy { .. })
         )
     }
 
@@ -444,7 +556,8 @@ impl Op {
 
     /// Whether the operation is one of the apartment operations (`CoInitializeEx`,
     /// `CoUninitialize`, `Marshal`, `Unmarshal`, `Pump`, `Call`, `CoCancelCall`,
-    /// `CoTestCancel`, `CoGetCancelObject`), which the interleaving checker does not explore.
+    /// `CoTestCancel`, `CoGetCancelObject`) or a security operation, which the interleaving
+    /// checker does not explore.
     pub fn is_apartment(&self) -> bool {
         matches!(
             self,
@@ -457,6 +570,7 @@ impl Op {
                 | Op::CoCancelCall { .. }
                 | Op::CoTestCancel
                 | Op::CoGetCancelObject { .. }
+                | Op::Security(_)
         )
     }
 }

@@ -26,8 +26,8 @@ mod operation;
 
 use super::lex::{is_ident, number, tokenize, Tok};
 pub use super::op::{
-    hr_name, Expect, Iface, Op, Property, Quantifier, ServerKind, Step, StepKind, SyntaxError,
-    DEFAULT_ACTOR,
+    hr_name, level_name, Expect, Iface, Op, Property, Quantifier, SecurityOp, ServerKind, Step,
+    StepKind, SyntaxError, AUTHN_LEVELS, DEFAULT_ACTOR, IMP_LEVELS,
 };
 use super::registry::{ErasedInterface, Registry};
 use super::value::Value;
@@ -514,7 +514,8 @@ mod tests {
         assert!(e.message.contains("`STA` or `MTA`"), "{}", e.message);
         let e = parse("x = StdEvent\ns = Marshal x ISynchronize\n", &r).unwrap_err();
         assert!(
-            e.message.contains("a registered interface (ISimpleStream)"),
+            e.message
+                .contains("a registered interface (ISimpleStream, IWho)"),
             "{}",
             e.message
         );
@@ -532,6 +533,122 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn security_statements_parse_into_their_operations() {
+        use crate::security::*;
+        let r = Registry::new();
+        let s = parse(
+            "server = SimpleStreamSyncOnly \"hi\"\n\
+             sta: SetIdentity svc staff admins\n\
+             client: WhoAmI -> S_OK \"SYSTEM\"\n\
+             sta: AccessPolicy server alice Everyone min PKT\n\
+             sta: AccessPolicy server bob\n\
+             client: SetBlanket server RPC_C_AUTHN_LEVEL_NONE RPC_C_IMP_LEVEL_ANONYMOUS\n\
+             client: SetBlanket server PKT_PRIVACY IMPERSONATE as bob\n\
+             client: SetBlanket server DEFAULT DEFAULT STATIC\n\
+             client: QueryBlanket server -> S_OK CONNECT IDENTIFY\n\
+             client: c = CopyProxy server\n\
+             client: CoGetCallContext\n\
+             client: CoImpersonateClient\n\
+             client: CoRevertToSelf\n",
+            &r,
+        )
+        .unwrap();
+        let ops: Vec<&SecurityOp> = s
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Do {
+                    op: Op::Security(op),
+                    ..
+                } => Some(op),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ops.len(), 12);
+        assert_eq!(
+            ops[0],
+            &SecurityOp::SetIdentity {
+                name: "svc".into(),
+                groups: vec!["staff".into(), "admins".into()]
+            }
+        );
+        assert_eq!(ops[1], &SecurityOp::WhoAmI);
+        assert_eq!(
+            ops[2],
+            &SecurityOp::AccessPolicy {
+                target: "server".into(),
+                allowed: vec!["alice".into(), "Everyone".into()],
+                min_level: RPC_C_AUTHN_LEVEL_PKT
+            }
+        );
+        assert!(
+            matches!(ops[3], SecurityOp::AccessPolicy { min_level, .. } if *min_level == RPC_C_AUTHN_LEVEL_NONE)
+        );
+        assert_eq!(
+            ops[4],
+            &SecurityOp::SetBlanket {
+                target: "server".into(),
+                authn_level: RPC_C_AUTHN_LEVEL_NONE,
+                imp_level: RPC_C_IMP_LEVEL_ANONYMOUS,
+                auth_info: None,
+                capabilities: EOAC_NONE
+            }
+        );
+        assert!(
+            matches!(ops[5], SecurityOp::SetBlanket { auth_info: Some(n), authn_level, .. } if n == "bob" && *authn_level == RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
+        );
+        assert!(
+            matches!(ops[6], SecurityOp::SetBlanket { capabilities, imp_level, .. } if *capabilities == EOAC_STATIC_CLOAKING && *imp_level == RPC_C_IMP_LEVEL_DEFAULT)
+        );
+        assert_eq!(
+            s[8].expect.as_ref().unwrap().values,
+            vec![
+                Value::Name("CONNECT".into()),
+                Value::Name("IDENTIFY".into())
+            ]
+        );
+        assert_eq!(ops[9], &SecurityOp::CoGetCallContext);
+        assert_eq!(ops[10], &SecurityOp::CoImpersonateClient);
+        assert_eq!(ops[11], &SecurityOp::CoRevertToSelf);
+        assert!(ops
+            .iter()
+            .all(|o| Op::Security((*o).clone()).is_apartment()));
+    }
+
+    #[test]
+    fn security_statements_say_what_they_expected() {
+        let r = Registry::new();
+        let e = parse("x = StdEvent\nSetBlanket x LOUD IDENTIFY\n", &r).unwrap_err();
+        assert!(
+            e.message
+                .contains("an authentication level (DEFAULT, NONE, CONNECT"),
+            "{}",
+            e.message
+        );
+        let e = parse("x = StdEvent\nSetBlanket x CONNECT SOMETIMES\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("an impersonation level"),
+            "{}",
+            e.message
+        );
+        let e = parse("x = StdEvent\nSetBlanket x CONNECT IDENTIFY as\n", &r).unwrap_err();
+        assert!(e.message.contains("after `as`"), "{}", e.message);
+        let e = parse("x = StdEvent\nAccessPolicy x alice min\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("an authentication level"),
+            "{}",
+            e.message
+        );
+        let e = parse("QueryBlanket nothing\n", &r).unwrap_err();
+        assert!(
+            e.message.contains("unknown variable `nothing`"),
+            "{}",
+            e.message
+        );
+        let e = parse("SetIdentity\n", &r).unwrap_err();
+        assert!(e.message.contains("the principal's name"), "{}", e.message);
     }
 
     #[test]

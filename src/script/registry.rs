@@ -396,7 +396,8 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// The built-in interfaces and the `SimpleStream` and `FaultyStream` servers (over
-    /// `ISimpleStream`).
+    /// `ISimpleStream`) and the `Who` and
+    /// `WhoAsync` servers (over `IWho`, for the security scenarios).
     pub fn new() -> Registry {
         let mut r = Registry {
             base: vec![
@@ -417,6 +418,14 @@ impl Registry {
         });
         r.server::<ISimpleStreamCalls, _>("FaultyStream", |args| match args {
             [] => Ok(super::faulty::FaultyStream::create()),
+            _ => Err("expected no arguments".into()),
+        });
+        r.server::<super::who::IWhoCalls, _>("Who", |args| match args {
+            [] => Ok(super::who::Who::create()),
+            _ => Err("expected no arguments".into()),
+        });
+        r.server::<super::who::IWhoCalls, _>("WhoAsync", |args| match args {
+            [] => Ok(super::who::WhoAsync::create()),
             _ => Err("expected no arguments".into()),
         });
         r

@@ -29,7 +29,7 @@ impl World {
                 self.new_obj(p, bind, Obj::Server(mode));
                 Run::Done(written())
             }
-            Checked::Untracked => {
+            Checked::Untracked { .. } => {
                 self.new_obj(p, bind, Obj::Untracked);
                 Run::Done(written())
             }
@@ -131,6 +131,7 @@ impl World {
                 call,
                 method,
                 shared,
+                ..
             } => {
                 for name in shared {
                     if let Some(k) = self.obj(p, name) {
@@ -404,7 +405,8 @@ impl World {
             | Checked::Unmarshal { .. }
             | Checked::Pump
             | Checked::SyncCall { .. }
-            | Checked::CoTestCancel => Run::Done(written()),
+            | Checked::CoTestCancel
+            | Checked::Security(_) => Run::Done(written()),
             Checked::ServerTestCancel { call } => {
                 let k = self.obj(p, call).expect("bound");
                 let Some(c) = self.call_mut(k) else {

@@ -13,7 +13,9 @@
 //! * [`outer`] — `Outer` (a script-made controlling unknown), `Signals`, `Resets`;
 //! * [`server`] — `Complete`, `Fail`, `ServerTestCancel`;
 //! * [`apartment`] — `CoInitializeEx`, `CoUninitialize`, `Marshal`, `Unmarshal`, `Pump`,
-//!   `Call`, `CoCancelCall`, `CoTestCancel`, `CoGetCancelObject`.
+//!   `Call`, `CoCancelCall`, `CoTestCancel`, `CoGetCancelObject`;
+//! * [`security`] — `SetIdentity`, `WhoAmI`, `SetBlanket`, `QueryBlanket`, `CopyProxy`,
+//!   `AccessPolicy`, `CoGetCallContext`, `CoImpersonateClient`, `CoRevertToSelf`.
 //!
 //! Invariants: the job and its continuation are built together, so the continuation always
 //! receives the type its job produced; setup runs on the runner thread (it reads variables),
@@ -28,6 +30,7 @@ mod container;
 mod events;
 mod lifecycle;
 mod outer;
+mod security;
 mod server;
 
 use std::any::Any;
@@ -171,6 +174,7 @@ pub(super) fn prepare(r: &mut Runner, step: &Step, op: &Op) -> Result<Prepared, 
         Op::CoCancelCall { actor, seconds } => apartment::co_cancel(r, step, actor, *seconds),
         Op::CoTestCancel => Ok(apartment::test_cancel(step)),
         Op::CoGetCancelObject { actor } => apartment::get_cancel_object(r, step, actor),
+        Op::Security(sec) => security::prepare(r, step, sec),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 mod apartment;
 mod compare;
+mod security;
 
 use apartment::Handled;
 
@@ -17,7 +18,7 @@ use crate::call::FinishMode;
 use crate::hresult::S_OK;
 use crate::model::{
     co_wait_for_multiple_handles, ApartmentModel, AptNo, CallModel, ContainerModel, EventClass,
-    EventModel, MethodIndex, ModelOutcome, OuterScript, INFINITE,
+    EventModel, MethodIndex, ModelOutcome, OuterScript, SecurityModel, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -65,6 +66,8 @@ enum Answer {
     Returned(ModelOutcome),
     /// Not checked (an object it uses is not tracked).
     Unchecked,
+    /// A synchronous call to a `Who` server: `S_OK` and what its server code observed.
+    Observed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +91,15 @@ pub(crate) struct ModelCheck {
     methods: Vec<String>,
     /// The actors' apartments and the STAs' queues.
     apts: ApartmentModel,
+    /// Identities, blankets, access policies.
+    sec: SecurityModel,
+    /// The object (model number) each proxy and proxy's call object reaches.
+    reaches: HashMap<usize, usize>,
+    /// The `Who` servers (model numbers; `true`: `WhoAsync`).
+    who: HashMap<usize, bool>,
+    /// What the `Finish_Run` of each `WhoAsync` call begun through a proxy returns, by the
+    /// call object's model number.
+    who_finish: HashMap<usize, String>,
 }
 
 impl ModelCheck {
@@ -153,10 +165,17 @@ impl ModelCheck {
         if let Checked::OuterCount { outer, signals } = op {
             return self.outer_count(outer, *signals, seen);
         }
-        match self.apartment_step(bind, op, seen) {
+        let handled = match self.security_step(bind, op, seen) {
+            None => self.apartment_step(bind, op, seen),
+            h => h,
+        };
+        match handled {
             None => {}
             Some(Handled::Unchecked) => return Ok(()),
             Some(Handled::Checked(r)) => return r,
+            Some(Handled::Finished(out)) => {
+                return self.expect_finished(seen, out);
+            }
             Some(Handled::Outcome(o)) => {
                 let expected = self.expected(op, &o);
                 return compare(seen.line, seen.text, &expected, &seen.seen);
@@ -197,6 +216,7 @@ impl ModelCheck {
             // has one, is compared at its join.
             let answer = match h {
                 Handled::Outcome(o) => Answer::Returned(o),
+                Handled::Finished(out) => Answer::Observed(out),
                 Handled::Unchecked | Handled::Checked(_) => Answer::Unchecked,
             };
             self.pending.push(Pending {
@@ -267,6 +287,14 @@ impl ModelCheck {
         let text = format!("join ({})", p.text);
         match p.answer {
             Answer::Unchecked => Ok(()),
+            Answer::Observed(out) => {
+                let expected = Expected {
+                    hr: Some(S_OK),
+                    outs: Some(vec![Value::Str(out.into_bytes())]),
+                    ..Expected::default()
+                };
+                compare(seen.line, &text, &expected, &seen.seen)
+            }
             Answer::Waiting => {
                 let expected = Expected {
                     blocks: true,
@@ -337,8 +365,11 @@ impl ModelCheck {
                 self.new_obj(bind, Obj::Server(mode));
                 None
             }
-            Checked::Untracked => {
+            Checked::Untracked { who } => {
                 self.new_obj(bind, Obj::Untracked);
+                if let Some(asynchronous) = who {
+                    self.who.insert(self.objs.len() - 1, *asynchronous);
+                }
                 None
             }
             Checked::Event { auto } => {
@@ -430,6 +461,7 @@ impl ModelCheck {
                 call,
                 method,
                 shared,
+                ..
             } => {
                 for name in shared {
                     if let Some(k) = self.obj(name) {
@@ -596,7 +628,8 @@ impl ModelCheck {
             | Checked::Unmarshal { .. }
             | Checked::Pump
             | Checked::SyncCall { .. }
-            | Checked::CoTestCancel => None,
+            | Checked::CoTestCancel
+            | Checked::Security(_) => None,
             Checked::ServerTestCancel { call } => {
                 let c = self.call_mut(call)?;
                 // Only the current call's flag is the model's.

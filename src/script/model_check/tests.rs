@@ -38,7 +38,8 @@ fn replay(script: &str, results: &[Res]) -> Result<(), Divergence> {
     for step in &steps {
         let creates = matches!(&step.kind, StepKind::Do { op, .. } if op.creates()
             && !matches!(op, parse::Op::QueryInterface { .. } | parse::Op::CreateCall { .. }
-                | parse::Op::Marshal { .. } | parse::Op::Unmarshal { .. }));
+                | parse::Op::Marshal { .. } | parse::Op::Unmarshal { .. }
+                | parse::Op::Security(_)));
         let empty: Vec<Value> = Vec::new();
         let (seen, count);
         if creates || matches!(step.kind, StepKind::Say(_)) {
@@ -532,4 +533,169 @@ fn every_committed_scenario_passes_the_check() {
             assert!(compared > 0, "{name}: the model compared no step");
         }
     }
+}
+
+/// A `Who` server marshaled by `svc` from the MTA, unmarshaled by `alice` in an STA.
+const WHO: &str = "who = Who\n\
+                   server: CoInitializeEx MTA\n\
+                   server: SetIdentity svc\n\
+                   server: s = Marshal who IWho\n\
+                   client: CoInitializeEx STA\n\
+                   client: SetIdentity alice\n\
+                   client: p = Unmarshal s\n";
+
+/// The results of `WHO`'s statements, all S_OK.
+fn who_ok() -> Vec<Res> {
+    vec![r(S_OK, &[]); 6]
+}
+
+#[test]
+fn who_am_i_must_be_the_thread_s_identity() {
+    let script = "a: WhoAmI\na: SetIdentity alice\na: WhoAmI\n";
+    let ok = [
+        r(S_OK, &[text("SYSTEM")]),
+        r(S_OK, &[]),
+        r(S_OK, &[text("alice")]),
+    ];
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.to_vec();
+    wrong[2] = r(S_OK, &[text("SYSTEM")]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 3:") && msg.contains("\"alice\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_proxy_s_blanket_is_compared_after_set_blanket_and_copy_proxy() {
+    let script = format!(
+        "{WHO}client: QueryBlanket p\nclient: SetBlanket p PKT IMPERSONATE\n\
+         client: c = CopyProxy p\nclient: SetBlanket c NONE ANONYMOUS\nclient: QueryBlanket p\n"
+    );
+    let name = |n: &str| Value::Name(n.into());
+    let mut ok = who_ok();
+    ok.extend([
+        r(S_OK, &[name("CONNECT"), name("IDENTIFY")]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[]),
+        r(S_OK, &[name("PKT"), name("IMPERSONATE")]),
+    ]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[10] = r(S_OK, &[name("NONE"), name("ANONYMOUS")]);
+    let msg = failure(&script, &wrong);
+    assert!(
+        msg.starts_with("line 12:") && msg.contains("PKT IMPERSONATE"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_refused_call_must_be_e_accessdenied() {
+    let script = "who = Who\n\
+                  server: CoInitializeEx MTA\n\
+                  server: AccessPolicy who alice\n\
+                  server: s = Marshal who IWho\n\
+                  client: CoInitializeEx STA\n\
+                  client: SetIdentity eve\n\
+                  client: p = Unmarshal s\n\
+                  client: Call p Run \"whoami\"\n";
+    let mut ok = who_ok();
+    ok.push(r(crate::hresult::E_ACCESSDENIED, &[]));
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = who_ok();
+    wrong.push(r(S_OK, &[text("SYSTEM")]));
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 8:") && msg.contains("E_ACCESSDENIED"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn what_who_s_server_code_observes_is_the_model_s() {
+    let script = format!(
+        "{WHO}client: Call p Run \"whoami impersonate whoami\"\n\
+         client: SetBlanket p CONNECT IMPERSONATE\n\
+         client: Call p Run \"impersonate whoami\"\n"
+    );
+    let mut ok = who_ok();
+    ok.extend([
+        r(S_OK, &[text("svc S_OK svc")]),
+        r(S_OK, &[]),
+        r(S_OK, &[text("S_OK alice")]),
+    ]);
+    assert_eq!(replay(&script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[6] = r(S_OK, &[text("svc S_OK alice")]);
+    let msg = failure(&script, &wrong);
+    assert!(
+        msg.starts_with("line 8:") && msg.contains("svc S_OK svc"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_call_context_outside_a_call_must_be_rpc_e_call_complete() {
+    let script = "a: CoGetCallContext\na: CoImpersonateClient\na: CoRevertToSelf\n";
+    let ok = vec![r(RPC_E_CALL_COMPLETE, &[]); 3];
+    assert_eq!(replay(script, &ok), Ok(()));
+    let msg = failure(
+        script,
+        &[r(RPC_E_CALL_COMPLETE, &[]), r(S_OK, &[]), r(S_OK, &[])],
+    );
+    assert!(msg.starts_with("line 2:"), "{msg}");
+}
+
+#[test]
+fn what_who_async_s_begin_and_finish_observe_is_the_model_s() {
+    let script = "who = WhoAsync\n\
+                  sta: CoInitializeEx STA\n\
+                  sta: SetIdentity svc\n\
+                  sta: s = Marshal who IWho\n\
+                  client: CoInitializeEx MTA\n\
+                  client: SetIdentity alice\n\
+                  client: p = Unmarshal s\n\
+                  client: SetBlanket p CONNECT IMPERSONATE\n\
+                  client: call = CreateCall p AsyncIWho\n\
+                  client: Begin_Run call \"impersonate whoami signal impersonate | impersonate\"\n\
+                  sta: Pump\n\
+                  client: Finish_Run call\n";
+    let mut ok = vec![r(S_OK, &[]); 9];
+    ok.push(count(1));
+    ok.push(r(S_OK, &[text("S_OK alice signal | RPC_E_CALL_COMPLETE")]));
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[10] = r(S_OK, &[text("S_OK alice signal | S_OK")]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 12:") && msg.contains("RPC_E_CALL_COMPLETE"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_started_call_to_who_is_compared_at_its_join() {
+    let script = "who = WhoAsync\n\
+                  sta: CoInitializeEx STA\n\
+                  sta: SetIdentity svc\n\
+                  sta: s = Marshal who IWho\n\
+                  client: CoInitializeEx MTA\n\
+                  client: SetIdentity alice\n\
+                  client: p = Unmarshal s\n\
+                  client: start Call p Run \"whoami client\"\n\
+                  sta: Pump\n\
+                  client: join\n";
+    let mut ok = vec![r(S_OK, &[]); 6];
+    ok.extend([Err(true), count(1), r(S_OK, &[text("svc alice |")])]);
+    assert_eq!(replay(script, &ok), Ok(()));
+    let mut wrong = ok.clone();
+    wrong[8] = r(S_OK, &[text("alice alice |")]);
+    let msg = failure(script, &wrong);
+    assert!(
+        msg.starts_with("line 10:") && msg.contains("svc alice |"),
+        "{msg}"
+    );
 }

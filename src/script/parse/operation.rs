@@ -4,7 +4,7 @@
 use super::super::lex::{cowait_flags, is_ident, number, Tok};
 use super::super::registry::{Registry, Serving};
 use super::super::value::Value;
-use super::{Iface, Op, ServerKind, SyntaxError};
+use super::{Iface, Op, SecurityOp, ServerKind, SyntaxError, AUTHN_LEVELS, IMP_LEVELS};
 use crate::call::RPC_C_CANCEL_INFINITE_TIMEOUT;
 use crate::hresult::parse_hresult;
 use crate::sync::INFINITE;
@@ -15,7 +15,9 @@ SynchronizeContainer, CoCreateInstance, Outer, QueryInterface, AddRef, Release, 
 Begin_<Method>, Finish_<Method>, Wait, Signal, Reset, GetHandle, Signals, Resets, Cancel, \
 TestCancel, CoEnableCallCancellation, CoDisableCallCancellation, AddSynchronize, WaitMultiple, \
 CoWaitForMultipleHandles, Complete, Fail, ServerTestCancel, CoInitializeEx, CoUninitialize, \
-Marshal, Unmarshal, Pump, Call, CoCancelCall, CoTestCancel, CoGetCancelObject";
+Marshal, Unmarshal, Pump, Call, CoCancelCall, CoTestCancel, CoGetCancelObject, SetIdentity, \
+WhoAmI, SetBlanket, QueryBlanket, CopyProxy, AccessPolicy, CoGetCallContext, CoImpersonateClient, \
+CoRevertToSelf";
 
 /// The system classes by name, for `CoCreateInstance`.
 const CLASSES: [(&str, crate::guid::CLSID); 3] = [
@@ -149,6 +151,35 @@ impl<'a> Args<'a> {
             0
         };
         Ok((flags, self.num(TIMEOUT, Some(INFINITE))?))
+    }
+
+    /// A level from `table` by its script name (`CONNECT`) or its SDK name
+    /// (`RPC_C_AUTHN_LEVEL_CONNECT`, with `prefix`).
+    fn level(
+        &mut self,
+        table: &[(&str, u32)],
+        prefix: &str,
+        what: &str,
+    ) -> Result<u32, SyntaxError> {
+        let w = self.word(what)?;
+        let short = w.strip_prefix(prefix).unwrap_or(w);
+        match table.iter().find(|(n, _)| *n == short) {
+            Some((_, v)) => Ok(*v),
+            None => {
+                self.pos -= 1;
+                let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+                Err(self.err(&format!("{what} ({})", names.join(", "))))
+            }
+        }
+    }
+
+    /// The words left, as names (identities, groups).
+    fn names(&mut self, what: &str) -> Result<Vec<String>, SyntaxError> {
+        let mut v = Vec::new();
+        while self.more() {
+            v.push(self.word(what)?.to_string());
+        }
+        Ok(v)
     }
 
     /// Whether the next token is the word `w`; consumes it if so.
@@ -438,6 +469,15 @@ pub(super) fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result
         "CoGetCancelObject" => Op::CoGetCancelObject {
             actor: a.var("the actor whose call's cancel object is asked for")?,
         },
+        "SetIdentity"
+        | "WhoAmI"
+        | "SetBlanket"
+        | "QueryBlanket"
+        | "CopyProxy"
+        | "AccessPolicy"
+        | "CoGetCallContext"
+        | "CoImpersonateClient"
+        | "CoRevertToSelf" => Op::Security(security_op(name, &mut a)?),
         "Manual" | "Pool" => {
             let server = a.word("a registered server's name")?;
             if registry.server_of(server).is_none() {
@@ -487,4 +527,71 @@ pub(super) fn parse_op(toks: &[Tok], line: usize, registry: &Registry) -> Result
     };
     a.end()?;
     Ok(op)
+}
+
+const AUTHN: &str = "an authentication level";
+const IMP: &str = "an impersonation level";
+
+/// A security operation's arguments (`docs/scenarios.md`, "Security").
+fn security_op(name: &str, a: &mut Args<'_>) -> Result<SecurityOp, SyntaxError> {
+    Ok(match name {
+        "SetIdentity" => SecurityOp::SetIdentity {
+            name: a.word("the principal's name")?.to_string(),
+            groups: a.names("a group name")?,
+        },
+        "WhoAmI" => SecurityOp::WhoAmI,
+        "SetBlanket" => {
+            let target = a.var("the proxy or call object variable")?;
+            let authn_level = a.level(&AUTHN_LEVELS, "RPC_C_AUTHN_LEVEL_", AUTHN)?;
+            let imp_level = a.level(&IMP_LEVELS, "RPC_C_IMP_LEVEL_", IMP)?;
+            let auth_info = if a.keyword("as") {
+                Some(a.word("the principal's name after `as`")?.to_string())
+            } else {
+                None
+            };
+            let capabilities = if a.keyword("STATIC") {
+                crate::security::EOAC_STATIC_CLOAKING
+            } else if a.keyword("DYNAMIC") {
+                crate::security::EOAC_DYNAMIC_CLOAKING
+            } else {
+                crate::security::EOAC_NONE
+            };
+            SecurityOp::SetBlanket {
+                target,
+                authn_level,
+                imp_level,
+                auth_info,
+                capabilities,
+            }
+        }
+        "QueryBlanket" => SecurityOp::QueryBlanket {
+            target: a.var("the proxy or call object variable")?,
+        },
+        "CopyProxy" => SecurityOp::CopyProxy {
+            target: a.var("the proxy or call object variable")?,
+        },
+        "AccessPolicy" => {
+            let target = a.var("the object variable")?;
+            let mut allowed = Vec::new();
+            let mut min_level = crate::security::RPC_C_AUTHN_LEVEL_NONE;
+            while a.more() {
+                if a.keyword("min") {
+                    min_level = a.level(&AUTHN_LEVELS, "RPC_C_AUTHN_LEVEL_", AUTHN)?;
+                    break;
+                }
+                allowed.push(
+                    a.word("a principal or group name, or `min LEVEL`")?
+                        .to_string(),
+                );
+            }
+            SecurityOp::AccessPolicy {
+                target,
+                allowed,
+                min_level,
+            }
+        }
+        "CoGetCallContext" => SecurityOp::CoGetCallContext,
+        "CoImpersonateClient" => SecurityOp::CoImpersonateClient,
+        _ => SecurityOp::CoRevertToSelf,
+    })
 }

@@ -17,6 +17,8 @@ pub(super) enum Handled {
     Outcome(ModelOutcome),
     /// Compared already.
     Checked(Result<(), Divergence>),
+    /// A synchronous call the model answers: `S_OK` and this string out-parameter.
+    Finished(String),
 }
 
 /// Whether `op` waits (and so, on an STA's thread, may dispatch its queue).
@@ -32,7 +34,7 @@ fn waits(op: &Checked) -> bool {
 
 impl ModelCheck {
     /// The model object `var` names, if it is a proxy: (home, the object's apartment).
-    fn proxy_of(&self, var: &str) -> Option<(usize, usize)> {
+    pub(super) fn proxy_of(&self, var: &str) -> Option<(usize, usize)> {
         match self.obj(var).map(|k| &self.objs[k]) {
             Some(Obj::Proxy { home, obj_apt, .. }) | Some(Obj::ProxyCall { home, obj_apt }) => {
                 Some((*home, *obj_apt))
@@ -63,6 +65,9 @@ impl ModelCheck {
             }
             Checked::Marshal { target } => {
                 let object = self.obj(target);
+                if let Some(o) = object {
+                    self.sec.marshaled(o, actor);
+                }
                 match self.apts.marshal(actor) {
                     Err(hr) => returns(hr),
                     Ok(apt) => {
@@ -95,6 +100,7 @@ impl ModelCheck {
                         if ok {
                             let proxy = Obj::Proxy { home, obj_apt: apt };
                             self.new_obj(bind, proxy);
+                            self.sec_proxy(self.objs.len() - 1, None, object);
                         }
                         returns(S_OK)
                     }
@@ -116,7 +122,11 @@ impl ModelCheck {
                 }
             }
             Checked::CoTestCancel => returns(RPC_E_CALL_COMPLETE),
-            Checked::SyncCall { target } => {
+            Checked::SyncCall {
+                target,
+                method,
+                args,
+            } => {
                 let Some((home, obj_apt)) = self.proxy_of(target) else {
                     return Some(Handled::Unchecked);
                 };
@@ -124,10 +134,16 @@ impl ModelCheck {
                 if hr != S_OK {
                     return Some(returns(hr));
                 }
+                if let Some(hr) = self.denied(actor, target) {
+                    return Some(returns(hr));
+                }
                 self.apts.post(obj_apt, actor);
                 // It waits for the reply; an STA's thread dispatches meanwhile.
                 self.apts.wait(actor, None);
-                Handled::Unchecked
+                match self.who_run(actor, target, method, args) {
+                    Some(seen_by_server) => Handled::Finished(seen_by_server),
+                    None => Handled::Unchecked,
+                }
             }
             Checked::CreateCall { factory, .. } => {
                 let (home, obj_apt) = self.proxy_of(factory)?;
@@ -135,12 +151,22 @@ impl ModelCheck {
                 if hr != S_OK {
                     return Some(returns(hr));
                 }
+                if let Some(hr) = self.denied(actor, factory) {
+                    return Some(returns(hr));
+                }
                 if ok {
+                    let proxy = self.obj(factory);
                     self.new_obj(bind, Obj::ProxyCall { home, obj_apt });
+                    self.sec_proxy(self.objs.len() - 1, proxy, None);
                 }
                 Handled::Unchecked
             }
-            Checked::Begin { call, shared, .. } => {
+            Checked::Begin {
+                call,
+                shared,
+                method,
+                args,
+            } => {
                 let (home, obj_apt) = self.proxy_of(call)?;
                 for name in shared {
                     if let Some(k) = self.obj(name) {
@@ -151,8 +177,12 @@ impl ModelCheck {
                 if hr != S_OK {
                     return Some(returns(hr));
                 }
+                if let Some(hr) = self.denied(actor, call) {
+                    return Some(returns(hr));
+                }
                 if ok {
                     self.apts.post(obj_apt, actor);
+                    self.who_begin(actor, call, method, args);
                 }
                 Handled::Unchecked
             }
