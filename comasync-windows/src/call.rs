@@ -399,6 +399,24 @@ mod factory {
 #[macro_export]
 macro_rules! call_object_faces {
     ($impl_ty:ty, $field:ident) => {
+        $crate::synchronize_faces!($impl_ty, $field);
+        impl $crate::bindings::Windows::Win32::System::Com::ICancelMethodCalls_Impl for $impl_ty {
+            fn Cancel(&self, ulseconds: u32) -> ::windows_core::Result<()> {
+                self.$field.cancel(ulseconds)
+            }
+            fn TestCancel(&self) -> ::windows_core::Result<()> {
+                self.$field.test_cancel()
+            }
+        }
+    };
+}
+
+/// Implements `ISynchronize` and `ISynchronizeHandle` for a windows-rs object (`<Name>_Impl`)
+/// by forwarding to its field `$field`, which has `wait`, `signal`, `reset` and `get_handle`
+/// (an [`AsyncCall`], or the bridge's own events).
+#[macro_export]
+macro_rules! synchronize_faces {
+    ($impl_ty:ty, $field:ident) => {
         impl $crate::bindings::Windows::Win32::System::Com::ISynchronize_Impl for $impl_ty {
             fn Wait(&self, dwflags: u32, dwmilliseconds: u32) -> ::windows_core::Result<()> {
                 self.$field.wait(dwflags, dwmilliseconds)
@@ -415,14 +433,6 @@ macro_rules! call_object_faces {
                 &self,
             ) -> ::windows_core::Result<$crate::bindings::Windows::Win32::Foundation::HANDLE> {
                 self.$field.get_handle()
-            }
-        }
-        impl $crate::bindings::Windows::Win32::System::Com::ICancelMethodCalls_Impl for $impl_ty {
-            fn Cancel(&self, ulseconds: u32) -> ::windows_core::Result<()> {
-                self.$field.cancel(ulseconds)
-            }
-            fn TestCancel(&self) -> ::windows_core::Result<()> {
-                self.$field.test_cancel()
             }
         }
     };

@@ -23,7 +23,7 @@ use windows_core::{implement, Interface, Ref, Result};
 use crate::bindings::Windows::Win32::Foundation::HANDLE;
 use crate::bindings::Windows::Win32::System::Com::{
     ISynchronize, ISynchronizeContainer, ISynchronizeContainer_Impl, ISynchronizeEvent,
-    ISynchronizeEvent_Impl, ISynchronizeHandle, ISynchronizeHandle_Impl, ISynchronize_Impl,
+    ISynchronizeEvent_Impl, ISynchronizeHandle,
 };
 use crate::handles::{lookup, value_of, Registered};
 use crate::ok;
@@ -105,23 +105,7 @@ mod objects {
         }
     }
 
-    impl ISynchronize_Impl for ManualResetEvent_Impl {
-        fn Wait(&self, dwflags: u32, dwmilliseconds: u32) -> Result<()> {
-            self.face.wait(dwflags, dwmilliseconds)
-        }
-        fn Signal(&self) -> Result<()> {
-            self.face.signal()
-        }
-        fn Reset(&self) -> Result<()> {
-            self.face.reset()
-        }
-    }
-
-    impl ISynchronizeHandle_Impl for ManualResetEvent_Impl {
-        fn GetHandle(&self) -> Result<HANDLE> {
-            self.face.get_handle()
-        }
-    }
+    crate::synchronize_faces!(ManualResetEvent_Impl, face);
 
     /// `CLSID_StdEvent`: an auto-reset event whose handle its owner may replace
     /// (`ISynchronize`, `ISynchronizeHandle`, `ISynchronizeEvent`).
@@ -140,23 +124,7 @@ mod objects {
         }
     }
 
-    impl ISynchronize_Impl for StdEvent_Impl {
-        fn Wait(&self, dwflags: u32, dwmilliseconds: u32) -> Result<()> {
-            self.face.wait(dwflags, dwmilliseconds)
-        }
-        fn Signal(&self) -> Result<()> {
-            self.face.signal()
-        }
-        fn Reset(&self) -> Result<()> {
-            self.face.reset()
-        }
-    }
-
-    impl ISynchronizeHandle_Impl for StdEvent_Impl {
-        fn GetHandle(&self) -> Result<HANDLE> {
-            self.face.get_handle()
-        }
-    }
+    crate::synchronize_faces!(StdEvent_Impl, face);
 
     impl ISynchronizeEvent_Impl for StdEvent_Impl {
         /// `SetEventHandle(&h)`: `E_INVALIDARG` for a null pointer (as comasync for a missing
