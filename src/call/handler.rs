@@ -93,10 +93,24 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
     /// marked as serving the call object (as [`InlineHandler`] serves); what it returns is
     /// exactly what `begin` would have completed the call with. It saves building and using a
     /// [`ServerCall`] token (four reference-count updates per call, docs/performance.md, P2).
+    ///
+    /// With [`pool`](Self::pool) it is called on one of that pool's workers instead.
     #[inline]
     #[allow(clippy::type_complexity)] // the method's result, or the input back
     fn begin_inline(&self, input: M::In) -> Result<(HRESULT, Option<M::Out>), M::In> {
         Err(input)
+    }
+
+    /// Where [`begin_inline`](Self::begin_inline) runs: `None` (the default) on the thread
+    /// calling `Begin_`; `Some(pool)` on one of `pool`'s workers. Then `Begin_` leaves the
+    /// in-parameters in the call object and queues the call object itself on the pool (no
+    /// token, no allocation per call); the worker takes them, if the call is still wanted
+    /// (not cancelled locally, abandoned or superseded: otherwise the method does not run),
+    /// and completes the call with what `begin_inline` returns (or hands it to
+    /// [`begin`](Self::begin) if it returns `Err`). [`SyncMethodHandler`] serves this way.
+    #[inline]
+    fn pool(&self) -> Option<&Arc<Pool>> {
+        None
     }
 }
 
@@ -268,13 +282,12 @@ impl<M: AsyncInterface> fmt::Debug for ServerCall<M> {
 /// assert_eq!(call.finish_read(), (S_OK, b"data".to_vec()));
 /// ```
 pub struct SyncMethodHandler<M: AsyncInterface> {
-    /// `Arc<Self>`, for the pool job of each call to hold.
+    /// `Arc<Self>`, for the pool job of a call handed to [`CallHandler::begin`] to hold.
     me: Weak<Self>,
     object: ComPtr<M::Sync>,
-    /// Each begun call is one boxed job on it (one allocation, holding the completion token
-    /// and the in-parameters): calls run in the order they began. (A queue of the handler's
-    /// own beside the pool's, with no allocation per call, cost a second channel operation
-    /// per call: slower, docs/performance.md, P1.)
+    /// A call object queues itself on it for each call it begins ([`CallHandler::pool`]: no
+    /// allocation, the in-parameters wait in the call object); calls run in the order they
+    /// began. A call handed to [`CallHandler::begin`] directly is one boxed job on it.
     pool: Arc<Pool>,
 }
 
@@ -301,6 +314,28 @@ impl<M: AsyncInterface> CallHandler<M> for SyncMethodHandler<M> {
             }
             serve(call, || M::invoke_sync(&*me.object, input));
         });
+    }
+
+    /// Runs the synchronous method (on a worker of [`pool`](CallHandler::pool)); a panic is
+    /// `RPC_E_SERVERFAULT`, as in [`serve`].
+    #[inline]
+    fn begin_inline(&self, input: M::In) -> Result<(HRESULT, Option<M::Out>), M::In> {
+        Ok(run_method(|| M::invoke_sync(&*self.object, input)))
+    }
+
+    #[inline]
+    fn pool(&self) -> Option<&Arc<Pool>> {
+        Some(&self.pool)
+    }
+}
+
+/// Runs a server's method on this thread: its result, or `RPC_E_SERVERFAULT` (no
+/// out-parameters) if it panics.
+#[inline]
+fn run_method<O>(method: impl FnOnce() -> (HRESULT, O)) -> (HRESULT, Option<O>) {
+    match catch_unwind(AssertUnwindSafe(method)) {
+        Ok((hr, out)) => (hr, Some(out)),
+        Err(_) => (RPC_E_SERVERFAULT, None),
     }
 }
 
@@ -361,10 +396,7 @@ where
     /// in `f` is `RPC_E_SERVERFAULT`, as in [`begin`](CallHandler::begin)).
     #[inline]
     fn begin_inline(&self, input: M::In) -> Result<(HRESULT, Option<M::Out>), M::In> {
-        Ok(match catch_unwind(AssertUnwindSafe(|| (self.0)(input))) {
-            Ok((hr, out)) => (hr, Some(out)),
-            Err(_) => (RPC_E_SERVERFAULT, None),
-        })
+        Ok(run_method(|| (self.0)(input)))
     }
 }
 

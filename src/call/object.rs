@@ -53,9 +53,10 @@ use super::cancel::{ICancelMethodCalls, RPC_C_CANCEL_INFINITE_TIMEOUT};
 use super::handler::{CallHandler, ServerCall};
 use super::interface::AsyncInterface;
 use super::on_thread;
+use super::pool::{Pool, QueuedCall};
 use super::state::{CallState, FinishMode, FinishStep, State};
 use crate::guid::{IID_ICancelMethodCalls, IID_IClientSecurity, IID};
-use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_OK};
+use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_SERVER_DIED, S_OK};
 use crate::security::client_security::{self, IClientSecurity};
 use crate::security::Blanket;
 use crate::sync::prim::{Condvar, Deadline, Mutex, MutexGuard};
@@ -66,6 +67,10 @@ use crate::unknown::{query, set_out, ComPtr, IUnknown, Interface, RefCount};
 struct Slot<M: AsyncInterface> {
     state: CallState,
     result: Option<(HRESULT, Option<M::Out>)>,
+    /// A call's generation and in-parameters while it waits for a pool worker
+    /// ([`CallHandler::pool`]); taken by the worker that runs it, which runs it only if that
+    /// generation is still the current call.
+    input: Option<(u64, M::In)>,
     /// Aggregated call objects only (boxed: one pointer for the others).
     outer: Option<Box<OuterSlot>>,
 }
@@ -183,6 +188,7 @@ impl<M: AsyncInterface> CallObject<M> {
             slot: Mutex::new(Slot {
                 state: CallState::new(),
                 result: None,
+                input: None,
                 outer: outer_slot,
             }),
             done: Condvar::new(),
@@ -228,7 +234,8 @@ impl<M: AsyncInterface> CallObject<M> {
         if self.refs.is_aggregated() {
             return self.begin_aggregated(method, input);
         }
-        let generation = {
+        let pool = self.handler.pool();
+        let (generation, next, stale) = {
             let mut slot = self.slot.lock();
             let generation = match slot.state.begin(method) {
                 Ok(g) => g,
@@ -237,18 +244,50 @@ impl<M: AsyncInterface> CallObject<M> {
             // Row 5: the call's ISynchronize starts each call non-signaled. Done under the
             // lock so no waiter can see the previous call's signal for this one.
             self.event.reset_event();
-            generation
+            match pool {
+                // The call waits here for a worker: in the same critical section, so the
+                // worker finds it with the call's state.
+                Some(pool) => (
+                    generation,
+                    Ok(pool),
+                    slot.input.replace((generation, input)),
+                ),
+                None => (generation, Err(input), None),
+            }
         };
-        self.start(generation, method, input);
+        drop(stale); // a superseded call's in-parameters, dropped outside the lock
+        match next {
+            Ok(pool) => self.queue(pool, generation),
+            Err(input) => self.serve_here(generation, method, input),
+        }
         S_OK
     }
 
     /// Hands call `generation` to the server. A handler that completes inline
-    /// ([`CallHandler::begin_inline`]) completes it here, through `self` (no token).
+    /// ([`CallHandler::begin_inline`]) completes it here, through `self` (no token); one that
+    /// runs it on a pool ([`CallHandler::pool`]) gets the call object queued.
     #[inline]
     fn start(&self, generation: u64, method: usize, input: M::In) {
+        if let Some(pool) = self.handler.pool() {
+            let stale = {
+                let mut slot = self.slot.lock();
+                if !slot.state.is_current(generation) {
+                    return; // cancelled locally or released meanwhile: never reaches the server
+                }
+                slot.input.replace((generation, input))
+            };
+            drop(stale);
+            return self.queue(pool, generation);
+        }
+        self.serve_here(generation, method, input);
+    }
+
+    /// Serves call `generation` on this thread through [`CallHandler::begin_inline`] (marked as
+    /// serving this object, as `serve` marks a token's call), or hands it to
+    /// [`CallHandler::begin`] with a token if the handler declines.
+    #[inline]
+    fn serve_here(&self, generation: u64, method: usize, input: M::In) {
         let inline = {
-            // As `serve` marks a token's call: the method runs on this thread.
             let _serving = on_thread::Mark::serving(self.addr());
             self.handler.begin_inline(input)
         };
@@ -423,6 +462,27 @@ impl<M: AsyncInterface> CallObject<M> {
         }
     }
 
+    /// Queues this call object on `pool` for its call `generation`, whose in-parameters wait in
+    /// the slot. A pool without workers will never run it: the call completes with
+    /// `RPC_E_SERVER_DIED`, as a dropped [`ServerCall`] would.
+    fn queue(&self, pool: &Pool, generation: u64) {
+        let queued = match self.me.upgrade() {
+            Some(me) => pool.execute_call(me),
+            None => false,
+        };
+        if !queued {
+            let input = {
+                let mut slot = self.slot.lock();
+                match slot.input {
+                    Some((g, _)) if g == generation => slot.input.take(),
+                    _ => None,
+                }
+            };
+            drop(input);
+            self.complete(generation, RPC_E_SERVER_DIED, None);
+        }
+    }
+
     /// The server's completion of call `generation` (see [`ServerCall::complete`]).
     pub(crate) fn complete(&self, generation: u64, hr: HRESULT, out: Option<M::Out>) {
         let owed = {
@@ -506,7 +566,7 @@ impl<M: AsyncInterface> CallObject<M> {
     }
 
     fn final_release(&self) {
-        let (result, deferred) = {
+        let (result, deferred, input) = {
             let mut slot = self.slot.lock();
             slot.state.release();
             slot.wake_sta_finishers();
@@ -514,12 +574,12 @@ impl<M: AsyncInterface> CallObject<M> {
                 o.sync = None;
                 o.deferred.take()
             });
-            (slot.result.take(), deferred)
+            (slot.result.take(), deferred, slot.input.take())
         };
         // The object's handle is closed with it (finding 11): a wait on a copy of the handle
         // wakes with E_HANDLE instead of waiting for a call that nobody will complete.
         self.event.close_handle();
-        drop((result, deferred));
+        drop((result, deferred, input));
         self.done.notify_all();
     }
 
@@ -543,6 +603,30 @@ impl<M: AsyncInterface> CallObject<M> {
             }
         }
         hr
+    }
+}
+
+/// A pool worker reaches a call object queued by `Begin_` ([`CallHandler::pool`]): it runs
+/// the call waiting in it, if that call is still wanted, and completes it. One queued job per
+/// `Begin_`; the first to find the in-parameters runs the call, so a job queued for a call the
+/// client has since cancelled (and followed with another) runs the current call, and the later
+/// job finds nothing to do. Each call runs at most once.
+impl<M: AsyncInterface> QueuedCall for CallObject<M> {
+    fn run_queued(&self) {
+        let (waiting, wanted, method) = {
+            let mut slot = self.slot.lock();
+            let waiting = slot.input.take();
+            let wanted = waiting
+                .as_ref()
+                .is_some_and(|(g, _)| slot.state.is_current(*g));
+            (waiting, wanted, slot.state.method())
+        };
+        match waiting {
+            Some((generation, input)) if wanted => self.serve_here(generation, method, input),
+            // Not wanted any more (the method does not run; its in-parameters are dropped
+            // here, outside the lock), or an earlier job ran it.
+            _ => {}
+        }
     }
 }
 

@@ -7,9 +7,10 @@
 //! benchmark machine (a hint is ~60 ns) notices a job up to microseconds late. Dropping the
 //! last handle to a pool closes its channel; its workers finish the queued jobs and exit.
 //!
-//! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`],
-//! or a closure given to [`Pool::execute`], boxed (one allocation; how `SyncMethodHandler`
-//! queues each call).
+//! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`];
+//! a call object whose call waits in it for a worker (how `SyncMethodHandler`'s calls are
+//! queued: `CallHandler::pool`), also without allocating; or a closure given to
+//! [`Pool::execute`], boxed (one allocation).
 
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -41,9 +42,18 @@ pub trait PoolTask: Send + Sync + 'static {
     fn run(&self);
 }
 
-/// One queued job: a task (queued without allocating), or a closure (boxed once).
+/// A call object whose call waits in it for a worker (`CallHandler::pool`): queued as
+/// itself, without allocating. Crate-private, so that no user can run a call object's call.
+pub(crate) trait QueuedCall: Send + Sync + 'static {
+    /// Runs the call waiting in the object, if it is still wanted, and completes it.
+    fn run_queued(&self);
+}
+
+/// One queued job: a task or a call object (queued without allocating), or a closure
+/// (boxed once).
 enum Job {
     Task(Arc<dyn PoolTask>),
+    Call(Arc<dyn QueuedCall>),
     Once(Box<dyn FnOnce() + Send>),
 }
 
@@ -51,6 +61,7 @@ impl Job {
     fn run(self) {
         match self {
             Job::Task(task) => task.run(),
+            Job::Call(call) => call.run_queued(),
             Job::Once(f) => f(),
         }
     }
@@ -145,5 +156,11 @@ impl Pool {
     /// dropped) if the pool has no worker: the system gave it no thread.
     pub fn execute_task(&self, task: Arc<dyn PoolTask>) -> bool {
         self.workers > 0 && self.sender.send(Job::Task(task)).is_ok()
+    }
+
+    /// Queues a call object whose call waits in it (see [`QueuedCall`]); `false` as
+    /// [`execute_task`](Self::execute_task).
+    pub(crate) fn execute_call(&self, call: Arc<dyn QueuedCall>) -> bool {
+        self.workers > 0 && self.sender.send(Job::Call(call)).is_ok()
     }
 }
