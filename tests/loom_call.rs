@@ -328,9 +328,9 @@ use comasync::unknown::{IUnknown, Interface};
 use outer::LoomOuter;
 
 /// An aggregated call object under a fresh `LoomOuter`: (outer memory, outer pointer, call).
-fn aggregated(
+fn aggregated<H: comasync::call::CallHandler<ISimpleStreamCalls>>(
     releases_inner: bool,
-    server: &Arc<ManualHandler<ISimpleStreamCalls>>,
+    server: &Arc<H>,
 ) -> (
     Arc<LoomOuter>,
     ComPtr<dyn IUnknown>,
@@ -552,6 +552,77 @@ fn inline_completion_racing_cancel_and_begin_agree() {
             client.finish_read().0,
             RPC_E_CALL_COMPLETE,
             "handed back once"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: a pooled call waits in the call object (`CallHandler::pool`), which queues itself
+// on the pool: no token, no box. A job may find a later call waiting, or none.
+
+/// An aggregated call object served on a one-worker pool: call 1 is cancelled locally and
+/// finished, and call 2 begun, while call 1's job may still be queued. Call 2's `Begin_`
+/// stores its in-parameters only after the outer's `Reset`, so call 1's job can run between
+/// the state change and the store: it must never run call 1's in-parameters as call 2 (the
+/// soak test found that), and call 2 gets a `Read(3)` result.
+#[test]
+fn a_queued_jobs_in_parameters_never_run_as_the_next_call() {
+    use comasync::call::{Pool, SyncMethodHandler};
+    use comasync::simple_stream::SimpleStream;
+    loom::model(|| {
+        let object = SimpleStream::create_sync_only(b"abcdefgh".to_vec());
+        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
+        let (_outer, _unk, call) = aggregated(true, &handler);
+        assert_eq!(call.begin_read(1), S_OK);
+        let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
+        let (hr, data) = call.finish_read();
+        match cancelled {
+            S_OK => assert_eq!(hr, RPC_E_CALL_CANCELED),
+            _ => assert_eq!((hr, data.len()), (S_OK, 1)),
+        }
+        assert_eq!(call.begin_read(3), S_OK);
+        let (hr, data) = call.finish_read();
+        assert_eq!(hr, S_OK);
+        assert_eq!(
+            data.len(),
+            3,
+            "call 2 ran another call's in-parameters: {data:?}"
+        );
+    });
+}
+
+/// A pooled call whose client releases the call object while its job is queued: the job
+/// either ran the call first or finds it abandoned (the method does not run), and the call
+/// object is freed once the job is done — the queue holds it no longer. A second call on
+/// another call object, behind it on the one worker, tells when the job is done.
+#[test]
+fn a_released_queued_call_is_freed_once_its_job_is_done() {
+    use comasync::call::{Pool, SyncMethodHandler};
+    use comasync::simple_stream::SimpleStream;
+    loom::model(|| {
+        let object = SimpleStream::create_sync_only(b"abcd".to_vec());
+        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
+        let obj =
+            CallObject::<ISimpleStreamCalls>::new(handler.clone(), None, FinishMode::Blocking);
+        let freed = Arc::downgrade(&obj);
+        let client = ComPtr::new(ISimpleStreamCalls::upcast(obj));
+        assert_eq!(client.begin_read(2), S_OK);
+        let releaser = thread::spawn(move || drop(client));
+        let next = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
+            handler,
+            None,
+            FinishMode::Blocking,
+        )));
+        assert_eq!(next.begin_read(2), S_OK);
+        let (hr, data) = next.finish_read();
+        releaser.join().unwrap();
+        assert_eq!(hr, S_OK);
+        // The first call ran ("ab" read first) or was skipped as abandoned.
+        assert!(data == b"cd" || data == b"ab", "{data:?}");
+        // The one worker ran the first job before the second: it holds the object no longer.
+        assert!(
+            freed.upgrade().is_none(),
+            "the queue kept a released call object"
         );
     });
 }
