@@ -632,6 +632,66 @@ fn a_call_cancelled_before_a_worker_reaches_it_never_runs_its_method() {
     });
 }
 
+/// Issue 14: a pooled call waits in the call object for a worker, which takes its
+/// in-parameters with its generation. Here call 1's job reaches the worker while call 2's
+/// `Begin_` is inside the aggregating outer's `Reset` — call 2 is already the current call,
+/// but its in-parameters are not stored yet. The job must drop call 1's in-parameters, not
+/// run them as call 2 (the soak test found that variant).
+#[test]
+fn a_queued_job_of_a_cancelled_call_never_runs_its_in_parameters_as_the_next_call() {
+    within("stale pooled job", || {
+        let pool = Pool::new(1);
+        let worker = Gate::default();
+        let w = worker.clone();
+        pool.execute(move || w.wait());
+        let second_reset = Gate::default();
+        let r = second_reset.clone();
+        let resets = Arc::new(AtomicU32::new(0));
+        let outer = TestOuter::new(
+            ok(),
+            Box::new(move |_| {
+                if resets.fetch_add(1, Ordering::SeqCst) == 1 {
+                    r.wait();
+                }
+                S_OK
+            }),
+            true,
+        );
+        let server = work_server();
+        let handler = SyncMethodHandler::<IWorkCalls>::new(
+            ComPtr::new(server.clone() as Arc<dyn IWork>),
+            pool.clone(),
+        );
+        let (_unk, call) = TestOuter::aggregate(&outer, handler);
+        assert_eq!(call.begin_work(1), S_OK); // its job waits behind the gated worker
+        let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
+        assert_eq!(cancel.cancel(0), S_OK);
+        assert_eq!(call.finish_work().0, RPC_E_CALL_CANCELED);
+        let c2 = call.clone();
+        let begin2 = thread::spawn(move || c2.begin_work(2));
+        eventually("call 2's Begin_ is inside the outer's Reset", || {
+            second_reset.arrived() == 1
+        });
+        // Call 1's job runs now, and a marker queued behind it tells when it is done.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        pool.execute(move || done_tx.send(()).unwrap());
+        worker.open();
+        done_rx.recv().unwrap();
+        assert!(
+            server.ran.lock().unwrap().is_empty(),
+            "a method ran during the Reset"
+        );
+        second_reset.open();
+        assert_eq!(begin2.join().unwrap(), S_OK);
+        assert_eq!(call.finish_work().1.id(), 2);
+        assert_eq!(
+            *server.ran.lock().unwrap(),
+            [2],
+            "call 1's in-parameters ran"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // Finding 10: InlineHandler.
 
