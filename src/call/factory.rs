@@ -112,6 +112,67 @@ pub fn create_call<M: AsyncInterface>(
     }
 }
 
+/// A server object whose `ICallFactory` is [`create_call`] with a handler of its choosing: it
+/// says which handler and `Finish_` mode a new call object gets (or the `HRESULT`
+/// `CreateCall` returns instead), and gets `ICallFactory` — the argument checks and the
+/// call object — from this crate.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::call::{create_call_for, CallServer, FinishMode, ICallFactory, ManualHandler, ServedBy};
+/// use comasync::hresult::S_OK;
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, ISimpleStreamOut};
+///
+/// #[comasync::implement(ICallFactory)]
+/// struct HandDriven {
+///     server: Arc<ManualHandler<ISimpleStreamCalls>>,
+/// }
+///
+/// impl CallServer for HandDriven_Impl {
+///     type Calls = ISimpleStreamCalls;
+///     fn call_handler(&self) -> ServedBy<ISimpleStreamCalls> {
+///         Ok((self.server.clone(), FinishMode::Blocking))
+///     }
+/// }
+///
+/// let server = ManualHandler::<ISimpleStreamCalls>::new();
+/// let object = HandDriven { server: server.clone() }.into_object();
+/// let factory = object.query::<dyn ICallFactory>()?;
+/// let call = create_call_for::<dyn AsyncISimpleStream>(&*factory)?;
+/// assert_eq!(call.begin_read(4), S_OK);
+/// let (pending, _input) = server.take().expect("the call waits at the server");
+/// pending.complete(S_OK, ISimpleStreamOut::Read { data: b"data".to_vec() });
+/// assert_eq!(call.finish_read(), (S_OK, b"data".to_vec()));
+/// # Ok::<(), comasync::Error>(())
+/// ```
+pub trait CallServer: IUnknown {
+    /// The asynchronous interface its call objects serve.
+    type Calls: AsyncInterface;
+
+    /// The handler and `Finish_` mode of the next call object; `Err(hr)`: `CreateCall`
+    /// returns `hr` (before checking its arguments).
+    fn call_handler(&self) -> ServedBy<Self::Calls>;
+}
+
+/// What [`CallServer::call_handler`] gives: the handler and `Finish_` mode a new call object
+/// of `M` is served by, or the `HRESULT` `CreateCall` returns instead.
+pub type ServedBy<M> = std::result::Result<(Arc<dyn CallHandler<M>>, FinishMode), HRESULT>;
+
+impl<T: CallServer> ICallFactory for T {
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        match self.call_handler() {
+            Ok((handler, mode)) => create_call(riid, outer, riid2, ppv, handler, mode),
+            Err(hr) => hr,
+        }
+    }
+}
+
 /// `CreateCall` for the asynchronous interface `I`, as `I`: the interface is named once
 /// (`riid` and `riid2` are both `I`'s IID), without aggregation.
 ///
@@ -251,15 +312,10 @@ impl<M: AsyncInterface> StdCallFactory<M> {
     }
 }
 
-impl<M: AsyncInterface> ICallFactory for StdCallFactory<M> {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
-        create_call::<M>(riid, outer, riid2, ppv, self.handler.clone(), self.mode)
+impl<M: AsyncInterface> CallServer for StdCallFactory<M> {
+    type Calls = M;
+    fn call_handler(&self) -> std::result::Result<(Arc<dyn CallHandler<M>>, FinishMode), HRESULT> {
+        Ok((self.handler.clone(), self.mode))
     }
 }
 

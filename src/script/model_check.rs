@@ -99,10 +99,12 @@ use super::value::Value;
 use crate::guid::IID;
 use crate::hresult::HRESULT;
 
+mod objects;
 mod replay;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use objects::{begin, snapshot, write_back, Made, ModelObject};
 pub(crate) use replay::ModelCheck;
 
 /// One operation of a script, as the check reads it.
