@@ -104,7 +104,7 @@ mod replay;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use objects::{begin, snapshot, write_back, Made, ModelObject};
+pub(crate) use objects::{begin, model_object_accessors, snapshot, write_back, Made, ModelObject};
 pub(crate) use replay::ModelCheck;
 
 /// One operation of a script, as the check reads it.

@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::hresult::S_OK;
-use crate::script::model_check::{begin, snapshot, write_back, Made, ModelObject};
+use crate::script::model_check::{
+    begin, model_object_accessors, snapshot, write_back, Made, ModelObject,
+};
 
 impl World {
     /// Applies `op` (actor `a`'s step `step`); the state changes only if it does not block.
@@ -248,14 +250,14 @@ impl World {
                     return Run::Done(written());
                 };
                 let (model, names) = (model.clone(), names.clone());
-                let Some(mut events) = self.snapshot(model.objects()) else {
+                let Some(mut events) = snapshot(&self.objs, |(o, _)| o, model.objects()) else {
                     return Run::Done(written());
                 };
                 let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if o.blocks() {
                     return Run::Blocks;
                 }
-                self.write_back(events);
+                write_back(&mut self.objs, |(o, _)| o, events);
                 let mut res = outcome_res(&o);
                 if let ModelOutcome::WaitMultiple {
                     position: Some(i), ..
@@ -278,7 +280,9 @@ impl World {
                 let ids: Option<Vec<usize>> = handles
                     .as_ref()
                     .map(|hs| hs.iter().map(|h| self.obj(p, h).expect("bound")).collect());
-                let Some(mut events) = self.snapshot(ids.as_deref().unwrap_or_default()) else {
+                let Some(mut events) =
+                    snapshot(&self.objs, |(o, _)| o, ids.as_deref().unwrap_or_default())
+                else {
                     return Run::Done(written());
                 };
                 let o = co_wait_for_multiple_handles(
@@ -291,7 +295,7 @@ impl World {
                 if o.blocks() {
                     return Run::Blocks;
                 }
-                self.write_back(events);
+                write_back(&mut self.objs, |(o, _)| o, events);
                 let mut res = outcome_res(&o);
                 if let ModelOutcome::CoWait { index: Some(i), .. } = o {
                     res.outs = vec![Value::Num(i.into())];
@@ -394,16 +398,6 @@ impl World {
             }
         }
     }
-
-    /// Every object as a model event, for a wait on `waited` (see [`snapshot`]).
-    fn snapshot(&self, waited: &[usize]) -> Option<Vec<EventModel>> {
-        snapshot(&self.objs, |(o, _)| o, waited)
-    }
-
-    /// Keeps what a wait that returned did to the events (see [`write_back`]).
-    fn write_back(&mut self, events: Vec<EventModel>) {
-        write_back(&mut self.objs, |(o, _)| o, events);
-    }
 }
 
 impl ModelObject for Obj {
@@ -417,28 +411,5 @@ impl ModelObject for Obj {
         }
     }
 
-    fn untracked() -> Self {
-        Obj::Untracked
-    }
-
-    fn event_mut(&mut self) -> Option<&mut EventModel> {
-        match self {
-            Obj::Event(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn event(&self) -> Option<&EventModel> {
-        match self {
-            Obj::Event(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn call(&self) -> Option<&CallModel> {
-        match self {
-            Obj::Call(c) => Some(&c.model),
-            _ => None,
-        }
-    }
+    model_object_accessors!(Obj);
 }

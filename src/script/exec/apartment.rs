@@ -19,7 +19,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
-use super::{prepared, Arrow, Prepared};
+use super::{prepared, Arrow, Prepared, Ran};
 use crate::apartment::{
     co_initialize_ex, co_pump_messages, co_uninitialize, COINIT_APARTMENTTHREADED,
     COINIT_MULTITHREADED,
@@ -64,6 +64,20 @@ pub(super) fn co_uninit(step: &Step) -> Prepared {
             Ok(Outcome::text("done"))
         },
     )
+}
+
+/// Binds `bind` to `p`, a new proxy (in the actor's apartment) to the object `object`, and
+/// draws it.
+pub(super) fn new_proxy(r: &mut Runner, ran: &Ran<'_>, bind: &str, object: usize, p: Ptr) {
+    let new = r.new_obj(bind, p.identity(), ObjKind::Proxy { object });
+    r.bind(Some(bind), new, p);
+    let of = r.objs[object].name.clone();
+    r.trace
+        .participant(bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
+    let apartment = r.apartment_of(&ran.step.actor);
+    r.trace.place(bind, &apartment);
+    let actor = ran.step.actor.clone();
+    ran.event(r, EventKind::Create, &actor, bind, "proxy");
 }
 
 /// `S = Marshal X IFACE`.
@@ -176,15 +190,7 @@ pub(super) fn unmarshal(r: &mut Runner, step: &Step, name: &str) -> Result<Prepa
                     ..Outcome::hr(S_OK)
                 });
             }
-            let new = r.new_obj(&bind, p.identity(), ObjKind::Proxy { object });
-            r.bind(Some(&bind), new, p);
-            let of = r.objs[object].name.clone();
-            r.trace
-                .participant(&bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
-            let apartment = r.apartment_of(&ran.step.actor);
-            r.trace.place(&bind, &apartment);
-            let actor = ran.step.actor.clone();
-            ran.event(r, EventKind::Create, &actor, &bind, "proxy");
+            new_proxy(r, ran, &bind, object, p);
             Ok(Outcome {
                 note: Some("a proxy".into()),
                 ..Outcome::hr(S_OK)

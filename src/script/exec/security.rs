@@ -13,8 +13,8 @@ use super::super::ptr::Ptr;
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
-use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
+use super::apartment::new_proxy;
 use super::{prepared, Arrow, Prepared};
 use crate::guid::IID_IServerSecurity;
 use crate::hresult::{HRESULT, S_OK};
@@ -191,15 +191,7 @@ fn copy_proxy(r: &mut Runner, step: &Step, target: &str) -> Result<Prepared, Scr
                 Err(hr) => return Ok(Outcome::hr(hr)),
             };
             let bind = ran.bind.unwrap_or("copy").to_string();
-            let new = r.new_obj(&bind, p.identity(), ObjKind::Proxy { object });
-            r.bind(Some(&bind), new, p);
-            let of = r.objs[object].name.clone();
-            r.trace
-                .participant(&bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
-            let apartment = r.apartment_of(&ran.step.actor);
-            r.trace.place(&bind, &apartment);
-            let actor = ran.step.actor.clone();
-            ran.event(r, EventKind::Create, &actor, &bind, "proxy");
+            new_proxy(r, ran, &bind, object, p);
             Ok(Outcome::hr(S_OK))
         },
     ))

@@ -103,6 +103,39 @@ pub(crate) trait ModelObject: Sized {
     }
 }
 
+/// The [`ModelObject`] accessors of an object enum with the variants `Untracked`,
+/// `Event(EventModel)` and `Call(call)`, where `call.model` is the call object's model: written
+/// inside the `impl ModelObject` block, beside its `from_made`.
+macro_rules! model_object_accessors {
+    ($obj:ident) => {
+        fn untracked() -> Self {
+            $obj::Untracked
+        }
+
+        fn event_mut(&mut self) -> Option<&mut EventModel> {
+            match self {
+                $obj::Event(e) => Some(e),
+                _ => None,
+            }
+        }
+
+        fn event(&self) -> Option<&EventModel> {
+            match self {
+                $obj::Event(e) => Some(e),
+                _ => None,
+            }
+        }
+
+        fn call(&self) -> Option<&CallModel> {
+            match self {
+                $obj::Call(c) => Some(&c.model),
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use model_object_accessors;
+
 /// Every object of `objs` (each `T` holding its object, reached by `obj`) as a model event, a
 /// call object's manual-reset event as it is, for a wait on the objects `waited`: `None` if
 /// one of those is neither an event nor a call object.

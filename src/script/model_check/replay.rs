@@ -14,7 +14,8 @@ pub(super) use compare::COMPARED;
 use compare::{compare, say, times_out, Expected};
 
 use super::{
-    begin, snapshot, write_back, Action, Checked, Divergence, Made, ModelObject, Observed, Seen,
+    begin, model_object_accessors, snapshot, write_back, Action, Checked, Divergence, Made,
+    ModelObject, Observed, Seen,
 };
 use crate::call::FinishMode;
 use crate::hresult::S_OK;
@@ -511,10 +512,10 @@ impl ModelCheck {
                     return None;
                 };
                 let model = model.clone();
-                let mut events = self.snapshot(model.objects())?;
+                let mut events = snapshot(&self.objs, |o| o, model.objects())?;
                 let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if !o.blocks() {
-                    self.write_back(events);
+                    write_back(&mut self.objs, |o| o, events);
                 }
                 Some(o)
             }
@@ -528,7 +529,7 @@ impl ModelCheck {
                     Some(hs) => Some(hs.iter().map(|h| self.obj(h)).collect::<Option<Vec<_>>>()?),
                     None => None,
                 };
-                let mut events = self.snapshot(ids.as_deref().unwrap_or_default())?;
+                let mut events = snapshot(&self.objs, |o| o, ids.as_deref().unwrap_or_default())?;
                 let o = co_wait_for_multiple_handles(
                     &mut events,
                     *flags,
@@ -537,7 +538,7 @@ impl ModelCheck {
                     *index,
                 );
                 if !o.blocks() {
-                    self.write_back(events);
+                    write_back(&mut self.objs, |o| o, events);
                 }
                 Some(o)
             }
@@ -589,16 +590,6 @@ impl ModelCheck {
             }
         }
     }
-
-    /// Every object as an event of the model, for a wait on `waited` (see [`snapshot`]).
-    fn snapshot(&self, waited: &[usize]) -> Option<Vec<EventModel>> {
-        snapshot(&self.objs, |o| o, waited)
-    }
-
-    /// Keeps what a wait that returned did to the events (see [`write_back`]).
-    fn write_back(&mut self, events: Vec<EventModel>) {
-        write_back(&mut self.objs, |o| o, events);
-    }
 }
 
 impl ModelObject for Obj {
@@ -612,28 +603,5 @@ impl ModelObject for Obj {
         }
     }
 
-    fn untracked() -> Self {
-        Obj::Untracked
-    }
-
-    fn event_mut(&mut self) -> Option<&mut EventModel> {
-        match self {
-            Obj::Event(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn event(&self) -> Option<&EventModel> {
-        match self {
-            Obj::Event(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn call(&self) -> Option<&CallModel> {
-        match self {
-            Obj::Call(c) => Some(&c.model),
-            _ => None,
-        }
-    }
+    model_object_accessors!(Obj);
 }
