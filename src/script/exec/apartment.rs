@@ -19,7 +19,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
-use super::{prepared, Arrow, Prepared, Ran};
+use super::{hr_of, prepared, Arrow, Prepared, Ran};
 use crate::apartment::{
     co_initialize_ex, co_pump_messages, co_uninitialize, COINIT_APARTMENTTHREADED,
     COINIT_MULTITHREADED,
@@ -46,10 +46,9 @@ pub(super) fn co_initialize(step: &Step, sta: bool) -> Prepared {
     } else {
         (COINIT_MULTITHREADED, "COINIT_MULTITHREADED")
     };
-    prepared(
+    hr_of(
         own(step, format!("CoInitializeEx(NULL, {name})")),
         move || co_initialize_ex(None, flag),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     )
 }
 
@@ -269,7 +268,7 @@ pub(super) fn co_cancel(
     seconds: u32,
 ) -> Result<Prepared, ScriptError> {
     let thread = tid(r, step, actor)?;
-    Ok(prepared(
+    Ok(hr_of(
         Arrow {
             obj: None,
             to: actor.to_string(),
@@ -277,17 +276,12 @@ pub(super) fn co_cancel(
             one_way: false,
         },
         move || co_cancel_call(thread, seconds),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     ))
 }
 
 /// `CoTestCancel` on the actor's thread.
 pub(super) fn test_cancel(step: &Step) -> Prepared {
-    prepared(
-        own(step, "CoTestCancel()".into()),
-        co_test_cancel,
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    )
+    hr_of(own(step, "CoTestCancel()".into()), co_test_cancel)
 }
 
 /// `C = CoGetCancelObject ACTOR`.

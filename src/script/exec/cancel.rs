@@ -9,7 +9,7 @@ use super::super::report::{show_timeout, Outcome};
 use super::super::run::ScriptError;
 use super::super::runner::Runner;
 use super::super::trace::EventKind;
-use super::{prepared, Arrow, Prepared};
+use super::{hr_of, prepared, Arrow, Prepared};
 use crate::call::{co_disable_call_cancellation, co_enable_call_cancellation, ICancelMethodCalls};
 use crate::hresult::{HRESULT, S_OK};
 
@@ -62,14 +62,10 @@ pub(super) fn test_cancel(
         label: "TestCancel()".into(),
         one_way: false,
     };
-    Ok(prepared(
-        arrow,
-        move || {
-            t.get::<dyn ICancelMethodCalls>()
-                .map_or_else(|hr| hr, |c| c.test_cancel())
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    Ok(hr_of(arrow, move || {
+        t.get::<dyn ICancelMethodCalls>()
+            .map_or_else(|hr| hr, |c| c.test_cancel())
+    }))
 }
 
 /// `CoEnableCallCancellation` (`enable`) / `CoDisableCallCancellation` with `pReserved = NULL`,
@@ -86,15 +82,11 @@ pub(super) fn call_cancellation(step: &Step, enable: bool) -> Prepared {
         label: format!("{name}(NULL)"),
         one_way: false,
     };
-    prepared(
-        arrow,
-        move || {
-            if enable {
-                co_enable_call_cancellation(None)
-            } else {
-                co_disable_call_cancellation(None)
-            }
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    )
+    hr_of(arrow, move || {
+        if enable {
+            co_enable_call_cancellation(None)
+        } else {
+            co_disable_call_cancellation(None)
+        }
+    })
 }

@@ -42,6 +42,7 @@ use super::report::Outcome;
 use super::run::ScriptError;
 use super::runner::Runner;
 use super::trace::EventKind;
+use crate::hresult::HRESULT;
 
 /// A job for an actor's thread: its result, type-erased for the trip back.
 pub(super) type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
@@ -85,6 +86,11 @@ pub(super) struct Prepared {
     pub(super) job: Job,
     pub(super) then: Then,
     pub(super) arrow: Arrow,
+}
+
+/// A [`Prepared`] whose job returns an `HRESULT`, the step's whole result.
+pub(super) fn hr_of(arrow: Arrow, job: impl FnOnce() -> HRESULT + Send + 'static) -> Prepared {
+    prepared(arrow, job, |_, _, hr: HRESULT| Ok(Outcome::hr(hr)))
 }
 
 /// Builds a [`Prepared`] from a typed job and its typed continuation.

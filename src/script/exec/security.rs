@@ -15,7 +15,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::value::Value;
 use super::apartment::new_proxy;
-use super::{prepared, Arrow, Prepared};
+use super::{hr_of, prepared, Arrow, Prepared};
 use crate::guid::IID_IServerSecurity;
 use crate::hresult::{HRESULT, S_OK};
 use crate::security::{
@@ -74,24 +74,20 @@ pub(super) fn prepare(
             allowed,
             min_level,
         } => access_policy(r, step, target, allowed, *min_level)?,
-        SecurityOp::CoGetCallContext => prepared(
+        SecurityOp::CoGetCallContext => hr_of(
             own(step, "CoGetCallContext(IID_IServerSecurity)".into()),
             || {
                 let mut slot: Option<ComPtr<dyn IServerSecurity>> = None;
                 co_get_call_context(&IID_IServerSecurity, &mut slot)
             },
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
         ),
-        SecurityOp::CoImpersonateClient => prepared(
+        SecurityOp::CoImpersonateClient => hr_of(
             own(step, "CoImpersonateClient()".into()),
             co_impersonate_client,
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
         ),
-        SecurityOp::CoRevertToSelf => prepared(
-            own(step, "CoRevertToSelf()".into()),
-            co_revert_to_self,
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-        ),
+        SecurityOp::CoRevertToSelf => {
+            hr_of(own(step, "CoRevertToSelf()".into()), co_revert_to_self)
+        }
     })
 }
 
@@ -146,11 +142,9 @@ fn set_blanket(
     }
     label.push(')');
     let (_, arrow, t) = on(r, step, target, label)?;
-    Ok(prepared(
-        arrow,
-        move || co_set_proxy_blanket(&**t.unknown(), &blanket),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    Ok(hr_of(arrow, move || {
+        co_set_proxy_blanket(&**t.unknown(), &blanket)
+    }))
 }
 
 /// `QueryBlanket P`: `CoQueryProxyBlanket`; the levels by name.
