@@ -136,30 +136,45 @@ impl<'a> Bytes<'a> {
     fn timeout(&mut self) -> u32 {
         TIMEOUTS[self.arg() as usize % TIMEOUTS.len()]
     }
+    /// A method index: 0 or 1.
+    fn method(&mut self) -> usize {
+        (self.arg() & 1) as usize
+    }
+    fn hresult(&mut self) -> HRESULT {
+        HRESULTS[self.arg() as usize % HRESULTS.len()]
+    }
+    fn cancel_seconds(&mut self) -> u32 {
+        CANCEL_SECONDS[self.arg() as usize % CANCEL_SECONDS.len()]
+    }
+}
+
+/// The `Finish_` mode a header byte says: bit 0, [`FinishMode::Strict`].
+fn mode_of(header: u8) -> FinishMode {
+    if header & 1 == 1 {
+        FinishMode::Strict
+    } else {
+        FinishMode::Blocking
+    }
 }
 
 /// Decodes a call-object sequence: the `Finish_` mode and the operations (see the module
 /// documentation for the format).
 pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<ModelOp>) {
     let mut b = Bytes::new(data);
-    let mode = if b.arg() & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
+    let mode = mode_of(b.arg());
     let mut ops = Vec::new();
     while ops.len() < MAX_OPS {
         let Some(code) = b.opcode() else { break };
         let op = match code % 9 {
-            0 => ModelOp::Begin((b.arg() & 1) as usize),
+            0 => ModelOp::Begin(b.method()),
             1 => {
-                let hr = HRESULTS[b.arg() as usize % HRESULTS.len()];
+                let hr = b.hresult();
                 let len = b.arg() % 4;
                 let outs = (0..len).map(|_| b.arg() as u32).collect();
                 ModelOp::ServerComplete { hr, outs }
             }
-            2 => ModelOp::Finish((b.arg() & 1) as usize),
-            3 => ModelOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            2 => ModelOp::Finish(b.method()),
+            3 => ModelOp::Cancel(b.cancel_seconds()),
             4 => ModelOp::CancelTimeout,
             5 => ModelOp::TestCancel,
             6 => ModelOp::Wait {
@@ -247,19 +262,15 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventClass>, Vec<Mo
 /// | 8 | `Release()` | — |
 pub fn agg_ops(data: &[u8]) -> (FinishMode, Vec<AggOp>) {
     let mut b = Bytes::new(data);
-    let mode = if b.arg() & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
+    let mode = mode_of(b.arg());
     let mut ops = Vec::new();
     while ops.len() < MAX_OPS {
         let Some(code) = b.opcode() else { break };
         let op = match code % 9 {
-            0 => AggOp::Begin((b.arg() & 1) as usize),
-            1 => AggOp::ServerComplete(HRESULTS[b.arg() as usize % HRESULTS.len()]),
-            2 => AggOp::Finish((b.arg() & 1) as usize),
-            3 => AggOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            0 => AggOp::Begin(b.method()),
+            1 => AggOp::ServerComplete(b.hresult()),
+            2 => AggOp::Finish(b.method()),
+            3 => AggOp::Cancel(b.cancel_seconds()),
             4 => AggOp::CancelTimeout,
             5 => AggOp::TestCancel,
             6 => {
@@ -339,11 +350,7 @@ pub fn encode_agg_ops(mode: FinishMode, ops: &[AggOp]) -> Option<Vec<u8>> {
 pub fn host_ops(data: &[u8]) -> (FinishMode, bool, Vec<HostOp>) {
     let mut b = Bytes::new(data);
     let header = b.arg();
-    let mode = if header & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
+    let mode = mode_of(header);
     let mut ops = Vec::new();
     while ops.len() < MAX_OPS {
         let Some(code) = b.opcode() else { break };
@@ -356,8 +363,8 @@ pub fn host_ops(data: &[u8]) -> (FinishMode, bool, Vec<HostOp>) {
                 }
             }
             1 => HostOp::Work,
-            2 => HostOp::Finish((b.arg() & 1) as usize),
-            3 => HostOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
+            2 => HostOp::Finish(b.method()),
+            3 => HostOp::Cancel(b.cancel_seconds()),
             4 => HostOp::CancelTimeout,
             5 => HostOp::TestCancel,
             6 => HostOp::ServerBeginFails(b.arg() & 1 != 0),
