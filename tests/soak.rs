@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{live_tokens, Token};
+use common::{live_tokens, spawn_clients, Token};
 
 use comasync::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ICancelMethodCalls, ManualHandler, Pool,
@@ -760,21 +760,10 @@ fn run(threads: usize, objects: u64, stall: Duration, bound: Option<Duration>, s
         progress: AtomicU64::new(0),
         one_second_cancels: AtomicU32::new(if bound.is_some() { 3 } else { 50 }),
     });
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    for t in 0..threads {
-        let (sh, done) = (sh.clone(), done_tx.clone());
-        thread::spawn(move || {
-            let r =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client(t, objects, sh)));
-            let _ = done.send(r.map_err(|e| {
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default()
-            }));
-        });
-    }
-    drop(done_tx);
+    let done_rx = spawn_clients(threads, |t| {
+        let sh = sh.clone();
+        move || client(t, objects, sh)
+    });
 
     // The watchdog.
     let mut finished = 0;

@@ -119,3 +119,25 @@ pub fn live_tokens() -> usize {
 pub fn live_here() -> isize {
     LIVE_HERE.with(Cell::get)
 }
+
+/// Starts `n` client threads, client `t` running what `client(t)` returns: the receiver gets
+/// each client's end, `Ok` or its panic message (for a watchdog that waits on them all).
+pub fn spawn_clients<F: FnOnce() + Send + 'static>(
+    n: usize,
+    client: impl Fn(usize) -> F,
+) -> crossbeam_channel::Receiver<Result<(), String>> {
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    for t in 0..n {
+        let (run, done) = (client(t), done_tx.clone());
+        thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+            let _ = done.send(r.map_err(|e| {
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            }));
+        });
+    }
+    done_rx
+}
