@@ -285,36 +285,22 @@ fn copy_proxy_gives_a_private_copy_of_the_blanket() {
 fn set_blanket_with_invalid_values_is_e_invalidarg() {
     within("invalid blanket", || {
         let _running = alice_on(Kind::Sync, move |proxy| {
+            let with = |change: fn(&mut Blanket)| {
+                let mut b = Blanket::default();
+                change(&mut b);
+                b
+            };
             let bad = [
-                Blanket {
-                    authn_level: 7,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    imp_level: 5,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    authn_svc: 12345,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    authz_svc: 7,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    capabilities: 0x10000,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    auth_info: Some(Principal::new("bob")),
-                    capabilities: EOAC_DYNAMIC_CLOAKING,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    capabilities: EOAC_DYNAMIC_CLOAKING | EOAC_STATIC_CLOAKING,
-                    ..Blanket::default()
-                },
+                with(|b| b.authn_level = 7),
+                with(|b| b.imp_level = 5),
+                with(|b| b.authn_svc = 12345),
+                with(|b| b.authz_svc = 7),
+                with(|b| b.capabilities = 0x10000),
+                with(|b| {
+                    b.auth_info = Some(Principal::new("bob"));
+                    b.capabilities = EOAC_DYNAMIC_CLOAKING;
+                }),
+                with(|b| b.capabilities = EOAC_DYNAMIC_CLOAKING | EOAC_STATIC_CLOAKING),
             ];
             for b in bad {
                 assert_eq!(co_set_proxy_blanket(&*proxy, &b), E_INVALIDARG, "{b:?}");
