@@ -180,10 +180,7 @@ fn a_call_object_starts_from_its_proxys_blanket_and_keeps_its_own() {
 #[test]
 fn settings_changed_on_a_call_object_apply_to_calls_begun_afterwards() {
     within("later calls", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let call = new_call(&proxy);
             assert_eq!(
                 begin_finish(&call, "first", vec![QueryBlanket], vec![]).0,
@@ -245,10 +242,7 @@ fn a_call_in_progress_keeps_the_blanket_it_started_with() {
 #[test]
 fn copy_proxy_gives_a_private_copy_of_the_blanket() {
     within("copy proxy", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let copy = co_copy_proxy(&*proxy).unwrap();
             assert!(!ComPtr::is_same_object(&copy, &proxy), "a new proxy");
             let copy = copy.query::<dyn IWho>().unwrap();
@@ -766,10 +760,7 @@ fn a_workers_token_taken_before_signal_ends_with_the_call() {
 #[test]
 fn no_identity_leaks_from_one_call_into_the_next() {
     within("no leak", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let call = new_call(&proxy);
             assert_eq!(S_OK, co_set_proxy_blanket(&*call, &impersonating_blanket()));
             // Impersonates and never reverts, in Begin_ and in a synchronous call.
