@@ -30,8 +30,8 @@ pub use cancel::{
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
 pub use factory::{
-    create_call, create_call_as, create_call_for, CallServer, ICallFactory, ServedBy,
-    StdCallFactory,
+    create_aggregated_call, create_call, create_call_as, create_call_for, CallServer, ICallFactory,
+    ServedBy, StdCallFactory,
 };
 pub use handler::{
     serve, CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler,
