@@ -19,7 +19,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
-use super::{hr_of, prepared, Arrow, Prepared, Ran};
+use super::{hr_of, own, prepared, Arrow, Prepared, Ran};
 use crate::apartment::{
     co_initialize_ex, co_pump_messages, co_uninitialize, COINIT_APARTMENTTHREADED,
     COINIT_MULTITHREADED,
@@ -28,16 +28,6 @@ use crate::call::{co_cancel_call, co_get_cancel_object, co_test_cancel, ICancelM
 use crate::hresult::{HRESULT, S_OK};
 use crate::marshal::MarshalStream;
 use crate::unknown::{ComPtr, Interface};
-
-/// An arrow from the actor to itself (a call into COM on the actor's own thread).
-fn own(step: &Step, label: String) -> Arrow {
-    Arrow {
-        obj: None,
-        to: step.actor.clone(),
-        label,
-        one_way: false,
-    }
-}
 
 /// `CoInitializeEx STA|MTA` on the actor's thread.
 pub(super) fn co_initialize(step: &Step, sta: bool) -> Prepared {

@@ -88,6 +88,16 @@ pub(super) struct Prepared {
     pub(super) arrow: Arrow,
 }
 
+/// An arrow from the actor to itself (a call into COM on the actor's own thread).
+pub(super) fn own(step: &Step, label: String) -> Arrow {
+    Arrow {
+        obj: None,
+        to: step.actor.clone(),
+        label,
+        one_way: false,
+    }
+}
+
 /// A [`Prepared`] whose job returns an `HRESULT`, the step's whole result.
 pub(super) fn hr_of(arrow: Arrow, job: impl FnOnce() -> HRESULT + Send + 'static) -> Prepared {
     prepared(arrow, job, |_, _, hr: HRESULT| Ok(Outcome::hr(hr)))

@@ -15,7 +15,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::value::Value;
 use super::apartment::new_proxy;
-use super::{hr_of, prepared, Arrow, Prepared};
+use super::{hr_of, own, prepared, Arrow, Prepared};
 use crate::guid::IID_IServerSecurity;
 use crate::hresult::{HRESULT, S_OK};
 use crate::security::{
@@ -24,16 +24,6 @@ use crate::security::{
     set_process_identity, AccessPolicy, Blanket, IServerSecurity, Principal,
 };
 use crate::unknown::ComPtr;
-
-/// An arrow from the actor to itself (a call into COM on the actor's own thread).
-fn own(step: &Step, label: String) -> Arrow {
-    Arrow {
-        obj: None,
-        to: step.actor.clone(),
-        label,
-        one_way: false,
-    }
-}
 
 /// Sets up a security operation.
 pub(super) fn prepare(
