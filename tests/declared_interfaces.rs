@@ -439,17 +439,8 @@ fn create_aggregated_call_makes_only_an_aggregated_call_object() {
 
     // As the stub makes it: under a ServerCallHost, a whole call.
     let host = ServerCallHost::<ICalculatorCalls>::from_call_factory(&*factory).unwrap();
-    let mut slot: Option<ComPtr<dyn AsyncICalculator>> = None;
-    let hr = create_call::<ICalculatorCalls>(
-        &riid,
-        None,
-        &riid,
-        Some(&mut slot),
-        host,
-        FinishMode::Blocking,
-    );
-    assert_eq!(hr, S_OK);
-    let call = slot.unwrap();
+    let client_factory = StdCallFactory::with_handler(host, FinishMode::Blocking);
+    let call = create_call_for::<dyn AsyncICalculator>(&*client_factory).unwrap();
     assert_eq!(call.begin_add(40, 2), S_OK);
     assert_eq!(call.finish_add(), (S_OK, 42));
 }
