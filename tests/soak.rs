@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{live_tokens, spawn_clients, Token};
+use common::{live_tokens, spawn_clients, Rng, Token};
 
 use comasync::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ICancelMethodCalls, ManualHandler, Pool,
@@ -109,27 +109,6 @@ impl ISoak for SoakServer_Impl {
             1 | 2 => (E_FAIL, Token::default()),
             _ => (S_OK, Token::new(id)),
         }
-    }
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
     }
 }
 

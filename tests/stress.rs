@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{live_tokens, spawn_clients, Token};
+use common::{live_tokens, spawn_clients, Rng, Token};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -43,23 +43,6 @@ pub trait IStress {
     /// Answers `Token(id)`.
     #[out(token)]
     fn work(&self, id: u64) -> (HRESULT, Token);
-}
-
-/// A small deterministic generator (xorshift64*), seeded per call so a failure names its seed.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Hands each call to the server threads.
