@@ -111,14 +111,7 @@ impl Program {
         matches!(
             &self.ops[i],
             Some(COp::Model(
-                Checked::Server { .. }
-                    | Checked::Untracked { .. }
-                    | Checked::Event { .. }
-                    | Checked::Container
-                    | Checked::QueryInterface { .. }
-                    | Checked::CreateCall { .. }
-                    | Checked::CoCreate { .. }
-                    | Checked::Outer
+                Checked::Creation(_) | Checked::QueryInterface { .. } | Checked::CreateCall { .. }
             ))
         )
     }

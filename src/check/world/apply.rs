@@ -23,13 +23,8 @@ impl World {
         let written = || as_written(s);
         let written_ok = s.expect.as_ref().is_none_or(|e| e.hr == S_OK);
         match op {
-            Checked::Server { .. }
-            | Checked::Untracked { .. }
-            | Checked::Event { .. }
-            | Checked::Container
-            | Checked::CoCreate { .. }
-            | Checked::Outer => {
-                if let Some(made) = op.made(written_ok) {
+            Checked::Creation(creation) => {
+                if let Some(made) = creation.made(written_ok) {
                     self.new_obj(p, bind, Obj::from_made(made));
                 }
                 Run::Done(written())

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use super::Checked;
+use super::Creation;
 use crate::call::FinishMode;
 use crate::hresult::S_OK;
 use crate::model::{CallModel, ContainerModel, EventClass, EventModel, MethodIndex, ModelOutcome};
@@ -30,25 +30,23 @@ pub(crate) enum Made {
     Outer,
 }
 
-impl Checked {
-    /// What `self` makes: `None` for an operation that constructs nothing, and for a
-    /// `CoCreateInstance` that did not succeed (`succeeded`: it returned `S_OK`).
+impl Creation {
+    /// What `self` makes: `None` for a `CoCreateInstance` that did not succeed (`succeeded`:
+    /// it returned `S_OK`).
     pub(crate) fn made(&self, succeeded: bool) -> Option<Made> {
         Some(match self {
-            Checked::Server { strict } => Made::Server(if *strict {
+            Creation::Server { strict } => Made::Server(if *strict {
                 FinishMode::Strict
             } else {
                 FinishMode::Blocking
             }),
-            Checked::Untracked { .. } => Made::Untracked,
-            Checked::Event { auto } => Made::Event(event(*auto)),
-            Checked::Container => Made::Container(ContainerModel::new()),
-            Checked::CoCreate { event: Some(auto) } if succeeded => Made::Event(event(*auto)),
-            Checked::CoCreate { event: None } if succeeded => {
-                Made::Container(ContainerModel::new())
-            }
-            Checked::Outer => Made::Outer,
-            _ => return None,
+            Creation::Untracked { .. } => Made::Untracked,
+            Creation::Event { auto } => Made::Event(event(*auto)),
+            Creation::Container => Made::Container(ContainerModel::new()),
+            Creation::CoCreate { .. } if !succeeded => return None,
+            Creation::CoCreate { event: Some(auto) } => Made::Event(event(*auto)),
+            Creation::CoCreate { event: None } => Made::Container(ContainerModel::new()),
+            Creation::Outer => Made::Outer,
         })
     }
 }

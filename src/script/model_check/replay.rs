@@ -14,8 +14,8 @@ pub(super) use compare::COMPARED;
 use compare::{compare, say, times_out, Expected};
 
 use super::{
-    begin, model_object_accessors, snapshot, write_back, Action, Checked, Divergence, Made,
-    ModelObject, Observed, Seen,
+    begin, model_object_accessors, snapshot, write_back, Action, Checked, Creation, Divergence,
+    Made, ModelObject, Observed, Seen,
 };
 use crate::call::FinishMode;
 use crate::hresult::S_OK;
@@ -359,17 +359,12 @@ impl ModelCheck {
             Seen::Started { .. } => (None, None, &[][..], false),
         };
         match op {
-            Checked::Server { .. }
-            | Checked::Untracked { .. }
-            | Checked::Event { .. }
-            | Checked::Container
-            | Checked::CoCreate { .. }
-            | Checked::Outer => {
-                if let Some(made) = op.made(hr == Some(S_OK)) {
+            Checked::Creation(creation) => {
+                if let Some(made) = creation.made(hr == Some(S_OK)) {
                     self.new_obj(bind, Obj::from_made(made));
-                    if let Checked::Untracked {
+                    if let Creation::Untracked {
                         who: Some(asynchronous),
-                    } = op
+                    } = creation
                     {
                         self.who.insert(self.objs.len() - 1, *asynchronous);
                     }
