@@ -82,15 +82,14 @@ pub(super) fn marshal(
         .iface_of_sync(&iface.iid)
         .cloned()
         .ok_or_else(|| r.usage(step, format!("`{}` cannot be marshaled", iface.name)))?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!(
+    let arrow = Arrow::to(
+        r,
+        obj,
+        format!(
             "CoMarshalInterThreadInterfaceInStream({}, {target})",
             iface.name
         ),
-        one_way: false,
-    };
+    );
     Ok(prepared(
         arrow,
         move || erased.marshal(&**t.unknown()),
@@ -221,12 +220,7 @@ pub(super) fn call(
     let (shown, job) = iface
         .call_sync(t, index, args, &*r)
         .map_err(|e| r.usage(step, format!("{method}: {e}")))?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: show_call(method, &shown),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, show_call(method, &shown));
     let names = r.names();
     Ok(prepared(
         arrow,

@@ -21,12 +21,7 @@ pub(super) fn cancel(
     seconds: u32,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, call)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("Cancel({})", show_timeout(seconds)),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, format!("Cancel({})", show_timeout(seconds)));
     Ok(prepared(
         arrow,
         move || {
@@ -56,12 +51,7 @@ pub(super) fn test_cancel(
     call: &str,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, call)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: "TestCancel()".into(),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, "TestCancel()");
     Ok(hr_of(arrow, move || {
         t.get::<dyn ICancelMethodCalls>()
             .map_or_else(|hr| hr, |c| c.test_cancel())

@@ -64,6 +64,18 @@ pub(super) struct Arrow {
     pub(super) one_way: bool,
 }
 
+impl Arrow {
+    /// An arrow labelled `label` to the object `obj` (an operation that returns).
+    pub(super) fn to(r: &Runner, obj: usize, label: impl Into<String>) -> Arrow {
+        Arrow {
+            obj: Some(obj),
+            to: r.part(obj, false),
+            label: label.into(),
+            one_way: false,
+        }
+    }
+}
+
 /// What an operation's continuation knows about how it ran.
 pub(super) struct Ran<'a> {
     pub(super) step: &'a Step,

@@ -106,13 +106,7 @@ fn on(
     label: String,
 ) -> Result<(usize, Arrow, crate::script::ptr::Target), ScriptError> {
     let (obj, t) = r.target(step, target)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label,
-        one_way: false,
-    };
-    Ok((obj, arrow, t))
+    Ok((obj, Arrow::to(r, obj, label), t))
 }
 
 /// `SetBlanket P AUTHN IMP [as NAME] [STATIC|DYNAMIC]`: `CoSetProxyBlanket`.
