@@ -19,20 +19,20 @@
 //! Run it with `cargo run --example client_security`.
 
 use std::any::Any;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::thread;
 
 use comasync::apartment::{
     co_initialize_ex, co_uninitialize, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED,
 };
-use comasync::call::{create_call_for, ICallFactory};
-use comasync::hresult::{E_ACCESSDENIED, E_INVALIDARG, E_NOTIMPL, E_POINTER, S_OK};
+use comasync::call::{create_aggregated_call, create_call_for, ICallFactory};
+use comasync::hresult::{E_ACCESSDENIED, E_NOTIMPL, S_OK};
 use comasync::marshal::{
     co_get_interface_and_release_stream, co_marshal_inter_thread_interface_in_stream,
 };
 use comasync::security::*;
 use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, HANDLE, INFINITE};
-use comasync::unknown::{non_delegating, query, set_out, ComPtr, IUnknown, Interface};
+use comasync::unknown::{query, ComPtr, IUnknown, Interface};
 use comasync::HRESULT;
 
 /// Reports whom the server code ran as while impersonating its caller.
@@ -75,20 +75,13 @@ impl ICallFactory for WhoAmI_Impl {
         riid2: &comasync::guid::IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let Some(ppv) = ppv else { return E_POINTER };
-        let (Some(outer), true) = (outer, *riid == <dyn AsyncIWhoAmI as Interface>::IID) else {
-            return E_INVALIDARG; // only ever aggregated by the stub here
-        };
-        if *riid2 != comasync::guid::IID_IUnknown {
-            return E_INVALIDARG;
-        }
-        let call = WhoAmICall {
-            result: Mutex::new((E_NOTIMPL, String::new(), 0)),
-        };
-        set_out::<dyn IUnknown>(
-            ppv,
-            non_delegating(call.into_aggregated(Arc::downgrade(outer.as_arc()))),
-        )
+        // Only ever aggregated by the stub here.
+        create_aggregated_call::<dyn AsyncIWhoAmI>(riid, outer, riid2, ppv, |outer| {
+            WhoAmICall {
+                result: Mutex::new((E_NOTIMPL, String::new(), 0)),
+            }
+            .into_aggregated(outer)
+        })
     }
 }
 

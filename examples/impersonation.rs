@@ -22,15 +22,15 @@ use std::thread;
 use comasync::apartment::{
     co_initialize_ex, co_uninitialize, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED,
 };
-use comasync::call::{create_call_for, ICallFactory};
+use comasync::call::{create_aggregated_call, create_call_for, ICallFactory};
 use comasync::guid::IID_IServerSecurity;
-use comasync::hresult::{E_INVALIDARG, E_POINTER, RPC_E_CALL_COMPLETE, RPC_E_UNSECURE_CALL, S_OK};
+use comasync::hresult::{RPC_E_CALL_COMPLETE, RPC_E_UNSECURE_CALL, S_OK};
 use comasync::marshal::{
     co_get_interface_and_release_stream, co_marshal_inter_thread_interface_in_stream,
 };
 use comasync::security::*;
 use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, HANDLE, INFINITE};
-use comasync::unknown::{non_delegating, query, set_out, ComPtr, IUnknown, Interface};
+use comasync::unknown::{query, ComPtr, IUnknown, Interface};
 use comasync::HRESULT;
 
 /// A server that records what its code observes.
@@ -75,22 +75,13 @@ impl ICallFactory for Server_Impl {
         riid2: &comasync::guid::IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let Some(ppv) = ppv else { return E_POINTER };
-        let (Some(outer), true) = (outer, *riid == <dyn AsyncIImpersonating as Interface>::IID)
-        else {
-            return E_INVALIDARG;
-        };
-        if *riid2 != comasync::guid::IID_IUnknown {
-            return E_INVALIDARG;
-        }
-        let call = ServerCall {
-            log: self.log.clone(),
-            n: Mutex::new(0),
-        };
-        set_out::<dyn IUnknown>(
-            ppv,
-            non_delegating(call.into_aggregated(Arc::downgrade(outer.as_arc()))),
-        )
+        create_aggregated_call::<dyn AsyncIImpersonating>(riid, outer, riid2, ppv, |outer| {
+            ServerCall {
+                log: self.log.clone(),
+                n: Mutex::new(0),
+            }
+            .into_aggregated(outer)
+        })
     }
 }
 

@@ -28,8 +28,8 @@ use std::sync::{Arc, Weak};
 use crate::apartment::ApartmentId;
 use crate::call::cancel::SyncCall;
 use crate::call::{
-    create_call, AsyncInterface, CallHandler, CallObject, FinishMode, ICallFactory,
-    ICancelMethodCalls, ServerCall,
+    AsyncInterface, CallHandler, CallObject, CallServer, FinishMode, ICallFactory,
+    ICancelMethodCalls, ServedBy, ServerCall,
 };
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{
@@ -214,28 +214,16 @@ impl<M: AsyncInterface> Proxy<M> {
     }
 }
 
-impl<M: AsyncInterface> ICallFactory for Proxy<M> {
-    /// `CreateCall` on a proxy: a call object whose calls go to the object's apartment.
-    /// `RPC_E_WRONG_THREAD` from another apartment; otherwise `CreateCall`'s argument rules.
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
+/// `CreateCall` on a proxy: a call object whose calls go to the object's apartment.
+/// `RPC_E_WRONG_THREAD` from another apartment; otherwise `CreateCall`'s argument rules.
+impl<M: AsyncInterface> CallServer for Proxy<M> {
+    type Calls = M;
+    fn call_handler(&self) -> ServedBy<M> {
         let hr = self.calls.check();
         if hr.failed() {
-            return hr;
+            return Err(hr);
         }
-        create_call::<M>(
-            riid,
-            outer,
-            riid2,
-            ppv,
-            self.calls.for_call_object(),
-            FinishMode::Blocking,
-        )
+        Ok((self.calls.for_call_object(), FinishMode::Blocking))
     }
 }
 

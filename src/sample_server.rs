@@ -27,13 +27,11 @@
 //! assert_eq!(call.finish_read(), (S_OK, b"hell".to_vec()));
 //! ```
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::call::{
-    create_call, FinishMode, ICallFactory, ICancelMethodCalls, Pool, ServerCallHost,
+    CallServer, FinishMode, ICallFactory, ICancelMethodCalls, Pool, ServedBy, ServerCallHost,
 };
-use crate::guid::IID;
 use crate::hresult::{
     E_UNEXPECTED, HRESULT, RPC_E_CALL_CANCELED, RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING, S_FALSE,
     S_OK,
@@ -97,27 +95,19 @@ impl SampleServer {
     }
 }
 
-impl ICallFactory for SampleServer_Impl {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
+impl CallServer for SampleServer_Impl {
+    type Calls = ISimpleStreamCalls;
+    fn call_handler(&self) -> ServedBy<ISimpleStreamCalls> {
         let (data, pool) = (self.data.clone(), self.pool.clone());
-        let host = match ServerCallHost::<ISimpleStreamCalls>::new(|stub| {
+        let host = ServerCallHost::<ISimpleStreamCalls>::new(|stub| {
             SampleStreamCall {
                 data,
                 pool,
                 work: Mutex::new(Work::Idle),
             }
             .into_aggregated(stub)
-        }) {
-            Ok(h) => h,
-            Err(hr) => return hr,
-        };
-        create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, host, FinishMode::Blocking)
+        })?;
+        Ok((host, FinishMode::Blocking))
     }
 }
 

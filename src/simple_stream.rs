@@ -27,12 +27,12 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::call::{
-    create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
+    CallServer, FinishMode, ICallFactory, ManualHandler, Pool, ServedBy, SyncMethodHandler,
 };
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, S_FALSE, S_OK};
 use crate::sync::prim::Mutex;
-use crate::unknown::{set_out, ComPtr, IUnknown};
+use crate::unknown::{set_out, ComPtr};
 
 /// `ISimpleStream`, the seed document's example interface: a sequential byte stream.
 ///
@@ -212,27 +212,18 @@ impl ISimpleStream for SimpleStream_Impl {
     }
 }
 
-impl ICallFactory for SimpleStream_Impl {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
-        let (handler, mode): (Arc<dyn CallHandler<ISimpleStreamCalls>>, FinishMode) =
-            match &self.serving {
-                Serving::SyncOnly => return E_NOINTERFACE,
-                Serving::Manual(h, mode) => (h.clone(), *mode),
-                Serving::Pool(pool, mode) => {
-                    let Some(me) = self.to_arc() else {
-                        return E_UNEXPECTED;
-                    };
-                    let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
-                    (SyncMethodHandler::new(object, pool.clone()), *mode)
-                }
-            };
-        create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, handler, mode)
+impl CallServer for SimpleStream_Impl {
+    type Calls = ISimpleStreamCalls;
+    fn call_handler(&self) -> ServedBy<ISimpleStreamCalls> {
+        match &self.serving {
+            Serving::SyncOnly => Err(E_NOINTERFACE),
+            Serving::Manual(h, mode) => Ok((h.clone(), *mode)),
+            Serving::Pool(pool, mode) => {
+                let me = self.to_arc().ok_or(E_UNEXPECTED)?;
+                let object = ComPtr::new(me as Arc<dyn ISimpleStream>);
+                Ok((SyncMethodHandler::new(object, pool.clone()), *mode))
+            }
+        }
     }
 }
 

@@ -349,17 +349,19 @@ fn waitall_that_times_out_leaves_a_signaled_auto_reset_event_signaled() {
 
 // ---- no lost wake-ups ----------------------------------------------------------------------
 
-#[test]
-fn many_threads_waiting_on_one_auto_reset_event_n_signals_release_exactly_n_waits() {
-    const THREADS: usize = 4;
-    const ITERATIONS: usize = 1000;
-    let h = auto(false);
+/// `threads` threads, each waiting `waits` times on `h` (`INFINITE`, each wait `S_OK` on index
+/// 0) and reporting each return on the receiver.
+fn waiting_threads(
+    h: &HANDLE,
+    threads: usize,
+    waits: usize,
+) -> (Vec<thread::JoinHandle<()>>, mpsc::Receiver<()>) {
     let (done_tx, done_rx) = mpsc::channel();
-    let waiters: Vec<_> = (0..THREADS)
+    let waiters = (0..threads)
         .map(|_| {
             let (h, done_tx) = (h.clone(), done_tx.clone());
             thread::spawn(move || {
-                for _ in 0..ITERATIONS {
+                for _ in 0..waits {
                     assert_eq!(
                         wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9),
                         (S_OK, 0)
@@ -369,6 +371,15 @@ fn many_threads_waiting_on_one_auto_reset_event_n_signals_release_exactly_n_wait
             })
         })
         .collect();
+    (waiters, done_rx)
+}
+
+#[test]
+fn many_threads_waiting_on_one_auto_reset_event_n_signals_release_exactly_n_waits() {
+    const THREADS: usize = 4;
+    const ITERATIONS: usize = 1000;
+    let h = auto(false);
+    let (waiters, done_rx) = waiting_threads(&h, THREADS, ITERATIONS);
     within(
         "4 threads x 1000 waits on one auto-reset event",
         move || {
@@ -397,21 +408,7 @@ fn back_to_back_signals_to_blocked_threads_are_not_merged() {
     const THREADS: usize = 4;
     const ROUNDS: usize = 250;
     let h = auto(false);
-    let (done_tx, done_rx) = mpsc::channel();
-    let waiters: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let (h, done_tx) = (h.clone(), done_tx.clone());
-            thread::spawn(move || {
-                for _ in 0..ROUNDS {
-                    assert_eq!(
-                        wait(COWAIT_DEFAULT, INFINITE, std::slice::from_ref(&h), 9),
-                        (S_OK, 0)
-                    );
-                    done_tx.send(()).unwrap();
-                }
-            })
-        })
-        .collect();
+    let (waiters, done_rx) = waiting_threads(&h, THREADS, ROUNDS);
     within("signals sent back to back to blocked threads", move || {
         for _ in 0..ROUNDS {
             until_blocked(&h, THREADS);

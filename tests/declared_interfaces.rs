@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use comasync::call::{
-    create_call, create_call_for, AsyncInterface, FinishMode, ICallFactory, ManualHandler, Pool,
-    ServerCallHost, StdCallFactory, SyncMethodHandler,
+    create_aggregated_call, create_call, create_call_for, AsyncInterface, CallServer, FinishMode,
+    ICallFactory, ManualHandler, Pool, ServedBy, ServerCallHost, StdCallFactory, SyncMethodHandler,
 };
-use comasync::guid::IID;
+use comasync::guid::{IID_IUnknown, IID};
 use comasync::hresult::{
-    E_ACCESSDENIED, E_NOINTERFACE, E_NOTIMPL, E_UNEXPECTED, HRESULT, RPC_E_CALL_COMPLETE,
-    RPC_S_CALLPENDING, S_OK,
+    E_ACCESSDENIED, E_INVALIDARG, E_NOINTERFACE, E_NOTIMPL, E_POINTER, E_UNEXPECTED, HRESULT,
+    RPC_E_CALL_COMPLETE, RPC_S_CALLPENDING, S_OK,
 };
 use comasync::sync::{ISynchronize, ManualResetEvent, INFINITE};
 use comasync::testing::server_kit::{Rules, ServerKit, ServerOp};
@@ -97,19 +97,13 @@ impl ICalculator for Calculator_Impl {
     }
 }
 
-impl ICallFactory for Calculator_Impl {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
-        let Ok(me) = query::<dyn ICalculator>(self) else {
-            return E_UNEXPECTED;
-        };
+/// `ICallFactory` from the handler its call objects get.
+impl CallServer for Calculator_Impl {
+    type Calls = ICalculatorCalls;
+    fn call_handler(&self) -> ServedBy<ICalculatorCalls> {
+        let me = query::<dyn ICalculator>(self).map_err(|_| E_UNEXPECTED)?;
         let handler = SyncMethodHandler::<ICalculatorCalls>::new(me, Pool::global());
-        create_call::<ICalculatorCalls>(riid, outer, riid2, ppv, handler, FinishMode::Blocking)
+        Ok((handler, FinishMode::Blocking))
     }
 }
 
@@ -359,6 +353,96 @@ fn an_implemented_server_call_object_under_server_call_host() {
     assert_eq!(call.begin_receipt(Note("n".into())), S_OK);
     let (hr, receipt) = call.finish_receipt();
     assert_eq!((hr, receipt.id), (E_NOTIMPL, 0));
+}
+
+/// A server whose call objects are refused before any argument is looked at.
+#[comasync::implement(ICallFactory)]
+struct Refusing;
+
+impl CallServer for Refusing_Impl {
+    type Calls = ICalculatorCalls;
+    fn call_handler(&self) -> ServedBy<ICalculatorCalls> {
+        Err(E_ACCESSDENIED)
+    }
+}
+
+#[test]
+fn a_call_server_s_refusal_is_what_create_call_returns() {
+    let factory = Refusing.into_object().query::<dyn ICallFactory>().unwrap();
+    let riid = <dyn AsyncICalculator as Interface>::IID;
+    let mut slot: Option<ComPtr<dyn AsyncICalculator>> = None;
+    assert_eq!(
+        factory.create_call(&riid, None, &riid, Some(&mut slot)),
+        E_ACCESSDENIED
+    );
+    assert_eq!(
+        factory.create_call(&riid, None, &riid, None),
+        E_ACCESSDENIED,
+        "refused before CreateCall's own argument checks"
+    );
+    assert!(slot.is_none());
+}
+
+/// A server whose own server-side call object is made only aggregated, as the stub makes it.
+#[comasync::implement(ICallFactory)]
+struct OwnCallObject;
+
+impl ICallFactory for OwnCallObject_Impl {
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        create_aggregated_call::<dyn AsyncICalculator>(riid, outer, riid2, ppv, |outer| {
+            new_call_object().into_aggregated(outer)
+        })
+    }
+}
+
+#[test]
+fn create_aggregated_call_makes_only_an_aggregated_call_object() {
+    let factory = OwnCallObject
+        .into_object()
+        .query::<dyn ICallFactory>()
+        .unwrap();
+    let riid = <dyn AsyncICalculator as Interface>::IID;
+    let outer = PlainObject::create();
+    let mut inner: Option<ComPtr<dyn IUnknown>> = None;
+    assert_eq!(
+        factory.create_call(&riid, Some(&outer), &IID_IUnknown, None),
+        E_POINTER
+    );
+    assert_eq!(
+        factory.create_call(&riid, None, &IID_IUnknown, Some(&mut inner)),
+        E_INVALIDARG,
+        "not aggregated"
+    );
+    let sync_iid = <dyn ICalculator as Interface>::IID;
+    assert_eq!(
+        factory.create_call(&sync_iid, Some(&outer), &IID_IUnknown, Some(&mut inner)),
+        E_INVALIDARG,
+        "not its asynchronous interface"
+    );
+    assert_eq!(
+        factory.create_call(&riid, Some(&outer), &riid, Some(&mut inner)),
+        E_INVALIDARG,
+        "aggregated, only IID_IUnknown"
+    );
+    assert!(inner.is_none());
+    assert_eq!(
+        factory.create_call(&riid, Some(&outer), &IID_IUnknown, Some(&mut inner)),
+        S_OK
+    );
+    assert!(inner.is_some());
+
+    // As the stub makes it: under a ServerCallHost, a whole call.
+    let host = ServerCallHost::<ICalculatorCalls>::from_call_factory(&*factory).unwrap();
+    let client_factory = StdCallFactory::with_handler(host, FinishMode::Blocking);
+    let call = create_call_for::<dyn AsyncICalculator>(&*client_factory).unwrap();
+    assert_eq!(call.begin_add(40, 2), S_OK);
+    assert_eq!(call.finish_add(), (S_OK, 42));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use comasync::hresult::*;
 use comasync::security::*;
 use comasync::unknown::{ComPtr, IUnknown, Interface};
 use common::within;
-use secure::{begin_finish, client, new_call, unmarshal, v, Kind, Server, SERVER};
+use secure::{alice_on, begin_finish, client, new_call, unmarshal, v, Kind, Server, SERVER};
 use who::{IWho, Step::*};
 
 fn impersonating_blanket() -> Blanket {
@@ -26,15 +26,13 @@ fn impersonating_blanket() -> Blanket {
 /// server, after setting the proxy's blanket to `blanket` if one is given: what the server's
 /// steps saw.
 fn sync_case(blanket: Option<Blanket>, steps: Vec<who::Step>) -> Vec<String> {
-    let mut server = Server::start(Kind::Sync, None);
-    let stream = server.stream();
-    client("alice").run(move || {
-        let proxy = unmarshal(stream);
+    alice_on(Kind::Sync, move |proxy| {
         if let Some(b) = blanket {
             assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
         }
         proxy.run("t".into(), steps, vec![]).1
     })
+    .1
 }
 
 // ---- identities ----
@@ -69,10 +67,7 @@ fn the_process_identity_is_per_thread_and_observable() {
 fn server_code_runs_as_the_identity_of_the_thread_that_marshaled_the_object() {
     within("server identity", || {
         for kind in [Kind::Sync, Kind::Async] {
-            let mut server = Server::start(kind, None);
-            let stream = server.stream();
-            let seen = client("alice").run(move || {
-                let proxy = unmarshal(stream);
+            let (server, seen) = alice_on(kind, move |proxy| {
                 let (hr, seen) = proxy.run("t".into(), vec![Whoami], vec![]);
                 assert_eq!(hr, S_OK);
                 seen
@@ -124,10 +119,7 @@ fn an_in_process_object_and_its_call_objects_have_no_iclientsecurity() {
 #[test]
 fn set_blanket_on_a_proxy_affects_every_user_of_that_proxy() {
     within("shared blanket", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, seen) = alice_on(Kind::Async, move |proxy| {
             let other_user = proxy.clone(); // another holder of the same proxy
             let security = proxy.query::<dyn IClientSecurity>().unwrap();
             let unk = proxy.query::<dyn IUnknown>().unwrap();
@@ -155,10 +147,7 @@ fn set_blanket_on_a_proxy_affects_every_user_of_that_proxy() {
 #[test]
 fn a_call_object_starts_from_its_proxys_blanket_and_keeps_its_own() {
     within("call object blanket", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        let (call_b, proxy_b) = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, (call_b, proxy_b)) = alice_on(Kind::Async, move |proxy| {
             assert_eq!(
                 co_set_proxy_blanket(&*proxy, &impersonating_blanket()),
                 S_OK
@@ -191,10 +180,7 @@ fn a_call_object_starts_from_its_proxys_blanket_and_keeps_its_own() {
 #[test]
 fn settings_changed_on_a_call_object_apply_to_calls_begun_afterwards() {
     within("later calls", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let call = new_call(&proxy);
             assert_eq!(
                 begin_finish(&call, "first", vec![QueryBlanket], vec![]).0,
@@ -256,10 +242,7 @@ fn a_call_in_progress_keeps_the_blanket_it_started_with() {
 #[test]
 fn copy_proxy_gives_a_private_copy_of_the_blanket() {
     within("copy proxy", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let copy = co_copy_proxy(&*proxy).unwrap();
             assert!(!ComPtr::is_same_object(&copy, &proxy), "a new proxy");
             let copy = copy.query::<dyn IWho>().unwrap();
@@ -295,40 +278,23 @@ fn copy_proxy_gives_a_private_copy_of_the_blanket() {
 #[test]
 fn set_blanket_with_invalid_values_is_e_invalidarg() {
     within("invalid blanket", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let _running = alice_on(Kind::Sync, move |proxy| {
+            let with = |change: fn(&mut Blanket)| {
+                let mut b = Blanket::default();
+                change(&mut b);
+                b
+            };
             let bad = [
-                Blanket {
-                    authn_level: 7,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    imp_level: 5,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    authn_svc: 12345,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    authz_svc: 7,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    capabilities: 0x10000,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    auth_info: Some(Principal::new("bob")),
-                    capabilities: EOAC_DYNAMIC_CLOAKING,
-                    ..Blanket::default()
-                },
-                Blanket {
-                    capabilities: EOAC_DYNAMIC_CLOAKING | EOAC_STATIC_CLOAKING,
-                    ..Blanket::default()
-                },
+                with(|b| b.authn_level = 7),
+                with(|b| b.imp_level = 5),
+                with(|b| b.authn_svc = 12345),
+                with(|b| b.authz_svc = 7),
+                with(|b| b.capabilities = 0x10000),
+                with(|b| {
+                    b.auth_info = Some(Principal::new("bob"));
+                    b.capabilities = EOAC_DYNAMIC_CLOAKING;
+                }),
+                with(|b| b.capabilities = EOAC_DYNAMIC_CLOAKING | EOAC_STATIC_CLOAKING),
             ];
             for b in bad {
                 assert_eq!(co_set_proxy_blanket(&*proxy, &b), E_INVALIDARG, "{b:?}");
@@ -365,10 +331,7 @@ fn set_blanket_with_invalid_values_is_e_invalidarg() {
 #[test]
 fn iclientsecurity_with_another_object_as_pproxy_is_e_invalidarg() {
     within("pProxy", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let _running = alice_on(Kind::Sync, move |proxy| {
             let security = proxy.query::<dyn IClientSecurity>().unwrap();
             let other = comasync::unknown::PlainObject::create();
             assert_eq!(
@@ -390,10 +353,7 @@ fn iclientsecurity_with_another_object_as_pproxy_is_e_invalidarg() {
 #[test]
 fn pauthinfo_names_the_principal_the_calls_are_made_as() {
     within("pAuthInfo", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (_server, seen) = alice_on(Kind::Sync, move |proxy| {
             let b = Blanket {
                 auth_info: Some(Principal::new("bob")),
                 ..impersonating_blanket()
@@ -423,10 +383,7 @@ fn co_get_call_context_outside_a_call_is_rpc_e_call_complete() {
 #[test]
 fn during_a_call_query_blanket_shows_the_clients_identity_and_level() {
     within("query blanket", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (_server, seen) = alice_on(Kind::Sync, move |proxy| {
             let (_, a) = proxy.run("a".into(), vec![Context, QueryBlanket], vec![]);
             let b = Blanket::with_levels(RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, RPC_C_IMP_LEVEL_DELEGATE);
             assert_eq!(S_OK, co_set_proxy_blanket(&*proxy, &b));
@@ -564,10 +521,7 @@ fn one_revert_undoes_any_number_of_impersonations() {
 #[test]
 fn com_reverts_at_the_end_of_the_call() {
     within("revert at end", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, seen) = alice_on(Kind::Sync, move |proxy| {
             assert_eq!(
                 S_OK,
                 co_set_proxy_blanket(&*proxy, &impersonating_blanket())
@@ -593,10 +547,7 @@ fn com_reverts_at_the_end_of_the_call() {
 #[test]
 fn co_get_call_context_for_another_interface_is_e_nointerface() {
     within("other iid", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (_server, seen) = alice_on(Kind::Sync, move |proxy| {
             proxy.run("t".into(), vec![Context, ContextOther], vec![]).1
         });
         assert_eq!(seen, v(&["context=S_OK", "context-other=E_NOINTERFACE"]));
@@ -612,10 +563,7 @@ fn co_get_call_context_for_another_interface_is_e_nointerface() {
 // ---- the asynchronous rules (spec 3.4) ----
 
 fn async_case(steps: Vec<who::Step>, finish: Vec<who::Step>) -> (Server, Vec<String>) {
-    let mut server = Server::start(Kind::Async, None);
-    let stream = server.stream();
-    let finished = client("alice").run(move || {
-        let proxy = unmarshal(stream);
+    let (server, finished) = alice_on(Kind::Async, move |proxy| {
         let call = new_call(&proxy);
         assert_eq!(S_OK, co_set_proxy_blanket(&*call, &impersonating_blanket()));
         let (hr, fin) = begin_finish(&call, "t", steps, finish);
@@ -812,10 +760,7 @@ fn a_workers_token_taken_before_signal_ends_with_the_call() {
 #[test]
 fn no_identity_leaks_from_one_call_into_the_next() {
     within("no leak", || {
-        let mut server = Server::start(Kind::Async, None);
-        let stream = server.stream();
-        client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (server, ()) = alice_on(Kind::Async, move |proxy| {
             let call = new_call(&proxy);
             assert_eq!(S_OK, co_set_proxy_blanket(&*call, &impersonating_blanket()));
             // Impersonates and never reverts, in Begin_ and in a synchronous call.
@@ -1094,10 +1039,7 @@ fn a_call_dispatched_inside_an_impersonating_calls_wait_does_not_see_its_token()
 #[test]
 fn the_call_context_answers_iunknown_and_names_the_server() {
     within("context IUnknown", || {
-        let mut server = Server::start(Kind::Sync, None);
-        let stream = server.stream();
-        let seen = client("alice").run(move || {
-            let proxy = unmarshal(stream);
+        let (_server, seen) = alice_on(Kind::Sync, move |proxy| {
             let (_, a) = proxy.run("a".into(), vec![ContextUnknown, ServerName], vec![]);
             let named = Blanket {
                 server_principal_name: Some("host/server".into()),

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{live_tokens, Token};
+use common::{live_tokens, spawn_clients, Rng, Token};
 
 use comasync::call::{
     create_call, CallHandler, FinishMode, ICallFactory, ICancelMethodCalls, ManualHandler, Pool,
@@ -109,27 +109,6 @@ impl ISoak for SoakServer_Impl {
             1 | 2 => (E_FAIL, Token::default()),
             _ => (S_OK, Token::new(id)),
         }
-    }
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
     }
 }
 
@@ -760,21 +739,10 @@ fn run(threads: usize, objects: u64, stall: Duration, bound: Option<Duration>, s
         progress: AtomicU64::new(0),
         one_second_cancels: AtomicU32::new(if bound.is_some() { 3 } else { 50 }),
     });
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    for t in 0..threads {
-        let (sh, done) = (sh.clone(), done_tx.clone());
-        thread::spawn(move || {
-            let r =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client(t, objects, sh)));
-            let _ = done.send(r.map_err(|e| {
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default()
-            }));
-        });
-    }
-    drop(done_tx);
+    let done_rx = spawn_clients(threads, |t| {
+        let sh = sh.clone();
+        move || client(t, objects, sh)
+    });
 
     // The watchdog.
     let mut finished = 0;

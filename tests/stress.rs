@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{live_tokens, Token};
+use common::{live_tokens, spawn_clients, Rng, Token};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -43,23 +43,6 @@ pub trait IStress {
     /// Answers `Token(id)`.
     #[out(token)]
     fn work(&self, id: u64) -> (HRESULT, Token);
-}
-
-/// A small deterministic generator (xorshift64*), seeded per call so a failure names its seed.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Hands each call to the server threads.
@@ -234,22 +217,10 @@ fn run(clients: usize, calls: u64, servers: usize, stall: Duration) {
         fates: Mutex::new(HashMap::new()),
         progress: AtomicU64::new(0),
     });
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    for t in 0..clients {
-        let (server, shared, done) = (server.clone(), shared.clone(), done_tx.clone());
-        thread::spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                client(t, calls, server, shared)
-            }));
-            let _ = done.send(r.map_err(|e| {
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default()
-            }));
-        });
-    }
-    drop(done_tx);
+    let done_rx = spawn_clients(clients, |t| {
+        let (server, shared) = (server.clone(), shared.clone());
+        move || client(t, calls, server, shared)
+    });
 
     // The watchdog: wait for the clients, failing with a report if progress stops.
     let mut finished = 0;

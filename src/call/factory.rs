@@ -112,6 +112,134 @@ pub fn create_call<M: AsyncInterface>(
     }
 }
 
+/// `CreateCall` for a server object with its own server-side call object for the asynchronous
+/// interface `I`, made only aggregated, as the stub makes it
+/// (`CreateCall(asyncIID, hostUnk, IID_IUnknown, &p)`, spec 2.2): a missing `ppv` →
+/// `E_POINTER`; no `outer`, `riid` not `I`'s IID, or `riid2` not `IID_IUnknown` →
+/// `E_INVALIDARG`; otherwise `ppv` receives the non-delegating unknown of the call object
+/// `make` builds under `outer` (a `#[implement]` type's `into_aggregated`).
+///
+/// ```
+/// use std::any::Any;
+/// use comasync::call::{create_aggregated_call, ICallFactory};
+/// use comasync::guid::{IID, IID_IUnknown};
+/// use comasync::hresult::{E_INVALIDARG, HRESULT, S_OK};
+/// use comasync::unknown::{ComPtr, IUnknown, Interface, PlainObject};
+///
+/// #[comasync::interface(
+///     iid = "{7D2E9C60-5A43-4D9F-9C83-2E4F0B6F3C01}",
+///     async_iid = "{7D2E9C61-5A43-4D9F-9C83-2E4F0B6F3C01}",
+///     scripts = false
+/// )]
+/// pub trait IPing {
+///     fn ping(&self) -> HRESULT;
+/// }
+///
+/// #[comasync::implement(ICallFactory)]
+/// struct Server;
+///
+/// impl ICallFactory for Server_Impl {
+///     fn create_call(&self, riid: &IID, outer: Option<&ComPtr<dyn IUnknown>>, riid2: &IID, ppv: Option<&mut dyn Any>) -> HRESULT {
+///         create_aggregated_call::<dyn AsyncIPing>(riid, outer, riid2, ppv, |outer| PingCall.into_aggregated(outer))
+///     }
+/// }
+///
+/// /// The server-side call object (its `Begin_` would signal the stub's `ISynchronize`).
+/// #[comasync::implement(AsyncIPing)]
+/// struct PingCall;
+///
+/// impl AsyncIPing for PingCall_Impl {
+///     fn begin_ping(&self) -> HRESULT { S_OK }
+///     fn finish_ping(&self) -> HRESULT { S_OK }
+/// }
+///
+/// let factory = Server.into_object().query::<dyn ICallFactory>()?;
+/// let riid = <dyn AsyncIPing as Interface>::IID;
+/// let (outer, mut inner) = (PlainObject::create(), None::<ComPtr<dyn IUnknown>>);
+/// assert_eq!(factory.create_call(&riid, None, &IID_IUnknown, Some(&mut inner)), E_INVALIDARG); // not aggregated
+/// assert_eq!(factory.create_call(&riid, Some(&outer), &riid, Some(&mut inner)), E_INVALIDARG); // not IID_IUnknown
+/// assert_eq!(factory.create_call(&riid, Some(&outer), &IID_IUnknown, Some(&mut inner)), S_OK);
+/// assert!(inner.is_some());
+/// # Ok::<(), comasync::Error>(())
+/// ```
+pub fn create_aggregated_call<I: ?Sized + Interface>(
+    riid: &IID,
+    outer: Option<&ComPtr<dyn IUnknown>>,
+    riid2: &IID,
+    ppv: Option<&mut dyn Any>,
+    make: impl FnOnce(Weak<dyn IUnknown>) -> Arc<dyn INonDelegatingUnknown>,
+) -> HRESULT {
+    let Some(ppv) = ppv else { return E_POINTER };
+    let (Some(outer), true) = (outer, *riid == I::IID) else {
+        return E_INVALIDARG;
+    };
+    if *riid2 != IID_IUnknown {
+        return E_INVALIDARG;
+    }
+    set_out::<dyn IUnknown>(ppv, non_delegating(make(Arc::downgrade(outer.as_arc()))))
+}
+
+/// A server object whose `ICallFactory` is [`create_call`] with a handler of its choosing: it
+/// says which handler and `Finish_` mode a new call object gets (or the `HRESULT`
+/// `CreateCall` returns instead), and gets `ICallFactory` — the argument checks and the
+/// call object — from this crate.
+///
+/// ```
+/// use std::sync::Arc;
+/// use comasync::call::{create_call_for, CallServer, FinishMode, ICallFactory, ManualHandler, ServedBy};
+/// use comasync::hresult::S_OK;
+/// use comasync::simple_stream::{AsyncISimpleStream, ISimpleStreamCalls, ISimpleStreamOut};
+///
+/// #[comasync::implement(ICallFactory)]
+/// struct HandDriven {
+///     server: Arc<ManualHandler<ISimpleStreamCalls>>,
+/// }
+///
+/// impl CallServer for HandDriven_Impl {
+///     type Calls = ISimpleStreamCalls;
+///     fn call_handler(&self) -> ServedBy<ISimpleStreamCalls> {
+///         Ok((self.server.clone(), FinishMode::Blocking))
+///     }
+/// }
+///
+/// let server = ManualHandler::<ISimpleStreamCalls>::new();
+/// let object = HandDriven { server: server.clone() }.into_object();
+/// let factory = object.query::<dyn ICallFactory>()?;
+/// let call = create_call_for::<dyn AsyncISimpleStream>(&*factory)?;
+/// assert_eq!(call.begin_read(4), S_OK);
+/// let (pending, _input) = server.take().expect("the call waits at the server");
+/// pending.complete(S_OK, ISimpleStreamOut::Read { data: b"data".to_vec() });
+/// assert_eq!(call.finish_read(), (S_OK, b"data".to_vec()));
+/// # Ok::<(), comasync::Error>(())
+/// ```
+pub trait CallServer: IUnknown {
+    /// The asynchronous interface its call objects serve.
+    type Calls: AsyncInterface;
+
+    /// The handler and `Finish_` mode of the next call object; `Err(hr)`: `CreateCall`
+    /// returns `hr` (before checking its arguments).
+    fn call_handler(&self) -> ServedBy<Self::Calls>;
+}
+
+/// What [`CallServer::call_handler`] gives: the handler and `Finish_` mode a new call object
+/// of `M` is served by, or the `HRESULT` `CreateCall` returns instead.
+pub type ServedBy<M> = std::result::Result<(Arc<dyn CallHandler<M>>, FinishMode), HRESULT>;
+
+impl<T: CallServer> ICallFactory for T {
+    fn create_call(
+        &self,
+        riid: &IID,
+        outer: Option<&ComPtr<dyn IUnknown>>,
+        riid2: &IID,
+        ppv: Option<&mut dyn Any>,
+    ) -> HRESULT {
+        match self.call_handler() {
+            Ok((handler, mode)) => create_call(riid, outer, riid2, ppv, handler, mode),
+            Err(hr) => hr,
+        }
+    }
+}
+
 /// `CreateCall` for the asynchronous interface `I`, as `I`: the interface is named once
 /// (`riid` and `riid2` are both `I`'s IID), without aggregation.
 ///
@@ -251,15 +379,10 @@ impl<M: AsyncInterface> StdCallFactory<M> {
     }
 }
 
-impl<M: AsyncInterface> ICallFactory for StdCallFactory<M> {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
-        create_call::<M>(riid, outer, riid2, ppv, self.handler.clone(), self.mode)
+impl<M: AsyncInterface> CallServer for StdCallFactory<M> {
+    type Calls = M;
+    fn call_handler(&self) -> std::result::Result<(Arc<dyn CallHandler<M>>, FinishMode), HRESULT> {
+        Ok((self.handler.clone(), self.mode))
     }
 }
 

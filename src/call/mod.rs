@@ -29,7 +29,10 @@ pub use cancel::{
     co_enable_call_cancellation, co_get_cancel_object, co_test_cancel, ICancelMethodCalls,
     RPC_C_CANCEL_INFINITE_TIMEOUT,
 };
-pub use factory::{create_call, create_call_as, create_call_for, ICallFactory, StdCallFactory};
+pub use factory::{
+    create_aggregated_call, create_call, create_call_as, create_call_for, CallServer, ICallFactory,
+    ServedBy, StdCallFactory,
+};
 pub use handler::{
     serve, CallHandler, InlineHandler, ManualHandler, ServerCall, SyncMethodHandler,
 };

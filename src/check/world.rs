@@ -8,8 +8,8 @@ use std::fmt;
 use crate::call::FinishMode;
 use crate::hresult::{HRESULT, S_OK};
 use crate::model::{
-    co_wait_for_multiple_handles, CallModel, ContainerModel, EventClass, EventModel, MethodIndex,
-    ModelOutcome, State as CallState, INFINITE,
+    co_wait_for_multiple_handles, CallModel, ContainerModel, EventModel, MethodIndex, ModelOutcome,
+    State as CallState, INFINITE,
 };
 use crate::script::model_check::{from_op, Checked};
 use crate::script::parse::{Op, Step, StepKind};
@@ -111,14 +111,7 @@ impl Program {
         matches!(
             &self.ops[i],
             Some(COp::Model(
-                Checked::Server { .. }
-                    | Checked::Untracked { .. }
-                    | Checked::Event { .. }
-                    | Checked::Container
-                    | Checked::QueryInterface { .. }
-                    | Checked::CreateCall { .. }
-                    | Checked::CoCreate { .. }
-                    | Checked::Outer
+                Checked::Creation(_) | Checked::QueryInterface { .. } | Checked::CreateCall { .. }
             ))
         )
     }

@@ -99,26 +99,19 @@ use super::value::Value;
 use crate::guid::IID;
 use crate::hresult::HRESULT;
 
+mod objects;
 mod replay;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use objects::{begin, model_object_accessors, snapshot, write_back, Made, ModelObject};
 pub(crate) use replay::ModelCheck;
 
 /// One operation of a script, as the check reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Checked {
-    /// A hand-driven server object; `strict`: `Finish_` before completion returns
-    /// `RPC_S_CALLPENDING`.
-    Server { strict: bool },
-    /// An object the model does not follow (a pooled or plain registered server: its calls
-    /// complete on the server's schedule, not the script's); `who`: a `Who` server (`Some(true)`:
-    /// `WhoAsync`), whose `Run` the security model answers.
-    Untracked { who: Option<bool> },
-    /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
-    Event { auto: bool },
-    /// A new `CLSID_SynchronizeContainer`.
-    Container,
+    /// An operation that makes a new object.
+    Creation(Creation),
     /// `QueryInterface`.
     QueryInterface { target: String, iid: IID },
     /// `ICallFactory::CreateCall` on `factory`'s object, for the asynchronous interface `iid`,
@@ -128,10 +121,6 @@ pub(crate) enum Checked {
         iid: IID,
         outer: Option<String>,
     },
-    /// `CoCreateInstance` of an event (`Some(auto)`) or a container (`None`).
-    CoCreate { event: Option<bool> },
-    /// A script-made controlling unknown (`Outer`).
-    Outer,
     /// `Signals` (`signals`) / `Resets` of an `Outer`: compared with the aggregated call
     /// object's model of its outer.
     OuterCount { outer: String, signals: bool },
@@ -211,6 +200,26 @@ pub(crate) enum Checked {
     Security(parse::SecurityOp),
 }
 
+/// An operation that makes a new object (what the model makes of it: [`Creation::made`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Creation {
+    /// A hand-driven server object; `strict`: `Finish_` before completion returns
+    /// `RPC_S_CALLPENDING`.
+    Server { strict: bool },
+    /// An object the model does not follow (a pooled or plain registered server: its calls
+    /// complete on the server's schedule, not the script's); `who`: a `Who` server (`Some(true)`:
+    /// `WhoAsync`), whose `Run` the security model answers.
+    Untracked { who: Option<bool> },
+    /// A new event; `auto`: `CLSID_StdEvent`, else `CLSID_ManualResetEvent`.
+    Event { auto: bool },
+    /// A new `CLSID_SynchronizeContainer`.
+    Container,
+    /// `CoCreateInstance` of an event (`Some(auto)`) or a container (`None`).
+    CoCreate { event: Option<bool> },
+    /// A script-made controlling unknown (`Outer`).
+    Outer,
+}
+
 /// What a statement does with its operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -286,12 +295,12 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
     use parse::Op as P;
     let s = |x: &String| x.clone();
     Some(match op {
-        P::SimpleStream { kind, .. } => Checked::Server {
+        P::SimpleStream { kind, .. } => Checked::Creation(Creation::Server {
             strict: *kind == ServerKind::ManualStrict,
-        },
-        P::ManualResetEvent => Checked::Event { auto: false },
-        P::StdEvent => Checked::Event { auto: true },
-        P::SynchronizeContainer => Checked::Container,
+        }),
+        P::ManualResetEvent => Checked::Creation(Creation::Event { auto: false }),
+        P::StdEvent => Checked::Creation(Creation::Event { auto: true }),
+        P::SynchronizeContainer => Checked::Creation(Creation::Container),
         P::QueryInterface { target, iface } => Checked::QueryInterface {
             target: s(target),
             iid: iface.iid,
@@ -308,7 +317,7 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             iid: riid.iid,
             outer: outer.clone(),
         },
-        P::CoCreateInstance { clsid, .. } => Checked::CoCreate {
+        P::CoCreateInstance { clsid, .. } => Checked::Creation(Creation::CoCreate {
             event: if clsid.iid == crate::guid::CLSID_ManualResetEvent {
                 Some(false)
             } else if clsid.iid == crate::guid::CLSID_StdEvent {
@@ -316,8 +325,8 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
             } else {
                 None
             },
-        },
-        P::Outer => Checked::Outer,
+        }),
+        P::Outer => Checked::Creation(Creation::Outer),
         P::OuterCount { outer, signals } => Checked::OuterCount {
             outer: s(outer),
             signals: *signals,
@@ -342,15 +351,15 @@ pub(crate) fn from_op(op: &parse::Op) -> Option<Checked> {
         P::Server {
             serving, server, ..
         } => match serving {
-            Serving::Manual { strict } => Checked::Server { strict: *strict },
-            Serving::Plain => Checked::Untracked {
+            Serving::Manual { strict } => Checked::Creation(Creation::Server { strict: *strict }),
+            Serving::Plain => Checked::Creation(Creation::Untracked {
                 who: match server.as_str() {
                     "Who" => Some(false),
                     "WhoAsync" => Some(true),
                     _ => None,
                 },
-            },
-            Serving::Pool { .. } => Checked::Untracked { who: None },
+            }),
+            Serving::Pool { .. } => Checked::Creation(Creation::Untracked { who: None }),
         },
         P::Wait {
             target,

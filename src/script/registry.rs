@@ -225,6 +225,17 @@ pub(crate) type FinishJob = Box<dyn FnOnce(&dyn Objects) -> (HRESULT, Vec<Value>
 
 struct Iface<M>(PhantomData<fn() -> M>);
 
+/// `args` as method `method`'s in-parameters, and those as the trace shows them.
+fn parse_in<M: ScriptInterface>(
+    method: usize,
+    args: &[Value],
+    objects: &dyn Objects,
+) -> Result<(M::In, Vec<Value>), String> {
+    let input = M::parse_in(method, args, objects)?;
+    let shown = M::in_values(&input, objects);
+    Ok((input, shown))
+}
+
 impl<M: ScriptInterface> ErasedInterface for Iface<M> {
     fn descs(&self) -> [IfaceDesc; 2] {
         [desc::<M::Sync>(), desc::<M::Async>()]
@@ -248,8 +259,7 @@ impl<M: ScriptInterface> ErasedInterface for Iface<M> {
         args: &[Value],
         objects: &dyn Objects,
     ) -> Result<(Vec<Value>, BeginJob), String> {
-        let input = M::parse_in(method, args, objects)?;
-        let shown = M::in_values(&input, objects);
+        let (input, shown) = parse_in::<M>(method, args, objects)?;
         let job: BeginJob = Box::new(move || match target.get::<M::Async>() {
             Ok(c) => M::begin_async(&c, input),
             Err(hr) => hr,
@@ -281,8 +291,7 @@ impl<M: ScriptInterface> ErasedInterface for Iface<M> {
         args: &[Value],
         objects: &dyn Objects,
     ) -> Result<(Vec<Value>, FinishJob), String> {
-        let input = M::parse_in(method, args, objects)?;
-        let shown = M::in_values(&input, objects);
+        let (input, shown) = parse_in::<M>(method, args, objects)?;
         let job: FinishJob = Box::new(move |objects| match target.get::<M::Sync>() {
             Ok(object) => {
                 let (hr, out) = M::invoke_sync(&object, input);

@@ -12,7 +12,8 @@ use std::sync::{Arc, Weak};
 
 use super::value::ScriptInterface;
 use crate::call::{
-    create_call, CallHandler, FinishMode, ICallFactory, ManualHandler, Pool, SyncMethodHandler,
+    CallHandler, CallServer, FinishMode, ICallFactory, ManualHandler, Pool, ServedBy,
+    SyncMethodHandler,
 };
 use crate::guid::IID;
 use crate::hresult::{E_NOINTERFACE, HRESULT};
@@ -91,15 +92,10 @@ impl<M: ScriptInterface> ScriptServer<M> {
     }
 }
 
-impl<M: ScriptInterface> ICallFactory for ScriptServer<M> {
-    fn create_call(
-        &self,
-        riid: &IID,
-        outer: Option<&ComPtr<dyn IUnknown>>,
-        riid2: &IID,
-        ppv: Option<&mut dyn Any>,
-    ) -> HRESULT {
-        create_call::<M>(riid, outer, riid2, ppv, self.handler.clone(), self.mode)
+impl<M: ScriptInterface> CallServer for ScriptServer<M> {
+    type Calls = M;
+    fn call_handler(&self) -> ServedBy<M> {
+        Ok((self.handler.clone(), self.mode))
     }
 }
 

@@ -33,15 +33,15 @@ use crate::guid::IID_IServerSecurity;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-use crate::call::ICallFactory;
-use crate::guid::{IID_IUnknown, IID};
-use crate::hresult::{E_INVALIDARG, E_POINTER, E_UNEXPECTED, HRESULT, S_OK};
+use crate::call::{create_aggregated_call, ICallFactory};
+use crate::guid::IID;
+use crate::hresult::{E_UNEXPECTED, HRESULT, S_OK};
 use crate::security::{
     co_get_call_context, co_impersonate_client, co_revert_to_self, current_identity,
     server_security_context, IServerSecurity,
 };
 use crate::sync::ISynchronize;
-use crate::unknown::{non_delegating, query, set_out, ComPtr, IUnknown, Interface};
+use crate::unknown::{query, ComPtr, IUnknown};
 
 /// The scenarios' server-side security interface.
 #[comasync::interface(
@@ -163,19 +163,13 @@ impl ICallFactory for WhoAsync_Impl {
         riid2: &IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let Some(ppv) = ppv else { return E_POINTER };
-        let (Some(outer), true) = (outer, *riid == <dyn AsyncIWho as Interface>::IID) else {
-            return E_INVALIDARG;
-        };
-        if *riid2 != IID_IUnknown {
-            return E_INVALIDARG;
-        }
-        let call = WhoCall {
-            last: self.last.clone(),
-            pending: Mutex::default(),
-        }
-        .into_aggregated(Arc::downgrade(outer.as_arc()));
-        set_out::<dyn IUnknown>(ppv, non_delegating(call))
+        create_aggregated_call::<dyn AsyncIWho>(riid, outer, riid2, ppv, |outer| {
+            WhoCall {
+                last: self.last.clone(),
+                pending: Mutex::default(),
+            }
+            .into_aggregated(outer)
+        })
     }
 }
 

@@ -136,41 +136,61 @@ impl<'a> Bytes<'a> {
     fn timeout(&mut self) -> u32 {
         TIMEOUTS[self.arg() as usize % TIMEOUTS.len()]
     }
+    /// Up to [`MAX_OPS`] operations, until the input ends: each an opcode and what `decode`
+    /// reads after it.
+    fn ops<T>(&mut self, mut decode: impl FnMut(&mut Self, u8) -> T) -> Vec<T> {
+        let mut ops = Vec::new();
+        while ops.len() < MAX_OPS {
+            let Some(code) = self.opcode() else { break };
+            ops.push(decode(self, code));
+        }
+        ops
+    }
+    /// A method index: 0 or 1.
+    fn method(&mut self) -> usize {
+        (self.arg() & 1) as usize
+    }
+    fn hresult(&mut self) -> HRESULT {
+        HRESULTS[self.arg() as usize % HRESULTS.len()]
+    }
+    fn cancel_seconds(&mut self) -> u32 {
+        CANCEL_SECONDS[self.arg() as usize % CANCEL_SECONDS.len()]
+    }
+}
+
+/// The `Finish_` mode a header byte says: bit 0, [`FinishMode::Strict`].
+fn mode_of(header: u8) -> FinishMode {
+    if header & 1 == 1 {
+        FinishMode::Strict
+    } else {
+        FinishMode::Blocking
+    }
 }
 
 /// Decodes a call-object sequence: the `Finish_` mode and the operations (see the module
 /// documentation for the format).
 pub fn call_ops(data: &[u8]) -> (FinishMode, Vec<ModelOp>) {
     let mut b = Bytes::new(data);
-    let mode = if b.arg() & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
-    let mut ops = Vec::new();
-    while ops.len() < MAX_OPS {
-        let Some(code) = b.opcode() else { break };
-        let op = match code % 9 {
-            0 => ModelOp::Begin((b.arg() & 1) as usize),
-            1 => {
-                let hr = HRESULTS[b.arg() as usize % HRESULTS.len()];
-                let len = b.arg() % 4;
-                let outs = (0..len).map(|_| b.arg() as u32).collect();
-                ModelOp::ServerComplete { hr, outs }
-            }
-            2 => ModelOp::Finish((b.arg() & 1) as usize),
-            3 => ModelOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
-            4 => ModelOp::CancelTimeout,
-            5 => ModelOp::TestCancel,
-            6 => ModelOp::Wait {
-                flags: b.flags(),
-                timeout: b.timeout(),
-            },
-            7 => ModelOp::QueryInterface(iids()[b.arg() as usize % 8]),
-            _ => ModelOp::Release,
-        };
-        ops.push(op);
-    }
+    let mode = mode_of(b.arg());
+    let ops = b.ops(|b, code| match code % 9 {
+        0 => ModelOp::Begin(b.method()),
+        1 => {
+            let hr = b.hresult();
+            let len = b.arg() % 4;
+            let outs = (0..len).map(|_| b.arg() as u32).collect();
+            ModelOp::ServerComplete { hr, outs }
+        }
+        2 => ModelOp::Finish(b.method()),
+        3 => ModelOp::Cancel(b.cancel_seconds()),
+        4 => ModelOp::CancelTimeout,
+        5 => ModelOp::TestCancel,
+        6 => ModelOp::Wait {
+            flags: b.flags(),
+            timeout: b.timeout(),
+        },
+        7 => ModelOp::QueryInterface(iids()[b.arg() as usize % 8]),
+        _ => ModelOp::Release,
+    });
     (mode, ops)
 }
 
@@ -189,44 +209,39 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventClass>, Vec<Mo
             }
         })
         .collect();
-    let mut ops = Vec::new();
-    while ops.len() < MAX_OPS {
-        let Some(code) = b.opcode() else { break };
-        let op = match code % profile.opcodes() {
-            0 => ModelOp::EventSignal(b.arg() as usize % n),
-            1 => ModelOp::EventReset(b.arg() as usize % n),
-            2 => ModelOp::EventWait {
-                event: b.arg() as usize % n,
-                flags: b.flags(),
-                timeout: b.timeout(),
-            },
-            3 => {
-                let flags = b.flags();
-                let timeout = b.timeout();
-                let handles = match b.arg() {
-                    0xFF => None,
-                    0xFE => Some((0..=MAXIMUM_WAIT_OBJECTS).map(|i| i % n).collect()),
-                    h => Some((0..h % 5).map(|_| b.arg() as usize % n).collect()),
-                };
-                ModelOp::CoWait {
-                    flags,
-                    timeout,
-                    handles,
-                    index_present: b.arg() & 1 == 0,
-                }
+    let ops = b.ops(|b, code| match code % profile.opcodes() {
+        0 => ModelOp::EventSignal(b.arg() as usize % n),
+        1 => ModelOp::EventReset(b.arg() as usize % n),
+        2 => ModelOp::EventWait {
+            event: b.arg() as usize % n,
+            flags: b.flags(),
+            timeout: b.timeout(),
+        },
+        3 => {
+            let flags = b.flags();
+            let timeout = b.timeout();
+            let handles = match b.arg() {
+                0xFF => None,
+                0xFE => Some((0..=MAXIMUM_WAIT_OBJECTS).map(|i| i % n).collect()),
+                h => Some((0..h % 5).map(|_| b.arg() as usize % n).collect()),
+            };
+            ModelOp::CoWait {
+                flags,
+                timeout,
+                handles,
+                index_present: b.arg() & 1 == 0,
             }
-            4 => match b.arg() {
-                0xFF => ModelOp::AddSynchronize(None),
-                e => ModelOp::AddSynchronize(Some(e as usize % n)),
-            },
-            _ => ModelOp::WaitMultiple {
-                flags: b.flags(),
-                timeout: b.timeout(),
-                out_present: b.arg() & 1 == 0,
-            },
-        };
-        ops.push(op);
-    }
+        }
+        4 => match b.arg() {
+            0xFF => ModelOp::AddSynchronize(None),
+            e => ModelOp::AddSynchronize(Some(e as usize % n)),
+        },
+        _ => ModelOp::WaitMultiple {
+            flags: b.flags(),
+            timeout: b.timeout(),
+            out_present: b.arg() & 1 == 0,
+        },
+    });
     (kinds, ops)
 }
 
@@ -247,44 +262,35 @@ pub fn world_ops(profile: WorldProfile, data: &[u8]) -> (Vec<EventClass>, Vec<Mo
 /// | 8 | `Release()` | — |
 pub fn agg_ops(data: &[u8]) -> (FinishMode, Vec<AggOp>) {
     let mut b = Bytes::new(data);
-    let mode = if b.arg() & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
-    let mut ops = Vec::new();
-    while ops.len() < MAX_OPS {
-        let Some(code) = b.opcode() else { break };
-        let op = match code % 9 {
-            0 => AggOp::Begin((b.arg() & 1) as usize),
-            1 => AggOp::ServerComplete(HRESULTS[b.arg() as usize % HRESULTS.len()]),
-            2 => AggOp::Finish((b.arg() & 1) as usize),
-            3 => AggOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
-            4 => AggOp::CancelTimeout,
-            5 => AggOp::TestCancel,
-            6 => {
-                let a = b.arg();
-                AggOp::OuterFails {
-                    reset: a & 1 != 0,
-                    signal: a & 2 != 0,
-                }
+    let mode = mode_of(b.arg());
+    let ops = b.ops(|b, code| match code % 9 {
+        0 => AggOp::Begin(b.method()),
+        1 => AggOp::ServerComplete(b.hresult()),
+        2 => AggOp::Finish(b.method()),
+        3 => AggOp::Cancel(b.cancel_seconds()),
+        4 => AggOp::CancelTimeout,
+        5 => AggOp::TestCancel,
+        6 => {
+            let a = b.arg();
+            AggOp::OuterFails {
+                reset: a & 1 != 0,
+                signal: a & 2 != 0,
             }
-            7 => {
-                let a = b.arg();
-                AggOp::Arm(Hook {
-                    point: if a & 1 != 0 {
-                        HookPoint::InSignal
-                    } else {
-                        HookPoint::BeforeSignal
-                    },
-                    finish: ((a >> 1) & 1) as usize,
-                    then_begin: (a & 4 != 0).then_some(((a >> 3) & 1) as usize),
-                })
-            }
-            _ => AggOp::Release,
-        };
-        ops.push(op);
-    }
+        }
+        7 => {
+            let a = b.arg();
+            AggOp::Arm(Hook {
+                point: if a & 1 != 0 {
+                    HookPoint::InSignal
+                } else {
+                    HookPoint::BeforeSignal
+                },
+                finish: ((a >> 1) & 1) as usize,
+                then_begin: (a & 4 != 0).then_some(((a >> 3) & 1) as usize),
+            })
+        }
+        _ => AggOp::Release,
+    });
     (mode, ops)
 }
 
@@ -339,33 +345,24 @@ pub fn encode_agg_ops(mode: FinishMode, ops: &[AggOp]) -> Option<Vec<u8>> {
 pub fn host_ops(data: &[u8]) -> (FinishMode, bool, Vec<HostOp>) {
     let mut b = Bytes::new(data);
     let header = b.arg();
-    let mode = if header & 1 == 1 {
-        FinishMode::Strict
-    } else {
-        FinishMode::Blocking
-    };
-    let mut ops = Vec::new();
-    while ops.len() < MAX_OPS {
-        let Some(code) = b.opcode() else { break };
-        let op = match code % 9 {
-            0 => {
-                let a = b.arg();
-                HostOp::Begin {
-                    method: (a & 1) as usize,
-                    preempted: a & 2 != 0,
-                }
+    let mode = mode_of(header);
+    let ops = b.ops(|b, code| match code % 9 {
+        0 => {
+            let a = b.arg();
+            HostOp::Begin {
+                method: (a & 1) as usize,
+                preempted: a & 2 != 0,
             }
-            1 => HostOp::Work,
-            2 => HostOp::Finish((b.arg() & 1) as usize),
-            3 => HostOp::Cancel(CANCEL_SECONDS[b.arg() as usize % CANCEL_SECONDS.len()]),
-            4 => HostOp::CancelTimeout,
-            5 => HostOp::TestCancel,
-            6 => HostOp::ServerBeginFails(b.arg() & 1 != 0),
-            7 => HostOp::Release,
-            _ => HostOp::WorkAll,
-        };
-        ops.push(op);
-    }
+        }
+        1 => HostOp::Work,
+        2 => HostOp::Finish(b.method()),
+        3 => HostOp::Cancel(b.cancel_seconds()),
+        4 => HostOp::CancelTimeout,
+        5 => HostOp::TestCancel,
+        6 => HostOp::ServerBeginFails(b.arg() & 1 != 0),
+        7 => HostOp::Release,
+        _ => HostOp::WorkAll,
+    });
     (mode, header & 2 != 0, ops)
 }
 

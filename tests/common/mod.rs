@@ -119,3 +119,47 @@ pub fn live_tokens() -> usize {
 pub fn live_here() -> isize {
     LIVE_HERE.with(Cell::get)
 }
+
+/// Starts `n` client threads, client `t` running what `client(t)` returns: the receiver gets
+/// each client's end, `Ok` or its panic message (for a watchdog that waits on them all).
+pub fn spawn_clients<F: FnOnce() + Send + 'static>(
+    n: usize,
+    client: impl Fn(usize) -> F,
+) -> crossbeam_channel::Receiver<Result<(), String>> {
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    for t in 0..n {
+        let (run, done) = (client(t), done_tx.clone());
+        thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+            let _ = done.send(r.map_err(|e| {
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            }));
+        });
+    }
+    done_rx
+}
+
+/// A small deterministic generator (xorshift64*), seeded per run or per call so a failure
+/// names its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use comasync::apartment::{current_apartment, get_current_thread_id};
-use comasync::call::{co_test_cancel, ICallFactory, ICancelMethodCalls};
-use comasync::hresult::{E_INVALIDARG, E_NOTIMPL, E_POINTER, S_OK};
+use comasync::call::{co_test_cancel, create_aggregated_call, ICallFactory, ICancelMethodCalls};
+use comasync::hresult::{E_NOTIMPL, S_OK};
 use comasync::marshal::{co_get_interface_and_release_stream, MarshalStream};
 use comasync::sync::{co_wait_for_multiple_handles, ISynchronize, HANDLE, INFINITE};
-use comasync::unknown::{non_delegating, query, set_out, ComPtr, IUnknown, Interface};
+use comasync::unknown::{query, ComPtr, IUnknown, Interface};
 use comasync::HRESULT;
 
 /// A probe: reports where its calls run.
@@ -231,20 +231,15 @@ impl ICallFactory for ProbeWithCalls_Impl {
         riid2: &comasync::guid::IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let Some(ppv) = ppv else { return E_POINTER };
-        let (Some(outer), true) = (outer, *riid == <dyn AsyncIProbe as Interface>::IID) else {
-            return E_INVALIDARG; // this test server is only ever aggregated by the stub
-        };
-        if *riid2 != comasync::guid::IID_IUnknown {
-            return E_INVALIDARG;
-        }
-        self.state.created.fetch_add(1, Ordering::SeqCst);
-        let nd = ProbeCall {
-            state: self.state.clone(),
-            result: Arc::default(),
-        }
-        .into_aggregated(Arc::downgrade(outer.as_arc()));
-        set_out::<dyn IUnknown>(ppv, non_delegating(nd))
+        // This test server is only ever aggregated by the stub.
+        create_aggregated_call::<dyn AsyncIProbe>(riid, outer, riid2, ppv, |outer| {
+            self.state.created.fetch_add(1, Ordering::SeqCst);
+            ProbeCall {
+                state: self.state.clone(),
+                result: Arc::default(),
+            }
+            .into_aggregated(outer)
+        })
     }
 }
 

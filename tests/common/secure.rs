@@ -87,6 +87,18 @@ pub fn client_as(principal: Principal) -> Sta {
     sta
 }
 
+/// `alice`, in an STA of her own, runs `f` on a proxy to a new `kind` server (no access
+/// policy): the server, still running, and what `f` returned.
+pub fn alice_on<T: Send + 'static>(
+    kind: Kind,
+    f: impl FnOnce(ComPtr<dyn IWho>) -> T + Send + 'static,
+) -> (Server, T) {
+    let mut server = Server::start(kind, None);
+    let stream = server.stream();
+    let t = client("alice").run(move || f(unmarshal(stream)));
+    (server, t)
+}
+
 pub fn unmarshal(stream: MarshalStream) -> ComPtr<dyn IWho> {
     co_get_interface_and_release_stream::<IWhoCalls>(stream, &iid()).unwrap()
 }

@@ -7,14 +7,14 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-use comasync::call::{ICallFactory, Pool};
-use comasync::hresult::{E_INVALIDARG, E_POINTER, S_OK};
+use comasync::call::{create_aggregated_call, ICallFactory, Pool};
+use comasync::hresult::S_OK;
 use comasync::security::{
     co_get_call_context, co_impersonate_client, co_revert_to_self, current_identity,
     server_security_context, set_process_identity, IServerSecurity, Principal,
 };
 use comasync::sync::{ISynchronize, HANDLE};
-use comasync::unknown::{non_delegating, query, set_out, ComPtr, IUnknown, Interface};
+use comasync::unknown::{query, ComPtr, IUnknown};
 use comasync::HRESULT;
 
 /// One step of server code.
@@ -308,21 +308,15 @@ impl ICallFactory for WhoAsync_Impl {
         riid2: &comasync::guid::IID,
         ppv: Option<&mut dyn Any>,
     ) -> HRESULT {
-        let Some(ppv) = ppv else { return E_POINTER };
-        let (Some(outer), true) = (outer, *riid == <dyn AsyncIWho as Interface>::IID) else {
-            return E_INVALIDARG;
-        };
-        if *riid2 != comasync::guid::IID_IUnknown {
-            return E_INVALIDARG;
-        }
-        let nd = WhoCall {
-            log: self.log.clone(),
-            pool: self.pool.clone(),
-            identity: self.identity.clone(),
-            pending: Mutex::default(),
-        }
-        .into_aggregated(Arc::downgrade(outer.as_arc()));
-        set_out::<dyn IUnknown>(ppv, non_delegating(nd))
+        create_aggregated_call::<dyn AsyncIWho>(riid, outer, riid2, ppv, |outer| {
+            WhoCall {
+                log: self.log.clone(),
+                pool: self.pool.clone(),
+                identity: self.identity.clone(),
+                pending: Mutex::default(),
+            }
+            .into_aggregated(outer)
+        })
     }
 }
 

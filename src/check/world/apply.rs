@@ -4,6 +4,9 @@
 
 use super::*;
 use crate::hresult::S_OK;
+use crate::script::model_check::{
+    begin, model_object_accessors, snapshot, write_back, Made, ModelObject,
+};
 
 impl World {
     /// Applies `op` (actor `a`'s step `step`); the state changes only if it does not block.
@@ -20,30 +23,10 @@ impl World {
         let written = || as_written(s);
         let written_ok = s.expect.as_ref().is_none_or(|e| e.hr == S_OK);
         match op {
-            Checked::Server { strict } => {
-                let mode = if *strict {
-                    FinishMode::Strict
-                } else {
-                    FinishMode::Blocking
-                };
-                self.new_obj(p, bind, Obj::Server(mode));
-                Run::Done(written())
-            }
-            Checked::Untracked { .. } => {
-                self.new_obj(p, bind, Obj::Untracked);
-                Run::Done(written())
-            }
-            Checked::Event { auto } => {
-                let class = if *auto {
-                    EventClass::Auto
-                } else {
-                    EventClass::ManualReset
-                };
-                self.new_obj(p, bind, Obj::Event(EventModel::new(class)));
-                Run::Done(written())
-            }
-            Checked::Container => {
-                self.new_obj(p, bind, Obj::Container(ContainerModel::new(), Vec::new()));
+            Checked::Creation(creation) => {
+                if let Some(made) = creation.made(written_ok) {
+                    self.new_obj(p, bind, Obj::from_made(made));
+                }
                 Run::Done(written())
             }
             Checked::QueryInterface { target, iid } => {
@@ -79,24 +62,6 @@ impl World {
                     };
                     self.new_obj(p, bind, obj);
                 }
-                Run::Done(written())
-            }
-            Checked::CoCreate { event } => {
-                if written_ok {
-                    let obj = match event {
-                        Some(auto) => Obj::Event(EventModel::new(if *auto {
-                            EventClass::Auto
-                        } else {
-                            EventClass::ManualReset
-                        })),
-                        None => Obj::Container(ContainerModel::new(), Vec::new()),
-                    };
-                    self.new_obj(p, bind, obj);
-                }
-                Run::Done(written())
-            }
-            Checked::Outer => {
-                self.new_obj(p, bind, Obj::Untracked);
                 Run::Done(written())
             }
             Checked::OuterCount { .. } => Run::Done(written()),
@@ -143,12 +108,7 @@ impl World {
                 let Some(c) = self.call_mut(k) else {
                     return Run::Done(written());
                 };
-                let o = c.model.begin(m);
-                if o == ModelOutcome::Returns(S_OK) {
-                    let n = c.model.call_number();
-                    c.queued.push_back(n);
-                }
-                Run::Done(outcome_res(&o))
+                Run::Done(outcome_res(&begin(&mut c.model, &mut c.queued, m)))
             }
             Checked::Finish { call, method } => {
                 let k = self.obj(p, call).expect("bound");
@@ -203,10 +163,8 @@ impl World {
                 timeout,
             } => {
                 let k = self.obj(p, target).expect("bound");
-                let o = match &mut self.objs[k].0 {
-                    Obj::Call(c) => c.model.wait(*flags, *timeout),
-                    Obj::Event(e) => e.wait(*flags, *timeout),
-                    _ => return Run::Done(written()),
+                let Some(o) = self.objs[k].0.wait(*flags, *timeout) else {
+                    return Run::Done(written());
                 };
                 if o.blocks() {
                     Run::Blocks
@@ -217,17 +175,10 @@ impl World {
             Checked::Signal { target } | Checked::Reset { target } => {
                 let k = self.obj(p, target).expect("bound");
                 let signal = matches!(op, Checked::Signal { .. });
-                let o = match &mut self.objs[k].0 {
-                    Obj::Event(e) if signal => e.signal(),
-                    Obj::Event(e) => e.reset(),
-                    Obj::Call(_) => {
-                        // Not an operation of the model: the call's event is no longer known.
-                        self.objs[k].0 = Obj::Untracked;
-                        return Run::Done(written());
-                    }
-                    _ => return Run::Done(written()),
-                };
-                Run::Done(outcome_res(&o))
+                match self.objs[k].0.signal_or_reset(signal) {
+                    Some(o) => Run::Done(outcome_res(&o)),
+                    None => Run::Done(written()),
+                }
             }
             Checked::Cancel { call, seconds } => {
                 let k = self.obj(p, call).expect("bound");
@@ -268,7 +219,7 @@ impl World {
                     self.obj(p, sync).expect("bound"),
                 );
                 let n = self.objs.len();
-                if !matches!(self.objs[x].0, Obj::Call(_) | Obj::Event(_)) {
+                if !self.objs[x].0.waitable() {
                     self.objs[k].0 = Obj::Untracked;
                     return Run::Done(written());
                 }
@@ -294,14 +245,14 @@ impl World {
                     return Run::Done(written());
                 };
                 let (model, names) = (model.clone(), names.clone());
-                let Some(mut events) = self.snapshot(model.objects()) else {
+                let Some(mut events) = snapshot(&self.objs, |(o, _)| o, model.objects()) else {
                     return Run::Done(written());
                 };
                 let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if o.blocks() {
                     return Run::Blocks;
                 }
-                self.write_back(events);
+                write_back(&mut self.objs, |(o, _)| o, events);
                 let mut res = outcome_res(&o);
                 if let ModelOutcome::WaitMultiple {
                     position: Some(i), ..
@@ -324,7 +275,9 @@ impl World {
                 let ids: Option<Vec<usize>> = handles
                     .as_ref()
                     .map(|hs| hs.iter().map(|h| self.obj(p, h).expect("bound")).collect());
-                let Some(mut events) = self.snapshot(ids.as_deref().unwrap_or_default()) else {
+                let Some(mut events) =
+                    snapshot(&self.objs, |(o, _)| o, ids.as_deref().unwrap_or_default())
+                else {
                     return Run::Done(written());
                 };
                 let o = co_wait_for_multiple_handles(
@@ -337,7 +290,7 @@ impl World {
                 if o.blocks() {
                     return Run::Blocks;
                 }
-                self.write_back(events);
+                write_back(&mut self.objs, |(o, _)| o, events);
                 let mut res = outcome_res(&o);
                 if let ModelOutcome::CoWait { index: Some(i), .. } = o {
                     res.outs = vec![Value::Num(i.into())];
@@ -440,34 +393,18 @@ impl World {
             }
         }
     }
+}
 
-    /// Every object as a model event (a call object's manual-reset event as it is), for a
-    /// wait on `waited`: `None` if one of those is neither an event nor a call object.
-    fn snapshot(&self, waited: &[usize]) -> Option<Vec<EventModel>> {
-        if waited
-            .iter()
-            .any(|&i| !matches!(self.objs[i].0, Obj::Call(_) | Obj::Event(_)))
-        {
-            return None;
-        }
-        Some(
-            self.objs
-                .iter()
-                .map(|(o, _)| match o {
-                    Obj::Event(e) => e.clone(),
-                    Obj::Call(c) => c.model.event_model(),
-                    _ => EventModel::new(EventClass::ManualReset),
-                })
-                .collect(),
-        )
-    }
-
-    /// Keeps what a wait that returned did to the events (an auto-reset event it consumed).
-    fn write_back(&mut self, events: Vec<EventModel>) {
-        for ((o, _), e) in self.objs.iter_mut().zip(events) {
-            if let Obj::Event(mine) = o {
-                *mine = e;
-            }
+impl ModelObject for Obj {
+    fn from_made(made: Made) -> Self {
+        match made {
+            Made::Server(mode) => Obj::Server(mode),
+            Made::Event(e) => Obj::Event(e),
+            Made::Container(k) => Obj::Container(k, Vec::new()),
+            // Aggregated call objects (an `Outer`) are not followed by the checker.
+            Made::Untracked | Made::Outer => Obj::Untracked,
         }
     }
+
+    model_object_accessors!(Obj);
 }

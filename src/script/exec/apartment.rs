@@ -19,7 +19,7 @@ use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
 use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
-use super::{prepared, Arrow, Prepared};
+use super::{hr_of, own, prepared, Arrow, Prepared, Ran};
 use crate::apartment::{
     co_initialize_ex, co_pump_messages, co_uninitialize, COINIT_APARTMENTTHREADED,
     COINIT_MULTITHREADED,
@@ -29,16 +29,6 @@ use crate::hresult::{HRESULT, S_OK};
 use crate::marshal::MarshalStream;
 use crate::unknown::{ComPtr, Interface};
 
-/// An arrow from the actor to itself (a call into COM on the actor's own thread).
-fn own(step: &Step, label: String) -> Arrow {
-    Arrow {
-        obj: None,
-        to: step.actor.clone(),
-        label,
-        one_way: false,
-    }
-}
-
 /// `CoInitializeEx STA|MTA` on the actor's thread.
 pub(super) fn co_initialize(step: &Step, sta: bool) -> Prepared {
     let (flag, name) = if sta {
@@ -46,10 +36,9 @@ pub(super) fn co_initialize(step: &Step, sta: bool) -> Prepared {
     } else {
         (COINIT_MULTITHREADED, "COINIT_MULTITHREADED")
     };
-    prepared(
+    hr_of(
         own(step, format!("CoInitializeEx(NULL, {name})")),
         move || co_initialize_ex(None, flag),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     )
 }
 
@@ -66,6 +55,20 @@ pub(super) fn co_uninit(step: &Step) -> Prepared {
     )
 }
 
+/// Binds `bind` to `p`, a new proxy (in the actor's apartment) to the object `object`, and
+/// draws it.
+pub(super) fn new_proxy(r: &mut Runner, ran: &Ran<'_>, bind: &str, object: usize, p: Ptr) {
+    let new = r.new_obj(bind, p.identity(), ObjKind::Proxy { object });
+    r.bind(Some(bind), new, p);
+    let of = r.objs[object].name.clone();
+    r.trace
+        .participant(bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
+    let apartment = r.apartment_of(&ran.step.actor);
+    r.trace.place(bind, &apartment);
+    let actor = ran.step.actor.clone();
+    ran.event(r, EventKind::Create, &actor, bind, "proxy");
+}
+
 /// `S = Marshal X IFACE`.
 pub(super) fn marshal(
     r: &mut Runner,
@@ -79,15 +82,14 @@ pub(super) fn marshal(
         .iface_of_sync(&iface.iid)
         .cloned()
         .ok_or_else(|| r.usage(step, format!("`{}` cannot be marshaled", iface.name)))?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!(
+    let arrow = Arrow::to(
+        r,
+        obj,
+        format!(
             "CoMarshalInterThreadInterfaceInStream({}, {target})",
             iface.name
         ),
-        one_way: false,
-    };
+    );
     Ok(prepared(
         arrow,
         move || erased.marshal(&**t.unknown()),
@@ -176,15 +178,7 @@ pub(super) fn unmarshal(r: &mut Runner, step: &Step, name: &str) -> Result<Prepa
                     ..Outcome::hr(S_OK)
                 });
             }
-            let new = r.new_obj(&bind, p.identity(), ObjKind::Proxy { object });
-            r.bind(Some(&bind), new, p);
-            let of = r.objs[object].name.clone();
-            r.trace
-                .participant(&bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
-            let apartment = r.apartment_of(&ran.step.actor);
-            r.trace.place(&bind, &apartment);
-            let actor = ran.step.actor.clone();
-            ran.event(r, EventKind::Create, &actor, &bind, "proxy");
+            new_proxy(r, ran, &bind, object, p);
             Ok(Outcome {
                 note: Some("a proxy".into()),
                 ..Outcome::hr(S_OK)
@@ -226,12 +220,7 @@ pub(super) fn call(
     let (shown, job) = iface
         .call_sync(t, index, args, &*r)
         .map_err(|e| r.usage(step, format!("{method}: {e}")))?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: show_call(method, &shown),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, show_call(method, &shown));
     let names = r.names();
     Ok(prepared(
         arrow,
@@ -263,7 +252,7 @@ pub(super) fn co_cancel(
     seconds: u32,
 ) -> Result<Prepared, ScriptError> {
     let thread = tid(r, step, actor)?;
-    Ok(prepared(
+    Ok(hr_of(
         Arrow {
             obj: None,
             to: actor.to_string(),
@@ -271,17 +260,12 @@ pub(super) fn co_cancel(
             one_way: false,
         },
         move || co_cancel_call(thread, seconds),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
     ))
 }
 
 /// `CoTestCancel` on the actor's thread.
 pub(super) fn test_cancel(step: &Step) -> Prepared {
-    prepared(
-        own(step, "CoTestCancel()".into()),
-        co_test_cancel,
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    )
+    hr_of(own(step, "CoTestCancel()".into()), co_test_cancel)
 }
 
 /// `C = CoGetCancelObject ACTOR`.

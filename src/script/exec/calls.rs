@@ -56,12 +56,7 @@ pub(super) fn begin(
         _ => None,
     };
     let shown = show_call(method, &shown);
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("Begin_{shown}"),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, format!("Begin_{shown}"));
     Ok(prepared(arrow, job, move |r, ran, hr: HRESULT| {
         if let (S_OK, Some(server)) = (hr, &server) {
             ran.event(r, EventKind::Call, &ran.arrow.to, server, &shown);
@@ -80,12 +75,7 @@ pub(super) fn finish(
     let (obj, t) = r.target(step, call)?;
     let iface = iface_for(r, step, obj, method)?;
     let index = method_of(&*iface, "Finish_", method).map_err(|e| r.usage(step, e))?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("Finish_{method}()"),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, format!("Finish_{method}()"));
     let names = r.names();
     let job = iface.finish(t, index);
     Ok(prepared(

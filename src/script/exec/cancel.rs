@@ -9,7 +9,7 @@ use super::super::report::{show_timeout, Outcome};
 use super::super::run::ScriptError;
 use super::super::runner::Runner;
 use super::super::trace::EventKind;
-use super::{prepared, Arrow, Prepared};
+use super::{hr_of, prepared, Arrow, Prepared};
 use crate::call::{co_disable_call_cancellation, co_enable_call_cancellation, ICancelMethodCalls};
 use crate::hresult::{HRESULT, S_OK};
 
@@ -21,12 +21,7 @@ pub(super) fn cancel(
     seconds: u32,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, call)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("Cancel({})", show_timeout(seconds)),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, format!("Cancel({})", show_timeout(seconds)));
     Ok(prepared(
         arrow,
         move || {
@@ -56,20 +51,11 @@ pub(super) fn test_cancel(
     call: &str,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, call)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: "TestCancel()".into(),
-        one_way: false,
-    };
-    Ok(prepared(
-        arrow,
-        move || {
-            t.get::<dyn ICancelMethodCalls>()
-                .map_or_else(|hr| hr, |c| c.test_cancel())
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    let arrow = Arrow::to(r, obj, "TestCancel()");
+    Ok(hr_of(arrow, move || {
+        t.get::<dyn ICancelMethodCalls>()
+            .map_or_else(|hr| hr, |c| c.test_cancel())
+    }))
 }
 
 /// `CoEnableCallCancellation` (`enable`) / `CoDisableCallCancellation` with `pReserved = NULL`,
@@ -86,15 +72,11 @@ pub(super) fn call_cancellation(step: &Step, enable: bool) -> Prepared {
         label: format!("{name}(NULL)"),
         one_way: false,
     };
-    prepared(
-        arrow,
-        move || {
-            if enable {
-                co_enable_call_cancellation(None)
-            } else {
-                co_disable_call_cancellation(None)
-            }
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    )
+    hr_of(arrow, move || {
+        if enable {
+            co_enable_call_cancellation(None)
+        } else {
+            co_disable_call_cancellation(None)
+        }
+    })
 }

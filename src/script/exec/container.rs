@@ -29,12 +29,11 @@ pub(super) fn add(
         }
         None => (None, None),
     };
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("AddSynchronize({})", sync.unwrap_or("NULL")),
-        one_way: false,
-    };
+    let arrow = Arrow::to(
+        r,
+        obj,
+        format!("AddSynchronize({})", sync.unwrap_or("NULL")),
+    );
     Ok(prepared(
         arrow,
         move || -> (HRESULT, Option<usize>) {
@@ -74,17 +73,16 @@ pub(super) fn wait_multiple(
     out: bool,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, container)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!(
+    let arrow = Arrow::to(
+        r,
+        obj,
+        format!(
             "WaitMultiple({}, {}{})",
             show_flags(flags),
             show_timeout(timeout),
             if out { "" } else { ", NULL" }
         ),
-        one_way: false,
-    };
+    );
     Ok(prepared(
         arrow,
         move || -> (HRESULT, Option<usize>) {

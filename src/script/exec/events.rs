@@ -10,7 +10,7 @@ use super::super::report::{show_flags, show_timeout, Outcome};
 use super::super::run::ScriptError;
 use super::super::runner::Runner;
 use super::super::value::Value;
-use super::{prepared, Arrow, Prepared};
+use super::{hr_of, prepared, Arrow, Prepared};
 use crate::hresult::HRESULT;
 use crate::sync::{co_wait_for_multiple_handles, ISynchronize, ISynchronizeHandle, HANDLE};
 
@@ -29,14 +29,10 @@ pub(super) fn wait(
         label: format!("Wait({}, {})", show_flags(flags), show_timeout(timeout)),
         one_way: false,
     };
-    Ok(prepared(
-        arrow,
-        move || {
-            t.get::<dyn ISynchronize>()
-                .map_or_else(|hr| hr, |s| s.wait(flags, timeout))
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    Ok(hr_of(arrow, move || {
+        t.get::<dyn ISynchronize>()
+            .map_or_else(|hr| hr, |s| s.wait(flags, timeout))
+    }))
 }
 
 /// `Signal X` (`signal`) / `Reset X`.
@@ -53,14 +49,10 @@ pub(super) fn signal(
         label: if signal { "Signal()" } else { "Reset()" }.into(),
         one_way: false,
     };
-    Ok(prepared(
-        arrow,
-        move || {
-            t.get::<dyn ISynchronize>()
-                .map_or_else(|hr| hr, |s| if signal { s.signal() } else { s.reset() })
-        },
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    Ok(hr_of(arrow, move || {
+        t.get::<dyn ISynchronize>()
+            .map_or_else(|hr| hr, |s| if signal { s.signal() } else { s.reset() })
+    }))
 }
 
 /// `GetHandle X`: `ISynchronizeHandle::GetHandle`; out-parameter the variable of the object

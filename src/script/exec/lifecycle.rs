@@ -153,12 +153,7 @@ pub(super) fn query_interface(
     iface: &Iface,
 ) -> Result<Prepared, ScriptError> {
     let (obj, t) = r.target(step, target)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!("QueryInterface({})", iface.name),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, format!("QueryInterface({})", iface.name));
     let registry = r.registry.clone();
     let iid = iface.iid;
     Ok(prepared(
@@ -182,12 +177,7 @@ pub(super) fn add_ref(
     add: bool,
 ) -> Result<Prepared, ScriptError> {
     let obj = r.var(step, target)?.obj;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: if add { "AddRef()" } else { "Release()" }.into(),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, if add { "AddRef()" } else { "Release()" });
     let before = r.call_state(obj);
     let p = r.vars.get_mut(target).and_then(|v| v.refs.pop());
     let p = p.ok_or_else(|| r.rt(step, format!("`{target}` holds no reference")))?;
@@ -275,18 +265,17 @@ pub(super) fn create_call(
     let outer_obj = script_outer.as_ref().map(|(_, o)| *o);
     let outer_given = outer.is_some();
     let script_outer = script_outer.map(|(m, _)| m);
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: format!(
+    let arrow = Arrow::to(
+        r,
+        obj,
+        format!(
             "CreateCall({}, {}, {}{})",
             riid.name,
             outer.unwrap_or("NULL"),
             riid2.name,
             if ppv { "" } else { ", NULL" }
         ),
-        one_way: false,
-    };
+    );
     let registry = r.registry.clone();
     let iface = registry.iface_of_async(&riid.iid).cloned();
     let found = iface.clone();

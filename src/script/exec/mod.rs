@@ -42,6 +42,7 @@ use super::report::Outcome;
 use super::run::ScriptError;
 use super::runner::Runner;
 use super::trace::EventKind;
+use crate::hresult::HRESULT;
 
 /// A job for an actor's thread: its result, type-erased for the trip back.
 pub(super) type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
@@ -61,6 +62,18 @@ pub(super) struct Arrow {
     pub(super) label: String,
     /// A server's completion: drawn by the operation itself, with no return arrow.
     pub(super) one_way: bool,
+}
+
+impl Arrow {
+    /// An arrow labelled `label` to the object `obj` (an operation that returns).
+    pub(super) fn to(r: &Runner, obj: usize, label: impl Into<String>) -> Arrow {
+        Arrow {
+            obj: Some(obj),
+            to: r.part(obj, false),
+            label: label.into(),
+            one_way: false,
+        }
+    }
 }
 
 /// What an operation's continuation knows about how it ran.
@@ -85,6 +98,21 @@ pub(super) struct Prepared {
     pub(super) job: Job,
     pub(super) then: Then,
     pub(super) arrow: Arrow,
+}
+
+/// An arrow from the actor to itself (a call into COM on the actor's own thread).
+pub(super) fn own(step: &Step, label: String) -> Arrow {
+    Arrow {
+        obj: None,
+        to: step.actor.clone(),
+        label,
+        one_way: false,
+    }
+}
+
+/// A [`Prepared`] whose job returns an `HRESULT`, the step's whole result.
+pub(super) fn hr_of(arrow: Arrow, job: impl FnOnce() -> HRESULT + Send + 'static) -> Prepared {
+    prepared(arrow, job, |_, _, hr: HRESULT| Ok(Outcome::hr(hr)))
 }
 
 /// Builds a [`Prepared`] from a typed job and its typed continuation.

@@ -13,9 +13,9 @@ use super::super::ptr::Ptr;
 use super::super::report::Outcome;
 use super::super::run::ScriptError;
 use super::super::runner::{ObjKind, Runner};
-use super::super::trace::{EventKind, Role};
 use super::super::value::Value;
-use super::{prepared, Arrow, Prepared};
+use super::apartment::new_proxy;
+use super::{hr_of, own, prepared, Arrow, Prepared};
 use crate::guid::IID_IServerSecurity;
 use crate::hresult::{HRESULT, S_OK};
 use crate::security::{
@@ -24,16 +24,6 @@ use crate::security::{
     set_process_identity, AccessPolicy, Blanket, IServerSecurity, Principal,
 };
 use crate::unknown::ComPtr;
-
-/// An arrow from the actor to itself (a call into COM on the actor's own thread).
-fn own(step: &Step, label: String) -> Arrow {
-    Arrow {
-        obj: None,
-        to: step.actor.clone(),
-        label,
-        one_way: false,
-    }
-}
 
 /// Sets up a security operation.
 pub(super) fn prepare(
@@ -74,24 +64,20 @@ pub(super) fn prepare(
             allowed,
             min_level,
         } => access_policy(r, step, target, allowed, *min_level)?,
-        SecurityOp::CoGetCallContext => prepared(
+        SecurityOp::CoGetCallContext => hr_of(
             own(step, "CoGetCallContext(IID_IServerSecurity)".into()),
             || {
                 let mut slot: Option<ComPtr<dyn IServerSecurity>> = None;
                 co_get_call_context(&IID_IServerSecurity, &mut slot)
             },
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
         ),
-        SecurityOp::CoImpersonateClient => prepared(
+        SecurityOp::CoImpersonateClient => hr_of(
             own(step, "CoImpersonateClient()".into()),
             co_impersonate_client,
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
         ),
-        SecurityOp::CoRevertToSelf => prepared(
-            own(step, "CoRevertToSelf()".into()),
-            co_revert_to_self,
-            |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-        ),
+        SecurityOp::CoRevertToSelf => {
+            hr_of(own(step, "CoRevertToSelf()".into()), co_revert_to_self)
+        }
     })
 }
 
@@ -120,13 +106,7 @@ fn on(
     label: String,
 ) -> Result<(usize, Arrow, crate::script::ptr::Target), ScriptError> {
     let (obj, t) = r.target(step, target)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label,
-        one_way: false,
-    };
-    Ok((obj, arrow, t))
+    Ok((obj, Arrow::to(r, obj, label), t))
 }
 
 /// `SetBlanket P AUTHN IMP [as NAME] [STATIC|DYNAMIC]`: `CoSetProxyBlanket`.
@@ -146,11 +126,9 @@ fn set_blanket(
     }
     label.push(')');
     let (_, arrow, t) = on(r, step, target, label)?;
-    Ok(prepared(
-        arrow,
-        move || co_set_proxy_blanket(&**t.unknown(), &blanket),
-        |_, _, hr: HRESULT| Ok(Outcome::hr(hr)),
-    ))
+    Ok(hr_of(arrow, move || {
+        co_set_proxy_blanket(&**t.unknown(), &blanket)
+    }))
 }
 
 /// `QueryBlanket P`: `CoQueryProxyBlanket`; the levels by name.
@@ -191,15 +169,7 @@ fn copy_proxy(r: &mut Runner, step: &Step, target: &str) -> Result<Prepared, Scr
                 Err(hr) => return Ok(Outcome::hr(hr)),
             };
             let bind = ran.bind.unwrap_or("copy").to_string();
-            let new = r.new_obj(&bind, p.identity(), ObjKind::Proxy { object });
-            r.bind(Some(&bind), new, p);
-            let of = r.objs[object].name.clone();
-            r.trace
-                .participant(&bind, &format!("{bind} (proxy to {of})"), Role::Proxy);
-            let apartment = r.apartment_of(&ran.step.actor);
-            r.trace.place(&bind, &apartment);
-            let actor = ran.step.actor.clone();
-            ran.event(r, EventKind::Create, &actor, &bind, "proxy");
+            new_proxy(r, ran, &bind, object, p);
             Ok(Outcome::hr(S_OK))
         },
     ))

@@ -161,12 +161,7 @@ pub(super) fn test_cancel(
     call: &str,
 ) -> Result<Prepared, ScriptError> {
     let (obj, server, pos, entry) = take(r, step, call)?;
-    let arrow = Arrow {
-        obj: Some(obj),
-        to: r.part(obj, false),
-        label: "TestCancel() (server side)".into(),
-        one_way: false,
-    };
+    let arrow = Arrow::to(r, obj, "TestCancel() (server side)");
     Ok(prepared(
         arrow,
         move || {

@@ -13,12 +13,15 @@ use apartment::Handled;
 pub(super) use compare::COMPARED;
 use compare::{compare, say, times_out, Expected};
 
-use super::{Action, Checked, Divergence, Observed, Seen};
+use super::{
+    begin, model_object_accessors, snapshot, write_back, Action, Checked, Creation, Divergence,
+    Made, ModelObject, Observed, Seen,
+};
 use crate::call::FinishMode;
 use crate::hresult::S_OK;
 use crate::model::{
-    co_wait_for_multiple_handles, ApartmentModel, AptNo, CallModel, ContainerModel, EventClass,
-    EventModel, MethodIndex, ModelOutcome, OuterScript, SecurityModel, INFINITE,
+    co_wait_for_multiple_handles, ApartmentModel, AptNo, CallModel, ContainerModel, EventModel,
+    MethodIndex, ModelOutcome, OuterScript, SecurityModel, INFINITE,
 };
 use crate::script::value::Value;
 
@@ -356,33 +359,16 @@ impl ModelCheck {
             Seen::Started { .. } => (None, None, &[][..], false),
         };
         match op {
-            Checked::Server { strict } => {
-                let mode = if *strict {
-                    FinishMode::Strict
-                } else {
-                    FinishMode::Blocking
-                };
-                self.new_obj(bind, Obj::Server(mode));
-                None
-            }
-            Checked::Untracked { who } => {
-                self.new_obj(bind, Obj::Untracked);
-                if let Some(asynchronous) = who {
-                    self.who.insert(self.objs.len() - 1, *asynchronous);
+            Checked::Creation(creation) => {
+                if let Some(made) = creation.made(hr == Some(S_OK)) {
+                    self.new_obj(bind, Obj::from_made(made));
+                    if let Creation::Untracked {
+                        who: Some(asynchronous),
+                    } = creation
+                    {
+                        self.who.insert(self.objs.len() - 1, *asynchronous);
+                    }
                 }
-                None
-            }
-            Checked::Event { auto } => {
-                let class = if *auto {
-                    EventClass::Auto
-                } else {
-                    EventClass::ManualReset
-                };
-                self.new_obj(bind, Obj::Event(EventModel::new(class)));
-                None
-            }
-            Checked::Container => {
-                self.new_obj(bind, Obj::Container(ContainerModel::new(), Vec::new()));
                 None
             }
             Checked::QueryInterface { target, iid } => {
@@ -430,24 +416,6 @@ impl ModelCheck {
                 }
                 None
             }
-            Checked::CoCreate { event } => {
-                if hr == Some(S_OK) {
-                    let obj = match event {
-                        Some(auto) => Obj::Event(EventModel::new(if *auto {
-                            EventClass::Auto
-                        } else {
-                            EventClass::ManualReset
-                        })),
-                        None => Obj::Container(ContainerModel::new(), Vec::new()),
-                    };
-                    self.new_obj(bind, obj);
-                }
-                None
-            }
-            Checked::Outer => {
-                self.new_obj(bind, Obj::Outer(None));
-                None
-            }
             Checked::OuterCount { .. } => None,
             Checked::Release { target } => {
                 if count == Some(0) {
@@ -470,12 +438,7 @@ impl ModelCheck {
                 }
                 let m = self.method(method);
                 let c = self.call_mut(call)?;
-                let o = c.model.begin(m);
-                if o == ModelOutcome::Returns(S_OK) {
-                    let n = c.model.call_number();
-                    c.queued.push_back(n);
-                }
-                Some(o)
+                Some(begin(&mut c.model, &mut c.queued, m))
             }
             Checked::Finish { call, method } => {
                 let m = self.method(method);
@@ -487,34 +450,19 @@ impl ModelCheck {
                 timeout,
             } => {
                 let obj = self.obj(target)?;
-                match &mut self.objs[obj] {
-                    Obj::Call(c) => Some(c.model.wait(*flags, *timeout)),
-                    Obj::Event(e) => Some(e.wait(*flags, *timeout)),
-                    _ => None,
-                }
+                self.objs[obj].wait(*flags, *timeout)
             }
             Checked::Signal { target } | Checked::Reset { target } => {
                 let obj = self.obj(target)?;
                 let signal = matches!(op, Checked::Signal { .. });
-                match &mut self.objs[obj] {
-                    Obj::Event(e) if signal => Some(e.signal()),
-                    Obj::Event(e) => Some(e.reset()),
-                    // Not an operation of the model: the call object's event is no longer
-                    // known.
-                    Obj::Call(_) => {
-                        self.objs[obj] = Obj::Untracked;
-                        None
-                    }
-                    // The script's own Signal or Reset of an outer: its counts are no longer
-                    // the model's.
-                    Obj::Outer(Some(c)) => {
-                        let c = *c;
-                        self.objs[obj] = Obj::Untracked;
-                        self.objs[c] = Obj::Untracked;
-                        None
-                    }
-                    _ => None,
+                // The script's own Signal or Reset of an outer: its counts are no longer the
+                // model's.
+                if let Obj::Outer(Some(c)) = self.objs[obj] {
+                    self.objs[obj] = Obj::Untracked;
+                    self.objs[c] = Obj::Untracked;
+                    return None;
                 }
+                self.objs[obj].signal_or_reset(signal)
             }
             Checked::Cancel { call, seconds } => Some(self.call_mut(call)?.model.cancel(*seconds)),
             Checked::TestCancel { call } => Some(self.call_mut(call)?.model.test_cancel()),
@@ -535,7 +483,7 @@ impl ModelCheck {
             } => {
                 let (k, s) = (self.obj(container)?, self.obj(sync)?);
                 let n = self.objs.len();
-                if !matches!(self.objs[s], Obj::Call(_) | Obj::Event(_)) {
+                if !self.objs[s].waitable() {
                     self.objs[k] = Obj::Untracked;
                     return None;
                 }
@@ -559,10 +507,10 @@ impl ModelCheck {
                     return None;
                 };
                 let model = model.clone();
-                let mut events = self.snapshot(model.objects())?;
+                let mut events = snapshot(&self.objs, |o| o, model.objects())?;
                 let o = model.wait_multiple(&mut events, *flags, *timeout, *out);
                 if !o.blocks() {
-                    self.write_back(events);
+                    write_back(&mut self.objs, |o| o, events);
                 }
                 Some(o)
             }
@@ -576,7 +524,7 @@ impl ModelCheck {
                     Some(hs) => Some(hs.iter().map(|h| self.obj(h)).collect::<Option<Vec<_>>>()?),
                     None => None,
                 };
-                let mut events = self.snapshot(ids.as_deref().unwrap_or_default())?;
+                let mut events = snapshot(&self.objs, |o| o, ids.as_deref().unwrap_or_default())?;
                 let o = co_wait_for_multiple_handles(
                     &mut events,
                     *flags,
@@ -585,7 +533,7 @@ impl ModelCheck {
                     *index,
                 );
                 if !o.blocks() {
-                    self.write_back(events);
+                    write_back(&mut self.objs, |o| o, events);
                 }
                 Some(o)
             }
@@ -637,34 +585,18 @@ impl ModelCheck {
             }
         }
     }
+}
 
-    /// Every object as an event of the model (a call object's manual-reset event as it is
-    /// set), for a wait on `waited`: `None` if one of those is not tracked or has no handle.
-    fn snapshot(&self, waited: &[usize]) -> Option<Vec<EventModel>> {
-        if waited
-            .iter()
-            .any(|&i| !matches!(self.objs[i], Obj::Call(_) | Obj::Event(_)))
-        {
-            return None;
-        }
-        Some(
-            self.objs
-                .iter()
-                .map(|o| match o {
-                    Obj::Event(e) => e.clone(),
-                    Obj::Call(c) => c.model.event_model(),
-                    _ => EventModel::new(EventClass::ManualReset),
-                })
-                .collect(),
-        )
-    }
-
-    /// Keeps what a wait that returned did to the events (an auto-reset event it consumed).
-    fn write_back(&mut self, events: Vec<EventModel>) {
-        for (o, e) in self.objs.iter_mut().zip(events) {
-            if let Obj::Event(mine) = o {
-                *mine = e;
-            }
+impl ModelObject for Obj {
+    fn from_made(made: Made) -> Self {
+        match made {
+            Made::Server(mode) => Obj::Server(mode),
+            Made::Untracked => Obj::Untracked,
+            Made::Event(e) => Obj::Event(e),
+            Made::Container(k) => Obj::Container(k, Vec::new()),
+            Made::Outer => Obj::Outer(None),
         }
     }
+
+    model_object_accessors!(Obj);
 }

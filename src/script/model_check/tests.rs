@@ -94,6 +94,19 @@ fn failure(script: &str, results: &[Res]) -> String {
         .to_string()
 }
 
+/// `script` replays with the results `ok`; with `ok[at]` replaced by `wrong`, the check
+/// reports a divergence at line `line` that mentions `says`.
+fn diverges_at(script: &str, ok: &[Res], at: usize, wrong: Res, line: usize, says: &str) {
+    assert_eq!(replay(script, ok), Ok(()));
+    let mut results = ok.to_vec();
+    results[at] = wrong;
+    let msg = failure(script, &results);
+    assert!(
+        msg.starts_with(&format!("line {line}:")) && msg.contains(says),
+        "{msg}"
+    );
+}
+
 /// A proxy's call object made in the MTA to an STA's hand-driven server.
 const PROXY: &str = "server = SimpleStream \"hi\"\n\
                      sta: CoInitializeEx STA\n\
@@ -125,14 +138,7 @@ fn co_initialize_ex_s_results_are_the_model_s() {
         r(S_OK, &[]),
         r(S_OK, &[]),
     ];
-    assert_eq!(replay(script, &ok), Ok(()));
-    let mut wrong = ok.to_vec();
-    wrong[2] = r(S_FALSE, &[]);
-    let msg = failure(script, &wrong);
-    assert!(
-        msg.starts_with("line 3:") && msg.contains("RPC_E_CHANGED_MODE"),
-        "{msg}"
-    );
+    diverges_at(script, &ok, 2, r(S_FALSE, &[]), 3, "RPC_E_CHANGED_MODE");
 }
 
 #[test]
@@ -557,14 +563,7 @@ fn who_am_i_must_be_the_thread_s_identity() {
         r(S_OK, &[]),
         r(S_OK, &[text("alice")]),
     ];
-    assert_eq!(replay(script, &ok), Ok(()));
-    let mut wrong = ok.to_vec();
-    wrong[2] = r(S_OK, &[text("SYSTEM")]);
-    let msg = failure(script, &wrong);
-    assert!(
-        msg.starts_with("line 3:") && msg.contains("\"alice\""),
-        "{msg}"
-    );
+    diverges_at(script, &ok, 2, r(S_OK, &[text("SYSTEM")]), 3, "\"alice\"");
 }
 
 #[test]
@@ -582,13 +581,13 @@ fn a_proxy_s_blanket_is_compared_after_set_blanket_and_copy_proxy() {
         r(S_OK, &[]),
         r(S_OK, &[name("PKT"), name("IMPERSONATE")]),
     ]);
-    assert_eq!(replay(&script, &ok), Ok(()));
-    let mut wrong = ok.clone();
-    wrong[10] = r(S_OK, &[name("NONE"), name("ANONYMOUS")]);
-    let msg = failure(&script, &wrong);
-    assert!(
-        msg.starts_with("line 12:") && msg.contains("PKT IMPERSONATE"),
-        "{msg}"
+    diverges_at(
+        &script,
+        &ok,
+        10,
+        r(S_OK, &[name("NONE"), name("ANONYMOUS")]),
+        12,
+        "PKT IMPERSONATE",
     );
 }
 
@@ -604,13 +603,13 @@ fn a_refused_call_must_be_e_accessdenied() {
                   client: Call p Run \"whoami\"\n";
     let mut ok = who_ok();
     ok.push(r(crate::hresult::E_ACCESSDENIED, &[]));
-    assert_eq!(replay(script, &ok), Ok(()));
-    let mut wrong = who_ok();
-    wrong.push(r(S_OK, &[text("SYSTEM")]));
-    let msg = failure(script, &wrong);
-    assert!(
-        msg.starts_with("line 8:") && msg.contains("E_ACCESSDENIED"),
-        "{msg}"
+    diverges_at(
+        script,
+        &ok,
+        6,
+        r(S_OK, &[text("SYSTEM")]),
+        8,
+        "E_ACCESSDENIED",
     );
 }
 
@@ -627,13 +626,13 @@ fn what_who_s_server_code_observes_is_the_model_s() {
         r(S_OK, &[]),
         r(S_OK, &[text("S_OK alice")]),
     ]);
-    assert_eq!(replay(&script, &ok), Ok(()));
-    let mut wrong = ok.clone();
-    wrong[6] = r(S_OK, &[text("svc S_OK alice")]);
-    let msg = failure(&script, &wrong);
-    assert!(
-        msg.starts_with("line 8:") && msg.contains("svc S_OK svc"),
-        "{msg}"
+    diverges_at(
+        &script,
+        &ok,
+        6,
+        r(S_OK, &[text("svc S_OK alice")]),
+        8,
+        "svc S_OK svc",
     );
 }
 
@@ -666,13 +665,13 @@ fn what_who_async_s_begin_and_finish_observe_is_the_model_s() {
     let mut ok = vec![r(S_OK, &[]); 9];
     ok.push(count(1));
     ok.push(r(S_OK, &[text("S_OK alice signal | RPC_E_CALL_COMPLETE")]));
-    assert_eq!(replay(script, &ok), Ok(()));
-    let mut wrong = ok.clone();
-    wrong[10] = r(S_OK, &[text("S_OK alice signal | S_OK")]);
-    let msg = failure(script, &wrong);
-    assert!(
-        msg.starts_with("line 12:") && msg.contains("RPC_E_CALL_COMPLETE"),
-        "{msg}"
+    diverges_at(
+        script,
+        &ok,
+        10,
+        r(S_OK, &[text("S_OK alice signal | S_OK")]),
+        12,
+        "RPC_E_CALL_COMPLETE",
     );
 }
 
@@ -690,12 +689,12 @@ fn a_started_call_to_who_is_compared_at_its_join() {
                   client: join\n";
     let mut ok = vec![r(S_OK, &[]); 6];
     ok.extend([Err(true), count(1), r(S_OK, &[text("svc alice |")])]);
-    assert_eq!(replay(script, &ok), Ok(()));
-    let mut wrong = ok.clone();
-    wrong[8] = r(S_OK, &[text("alice alice |")]);
-    let msg = failure(script, &wrong);
-    assert!(
-        msg.starts_with("line 10:") && msg.contains("svc alice |"),
-        "{msg}"
+    diverges_at(
+        script,
+        &ok,
+        8,
+        r(S_OK, &[text("alice alice |")]),
+        10,
+        "svc alice |",
     );
 }
