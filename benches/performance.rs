@@ -45,6 +45,8 @@ struct Plan {
     p4_chunk: u64,
     /// P5 at scale: the large number of outstanding calls, compared per call with `p5_calls`.
     p5_scale_calls: usize,
+    /// Interleaved rounds of P5 at scale (the median of their per-round ratios).
+    p5_scale_rounds: usize,
 }
 
 const FULL: Plan = Plan {
@@ -58,6 +60,7 @@ const FULL: Plan = Plan {
     p4_rounds: 31,
     p4_chunk: 2_000,
     p5_scale_calls: 1_000_000,
+    p5_scale_rounds: 7,
 };
 
 const QUICK: Plan = Plan {
@@ -71,6 +74,7 @@ const QUICK: Plan = Plan {
     p4_rounds: 2,
     p4_chunk: 20,
     p5_scale_calls: 10_000,
+    p5_scale_rounds: 1,
 };
 
 /// The threads P5 serves its calls on, whatever the number of calls.
@@ -296,7 +300,7 @@ fn p5(c: &mut Criterion, plan: &Plan) {
             (0..iters)
                 .map(|_| {
                     let o = outstanding_calls(n, &pool, &|| 0);
-                    o.begin + o.finish
+                    o.create + o.begin + o.finish
                 })
                 .sum()
         })
@@ -308,7 +312,7 @@ fn p5(c: &mut Criterion, plan: &Plan) {
                 (0..iters)
                     .map(|_| {
                         let o = outstanding_channels(n, &pool, &|| 0);
-                        o.begin + o.finish
+                        o.create + o.begin + o.finish
                     })
                     .sum()
             })
@@ -575,11 +579,11 @@ fn p5_summary(plan: &Plan, lines: &mut Vec<String>) {
         let mut run_calls = || {
             let o = outstanding_calls(plan.p5_calls, &pool, &|| 0);
             threads = (o.threads_before, o.threads_during);
-            calls.push((o.begin + o.finish).as_secs_f64() * 1e3);
+            calls.push((o.create + o.begin + o.finish).as_secs_f64() * 1e3);
         };
         let mut run_chans = || {
             let o = outstanding_channels(plan.p5_calls, &pool, &|| 0);
-            chans.push((o.begin + o.finish).as_secs_f64() * 1e3);
+            chans.push((o.create + o.begin + o.finish).as_secs_f64() * 1e3);
         };
         if r % 2 == 0 {
             run_calls();
@@ -643,16 +647,23 @@ fn p5_scale_summary(plan: &Plan, lines: &mut Vec<String>) {
     // must not grow with the number outstanding.
     let pool = Pool::new(P5_WORKERS);
     let (mut small, mut large) = (Vec::new(), Vec::new());
+    // The same with the call objects' creation (fresh memory: page faults) included.
+    let (mut small_made, mut large_made) = (Vec::new(), Vec::new());
     let mut scale_threads = (0, 0);
-    for r in 0..plan.p5_rounds {
+    for r in 0..plan.p5_scale_rounds {
         let mut run_small = || {
             let o = outstanding_calls(plan.p5_calls, &pool, &|| 0);
             small.push(ns(o.begin + o.finish, plan.p5_calls as u64));
+            small_made.push(ns(o.create + o.begin + o.finish, plan.p5_calls as u64));
         };
         let mut run_large = || {
             let o = outstanding_calls(plan.p5_scale_calls, &pool, &|| 0);
             scale_threads = (o.threads_before, o.threads_during);
             large.push(ns(o.begin + o.finish, plan.p5_scale_calls as u64));
+            large_made.push(ns(
+                o.create + o.begin + o.finish,
+                plan.p5_scale_calls as u64,
+            ));
         };
         if r % 2 == 0 {
             run_large();
@@ -679,6 +690,13 @@ fn p5_scale_summary(plan: &Plan, lines: &mut Vec<String>) {
         ),
         per_round_ratio(&large, &small),
         1.2,
+    ));
+    lines.push(info(
+        &format!(
+            "P5   the same with each call object's CreateCall (fresh memory), {} / {}",
+            plan.p5_scale_calls, plan.p5_calls
+        ),
+        per_round_ratio(&large_made, &small_made),
     ));
 }
 

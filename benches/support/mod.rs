@@ -542,7 +542,10 @@ pub fn thread_count() -> usize {
 /// What one run of the P5 scenario measured.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Outstanding {
-    /// Creating the call objects and beginning every call (all outstanding at the end).
+    /// Creating the call objects (`CreateCall`, each a fresh allocation; zero for the channel
+    /// baseline, which creates each reply channel as it sends).
+    pub create: Duration,
+    /// Beginning every call (all outstanding at the end).
     pub begin: Duration,
     /// Opening the gate and finishing every call.
     pub finish: Duration,
@@ -571,7 +574,9 @@ pub fn outstanding_calls(n: usize, pool: &Arc<Pool>, heap: &dyn Fn() -> isize) -
     for _ in 0..n {
         calls.push(call_with(handler.clone()));
     }
+    let create = t.elapsed();
     let h1 = heap();
+    let t = Instant::now();
     for (i, c) in calls.iter().enumerate() {
         let hr = c.begin_ping(i as u32);
         assert_eq!(hr, S_OK);
@@ -588,6 +593,7 @@ pub fn outstanding_calls(n: usize, pool: &Arc<Pool>, heap: &dyn Fn() -> isize) -
     let finish = t.elapsed();
     drop(calls);
     Outstanding {
+        create,
         begin,
         finish,
         idle_bytes: (h1 - h0) as f64 / n as f64,
@@ -625,6 +631,7 @@ pub fn outstanding_channels(n: usize, pool: &Arc<Pool>, heap: &dyn Fn() -> isize
     let finish = t.elapsed();
     drop(replies);
     Outstanding {
+        create: Duration::ZERO,
         begin,
         finish,
         idle_bytes: 0.0,
