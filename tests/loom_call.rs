@@ -626,3 +626,69 @@ fn a_released_queued_call_is_freed_once_its_job_is_done() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: the pool hands a job to a worker spinning for one on its spot (src/call/pool.rs).
+// Under loom a worker looks once (POOL_SPINS = 1) before it blocks, so loom explores offers
+// racing a worker's announcement, its one look, and its leaving the spot to block.
+
+/// Two calls begun by one thread on a one-worker pool run in the order they began: the first
+/// reads "ab", the second "cd" — whether each went to the spot or the queue.
+#[test]
+fn jobs_from_one_thread_start_in_order_through_the_spot_and_the_queue() {
+    use comasync::call::{Pool, SyncMethodHandler};
+    use comasync::simple_stream::SimpleStream;
+    loom::model(|| {
+        let object = SimpleStream::create_sync_only(b"abcd".to_vec());
+        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
+        let first = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
+            handler.clone(),
+            None,
+            FinishMode::Blocking,
+        )));
+        let second = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
+            handler,
+            None,
+            FinishMode::Blocking,
+        )));
+        assert_eq!(first.begin_read(2), S_OK);
+        assert_eq!(second.begin_read(2), S_OK);
+        assert_eq!(first.finish_read(), (S_OK, b"ab".to_vec()));
+        assert_eq!(second.finish_read(), (S_OK, b"cd".to_vec()));
+    });
+}
+
+/// On a two-worker pool, job A blocks until job B has run. B, sent while A's worker is busy,
+/// must reach the other worker — never wait on the spot behind A (loom reports the deadlock).
+#[test]
+fn a_job_never_waits_on_the_spot_behind_a_busy_worker() {
+    use comasync::call::Pool;
+    use loom::sync::{Condvar, Mutex};
+    loom::model(|| {
+        let pool = Pool::new(2);
+        let state = Arc::new((Mutex::new((false, 0u32)), Condvar::new()));
+        let a = state.clone();
+        pool.execute(move || {
+            let (lock, cv) = &*a;
+            let mut s = lock.lock().unwrap();
+            while !s.0 {
+                s = cv.wait(s).unwrap();
+            }
+            s.1 += 1;
+            cv.notify_all();
+        });
+        let b = state.clone();
+        pool.execute(move || {
+            let (lock, cv) = &*b;
+            let mut s = lock.lock().unwrap();
+            s.0 = true;
+            s.1 += 1;
+            cv.notify_all();
+        });
+        let (lock, cv) = &*state;
+        let mut s = lock.lock().unwrap();
+        while s.1 < 2 {
+            s = cv.wait(s).unwrap();
+        }
+    });
+}

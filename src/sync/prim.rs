@@ -154,8 +154,9 @@ mod imp {
         Ok(())
     }
 
-    /// No spinning under loom (see [`Backoff`]).
-    pub(crate) const POOL_SPINS: u32 = 0;
+    /// One look under loom: enough to explore a worker that finds a job handed over while it
+    /// spins, and one that gives up and blocks (see `call::pool`).
+    pub(crate) const POOL_SPINS: u32 = 1;
 
     /// An unbounded multi-producer, multi-consumer channel on loom's mutex and condition
     /// variable, with crossbeam's interface as far as comasync uses it: the receivers see
@@ -201,6 +202,12 @@ mod imp {
         }
     }
 
+    impl<T> Sender<T> {
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.state.lock().unwrap().queue.is_empty()
+        }
+    }
+
     impl<T> Clone for Sender<T> {
         fn clone(&self) -> Self {
             self.0.state.lock().unwrap().senders += 1;
@@ -226,6 +233,10 @@ mod imp {
     }
 
     impl<T> Receiver<T> {
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.state.lock().unwrap().queue.is_empty()
+        }
+
         pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
             let mut s = self.0.state.lock().unwrap();
             match s.queue.pop_front() {
