@@ -4,7 +4,7 @@
 //!
 //! Workers block in `recv` (crossbeam spins briefly, then parks), so an idle pool costs no
 //! CPU. Before that, a worker that found the queue empty spins for a few hints
-//! (`POOL_SPINS`, ~1 µs here) announcing itself on the [`Spot`]: a job sent while the queue is
+//! (`POOL_SPINS`, ~1 µs here) announcing itself on the pool's spot: a job sent while the queue is
 //! empty and a worker spins is handed over there, on one cache line both sides touch, instead
 //! of going through the channel's tail index and block slot (docs/performance.md, P1).
 //! Dropping the last handle to a pool closes its channel; its workers finish the queued jobs
