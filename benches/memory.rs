@@ -64,8 +64,9 @@ fn main() {
     let (allocs, bytes) = allocations_per_call(&pool, 10_000, INFINITE);
     lines.push(format!(
         "P1 heap allocations per call, SyncMethodHandler on a Pool = {allocs:.3} ({bytes:.1} bytes: \
-         the pool channel's blocks of 31 jobs, amortized: the call object queues itself, its \
-         in-parameters wait in it) (no goal)"
+         the call object queues itself, its in-parameters wait in it; a job handed over on the \
+         pool's spot allocates nothing, one that goes through the channel a 31st of a block) \
+         (no goal)"
     ));
     let manual_handler = ManualHandler::<IBenchCalls>::new();
     let manual = Call::new(manual_handler.clone());
