@@ -560,6 +560,26 @@ fn inline_completion_racing_cancel_and_begin_agree() {
 // Issue 14: a pooled call waits in the call object (`CallHandler::pool`), which queues itself
 // on the pool: no token, no box. A job may find a later call waiting, or none.
 
+/// A `SyncMethodHandler` running the `Read`s of a `SimpleStream` over `data` on a one-worker
+/// pool.
+fn pooled_stream(data: &[u8]) -> Arc<comasync::call::SyncMethodHandler<ISimpleStreamCalls>> {
+    use comasync::call::{Pool, SyncMethodHandler};
+    use comasync::simple_stream::SimpleStream;
+    let object = SimpleStream::create_sync_only(data.to_vec());
+    SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1))
+}
+
+/// A new (not aggregated) call object served by `handler`.
+fn call_on<H: comasync::call::CallHandler<ISimpleStreamCalls>>(
+    handler: &Arc<H>,
+) -> ComPtr<dyn AsyncISimpleStream> {
+    ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
+        handler.clone(),
+        None,
+        FinishMode::Blocking,
+    )))
+}
+
 /// An aggregated call object served on a one-worker pool: call 1 is cancelled locally and
 /// finished, and call 2 begun, while call 1's job may still be queued. Call 2's `Begin_`
 /// stores its in-parameters only after the outer's `Reset`, so call 1's job can run between
@@ -567,11 +587,8 @@ fn inline_completion_racing_cancel_and_begin_agree() {
 /// soak test found that), and call 2 gets a `Read(3)` result.
 #[test]
 fn a_queued_jobs_in_parameters_never_run_as_the_next_call() {
-    use comasync::call::{Pool, SyncMethodHandler};
-    use comasync::simple_stream::SimpleStream;
     loom::model(|| {
-        let object = SimpleStream::create_sync_only(b"abcdefgh".to_vec());
-        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
+        let handler = pooled_stream(b"abcdefgh");
         let (_outer, _unk, call) = aggregated(true, &handler);
         assert_eq!(call.begin_read(1), S_OK);
         let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
@@ -597,22 +614,15 @@ fn a_queued_jobs_in_parameters_never_run_as_the_next_call() {
 /// another call object, behind it on the one worker, tells when the job is done.
 #[test]
 fn a_released_queued_call_is_freed_once_its_job_is_done() {
-    use comasync::call::{Pool, SyncMethodHandler};
-    use comasync::simple_stream::SimpleStream;
     loom::model(|| {
-        let object = SimpleStream::create_sync_only(b"abcd".to_vec());
-        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
+        let handler = pooled_stream(b"abcd");
         let obj =
             CallObject::<ISimpleStreamCalls>::new(handler.clone(), None, FinishMode::Blocking);
         let freed = Arc::downgrade(&obj);
         let client = ComPtr::new(ISimpleStreamCalls::upcast(obj));
         assert_eq!(client.begin_read(2), S_OK);
         let releaser = thread::spawn(move || drop(client));
-        let next = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
-            handler,
-            None,
-            FinishMode::Blocking,
-        )));
+        let next = call_on(&handler);
         assert_eq!(next.begin_read(2), S_OK);
         let (hr, data) = next.finish_read();
         releaser.join().unwrap();
@@ -636,21 +646,9 @@ fn a_released_queued_call_is_freed_once_its_job_is_done() {
 /// reads "ab", the second "cd" — whether each went to the spot or the queue.
 #[test]
 fn jobs_from_one_thread_start_in_order_through_the_spot_and_the_queue() {
-    use comasync::call::{Pool, SyncMethodHandler};
-    use comasync::simple_stream::SimpleStream;
     loom::model(|| {
-        let object = SimpleStream::create_sync_only(b"abcd".to_vec());
-        let handler = SyncMethodHandler::<ISimpleStreamCalls>::new(object, Pool::new(1));
-        let first = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
-            handler.clone(),
-            None,
-            FinishMode::Blocking,
-        )));
-        let second = ComPtr::new(ISimpleStreamCalls::upcast(CallObject::new(
-            handler,
-            None,
-            FinishMode::Blocking,
-        )));
+        let handler = pooled_stream(b"abcd");
+        let (first, second) = (call_on(&handler), call_on(&handler));
         assert_eq!(first.begin_read(2), S_OK);
         assert_eq!(second.begin_read(2), S_OK);
         assert_eq!(first.finish_read(), (S_OK, b"ab".to_vec()));

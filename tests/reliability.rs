@@ -604,18 +604,32 @@ fn an_infinite_wait_on_its_own_call_from_inside_the_servers_method_returns_rpc_s
 // ---------------------------------------------------------------------------------------
 // Finding 9: a cancelled call's synchronous method never runs.
 
+/// A one-worker pool whose worker waits at the returned gate: jobs queue behind it.
+fn gated_pool() -> (Arc<Pool>, Gate) {
+    let pool = Pool::new(1);
+    let gate = Gate::default();
+    let g = gate.clone();
+    pool.execute(move || g.wait());
+    (pool, gate)
+}
+
+/// A `WorkServer` (it records which calls ran) served by a `SyncMethodHandler` on `pool`.
+fn pooled_work_server(
+    pool: &Arc<Pool>,
+) -> (Arc<WorkServer_Impl>, Arc<SyncMethodHandler<IWorkCalls>>) {
+    let server = work_server();
+    let handler = SyncMethodHandler::<IWorkCalls>::new(
+        ComPtr::new(server.clone() as Arc<dyn IWork>),
+        pool.clone(),
+    );
+    (server, handler)
+}
+
 #[test]
 fn a_call_cancelled_before_a_worker_reaches_it_never_runs_its_method() {
     within("skipped method", || {
-        let pool = Pool::new(1);
-        let gate = Gate::default();
-        let g = gate.clone();
-        pool.execute(move || g.wait());
-        let server = work_server();
-        let handler = SyncMethodHandler::<IWorkCalls>::new(
-            ComPtr::new(server.clone() as Arc<dyn IWork>),
-            pool.clone(),
-        );
+        let (pool, gate) = gated_pool();
+        let (server, handler) = pooled_work_server(&pool);
         let call = work_call(handler);
         let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();
         assert_eq!(call.begin_work(1), S_OK);
@@ -640,10 +654,7 @@ fn a_call_cancelled_before_a_worker_reaches_it_never_runs_its_method() {
 #[test]
 fn a_queued_job_of_a_cancelled_call_never_runs_its_in_parameters_as_the_next_call() {
     within("stale pooled job", || {
-        let pool = Pool::new(1);
-        let worker = Gate::default();
-        let w = worker.clone();
-        pool.execute(move || w.wait());
+        let (pool, worker) = gated_pool();
         let second_reset = Gate::default();
         let r = second_reset.clone();
         let resets = Arc::new(AtomicU32::new(0));
@@ -657,11 +668,7 @@ fn a_queued_job_of_a_cancelled_call_never_runs_its_in_parameters_as_the_next_cal
             }),
             true,
         );
-        let server = work_server();
-        let handler = SyncMethodHandler::<IWorkCalls>::new(
-            ComPtr::new(server.clone() as Arc<dyn IWork>),
-            pool.clone(),
-        );
+        let (server, handler) = pooled_work_server(&pool);
         let (_unk, call) = TestOuter::aggregate(&outer, handler);
         assert_eq!(call.begin_work(1), S_OK); // its job waits behind the gated worker
         let cancel = call.query::<dyn ICancelMethodCalls>().unwrap();

@@ -41,6 +41,13 @@
 //!   handler that completes inline ([`CallHandler::begin_inline`]) gets no token: its result
 //!   completes the call through the call object inside `Begin_` (after the lock is released,
 //!   with the thread marked as serving, exactly as a token completed there would).
+//! * A pooled handler ([`CallHandler::pool`]) gets no token either: `Begin_` leaves the call's
+//!   generation and in-parameters in the slot, in the critical section that begins the call,
+//!   and queues the call object itself (a strong reference, held until a worker has run the
+//!   job). The worker runs the in-parameters only if their generation is still current, so a
+//!   job queued for a cancelled call never runs that call as the next one; in-parameters left
+//!   by a superseded call are dropped by the next `Begin_` or the final release, outside the
+//!   lock.
 //! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
 //!   this call object does not wait for itself (docs/model.md, "Misuse, re-entrancy and the
 //!   outer").
