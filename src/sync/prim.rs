@@ -1,8 +1,8 @@
 //! The only module that names concrete synchronization primitives.
 //!
 //! Everything else in comasync reaches mutexes, condition variables, atomics, the channel the
-//! worker pool and `SyncMethodHandler` queue on, thread spawning and the spin-then-park
-//! backoff through here, so that `--cfg loom` swaps them all at once for loom's
+//! worker pool queues on (and the lock of its hand-off spot), thread spawning and the
+//! spin-then-park backoff through here, so that `--cfg loom` swaps them all at once for loom's
 //! model-checked versions: the pool, `SyncMethodHandler`, `ServerCallHost` and an aggregating
 //! outer's `Signal`/`Reset` ordering all run under loom (`tests/loom_call.rs`).
 //!
