@@ -68,7 +68,21 @@ pub struct ApartmentId(pub u64);
 /// A unit of work queued for an apartment: runs once, or is dropped (see the module docs).
 pub(crate) type Message = Box<dyn FnOnce() + Send>;
 
+/// A message for an apartment ([`Apartment::post`]): run once there, or dropped (failing the
+/// call it carries with `RPC_E_DISCONNECTED`).
+pub(crate) trait Incoming: Send + 'static {
+    /// The apartment the message is for (`None`: it has none any more; dropped unrun).
+    fn apartment(&self) -> Option<&Arc<Apartment>>;
+    /// Runs the message, in its apartment.
+    fn run(self);
+}
+
 /// One apartment (see the module docs).
+///
+/// Aligned to a cache line, so that the `Arc`'s reference counts (taken and dropped by the
+/// MTA's workers for each call they run) do not share a line with the fields every caller
+/// reads (`alive`, `kind`, `id`).
+#[repr(align(64))]
 pub(crate) struct Apartment {
     id: ApartmentId,
     kind: AptType,
@@ -110,11 +124,16 @@ struct ThreadApt {
 
 // Per loom thread under loom (the model checks run threads on one OS thread).
 crate::sync::prim::waiter_local! {
-    static CURRENT: RefCell<ThreadApt> = RefCell::new(ThreadApt::default());
+    static CURRENT: RefCell<ThreadApt> = const {
+        RefCell::new(ThreadApt {
+            entered: None,
+            borrowed: Vec::new(),
+        })
+    };
 }
 
 crate::sync::prim::waiter_local! {
-    static THREAD_ID: Cell<u32> = Cell::new(0);
+    static THREAD_ID: Cell<u32> = const { Cell::new(0) };
 }
 
 impl Apartment {
@@ -165,12 +184,17 @@ impl Apartment {
     /// Queues `msg` for the apartment: on the STA's thread, or on the MTA's pool (boxed once,
     /// either way). If the apartment has ended, `msg` is dropped (failing its call) and
     /// `RPC_E_DISCONNECTED` returned.
-    pub(crate) fn post(self: &Arc<Self>, msg: impl FnOnce() + Send + 'static) -> HRESULT {
+    ///
+    /// The message names its apartment ([`Incoming::apartment`]): an MTA worker takes its
+    /// reference on the apartment while it runs the message, so the posting thread does not
+    /// touch the apartment's reference count (a cache line the worker would then have to take
+    /// back, docs/performance.md, P4).
+    pub(crate) fn post(&self, msg: impl Incoming) -> HRESULT {
         match self.kind {
             AptType::Sta => {
                 let mut q = self.queue.lock();
                 match q.as_mut() {
-                    Some(q) => q.push_back(Box::new(msg)),
+                    Some(q) => q.push_back(Box::new(move || msg.run())),
                     None => {
                         drop(q);
                         drop(msg);
@@ -186,11 +210,11 @@ impl Apartment {
                     drop(msg);
                     return RPC_E_DISCONNECTED;
                 }
-                let apt = self.clone();
                 mta_pool().execute(move || {
-                    if apt.is_alive() {
+                    // Dropped unrun (failing its call) if the MTA ended meanwhile.
+                    if let Some(apt) = msg.apartment().filter(|a| a.is_alive()).cloned() {
                         let _in = Borrowed::enter(apt);
-                        run(msg);
+                        run(move || msg.run());
                     }
                 });
                 S_OK

@@ -41,6 +41,11 @@ use crate::unknown::{ComPtr, IUnknown};
 type Held<M> = (Arc<ServerCallHost<M>>, ComPtr<dyn IUnknown>);
 
 /// The server side of one marshaled interface pointer (see the [module docs](self)).
+///
+/// Aligned to a cache line: each call's message holds an `Arc` of the stub, taken by the
+/// client's thread and dropped by the server's, so its reference counts stay off the line of
+/// the fields the server's thread works with.
+#[repr(align(64))]
 pub(crate) struct Stub<M: AsyncInterface> {
     pub(crate) apartment: Arc<Apartment>,
     pub(crate) object: ComPtr<M::Sync>,
@@ -103,7 +108,7 @@ impl<M: AsyncInterface> Stub<M> {
             sync,
             blanket: Some(blanket),
         };
-        let _ = self.apartment.post(move || delivery.run());
+        let _ = self.apartment.post(delivery);
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
@@ -119,7 +124,7 @@ impl<M: AsyncInterface> Stub<M> {
     /// A host for a new server call object, made by the server's `CreateCall` (server code:
     /// it runs as the server's identity, with no call context).
     fn create_host(&self, factory: &dyn ICallFactory) -> Result<Arc<ServerCallHost<M>>, HRESULT> {
-        let _server = ServerCode::enter(None, self.identity.clone(), Exit::Nothing);
+        let _server = ServerCode::enter(self.identity.clone());
         ServerCallHost::<M>::from_call_factory(factory)
     }
 
@@ -154,24 +159,27 @@ impl<M: AsyncInterface> Stub<M> {
                 },
             };
             host.begin_secure(call, input, Some(security));
-            if host.is_idle() {
+            if let Some(reusable) = host.idle_reusable() {
                 // Signalled inside Begin_ (a server that completes at once): done. Kept as
                 // the spare if it went by the book, else released here.
-                self.keep((host, reference));
+                self.keep((host, reference), reusable);
             } else {
                 // Kept after Begin_, so every host in the list has begun: an idle one is
                 // done, and becomes the spare or is released (outside the lock).
                 let done = {
                     let mut hosts = self.hosts.lock();
-                    let (done, busy): (Vec<_>, Vec<_>) = std::mem::take(&mut *hosts)
-                        .into_iter()
-                        .partition(|(h, _)| h.is_idle());
-                    *hosts = busy;
+                    let mut done = Vec::new();
+                    for held in std::mem::take(&mut *hosts) {
+                        match held.0.idle_reusable() {
+                            Some(reusable) => done.push((held, reusable)),
+                            None => hosts.push(held),
+                        }
+                    }
                     hosts.push((host, reference));
                     done
                 };
-                for held in done {
-                    self.keep(held);
+                for (held, reusable) in done {
+                    self.keep(held, reusable);
                 }
             }
             if !self.apartment.is_alive() {
@@ -188,10 +196,10 @@ impl<M: AsyncInterface> Stub<M> {
 }
 
 impl<M: AsyncInterface> Stub<M> {
-    /// A server call object done with its call: the spare if it is reusable and there is none
-    /// yet; otherwise released (outside the lock).
-    fn keep(&self, held: Held<M>) {
-        let extra = if held.0.is_reusable() && self.apartment.is_alive() {
+    /// A server call object done with its call: the spare if it is `reusable` and there is
+    /// none yet; otherwise released (outside the lock).
+    fn keep(&self, held: Held<M>, reusable: bool) {
+        let extra = if reusable && self.apartment.is_alive() {
             self.spare.lock().replace(held)
         } else {
             Some(held)
@@ -209,7 +217,11 @@ struct Delivery<M: AsyncInterface> {
     blanket: Option<CallBlanket>,
 }
 
-impl<M: AsyncInterface> Delivery<M> {
+impl<M: AsyncInterface> crate::apartment::Incoming for Delivery<M> {
+    fn apartment(&self) -> Option<&Arc<Apartment>> {
+        Some(&self.stub.apartment)
+    }
+
     fn run(mut self) {
         if let (Some((call, input)), Some(blanket)) = (self.call.take(), self.blanket.take()) {
             crate::apartment::note_dispatch(|| {

@@ -231,7 +231,7 @@ pub fn co_get_cancel_object(thread_id: u32, iid: &IID) -> Result<ComPtr<dyn ICan
 type TestCancel = Arc<dyn Fn() -> HRESULT + Send + Sync>;
 
 crate::sync::prim::waiter_local! {
-    static CONTEXT: RefCell<Vec<TestCancel>> = RefCell::new(Vec::new());
+    static CONTEXT: RefCell<Vec<TestCancel>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The server side of a synchronous call: while a stub runs a server's method for it, the

@@ -56,7 +56,7 @@ struct Current<M: AsyncInterface> {
     waiting: VecDeque<Waiting<M>>,
     /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
     /// disconnection): only such a server call object is begun again for another client call
-    /// by the stub (see [`ServerCallHost::is_reusable`]).
+    /// by the stub (see [`ServerCallHost::idle_reusable`]).
     clean: bool,
 }
 
@@ -204,17 +204,14 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         let _ = self.home.set(home);
     }
 
-    /// Whether the server call object has no call in progress.
-    pub(crate) fn is_idle(&self) -> bool {
-        !self.current.lock().busy
-    }
-
-    /// Whether the server call object is back in its Idle state after calls that all went by
-    /// the book (spec 2.2: `Finish_` leaves it Idle, ready for the next `Begin_`), so the stub
-    /// may begin its next client call on it instead of asking `CreateCall` for another.
-    pub(crate) fn is_reusable(&self) -> bool {
+    /// `None` while the server call object works on a call (begun, not yet signalled); once
+    /// it has none in progress, whether it is reusable: back in its Idle state after calls that
+    /// all went by the book (spec 2.2: `Finish_` leaves it Idle, ready for the next `Begin_`),
+    /// so the stub may begin its next client call on it instead of asking `CreateCall` for
+    /// another. One look under the lock.
+    pub(crate) fn idle_reusable(&self) -> Option<bool> {
         let cur = self.current.lock();
-        !cur.busy && cur.clean && cur.waiting.is_empty()
+        (!cur.busy).then(|| cur.clean && cur.waiting.is_empty())
     }
 
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
@@ -373,7 +370,7 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             let msg = ForwardedSignal(Some(me));
             // If the apartment has ended, the dropped message fails the call
             // (RPC_E_DISCONNECTED); the server's Signal itself succeeds either way.
-            let _ = home.post(move || msg.run());
+            let _ = home.post(msg);
             return S_OK;
         }
         self.event.set_event();
@@ -456,7 +453,11 @@ impl<M: AsyncInterface> ServerCallHost<M> {
 /// call with `RPC_E_DISCONNECTED`.
 struct ForwardedSignal<M: AsyncInterface>(Option<Arc<ServerCallHost<M>>>);
 
-impl<M: AsyncInterface> ForwardedSignal<M> {
+impl<M: AsyncInterface> crate::apartment::Incoming for ForwardedSignal<M> {
+    fn apartment(&self) -> Option<&Arc<crate::apartment::Apartment>> {
+        self.0.as_ref().and_then(|host| host.home.get())
+    }
+
     fn run(mut self) {
         if let Some(host) = self.0.take() {
             crate::apartment::note_dispatch(|| {

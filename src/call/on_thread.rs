@@ -23,11 +23,11 @@
 use std::cell::RefCell;
 
 crate::sync::prim::waiter_local! {
-    static SERVING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+    static SERVING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 crate::sync::prim::waiter_local! {
-    static DELIVERING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+    static DELIVERING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The two things a thread can be doing for a call object.
@@ -75,7 +75,10 @@ impl Mark {
 impl Drop for Mark {
     fn drop(&mut self) {
         with_list(self.role, |list| {
-            if let Some(i) = list.iter().rposition(|&a| a == self.addr) {
+            // Marks nest: the innermost is the last (no move of the others).
+            if list.last() == Some(&self.addr) {
+                list.pop();
+            } else if let Some(i) = list.iter().rposition(|&a| a == self.addr) {
                 list.remove(i);
             }
         });

@@ -48,7 +48,9 @@ impl Token {
 
 struct Frame {
     call: Option<Arc<CallSecurity>>,
-    server: Principal,
+    /// The server identity the code runs as, when there is no call to say it (a call's server
+    /// code runs as [`CallSecurity::server`]: not cloned per frame).
+    server: Option<Principal>,
     /// The thread's token when the frame began, restored when it ends.
     saved: Option<Token>,
 }
@@ -60,11 +62,13 @@ struct ThreadState {
 }
 
 crate::sync::prim::waiter_local! {
-    static STATE: RefCell<ThreadState> = RefCell::new(ThreadState {
-        process: None,
-        frames: Vec::new(),
-        token: None,
-    });
+    static STATE: RefCell<ThreadState> = const {
+        RefCell::new(ThreadState {
+            process: None,
+            frames: Vec::new(),
+            token: None,
+        })
+    };
 }
 
 fn default_identity() -> Principal {
@@ -94,7 +98,10 @@ pub(crate) fn base() -> Principal {
             let s = s.borrow();
             s.frames
                 .last()
-                .map(|f| f.server.clone())
+                .and_then(|f| match &f.call {
+                    Some(call) => Some(call.server().clone()),
+                    None => f.server.clone(),
+                })
                 .or_else(|| s.process.clone())
         })
         .unwrap_or_else(default_identity)
@@ -166,9 +173,15 @@ pub(crate) struct ServerCode {
 }
 
 impl ServerCode {
-    /// Server code of `call` (if any) begins, running as `server`, without the thread's
-    /// token; `exit` is what the frame's end tells the call.
-    pub(crate) fn enter(call: Option<Arc<CallSecurity>>, server: Principal, exit: Exit) -> Self {
+    /// Server code outside any call (a server's `CreateCall`) begins, running as `server`,
+    /// without the thread's token.
+    pub(crate) fn enter(server: Principal) -> Self {
+        Self::push(None, Some(server), Exit::Nothing)
+    }
+
+    /// Server code begins without the thread's token; `exit` is what the frame's end tells
+    /// `call`. `server` is `None` only when `call` says who the server is.
+    fn push(call: Option<Arc<CallSecurity>>, server: Option<Principal>, exit: Exit) -> Self {
         STATE.with(|s| {
             let mut s = s.borrow_mut();
             let saved = s.token.take();
@@ -183,7 +196,7 @@ impl ServerCode {
 
     /// The server code of `call` (a synchronous method, a `Begin_` or a `Finish_`).
     pub(crate) fn of(call: &Arc<CallSecurity>, exit: Exit) -> Self {
-        Self::enter(Some(call.clone()), call.server().clone(), exit)
+        Self::push(Some(call.clone()), None, exit)
     }
 }
 

@@ -145,7 +145,7 @@ impl Waiter {
 }
 
 super::prim::waiter_local! {
-    static WAITER: Cell<Option<Arc<Waiter>>> = Cell::new(None);
+    static WAITER: Cell<Option<Arc<Waiter>>> = const { Cell::new(None) };
 }
 
 /// The calling thread's parker, taken out of its slot for the duration of one wait, so that a

@@ -135,6 +135,9 @@ mod imp {
     }
 
     macro_rules! waiter_local {
+        ($(#[$m:meta])* static $name:ident: $t:ty = const $init:block;) => {
+            std::thread_local!($(#[$m])* static $name: $t = const $init);
+        };
         ($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;) => {
             std::thread_local!($(#[$m])* static $name: $t = $init);
         };
@@ -334,6 +337,9 @@ mod imp {
     }
 
     macro_rules! waiter_local {
+        ($(#[$m:meta])* static $name:ident: $t:ty = const $init:block;) => {
+            loom::thread_local!($(#[$m])* static $name: $t = $init);
+        };
         ($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;) => {
             loom::thread_local!($(#[$m])* static $name: $t = $init);
         };
