@@ -212,14 +212,38 @@ impl Apartment {
                 }
                 mta_pool().execute(move || {
                     // Dropped unrun (failing its call) if the MTA ended meanwhile.
-                    if let Some(apt) = msg.apartment().filter(|a| a.is_alive()).cloned() {
-                        let _in = Borrowed::enter(apt);
-                        run(move || msg.run());
+                    if let Some(apt) = msg.apartment().cloned() {
+                        apt.run_incoming(move || msg.run());
                     }
                 });
                 S_OK
             }
         }
+    }
+
+    /// Queues `task` on the MTA's pool without a box: a message that lives in a reusable
+    /// place (a proxy call object's channel, `proxy::Channel`) and runs
+    /// [`run_incoming`](Self::run_incoming) there. `RPC_E_DISCONNECTED` if this MTA has ended
+    /// (or the pool has no worker): the task is not queued, and the caller fails its call.
+    pub(crate) fn post_task(&self, task: Arc<dyn crate::call::PoolTask>) -> HRESULT {
+        debug_assert_eq!(self.kind, AptType::Mta);
+        if self.is_alive() && mta_pool().execute_task(task) {
+            S_OK
+        } else {
+            RPC_E_DISCONNECTED
+        }
+    }
+
+    /// Runs `msg` on the current MTA worker as a message of this MTA (the thread counts as in
+    /// it meanwhile), as [`post`](Self::post)'s jobs do; `false`, without running it, if the
+    /// apartment has ended.
+    pub(crate) fn run_incoming(self: Arc<Self>, msg: impl FnOnce()) -> bool {
+        if !self.is_alive() {
+            return false;
+        }
+        let _in = Borrowed::enter(self);
+        run(msg);
+        true
     }
 
     /// Runs the STA's queued messages (at most 100 a round, as Wine's modal loop does; the

@@ -25,11 +25,11 @@
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
-use crate::apartment::ApartmentId;
+use crate::apartment::{ApartmentId, AptType};
 use crate::call::cancel::SyncCall;
 use crate::call::{
     AsyncInterface, CallHandler, CallObject, CallServer, FinishMode, ICallFactory,
-    ICancelMethodCalls, ServedBy, ServerCall,
+    ICancelMethodCalls, PoolTask, ServedBy, ServerCall,
 };
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{
@@ -37,7 +37,7 @@ use crate::hresult::{
 };
 use crate::security::client_security::{self, ChannelSecurity, IClientSecurity};
 use crate::security::{Blanket, ProxyBlanket};
-use crate::stub::Stub;
+use crate::stub::{Parcel, Stub};
 use crate::unknown::{query, set_out, ComPtr, IUnknown, Interface, RefCount};
 
 /// The transport of a proxy's calls: the [`CallHandler`] of its call objects.
@@ -49,6 +49,11 @@ struct Channel<M: AsyncInterface> {
     /// The security blanket: the proxy's (shared by its synchronous calls and its users), or
     /// a call object's own.
     blanket: Arc<ProxyBlanket>,
+    /// A call object's channel to an object in the MTA: where its call waits for an MTA
+    /// worker, which runs the channel itself ([`PoolTask`]): no box per call. `None` for the
+    /// proxy's synchronous calls (several threads may make them at once) and for an STA.
+    parcel: Option<Parcel<M>>,
+    me: Weak<Channel<M>>,
 }
 
 impl<M: AsyncInterface> Channel<M> {
@@ -67,22 +72,52 @@ impl<M: AsyncInterface> Channel<M> {
         }
     }
 
+    /// A channel to `stub`'s object (see the fields).
+    fn new(
+        stub: Arc<Stub<M>>,
+        home: ApartmentId,
+        sync: bool,
+        blanket: Arc<ProxyBlanket>,
+    ) -> Arc<Channel<M>> {
+        let parcel = (!sync && stub.apartment.kind() == AptType::Mta).then(Parcel::new);
+        Arc::new_cyclic(|me| Channel {
+            stub,
+            home,
+            sync,
+            blanket,
+            parcel,
+            me: me.clone(),
+        })
+    }
+
     /// A channel for a new call object: its own blanket, started from this one's.
     fn for_call_object(&self) -> Arc<Channel<M>> {
-        Arc::new(Channel {
-            stub: self.stub.clone(),
-            home: self.home,
-            sync: false,
-            blanket: Arc::new(self.blanket.copy()),
-        })
+        Channel::new(
+            self.stub.clone(),
+            self.home,
+            false,
+            Arc::new(self.blanket.copy()),
+        )
+    }
+}
+
+/// A call object's call to an MTA object, run by an MTA worker (see `Channel::parcel`).
+impl<M: AsyncInterface> PoolTask for Channel<M> {
+    fn run(&self) {
+        if let Some(parcel) = &self.parcel {
+            self.stub.serve_parcel(parcel);
+        }
     }
 }
 
 impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
         // The call keeps the blanket (and client) it began with.
-        self.stub
-            .send(call, input, self.sync, self.blanket.for_call());
+        let blanket = self.blanket.for_call();
+        match (&self.parcel, self.me.upgrade()) {
+            (Some(parcel), Some(me)) => self.stub.send_parcel(me, parcel, call, input, blanket),
+            _ => self.stub.send(call, input, self.sync, blanket),
+        }
     }
 
     fn admit(&self) -> HRESULT {
@@ -153,18 +188,8 @@ impl<M: AsyncInterface> Proxy<M> {
         let proxy = Arc::new_cyclic(|me| Proxy {
             refs: RefCount::new(),
             me: me.clone(),
-            calls: Arc::new(Channel {
-                stub: stub.clone(),
-                home,
-                sync: false,
-                blanket: blanket.clone(),
-            }),
-            sync_calls: Arc::new(Channel {
-                stub,
-                home,
-                sync: true,
-                blanket,
-            }),
+            calls: Channel::new(stub.clone(), home, false, blanket.clone()),
+            sync_calls: Channel::new(stub, home, true, blanket),
         });
         ComPtr::new(M::upcast_proxy(proxy))
     }

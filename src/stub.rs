@@ -35,6 +35,7 @@ use crate::security::blanket::CallBlanket;
 use crate::security::context::{Exit, ServerCode};
 use crate::security::server_security::CallSecurity;
 use crate::security::Principal;
+use crate::sync::prim::Mutex;
 use crate::unknown::{ComPtr, IUnknown};
 
 /// A host the stub keeps, and the stub's COM reference on it.
@@ -109,6 +110,62 @@ impl<M: AsyncInterface> Stub<M> {
             blanket: Some(blanket),
         };
         let _ = self.apartment.post(delivery);
+    }
+
+    /// Sends one call of a call object to the object's apartment, an MTA, without a box:
+    /// the call waits in the call object's `parcel` (kept across its calls), and `task` — the
+    /// owner of the parcel, which runs [`Stub::serve_parcel`] — is queued on the MTA's pool.
+    /// A call object runs one call at a time; a parcel still holding an earlier call (one its
+    /// client cancelled locally before a worker took it) keeps the newer of the two, so a
+    /// queued job serves the current call and a later job finds the parcel empty. If the
+    /// apartment has ended, the call fails with `RPC_E_DISCONNECTED`.
+    pub(crate) fn send_parcel(
+        &self,
+        task: Arc<dyn crate::call::PoolTask>,
+        parcel: &Parcel<M>,
+        call: ServerCall<M>,
+        input: M::In,
+        blanket: CallBlanket,
+    ) {
+        let dropped = {
+            let mut p = parcel.0.lock();
+            match &*p {
+                Some((held, _, _)) if held.generation() > call.generation() => {
+                    Some((call, input, blanket))
+                }
+                _ => p.replace((call, input, blanket)),
+            }
+        };
+        // Outside the lock: a superseded call's token, whose failure its call object ignores
+        // (the call is no longer current).
+        drop(dropped);
+        if self.apartment.post_task(task).failed() {
+            let queued = parcel.0.lock().take();
+            if let Some((call, input, _)) = queued {
+                call.fail(RPC_E_DISCONNECTED);
+                drop(input);
+            }
+        }
+    }
+
+    /// Serves the call waiting in `parcel`, on an MTA worker (the job [`send_parcel`]
+    /// queued). An earlier job may have served it already: then there is nothing to do. If
+    /// the apartment has ended, the call fails with `RPC_E_DISCONNECTED`.
+    ///
+    /// [`send_parcel`]: Stub::send_parcel
+    pub(crate) fn serve_parcel(&self, parcel: &Parcel<M>) {
+        let Some((call, input, blanket)) = parcel.0.lock().take() else {
+            return;
+        };
+        let delivery = Delivery {
+            stub: self,
+            call: Some((call, input)),
+            sync: false,
+            blanket: Some(blanket),
+        };
+        self.apartment
+            .clone()
+            .run_incoming(move || delivery.run());
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
@@ -208,10 +265,25 @@ impl<M: AsyncInterface> Stub<M> {
     }
 }
 
+/// Where a call object's call waits for an MTA worker ([`Stub::send_parcel`]): the token,
+/// the in-parameters and the blanket the call began with. Kept by the call object across its
+/// calls, so that sending one allocates nothing.
+pub(crate) struct Parcel<M: AsyncInterface>(Mutex<Option<Parcelled<M>>>);
+
+/// What waits in a [`Parcel`].
+type Parcelled<M> = (ServerCall<M>, <M as AsyncInterface>::In, CallBlanket);
+
+impl<M: AsyncInterface> Parcel<M> {
+    pub(crate) fn new() -> Self {
+        Parcel(Mutex::new(None))
+    }
+}
+
 /// One call travelling to the stub's apartment; dropped unrun, it fails the call with
-/// `RPC_E_DISCONNECTED`.
-struct Delivery<M: AsyncInterface> {
-    stub: Arc<Stub<M>>,
+/// `RPC_E_DISCONNECTED`. `S` is how it holds the stub: an `Arc` in a boxed message, a
+/// reference while a parcel is served.
+struct Delivery<M: AsyncInterface, S: std::ops::Deref<Target = Stub<M>> = Arc<Stub<M>>> {
+    stub: S,
     call: Option<(ServerCall<M>, M::In)>,
     sync: bool,
     blanket: Option<CallBlanket>,
@@ -222,6 +294,12 @@ impl<M: AsyncInterface> crate::apartment::Incoming for Delivery<M> {
         Some(&self.stub.apartment)
     }
 
+    fn run(self) {
+        Delivery::run(self)
+    }
+}
+
+impl<M: AsyncInterface, S: std::ops::Deref<Target = Stub<M>>> Delivery<M, S> {
     fn run(mut self) {
         if let (Some((call, input)), Some(blanket)) = (self.call.take(), self.blanket.take()) {
             crate::apartment::note_dispatch(|| {
@@ -246,7 +324,7 @@ impl<M: AsyncInterface> crate::apartment::Incoming for Delivery<M> {
     }
 }
 
-impl<M: AsyncInterface> Drop for Delivery<M> {
+impl<M: AsyncInterface, S: std::ops::Deref<Target = Stub<M>>> Drop for Delivery<M, S> {
     fn drop(&mut self) {
         if let Some((call, input)) = self.call.take() {
             call.fail(RPC_E_DISCONNECTED);
