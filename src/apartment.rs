@@ -30,7 +30,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::call::Pool;
 use crate::hresult::{
@@ -98,6 +98,10 @@ pub(crate) struct Apartment {
     /// STA, while a harness observes (`sync::observe`): what the messages its thread ran
     /// said they were ([`note_dispatch`]), until the harness takes them.
     ran: Mutex<Vec<String>>,
+    /// Under loom, the MTA's own one-worker pool (a model's threads live in one execution of
+    /// the model: a process-wide pool would outlive it); it ends with the apartment object.
+    #[cfg(loom)]
+    pool: Option<Arc<Pool>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -109,8 +113,9 @@ static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mut
 
 /// The pool that runs the MTA's incoming calls (kept apart from `Pool::global`, whose workers
 /// serve call objects: an MTA method that blocks on such a call cannot starve it).
+#[cfg(not(loom))]
 fn mta_pool() -> &'static Pool {
-    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+    static POOL: std::sync::OnceLock<Arc<Pool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| Pool::new(4))
 }
 
@@ -150,7 +155,21 @@ impl Apartment {
             on_end: Mutex::new(Vec::new()),
             dispatched: AtomicU64::new(0),
             ran: Mutex::new(Vec::new()),
+            #[cfg(loom)]
+            pool: (kind == AptType::Mta).then(|| Pool::new(1)),
         })
+    }
+
+    /// The pool that runs this MTA's incoming calls.
+    #[cfg(not(loom))]
+    fn pool(&self) -> Option<&Pool> {
+        Some(mta_pool())
+    }
+
+    /// The pool that runs this MTA's incoming calls.
+    #[cfg(loom)]
+    fn pool(&self) -> Option<&Pool> {
+        self.pool.as_deref()
     }
 
     pub(crate) fn id(&self) -> ApartmentId {
@@ -210,7 +229,11 @@ impl Apartment {
                     drop(msg);
                     return RPC_E_DISCONNECTED;
                 }
-                mta_pool().execute(move || {
+                let Some(pool) = self.pool() else {
+                    drop(msg);
+                    return RPC_E_DISCONNECTED;
+                };
+                pool.execute(move || {
                     // Dropped unrun (failing its call) if the MTA ended meanwhile.
                     if let Some(apt) = msg.apartment().cloned() {
                         apt.run_incoming(move || msg.run());
@@ -227,7 +250,7 @@ impl Apartment {
     /// (or the pool has no worker): the task is not queued, and the caller fails its call.
     pub(crate) fn post_task(&self, task: Arc<dyn crate::call::PoolTask>) -> HRESULT {
         debug_assert_eq!(self.kind, AptType::Mta);
-        if self.is_alive() && mta_pool().execute_task(task) {
+        if self.is_alive() && self.pool().is_some_and(|pool| pool.execute_task(task)) {
             S_OK
         } else {
             RPC_E_DISCONNECTED
@@ -535,6 +558,36 @@ pub fn co_pump_messages() -> usize {
             }
         }
         None => 0,
+    }
+}
+
+crate::sync::prim::waiter_local! {
+    /// Auto-reset events this thread's STA waits have used, for the next ones ([`StaWaker`]).
+    static WAKERS: RefCell<Vec<HANDLE>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An auto-reset event for one STA wait of the current thread (a blocking `Finish_`, a
+/// windowed `Cancel`: woken by the call's completion), taken from the thread's own spares
+/// (nested waits each take one), so that waiting allocates nothing once the thread has waited
+/// as deeply before. Reset and given back when dropped.
+pub(crate) struct StaWaker(HANDLE);
+
+impl StaWaker {
+    pub(crate) fn take() -> StaWaker {
+        let spare = WAKERS.try_with(|w| w.borrow_mut().pop()).ok().flatten();
+        StaWaker(spare.unwrap_or_else(|| HANDLE::create_event(false, false)))
+    }
+
+    /// The event.
+    pub(crate) fn handle(&self) -> &HANDLE {
+        &self.0
+    }
+}
+
+impl Drop for StaWaker {
+    fn drop(&mut self) {
+        self.0.reset_event(); // a late wake-up is not carried to the next wait
+        let _ = WAKERS.try_with(|w| w.borrow_mut().push(self.0.clone()));
     }
 }
 

@@ -56,14 +56,25 @@ pub(crate) struct Stub<M: AsyncInterface> {
     /// The server's identity: the process identity of the thread that marshaled the object.
     /// Every piece of server code the stub runs runs as it (unless it impersonates).
     identity: Principal,
+    /// The server call objects the stub keeps: written by the server's thread at every call,
+    /// so on a cache line apart from the fields above, which clients read at every call.
+    held: Hosts<M>,
+}
+
+/// The server call objects a [`Stub`] keeps.
+#[repr(align(64))]
+struct Hosts<M: AsyncInterface> {
     /// Server call objects working on a call, with a COM reference on each (the stub's: an
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
-    hosts: crate::sync::prim::Mutex<Vec<Held<M>>>,
+    hosts: Mutex<Vec<Held<M>>>,
     /// One server call object that finished its call by the book and is Idle again (spec
     /// 2.2), kept for the next call instead of a new `CreateCall`; released when the
     /// apartment ends or the stub goes.
-    spare: crate::sync::prim::Mutex<Option<Held<M>>>,
+    spare: Mutex<Option<Held<M>>>,
+    /// The security context of the last call, renewed for the next one if nothing else holds
+    /// it by then ([`CallSecurity::renew`]).
+    security: Mutex<Option<Arc<CallSecurity>>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -80,8 +91,11 @@ impl<M: AsyncInterface> Stub<M> {
             factory,
             access,
             identity,
-            hosts: crate::sync::prim::Mutex::new(Vec::new()),
-            spare: crate::sync::prim::Mutex::new(None),
+            held: Hosts {
+                hosts: Mutex::new(Vec::new()),
+                spare: Mutex::new(None),
+                security: Mutex::new(None),
+            },
         });
         let weak = Arc::downgrade(&stub);
         stub.apartment.on_end(Box::new(move || {
@@ -163,16 +177,14 @@ impl<M: AsyncInterface> Stub<M> {
             sync: false,
             blanket: Some(blanket),
         };
-        self.apartment
-            .clone()
-            .run_incoming(move || delivery.run());
+        self.apartment.clone().run_incoming(move || delivery.run());
     }
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
     fn disconnect(&self) {
-        let spare = self.spare.lock().take();
+        let spare = self.held.spare.lock().take();
         drop(spare);
-        let hosts = std::mem::take(&mut *self.hosts.lock());
+        let hosts = std::mem::take(&mut *self.held.hosts.lock());
         for (h, _reference) in hosts {
             h.disconnect(RPC_E_DISCONNECTED);
         }
@@ -197,9 +209,20 @@ impl<M: AsyncInterface> Stub<M> {
                 return call.fail(hr); // E_ACCESSDENIED: no server code runs
             }
         }
-        let security = CallSecurity::new(blanket, self.identity.clone());
+        let last = self.held.security.lock().take();
+        let (security, previous) = match last {
+            Some(last) => CallSecurity::renew(last, blanket),
+            None => (CallSecurity::new(blanket, self.identity.clone()), None),
+        };
+        // Dropped when the call is served: the previous call's blanket, then this context
+        // goes back to the stub.
+        let _keep = KeepSecurity {
+            stub: self,
+            security: Some(security.clone()),
+            _previous: previous,
+        };
         if let Some(factory) = &self.factory {
-            let spare = self.spare.lock().take();
+            let spare = self.held.spare.lock().take();
             let (host, reference) = match spare {
                 Some(held) => held,
                 None => match self.create_host(&**factory) {
@@ -224,7 +247,7 @@ impl<M: AsyncInterface> Stub<M> {
                 // Kept after Begin_, so every host in the list has begun: an idle one is
                 // done, and becomes the spare or is released (outside the lock).
                 let done = {
-                    let mut hosts = self.hosts.lock();
+                    let mut hosts = self.held.hosts.lock();
                     let mut done = Vec::new();
                     for held in std::mem::take(&mut *hosts) {
                         match held.0.idle_reusable() {
@@ -252,12 +275,30 @@ impl<M: AsyncInterface> Stub<M> {
     }
 }
 
+/// Gives the stub back a call's security context when the stub is done with the call (also
+/// if server code panics), for the next call to renew.
+struct KeepSecurity<'a, M: AsyncInterface> {
+    stub: &'a Stub<M>,
+    security: Option<Arc<CallSecurity>>,
+    /// The previous call's blanket, dropped here, off the way to the server's code.
+    _previous: Option<CallBlanket>,
+}
+
+impl<M: AsyncInterface> Drop for KeepSecurity<'_, M> {
+    fn drop(&mut self) {
+        if let Some(security) = self.security.take() {
+            let old = self.stub.held.security.lock().replace(security);
+            drop(old); // outside the lock
+        }
+    }
+}
+
 impl<M: AsyncInterface> Stub<M> {
     /// A server call object done with its call: the spare if it is `reusable` and there is
     /// none yet; otherwise released (outside the lock).
     fn keep(&self, held: Held<M>, reusable: bool) {
         let extra = if reusable && self.apartment.is_alive() {
-            self.spare.lock().replace(held)
+            self.held.spare.lock().replace(held)
         } else {
             Some(held)
         };
@@ -267,7 +308,9 @@ impl<M: AsyncInterface> Stub<M> {
 
 /// Where a call object's call waits for an MTA worker ([`Stub::send_parcel`]): the token,
 /// the in-parameters and the blanket the call began with. Kept by the call object across its
-/// calls, so that sending one allocates nothing.
+/// calls, so that sending one allocates nothing. On a cache line of its own: the worker that
+/// empties it does not take the line of the fields the client reads at every `Begin_`.
+#[repr(align(64))]
 pub(crate) struct Parcel<M: AsyncInterface>(Mutex<Option<Parcelled<M>>>);
 
 /// What waits in a [`Parcel`].

@@ -9,6 +9,9 @@
 //! therefore looks at up to five windows of 10,000 calls and asks that one be empty: an
 //! allocation per call would be in every window, 10,000 times.
 
+#[allow(dead_code)] // the benchmark's other subjects
+#[path = "../benches/support/p4.rs"]
+mod p4;
 #[path = "../benches/support/mod.rs"]
 mod support;
 
@@ -176,6 +179,27 @@ fn the_pool_path_allocates_nothing_per_call_but_the_channels_blocks() {
     );
 }
 
+/// Issue 11's P4 path: an STA client's asynchronous call through a proxy to an MTA object
+/// whose own call objects serve it (the stub begins each call on its spare server call
+/// object). The call waits for an MTA worker in its call object's parcel, the stub renews its
+/// security context, the STA's blocking `Finish_` takes a spare waker: after the first calls,
+/// nothing is allocated per call but the MTA pool channel's blocks (one per 31 calls that go
+/// through it rather than the pool's spot).
+fn a_cross_apartment_call_allocates_nothing_per_call_but_the_channels_blocks() {
+    let session = p4::Session::start(p4::P4::StaToMta);
+    session.run(200);
+    let n = 3_100;
+    let s = quietest_window(|| {
+        session.run(n);
+    });
+    // The session's own two messages (a command and a reply, std's channel) may allocate.
+    assert!(
+        s.allocations <= n as usize / 31 + 8,
+        "{} allocations for {n} calls",
+        s.allocations
+    );
+}
+
 /// One test, its phases in turn (see the module documentation): the pool-less phases first,
 /// then those on one 2-worker pool, then the one that starts a pool of its own.
 #[test]
@@ -187,4 +211,5 @@ fn heap_use_of_calls() {
     a_pending_call_costs_at_most_256_bytes_and_no_thread(&pool);
     the_number_of_threads_does_not_grow_with_the_number_of_calls(&pool);
     the_pool_path_allocates_nothing_per_call_but_the_channels_blocks();
+    a_cross_apartment_call_allocates_nothing_per_call_but_the_channels_blocks();
 }

@@ -100,3 +100,137 @@ fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
         assert_eq!(client.join().unwrap(), RPC_E_DISCONNECTED);
     });
 }
+
+// ---- an MTA object's call objects, through the proxy (the call waits in its parcel) ----
+
+/// An MTA server: `Read(cb)` returns `cb` bytes, and its call factory makes call objects that
+/// complete inside `Begin_` (the stub aggregates one and drives it).
+#[comasync::implement(ISimpleStream, comasync::call::ICallFactory)]
+struct Lengths;
+
+impl ISimpleStream for Lengths_Impl {
+    fn read(&self, cb: u32) -> (comasync::HRESULT, Vec<u8>) {
+        (S_OK, vec![b'x'; cb as usize])
+    }
+    fn write(&self, _data: Vec<u8>) -> (comasync::HRESULT, u32) {
+        (comasync::hresult::E_NOTIMPL, 0)
+    }
+}
+
+impl comasync::call::ICallFactory for Lengths_Impl {
+    fn create_call(
+        &self,
+        riid: &comasync::guid::IID,
+        outer: Option<&comasync::ComPtr<dyn comasync::unknown::IUnknown>>,
+        riid2: &comasync::guid::IID,
+        ppv: Option<&mut dyn std::any::Any>,
+    ) -> comasync::HRESULT {
+        use comasync::call::{create_call, FinishMode, InlineHandler};
+        use comasync::simple_stream::{ISimpleStreamIn, ISimpleStreamOut};
+        let handler = std::sync::Arc::new(InlineHandler(|input: ISimpleStreamIn| match input {
+            ISimpleStreamIn::Read { cb } => (
+                S_OK,
+                ISimpleStreamOut::Read {
+                    data: vec![b'x'; cb as usize],
+                },
+            ),
+            ISimpleStreamIn::Write { .. } => (
+                comasync::hresult::E_NOTIMPL,
+                ISimpleStreamOut::Write { written: 0 },
+            ),
+        }));
+        create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, handler, FinishMode::Blocking)
+    }
+}
+
+/// An STA client's call object on a proxy to an MTA object: call 1 is begun, cancelled
+/// locally and finished, call 2 begun at once — while call 1 may still wait in the call
+/// object's parcel for the MTA's worker, or be running. The worker serves the newest call the
+/// parcel holds: call 2 gets its own `Read(3)`, never call 1's in-parameters, and each call
+/// completes once.
+#[test]
+fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_with_it() {
+    use comasync::call::{create_call_for, ICallFactory, ICancelMethodCalls};
+    use comasync::hresult::RPC_E_CALL_CANCELED;
+    use comasync::simple_stream::AsyncISimpleStream;
+    let _serial = serial();
+    loom::model(|| {
+        let iid = <dyn ISimpleStream as Interface>::IID;
+        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+        let object = Lengths.into_object();
+        let stream =
+            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)
+                .unwrap();
+        drop(object);
+        let client = thread::spawn(move || {
+            assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
+            let proxy =
+                co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
+            let factory = proxy.query::<dyn ICallFactory>().unwrap();
+            let call = create_call_for::<dyn AsyncISimpleStream>(&*factory).unwrap();
+            assert_eq!(call.begin_read(1), S_OK);
+            let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
+            let first = call.finish_read();
+            assert_eq!(call.begin_read(3), S_OK);
+            let second = call.finish_read();
+            drop((call, factory, proxy));
+            co_uninitialize();
+            (cancelled, first, second)
+        });
+        let (cancelled, (hr, data), second) = client.join().unwrap();
+        match cancelled {
+            S_OK => assert_eq!(hr, RPC_E_CALL_CANCELED),
+            _ => assert_eq!((hr, data.len()), (S_OK, 1)),
+        }
+        assert_eq!(
+            second,
+            (S_OK, b"xxx".to_vec()),
+            "call 2 got another call's result"
+        );
+        co_uninitialize();
+    });
+}
+
+/// A call waiting in its parcel for the MTA's worker while the MTA ends (its last thread
+/// leaves): served, or failed with `RPC_E_DISCONNECTED` — never left waiting.
+#[test]
+fn a_call_waiting_for_an_mta_that_ends_is_served_or_fails_with_rpc_e_disconnected() {
+    use comasync::call::{create_call_for, ICallFactory};
+    use comasync::simple_stream::AsyncISimpleStream;
+    let _serial = serial();
+    loom::model(|| {
+        let iid = <dyn ISimpleStream as Interface>::IID;
+        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+        let object = Lengths.into_object();
+        let stream =
+            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)
+                .unwrap();
+        drop(object);
+        let (ready_tx, ready_rx) = loom::sync::mpsc::channel();
+        let client = thread::spawn(move || {
+            assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
+            let proxy =
+                co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
+            let factory = proxy.query::<dyn ICallFactory>().unwrap();
+            let call = create_call_for::<dyn AsyncISimpleStream>(&*factory).unwrap();
+            let begun = call.begin_read(2);
+            ready_tx.send(()).unwrap();
+            let finished = call.finish_read();
+            drop((call, factory, proxy));
+            co_uninitialize();
+            (begun, finished)
+        });
+        ready_rx.recv().unwrap();
+        // The MTA's only thread leaves: the MTA ends, with the call queued or running.
+        co_uninitialize();
+        let (begun, (hr, data)) = client.join().unwrap();
+        if begun == S_OK {
+            assert!(
+                (hr, data.len()) == (S_OK, 2) || hr == RPC_E_DISCONNECTED,
+                "{hr:?} {data:?}"
+            );
+        } else {
+            assert_eq!(begun, RPC_E_DISCONNECTED);
+        }
+    });
+}

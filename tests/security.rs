@@ -1130,3 +1130,68 @@ fn static_cloaking_keeps_the_identity_of_when_the_blanket_was_set_and_dynamic_fo
         );
     });
 }
+
+// ---- contexts of successive calls ----
+
+/// Keeps the call context of every call it serves; each call reports what the context kept
+/// from the call before says now, and whether its own context works.
+#[comasync::implement(comasync::simple_stream::ISimpleStream)]
+#[derive(Default)]
+struct ContextKeeper {
+    kept: std::sync::Mutex<Vec<ComPtr<dyn IServerSecurity>>>,
+}
+
+impl comasync::simple_stream::ISimpleStream for ContextKeeper_Impl {
+    /// `[earlier, own]`: the `QueryBlanket` of the context kept from the previous call (0
+    /// none kept, 1 `RPC_E_CALL_COMPLETE`, 2 anything else) and of this call's own (1 if it
+    /// answers).
+    fn read(&self, _cb: u32) -> (HRESULT, Vec<u8>) {
+        let own = server_security_context().expect("a call has a context");
+        let mut kept = self.kept.lock().unwrap();
+        let earlier = match kept.last().map(|k| k.query_blanket()) {
+            None => 0,
+            Some(Err(e)) if e.code() == RPC_E_CALL_COMPLETE => 1,
+            Some(_) => 2,
+        };
+        let answers = u8::from(own.query_blanket().is_ok());
+        kept.push(own);
+        (S_OK, vec![earlier, answers])
+    }
+
+    fn write(&self, _data: Vec<u8>) -> (HRESULT, u32) {
+        (E_NOTIMPL, 0)
+    }
+}
+
+/// The stub begins a call's context in the memory of the previous call's when nothing holds
+/// that any more (no allocation per call); a context the server kept stays the old call's:
+/// complete, while the next call has a working context of its own.
+#[test]
+fn a_context_kept_from_an_earlier_call_stays_complete_while_the_next_runs() {
+    use comasync::apartment::*;
+    use comasync::marshal::*;
+    use comasync::simple_stream::{ISimpleStream, ISimpleStreamCalls};
+    within("three calls, each keeping its context", || {
+        let iid = <dyn ISimpleStream as Interface>::IID;
+        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+        let object = ContextKeeper::default().into_object();
+        let stream =
+            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)
+                .unwrap();
+        let seen = std::thread::spawn(move || {
+            assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
+            let proxy =
+                co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
+            let seen: Vec<_> = (0..3).map(|_| proxy.read(1)).collect();
+            drop(proxy);
+            co_uninitialize();
+            seen
+        })
+        .join()
+        .unwrap();
+        let ok = |v: Vec<u8>| (S_OK, v);
+        assert_eq!(seen, vec![ok(vec![0, 1]), ok(vec![1, 1]), ok(vec![1, 1])]);
+        drop(object);
+        co_uninitialize();
+    });
+}

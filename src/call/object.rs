@@ -432,23 +432,28 @@ impl<M: AsyncInterface> CallObject<M> {
                         while !backoff.is_completed() && !self.event.is_signaled() {
                             backoff.snooze();
                         }
+                        // The completion sets the event under the lock: let it leave first.
+                        while !backoff.is_completed() && self.slot.is_locked() {
+                            backoff.snooze();
+                        }
                         slot = self.slot.lock();
                         continue;
                     }
                     if let Some(sta) = crate::apartment::current_sta() {
                         // An STA's blocking Finish_ dispatches incoming calls while it waits.
-                        let woken = HANDLE::create_event(false, false);
+                        let waker = crate::apartment::StaWaker::take();
+                        let woken = waker.handle();
                         slot.outer_mut().sta_finishers.push(woken.clone());
                         drop(slot);
                         crate::apartment::sta_wait(
                             &sta,
-                            std::slice::from_ref(&woken),
+                            std::slice::from_ref(woken),
                             false,
                             u32::MAX,
                         );
                         slot = self.slot.lock();
                         let o = slot.outer_mut();
-                        o.sta_finishers.retain(|h| *h != woken);
+                        o.sta_finishers.retain(|h| h != woken);
                         continue;
                     }
                     // Observers may look now: this thread waits until the call completes.
@@ -688,13 +693,14 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
             if let Some(sta) = crate::apartment::current_sta() {
                 // An STA's windowed Cancel dispatches incoming calls while it waits, as its
                 // blocking Finish_ does (woken by the completion, or the object's end).
-                let woken = HANDLE::create_event(false, false);
+                let waker = crate::apartment::StaWaker::take();
+                let woken = waker.handle();
                 slot.outer_mut().sta_finishers.push(woken.clone());
                 while slot.state.is_current(generation) {
                     drop(slot);
                     let fired = crate::apartment::sta_wait_until(
                         &sta,
-                        std::slice::from_ref(&woken),
+                        std::slice::from_ref(woken),
                         false,
                         deadline,
                     );
@@ -703,7 +709,7 @@ impl<M: AsyncInterface> ICancelMethodCalls for CallObject<M> {
                         break; // the window passed
                     }
                 }
-                slot.outer_mut().sta_finishers.retain(|h| *h != woken);
+                slot.outer_mut().sta_finishers.retain(|h| h != woken);
             } else {
                 while slot.state.is_current(generation) {
                     let (g, timed_out) = self.done.wait_until(slot, deadline);

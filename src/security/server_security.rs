@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 
 use crate::guid::{IID_IServerSecurity, IID};
 use crate::hresult::{Error, Result, HRESULT, RPC_E_CALL_COMPLETE, RPC_E_UNSECURE_CALL, S_OK};
-use crate::sync::prim::{AtomicBool, Ordering};
+use crate::sync::prim::{AtomicBool, Mutex, Ordering};
 use crate::unknown::{IUnknown, Interface, RefCount};
 
 use super::blanket::{
@@ -78,10 +78,14 @@ pub struct ServerBlanket {
 
 /// One call's security context on the server side: the blanket and client the call was
 /// made with, the server's identity, and where the call is (see the [module docs](self)).
+///
+/// A stub begins its next call's context in the previous one's memory when nothing else holds
+/// it any more ([`CallSecurity::renew`]): no allocation per call.
 pub(crate) struct CallSecurity {
     refs: RefCount,
     me: Weak<CallSecurity>,
-    pub(crate) call: CallBlanket,
+    /// The blanket and client the call was made with (replaced only by `renew`).
+    call: Mutex<CallBlanket>,
     server: Principal,
     signaled: AtomicBool,
 }
@@ -91,10 +95,34 @@ impl CallSecurity {
         Arc::new_cyclic(|me| CallSecurity {
             refs: RefCount::new(),
             me: me.clone(),
-            call,
+            call: Mutex::new(call),
             server,
             signaled: AtomicBool::new(false),
         })
+    }
+
+    /// The context of a new call of the same server made with `call`: `old`'s memory if
+    /// nothing but `old` refers to it (no frame, token, kept `IServerSecurity` or host: the
+    /// previous call is over and forgotten, so no one can see it begin again), else a new
+    /// context. Also the previous call's blanket, for the caller to drop when it likes (its
+    /// client identity is shared with other threads: dropping it is not free).
+    pub(crate) fn renew(
+        old: Arc<CallSecurity>,
+        call: CallBlanket,
+    ) -> (Arc<CallSecurity>, Option<CallBlanket>) {
+        // The only `Arc`: no other can appear meanwhile (the `Weak` inside is upgraded only
+        // through a reference to the object, which only the caller has).
+        if Arc::strong_count(&old) != 1 {
+            return (CallSecurity::new(call, old.server.clone()), None);
+        }
+        let previous = std::mem::replace(&mut *old.call.lock(), call);
+        old.signaled.store(false, Ordering::SeqCst);
+        (old, Some(previous))
+    }
+
+    /// The blanket the call was made with.
+    pub(crate) fn blanket(&self) -> crate::security::Blanket {
+        self.call.lock().blanket.clone()
     }
 
     /// The server identity the call's server code runs as.
@@ -103,10 +131,11 @@ impl CallSecurity {
     }
 
     /// The client, as the server may know it (`None`: unauthenticated or anonymous).
-    pub(crate) fn known_client(&self) -> Option<&Principal> {
-        match self.call.blanket.imp_level {
+    pub(crate) fn known_client(&self) -> Option<Principal> {
+        let call = self.call.lock();
+        match call.blanket.imp_level {
             RPC_C_IMP_LEVEL_ANONYMOUS => None,
-            _ => self.call.client.as_ref(),
+            _ => call.client.clone(),
         }
     }
 
@@ -141,7 +170,7 @@ impl CallSecurity {
 impl IServerSecurity for CallSecurity {
     fn query_blanket(&self) -> Result<ServerBlanket> {
         self.check()?;
-        let b = &self.call.blanket;
+        let b = self.blanket();
         Ok(ServerBlanket {
             authn_svc: b.authn_svc,
             authz_svc: b.authz_svc,
@@ -151,7 +180,7 @@ impl IServerSecurity for CallSecurity {
                 .unwrap_or_else(|| self.server.name().to_string()),
             authn_level: b.authn_level,
             imp_level: b.imp_level,
-            client: self.known_client().cloned(),
+            client: self.known_client(),
             capabilities: b.capabilities,
         })
     }
@@ -160,13 +189,16 @@ impl IServerSecurity for CallSecurity {
         if let Err(e) = self.check() {
             return e.code();
         }
-        if self.call.blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
-            return RPC_E_UNSECURE_CALL;
-        }
-        let acting = match self.call.blanket.imp_level {
-            RPC_C_IMP_LEVEL_ANONYMOUS => Some(Principal::anonymous()),
-            RPC_C_IMP_LEVEL_IDENTIFY => None,
-            _ => self.call.client.clone(),
+        let acting = {
+            let call = self.call.lock();
+            if call.blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
+                return RPC_E_UNSECURE_CALL;
+            }
+            match call.blanket.imp_level {
+                RPC_C_IMP_LEVEL_ANONYMOUS => Some(Principal::anonymous()),
+                RPC_C_IMP_LEVEL_IDENTIFY => None,
+                _ => call.client.clone(),
+            }
         };
         let Some(me) = self.me() else {
             return RPC_E_CALL_COMPLETE;

@@ -43,6 +43,11 @@ mod imp {
         pub(crate) const fn new(v: T) -> Self {
             Mutex(parking_lot::Mutex::new(v))
         }
+        /// Whether some thread holds the lock now (a hint, for spinning before locking).
+        #[inline]
+        pub(crate) fn is_locked(&self) -> bool {
+            self.0.is_locked()
+        }
         #[inline]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
@@ -270,6 +275,10 @@ mod imp {
     impl<T> Mutex<T> {
         pub(crate) fn new(v: T) -> Self {
             Mutex(loom::sync::Mutex::new(v))
+        }
+        /// Under loom: never (the spin before locking is only an optimisation).
+        pub(crate) fn is_locked(&self) -> bool {
+            false
         }
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap()
