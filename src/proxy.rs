@@ -9,7 +9,9 @@
 //! client table (spec 2.1): `Begin_` returns once the call is queued for the object's
 //! apartment (its `HRESULT` is the transport's), `Finish_` returns the server's result and
 //! out-parameters, `ICancelMethodCalls` is there, and a cancel reaches the server's
-//! `TestCancel`.
+//! `TestCancel`. A call object's call to an object in the MTA waits in the call object's
+//! channel for an MTA worker, which runs the channel itself (no box per call, see
+//! [`crate::stub`]).
 //!
 //! # Invariants
 //!

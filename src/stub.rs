@@ -15,13 +15,21 @@
 //!   `Finish_` runs there;
 //! * otherwise it runs the synchronous method.
 //!
+//! A call travels as a boxed message (`Apartment::post`), except the calls of a call object
+//! to an object in the MTA: such a call waits in the call object's `Parcel` (kept across its
+//! calls), and the proxy's channel itself is queued on the MTA's pool (`Stub::send_parcel`),
+//! so an asynchronous cross-apartment call allocates nothing. Each call's security context
+//! begins in the previous call's memory when nothing holds that any more
+//! (`CallSecurity::renew`): a context the server kept stays the old call's.
+//!
 //! # Invariants
 //!
 //! * A call's reply is sent once: the server's result, `RPC_E_SERVERFAULT` if the server
 //!   panicked, or `RPC_E_DISCONNECTED` if the apartment ended before the call ran (the message
 //!   carrying it was dropped) or while the server call object worked on it.
 //! * A call the client no longer wants when it reaches the stub (cancelled, released) is not
-//!   run.
+//!   run. A parcel holds at most one call, the newest its call object began; a queued job
+//!   serves what the parcel holds when it runs, so a later job may find it empty.
 //! * No stub lock is held while server code runs.
 
 use std::sync::Arc;
