@@ -143,6 +143,33 @@ impl comasync::call::ICallFactory for Lengths_Impl {
     }
 }
 
+/// The current thread enters the MTA and makes a [`Lengths`] object there: its interface
+/// marshaled for another apartment (the stub keeps the object).
+fn mta_object() -> comasync::marshal::MarshalStream {
+    let iid = <dyn ISimpleStream as Interface>::IID;
+    assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+    let object = Lengths.into_object();
+    co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object).unwrap()
+}
+
+/// In the current thread's apartment: a call object on the proxy unmarshaled from `stream`
+/// (made by the proxy's `ICallFactory`), with the factory and the proxy.
+fn call_object(
+    stream: comasync::marshal::MarshalStream,
+) -> (
+    comasync::ComPtr<dyn comasync::simple_stream::AsyncISimpleStream>,
+    comasync::ComPtr<dyn comasync::call::ICallFactory>,
+    comasync::ComPtr<dyn ISimpleStream>,
+) {
+    use comasync::call::{create_call_for, ICallFactory};
+    let iid = <dyn ISimpleStream as Interface>::IID;
+    let proxy = co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
+    let factory = proxy.query::<dyn ICallFactory>().unwrap();
+    let call =
+        create_call_for::<dyn comasync::simple_stream::AsyncISimpleStream>(&*factory).unwrap();
+    (call, factory, proxy)
+}
+
 /// An STA client's call object on a proxy to an MTA object: call 1 is begun, cancelled
 /// locally and finished, call 2 begun at once — while call 1 may still wait in the call
 /// object's parcel for the MTA's worker, or be running. The worker serves the newest call the
@@ -150,24 +177,14 @@ impl comasync::call::ICallFactory for Lengths_Impl {
 /// completes once.
 #[test]
 fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_with_it() {
-    use comasync::call::{create_call_for, ICallFactory, ICancelMethodCalls};
+    use comasync::call::ICancelMethodCalls;
     use comasync::hresult::RPC_E_CALL_CANCELED;
-    use comasync::simple_stream::AsyncISimpleStream;
     let _serial = serial();
     loom::model(|| {
-        let iid = <dyn ISimpleStream as Interface>::IID;
-        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
-        let object = Lengths.into_object();
-        let stream =
-            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)
-                .unwrap();
-        drop(object);
+        let stream = mta_object();
         let client = thread::spawn(move || {
             assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
-            let proxy =
-                co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
-            let factory = proxy.query::<dyn ICallFactory>().unwrap();
-            let call = create_call_for::<dyn AsyncISimpleStream>(&*factory).unwrap();
+            let (call, factory, proxy) = call_object(stream);
             assert_eq!(call.begin_read(1), S_OK);
             let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
             let first = call.finish_read();
@@ -195,24 +212,13 @@ fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_w
 /// leaves): served, or failed with `RPC_E_DISCONNECTED` — never left waiting.
 #[test]
 fn a_call_waiting_for_an_mta_that_ends_is_served_or_fails_with_rpc_e_disconnected() {
-    use comasync::call::{create_call_for, ICallFactory};
-    use comasync::simple_stream::AsyncISimpleStream;
     let _serial = serial();
     loom::model(|| {
-        let iid = <dyn ISimpleStream as Interface>::IID;
-        assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
-        let object = Lengths.into_object();
-        let stream =
-            co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object)
-                .unwrap();
-        drop(object);
+        let stream = mta_object();
         let (ready_tx, ready_rx) = loom::sync::mpsc::channel();
         let client = thread::spawn(move || {
             assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
-            let proxy =
-                co_get_interface_and_release_stream::<ISimpleStreamCalls>(stream, &iid).unwrap();
-            let factory = proxy.query::<dyn ICallFactory>().unwrap();
-            let call = create_call_for::<dyn AsyncISimpleStream>(&*factory).unwrap();
+            let (call, factory, proxy) = call_object(stream);
             let begun = call.begin_read(2);
             ready_tx.send(()).unwrap();
             let finished = call.finish_read();
