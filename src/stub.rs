@@ -76,13 +76,19 @@ struct Hosts<M: AsyncInterface> {
     /// aggregated call object signals an outer only while it is referenced), kept until they
     /// signal, or disconnected when the apartment ends.
     hosts: Mutex<Vec<Held<M>>>,
+    /// What the last call left for the next: one lock, so a call takes both at once.
+    kept: Mutex<Kept<M>>,
+}
+
+/// What a [`Stub`]'s last call leaves for the next.
+struct Kept<M: AsyncInterface> {
     /// One server call object that finished its call by the book and is Idle again (spec
     /// 2.2), kept for the next call instead of a new `CreateCall`; released when the
     /// apartment ends or the stub goes.
-    spare: Mutex<Option<Held<M>>>,
+    spare: Option<Held<M>>,
     /// The security context of the last call, renewed for the next one if nothing else holds
     /// it by then ([`CallSecurity::renew`]).
-    security: Mutex<Option<Arc<CallSecurity>>>,
+    security: Option<Arc<CallSecurity>>,
 }
 
 impl<M: AsyncInterface> Stub<M> {
@@ -101,8 +107,10 @@ impl<M: AsyncInterface> Stub<M> {
             identity,
             held: Hosts {
                 hosts: Mutex::new(Vec::new()),
-                spare: Mutex::new(None),
-                security: Mutex::new(None),
+                kept: Mutex::new(Kept {
+                    spare: None,
+                    security: None,
+                }),
             },
         });
         let weak = Arc::downgrade(&stub);
@@ -190,7 +198,7 @@ impl<M: AsyncInterface> Stub<M> {
 
     /// The apartment ended: the calls in progress fail with `RPC_E_DISCONNECTED`.
     fn disconnect(&self) {
-        let spare = self.held.spare.lock().take();
+        let spare = self.held.kept.lock().spare.take();
         drop(spare);
         let hosts = std::mem::take(&mut *self.held.hosts.lock());
         for (h, _reference) in hosts {
@@ -217,7 +225,15 @@ impl<M: AsyncInterface> Stub<M> {
                 return call.fail(hr); // E_ACCESSDENIED: no server code runs
             }
         }
-        let last = self.held.security.lock().take();
+        let (last, spare) = {
+            let mut kept = self.held.kept.lock();
+            let spare = if self.factory.is_some() {
+                kept.spare.take()
+            } else {
+                None
+            };
+            (kept.security.take(), spare)
+        };
         let (security, previous) = match last {
             Some(last) => CallSecurity::renew(last, blanket),
             None => (CallSecurity::new(blanket, self.identity.clone()), None),
@@ -230,7 +246,6 @@ impl<M: AsyncInterface> Stub<M> {
             _previous: previous,
         };
         if let Some(factory) = &self.factory {
-            let spare = self.held.spare.lock().take();
             let (host, reference) = match spare {
                 Some(held) => held,
                 None => match self.create_host(&**factory) {
@@ -295,7 +310,7 @@ struct KeepSecurity<'a, M: AsyncInterface> {
 impl<M: AsyncInterface> Drop for KeepSecurity<'_, M> {
     fn drop(&mut self) {
         if let Some(security) = self.security.take() {
-            let old = self.stub.held.security.lock().replace(security);
+            let old = self.stub.held.kept.lock().security.replace(security);
             drop(old); // outside the lock
         }
     }
@@ -306,7 +321,7 @@ impl<M: AsyncInterface> Stub<M> {
     /// none yet; otherwise released (outside the lock).
     fn keep(&self, held: Held<M>, reusable: bool) {
         let extra = if reusable && self.apartment.is_alive() {
-            self.held.spare.lock().replace(held)
+            self.held.kept.lock().spare.replace(held)
         } else {
             Some(held)
         };

@@ -54,6 +54,10 @@ struct Current<M: AsyncInterface> {
     security: Option<Arc<CallSecurity>>,
     /// Client calls begun while the server was busy, oldest first.
     waiting: VecDeque<Waiting<M>>,
+    /// The server call object as the asynchronous interface (memory only: no COM reference,
+    /// which would be a reference on the host itself); `None` before it is installed and
+    /// after a disconnection. Kept here, so that a call takes it with its bookkeeping.
+    server: Option<Arc<M::Async>>,
     /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
     /// disconnection): only such a server call object is begun again for another client call
     /// by the stub (see [`ServerCallHost::idle_reusable`]).
@@ -68,8 +72,14 @@ type Waiting<M> = (
     Option<Arc<CallSecurity>>,
 );
 
-/// What `start` begins: the in-parameters, the call's sequence number and security context.
-type Next<M> = (<M as AsyncInterface>::In, u64, Option<Arc<CallSecurity>>);
+/// What `start` begins: the in-parameters, the call's sequence number and security context,
+/// and the server call object it begins on (taken with the call, under the host's lock).
+type Next<M> = (
+    <M as AsyncInterface>::In,
+    u64,
+    Option<Arc<CallSecurity>>,
+    Option<Arc<<M as AsyncInterface>::Async>>,
+);
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
 ///
@@ -117,9 +127,6 @@ pub struct ServerCallHost<M: AsyncInterface> {
     event: HANDLE,
     /// The server call object's non-delegating unknown (the host's reference on it).
     inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
-    /// The server call object as the asynchronous interface (memory only: no COM reference,
-    /// which would be a reference on the host itself).
-    server: Mutex<Option<Arc<M::Async>>>,
     current: Mutex<Current<M>>,
     /// The STA the server call object lives in, if any: a `Signal` from another thread is
     /// carried there as a message, and the host calls `Finish_` in that apartment.
@@ -172,13 +179,13 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             me: me.clone(),
             event: HANDLE::create_event(true, false),
             inner: Mutex::new(None),
-            server: Mutex::new(None),
             current: Mutex::new(Current {
                 busy: false,
                 seq: 0,
                 call: None,
                 method: 0,
                 security: None,
+                server: None,
                 waiting: VecDeque::new(),
                 clean: true,
             }),
@@ -192,7 +199,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         let mut slot: Option<ComPtr<M::Async>> = None;
         let hr = inner.query_interface(&<M::Async as Interface>::IID, &mut slot);
         let server = slot.ok_or(if hr.failed() { hr } else { E_UNEXPECTED })?;
-        *self.server.lock() = Some(server.as_arc().clone());
+        self.current.lock().server = Some(server.as_arc().clone());
         drop(server);
         *self.inner.lock() = Some(inner);
         Ok(self)
@@ -217,13 +224,14 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
     /// server call object is released.
     pub(crate) fn disconnect(&self, hr: HRESULT) {
-        let (call, waiting, security) = {
+        let (call, waiting, security, server) = {
             let mut cur = self.current.lock();
             cur.clean = false;
             (
                 cur.call.take(),
                 std::mem::take(&mut cur.waiting),
                 cur.security.take(),
+                cur.server.take(),
             )
         };
         if let Some(security) = security {
@@ -237,21 +245,17 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             drop(input);
         }
         let inner = self.inner.lock().take();
-        let server = self.server.lock().take();
         drop((inner, server));
-    }
-
-    fn server(&self) -> Option<Arc<M::Async>> {
-        self.server.lock().clone()
     }
 
     /// Begins the current call (`input`; the host is marked busy with it, as `seq`) on the
     /// server call object,
     /// then every call that was waiting for the server and is still wanted, for as long as
     /// the server's `Begin_` fails at once.
-    fn start(&self, mut input: M::In, mut seq: u64, mut security: Option<Arc<CallSecurity>>) {
+    fn start(&self, next: Next<M>) {
+        let (mut input, mut seq, mut security, mut server) = next;
         loop {
-            let hr = match self.server() {
+            let hr = match server.take() {
                 Some(server) => {
                     // Begin_ runs in the call's context; its end (even by a panic) ends the
                     // impersonation it started (spec 3.4).
@@ -284,7 +288,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 failed.fail(hr);
             }
             match next {
-                Some((i, s, sec)) => (input, seq, security) = (i, s, sec),
+                Some((i, s, sec, srv)) => (input, seq, security, server) = (i, s, sec, srv),
                 None => return,
             }
         }
@@ -307,7 +311,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             cur.method = call.method();
             cur.call = Some(call);
             cur.security = security.clone();
-            return Some((input, cur.seq, security));
+            return Some((input, cur.seq, security, cur.server.clone()));
         }
         None
     }
@@ -320,7 +324,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         input: M::In,
         security: Option<Arc<CallSecurity>>,
     ) {
-        let seq = {
+        let (seq, server) = {
             let mut cur = self.current.lock();
             if cur.busy {
                 // The server still works on an earlier call (one its client cancelled
@@ -333,9 +337,9 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             cur.method = call.method();
             cur.call = Some(call);
             cur.security = security.clone();
-            cur.seq
+            (cur.seq, cur.server.clone())
         };
-        self.start(input, seq, security);
+        self.start((input, seq, security, server));
     }
 }
 
@@ -374,17 +378,22 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             return S_OK;
         }
         self.event.set_event();
-        let (call, method, security) = {
+        let (call, method, security, server) = {
             let mut cur = self.current.lock();
             if !cur.busy {
                 return S_OK; // no call in progress: nothing to finish
             }
-            (cur.call.take(), cur.method, cur.security.clone())
+            (
+                cur.call.take(),
+                cur.method,
+                cur.security.clone(),
+                cur.server.clone(),
+            )
         };
         if let Some(s) = &security {
             s.signal(); // the call's context is complete from the server's Signal on
         }
-        let (hr, out) = match self.server() {
+        let (hr, out) = match server {
             Some(server) => {
                 // Finish_ runs in the call's (complete) context, without Begin_'s token.
                 let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
@@ -408,8 +417,8 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
         let mut skipped = Vec::new();
         let next = Self::next_locked(&mut self.current.lock(), &mut skipped);
         drop(skipped);
-        if let Some((input, seq, security)) = next {
-            self.start(input, seq, security);
+        if let Some(next) = next {
+            self.start(next);
         }
         S_OK
     }

@@ -165,14 +165,21 @@ impl<M: AsyncInterface> Slot<M> {
 /// assert_eq!(call.finish_read(), (S_OK, b"done".to_vec()));
 /// assert_eq!(call.state(), State::Idle);
 /// ```
+///
+/// Laid out in this order (`repr(C)`), without padding, so that a pending call stays small:
+/// what both sides of a call write — the `Arc`'s counts (the call's token), then the slot —
+/// comes first, and the fields only read during a call come last, between the slot and
+/// whatever the heap puts after the object (the call's event, made next): the client spins on
+/// the event while the completing thread writes the slot.
+#[repr(C)]
 pub struct CallObject<M: AsyncInterface> {
-    refs: RefCount,
-    me: Weak<CallObject<M>>,
     /// The call's manual-reset event: what its `ISynchronize` waits on, signals and resets.
     event: HANDLE,
-    slot: Mutex<Slot<M>>,
     done: Condvar,
+    slot: Mutex<Slot<M>>,
+    me: Weak<CallObject<M>>,
     handler: Arc<dyn CallHandler<M>>,
+    refs: RefCount,
     mode: FinishMode,
 }
 
@@ -399,9 +406,23 @@ impl<M: AsyncInterface> CallObject<M> {
     ///
     /// A blocking `Finish_` made by the thread that is serving this call object's call (from
     /// inside the server's method) would wait for itself: it returns `RPC_S_CALLPENDING`.
+    ///
+    /// A blocking `Finish_` that finds the call's event clear spins briefly for the
+    /// completion before it takes the lock (the answer is the state machine's either way; a
+    /// `Finish_` with no call in progress answers after that spin, a few microseconds).
     pub fn finish(&self, method: usize) -> (HRESULT, Option<M::Out>) {
+        // A blocking Finish_ made while the call's event is clear most likely waits for the
+        // completion: it spins for it before taking the lock, so that the lock's line goes
+        // to the completing thread once, not back and forth (the state machine decides under
+        // the lock either way; from inside the method serving this call object it would wait
+        // for itself, so it does not spin).
+        let mut spun = self.mode == FinishMode::Blocking
+            && !self.event.is_signaled()
+            && !on_thread::is_serving(self.addr());
+        if spun {
+            self.spin_for_completion();
+        }
         let mut slot = self.slot.lock();
-        let mut spun = false;
         loop {
             let mode = match slot.state.state() {
                 // Only a Finish_ that would block asks: from inside the method serving this
@@ -423,19 +444,9 @@ impl<M: AsyncInterface> CallObject<M> {
                 FinishStep::Fail(hr) => return (hr, None),
                 FinishStep::Wait => {
                     if !spun {
-                        // Briefly, outside the lock, as every wait does before it parks: the
-                        // completion sets the call's event with the state change, a lock-free
-                        // flag to watch. Then the state machine decides again.
                         spun = true;
                         drop(slot);
-                        let backoff = crate::sync::prim::Backoff::new();
-                        while !backoff.is_completed() && !self.event.is_signaled() {
-                            backoff.snooze();
-                        }
-                        // The completion sets the event under the lock: let it leave first.
-                        while !backoff.is_completed() && self.slot.is_locked() {
-                            backoff.snooze();
-                        }
+                        self.spin_for_completion();
                         slot = self.slot.lock();
                         continue;
                     }
@@ -471,6 +482,20 @@ impl<M: AsyncInterface> CallObject<M> {
                     slot = self.done.wait_until(slot, Deadline::Never).0;
                 }
             }
+        }
+    }
+
+    /// Spins briefly, outside the lock, as every wait does before it parks: the completion
+    /// sets the call's event with the state change, a lock-free flag to watch; then it waits
+    /// (within the same budget) for the completing thread to leave the lock.
+    fn spin_for_completion(&self) {
+        let backoff = crate::sync::prim::Backoff::new();
+        let event = &*self.event.0; // the event's line only, in the loop
+        while !backoff.is_completed() && !event.is_signaled() {
+            backoff.snooze();
+        }
+        while !backoff.is_completed() && self.slot.is_locked() {
+            backoff.snooze();
         }
     }
 

@@ -241,7 +241,7 @@ impl EventCore {
     }
 
     #[inline]
-    fn is_signaled(&self) -> bool {
+    pub(crate) fn is_signaled(&self) -> bool {
         self.word.load(Ordering::Acquire) & SIGNALED != 0
     }
 
