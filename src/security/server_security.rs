@@ -116,7 +116,7 @@ impl CallSecurity {
             return (CallSecurity::new(call, old.server.clone()), None);
         }
         let previous = std::mem::replace(&mut *old.call.lock(), call);
-        old.signaled.store(false, Ordering::SeqCst);
+        old.signaled.store(false, Ordering::Release); // no other thread can look: see above
         (old, Some(previous))
     }
 
@@ -141,7 +141,9 @@ impl CallSecurity {
 
     /// The server call object called `Signal`: the context is complete.
     pub(crate) fn signal(&self) {
-        self.signaled.store(true, Ordering::SeqCst);
+        // A flag that only goes from clear to set while others may look: release/acquire
+        // orders it with the call's work, and no decision pairs it with another flag.
+        self.signaled.store(true, Ordering::Release);
     }
 
     /// The call is over (a synchronous method returned, or `Begin_` failed).
@@ -151,7 +153,7 @@ impl CallSecurity {
 
     /// Whether the context is complete (`RPC_E_CALL_COMPLETE` from now on).
     pub(crate) fn is_complete(&self) -> bool {
-        self.signaled.load(Ordering::SeqCst)
+        self.signaled.load(Ordering::Acquire)
     }
 
     fn check(&self) -> Result<()> {
