@@ -132,6 +132,19 @@ fn has_duplicates(handles: &[HANDLE]) -> bool {
         .any(|(i, h)| handles[..i].iter().any(|g| g == h))
 }
 
+/// [`wait_single`] when it has to wait: in an STA, dispatching; elsewhere, blocking. Out of
+/// line, so that a `Wait(0)` or a wait on a signaled handle stays small.
+#[cold]
+fn wait_single_blocking(handle: &HANDLE, timeout_ms: u32) -> bool {
+    match crate::apartment::current_sta() {
+        Some(sta) => {
+            crate::apartment::sta_wait(&sta, std::slice::from_ref(handle), false, timeout_ms)
+                .is_some()
+        }
+        None => handle.wait_one(timeout_ms),
+    }
+}
+
 /// `ISynchronize::Wait` on a single handle: flag check, then the wait. `S_OK` or
 /// `RPC_S_CALLPENDING` (spec D1), or `E_INVALIDARG` for unknown flags.
 #[inline]
@@ -140,13 +153,7 @@ pub(crate) fn wait_single(handle: &HANDLE, flags: u32, timeout_ms: u32) -> HRESU
         return E_INVALIDARG;
     }
     let signaled = if timeout_ms != 0 && !handle.is_signaled() {
-        match crate::apartment::current_sta() {
-            Some(sta) => {
-                crate::apartment::sta_wait(&sta, std::slice::from_ref(handle), false, timeout_ms)
-                    .is_some()
-            }
-            None => handle.wait_one(timeout_ms),
-        }
+        wait_single_blocking(handle, timeout_ms)
     } else {
         handle.wait_one(timeout_ms)
     };
