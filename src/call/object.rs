@@ -167,10 +167,11 @@ impl<M: AsyncInterface> Slot<M> {
 /// ```
 ///
 /// Laid out in this order (`repr(C)`), without padding, so that a pending call stays small:
-/// what both sides of a call write — the `Arc`'s counts (the call's token), then the slot —
-/// comes first, and the fields only read during a call come last, between the slot and
-/// whatever the heap puts after the object (the call's event, made next): the client spins on
-/// the event while the completing thread writes the slot.
+/// after the `Arc`'s counts (which the tokens of both sides write), the event's pointer and
+/// the condition variable, then the slot (which both sides write), and last the fields only
+/// read during a call, between the slot and whatever the heap puts after the object (the
+/// call's event, made next): the client spins on the event while the completing thread writes
+/// the slot. The spin reads the event's pointer once.
 #[repr(C)]
 pub struct CallObject<M: AsyncInterface> {
     /// The call's manual-reset event: what its `ISynchronize` waits on, signals and resets.
