@@ -57,7 +57,8 @@ struct Channel<M: AsyncInterface> {
     blanket: Arc<ProxyBlanket>,
     /// A call object's channel to an object in the MTA: where its call waits for an MTA
     /// worker, which runs the channel itself ([`PoolTask`]): no box per call. `None` for the
-    /// proxy's synchronous calls (several threads may make them at once) and for an STA.
+    /// proxy's own channels (its synchronous calls, which several threads may make at once,
+    /// and the template of its call objects' channels) and for an STA.
     parcel: Option<Parcel<M>>,
     me: Weak<Channel<M>>,
 }
@@ -78,14 +79,16 @@ impl<M: AsyncInterface> Channel<M> {
         }
     }
 
-    /// A channel to `stub`'s object (see the fields).
+    /// A channel to `stub`'s object (see the fields); with a parcel if `parcel` and the
+    /// object is in the MTA.
     fn new(
         stub: Arc<Stub<M>>,
         home: ApartmentId,
         sync: bool,
         blanket: Arc<ProxyBlanket>,
+        parcel: bool,
     ) -> Arc<Channel<M>> {
-        let parcel = (!sync && stub.apartment.kind() == AptType::Mta).then(Parcel::new);
+        let parcel = (parcel && stub.apartment.kind() == AptType::Mta).then(Parcel::new);
         Arc::new_cyclic(|me| Channel {
             stub,
             home,
@@ -103,6 +106,7 @@ impl<M: AsyncInterface> Channel<M> {
             self.home,
             false,
             Arc::new(self.blanket.copy()),
+            true,
         )
     }
 }
@@ -194,8 +198,8 @@ impl<M: AsyncInterface> Proxy<M> {
         let proxy = Arc::new_cyclic(|me| Proxy {
             refs: RefCount::new(),
             me: me.clone(),
-            calls: Channel::new(stub.clone(), home, false, blanket.clone()),
-            sync_calls: Channel::new(stub, home, true, blanket),
+            calls: Channel::new(stub.clone(), home, false, blanket.clone(), false),
+            sync_calls: Channel::new(stub, home, true, blanket, false),
         });
         ComPtr::new(M::upcast_proxy(proxy))
     }

@@ -357,17 +357,3 @@ mod imp {
 }
 
 pub(crate) use imp::*;
-
-/// A value on cache lines of its own (64-byte aligned and padded): what one thread writes
-/// does not share a line with what another thread reads or writes at the same time.
-#[repr(align(64))]
-#[derive(Debug, Default)]
-pub(crate) struct CacheLine<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for CacheLine<T> {
-    type Target = T;
-    #[inline]
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
