@@ -291,7 +291,7 @@ impl<M: AsyncInterface> Stub<M> {
             return;
         }
         let context = sync.then(|| crate::call::cancel::CallContext::enter(call.test_cancel_fn()));
-        let server = ServerCode::of(&security, Exit::End);
+        let server = ServerCode::of(security, Exit::End);
         serve(call, || M::invoke_sync(&*self.object, input));
         drop(server);
         drop(context);

@@ -150,3 +150,202 @@ mod completion_callback_helper {
         assert_eq!(err.unwrap_err().code(), E_NOINTERFACE);
     }
 }
+
+/// An aggregating outer that counts what the call object asks of it: its `QueryInterface`s for
+/// `ISynchronize`, and the `Reset`s and `Signal`s. With `separate`, its `ISynchronize` is an
+/// object of its own that the outer keeps (forwarding to the same counts), and that the test
+/// can replace between calls.
+mod counting_outer {
+    use std::any::Any;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::{Arc, Mutex, Weak};
+
+    use comasync::call::ICallFactory;
+    use comasync::guid::{IID_ISynchronize, IID_IUnknown, IID};
+    use comasync::hresult::{E_NOINTERFACE, E_NOTIMPL, HRESULT, S_OK};
+    use comasync::simple_stream::AsyncISimpleStream;
+    use comasync::sync::ISynchronize;
+    use comasync::unknown::{set_out, ComPtr, IUnknown, Interface, RefCount};
+
+    pub struct Counts {
+        pub queries: AtomicUsize,
+        pub resets: AtomicUsize,
+        signals: Mutex<Sender<()>>,
+    }
+
+    impl Counts {
+        fn reset(&self) -> HRESULT {
+            self.resets.fetch_add(1, Ordering::SeqCst);
+            S_OK
+        }
+        fn signal(&self) -> HRESULT {
+            let _ = self.signals.lock().unwrap().send(());
+            S_OK
+        }
+    }
+
+    pub struct Outer {
+        refs: RefCount,
+        me: Weak<Outer>,
+        inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
+        counts: Arc<Counts>,
+        separate: bool,
+        /// The separate `ISynchronize`, with the outer's COM reference on it.
+        kept: Mutex<Option<ComPtr<dyn ISynchronize>>>,
+    }
+
+    impl Outer {
+        /// The outer (with the call object aggregated in it), its counts, and a receiver that
+        /// hears each `Signal`.
+        pub fn create(
+            factory: &ComPtr<dyn ICallFactory>,
+            separate: bool,
+        ) -> (Arc<Outer>, ComPtr<dyn IUnknown>, Arc<Counts>, Receiver<()>) {
+            let (tx, rx) = channel();
+            let counts = Arc::new(Counts {
+                queries: AtomicUsize::new(0),
+                resets: AtomicUsize::new(0),
+                signals: Mutex::new(tx),
+            });
+            let outer = Arc::new_cyclic(|me| Outer {
+                refs: RefCount::new(),
+                me: me.clone(),
+                inner: Mutex::new(None),
+                counts: counts.clone(),
+                separate,
+                kept: Mutex::new(None),
+            });
+            let unk: ComPtr<dyn IUnknown> = ComPtr::new(outer.clone() as Arc<dyn IUnknown>);
+            let mut inner: Option<ComPtr<dyn IUnknown>> = None;
+            let iid = <dyn AsyncISimpleStream as Interface>::IID;
+            assert_eq!(
+                factory.create_call(&iid, Some(&unk), &IID_IUnknown, Some(&mut inner)),
+                S_OK
+            );
+            *outer.inner.lock().unwrap() = inner;
+            (outer, unk, counts, rx)
+        }
+
+        /// Lets the separate `ISynchronize` go: the next `QueryInterface` makes another.
+        pub fn replace_synchronize(&self) {
+            let old = self.kept.lock().unwrap().take();
+            drop(old);
+        }
+
+        fn more(&self, me: &Arc<Self>, iid: &IID, ppv: &mut dyn Any) -> HRESULT {
+            if *iid == IID_ISynchronize {
+                self.counts.queries.fetch_add(1, Ordering::SeqCst);
+                let sync: ComPtr<dyn ISynchronize> = if self.separate {
+                    let mut kept = self.kept.lock().unwrap();
+                    kept.get_or_insert_with(|| {
+                        ComPtr::new(Arc::new_cyclic(|me| Separate {
+                            refs: RefCount::new(),
+                            me: me.clone(),
+                            counts: self.counts.clone(),
+                        }) as Arc<dyn ISynchronize>)
+                    })
+                    .clone()
+                } else {
+                    ComPtr::new(me.clone() as Arc<dyn ISynchronize>)
+                };
+                return set_out::<dyn ISynchronize>(ppv, sync);
+            }
+            match self.inner.lock().unwrap().clone() {
+                Some(inner) => inner.query_interface(iid, ppv),
+                None => E_NOINTERFACE,
+            }
+        }
+
+        fn final_release(&self) {
+            self.inner.lock().unwrap().take();
+            self.replace_synchronize();
+        }
+    }
+
+    impl ISynchronize for Outer {
+        fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
+            E_NOTIMPL
+        }
+        fn signal(&self) -> HRESULT {
+            self.counts.signal()
+        }
+        fn reset(&self) -> HRESULT {
+            self.counts.reset()
+        }
+    }
+
+    comasync::com_object!([] Outer {
+        interfaces: [],
+        more: Outer::more,
+        final_release: Outer::final_release,
+    });
+
+    pub struct Separate {
+        refs: RefCount,
+        me: Weak<Separate>,
+        counts: Arc<Counts>,
+    }
+
+    impl ISynchronize for Separate {
+        fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
+            E_NOTIMPL
+        }
+        fn signal(&self) -> HRESULT {
+            self.counts.signal()
+        }
+        fn reset(&self) -> HRESULT {
+            self.counts.reset()
+        }
+    }
+
+    comasync::com_object!([] Separate {
+        interfaces: [dyn ISynchronize],
+    });
+}
+
+#[test]
+fn the_outers_isynchronize_is_asked_for_once_while_it_lives() {
+    use std::sync::atomic::Ordering;
+    let server = SimpleStream::create(b"abcdef".to_vec());
+    let factory = server.query::<dyn ICallFactory>().unwrap();
+    let (_outer, client, counts, signals) = counting_outer::Outer::create(&factory, false);
+    let call = client.query::<dyn AsyncISimpleStream>().unwrap();
+    for (n, expected) in [b"ab", b"cd", b"ef"].into_iter().enumerate() {
+        assert_eq!(call.begin_read(2), S_OK);
+        signals.recv().unwrap();
+        assert_eq!(call.finish_read(), (S_OK, expected.to_vec()));
+        assert_eq!(
+            counts.resets.load(Ordering::SeqCst),
+            n + 1,
+            "a Reset per call"
+        );
+    }
+    assert_eq!(
+        counts.queries.load(Ordering::SeqCst),
+        1,
+        "the outer's ISynchronize, found by the first Begin_, serves the later ones"
+    );
+}
+
+#[test]
+fn an_outers_isynchronize_that_is_gone_is_asked_for_again_and_hears_the_next_call() {
+    use std::sync::atomic::Ordering;
+    let server = SimpleStream::create(b"abcdef".to_vec());
+    let factory = server.query::<dyn ICallFactory>().unwrap();
+    let (outer, client, counts, signals) = counting_outer::Outer::create(&factory, true);
+    let call = client.query::<dyn AsyncISimpleStream>().unwrap();
+    for (n, expected) in [b"ab", b"cd", b"ef"].into_iter().enumerate() {
+        assert_eq!(call.begin_read(2), S_OK);
+        signals.recv().unwrap();
+        assert_eq!(call.finish_read(), (S_OK, expected.to_vec()));
+        assert_eq!(
+            counts.resets.load(Ordering::SeqCst),
+            n + 1,
+            "a Reset per call"
+        );
+        assert_eq!(counts.queries.load(Ordering::SeqCst), n + 1);
+        // The outer lets its ISynchronize object go: the next Begin_ asks for it again.
+        outer.replace_synchronize();
+    }
+}

@@ -54,10 +54,9 @@ struct Current<M: AsyncInterface> {
     security: Option<Arc<CallSecurity>>,
     /// Client calls begun while the server was busy, oldest first.
     waiting: VecDeque<Waiting<M>>,
-    /// The server call object as the asynchronous interface (memory only: no COM reference,
-    /// which would be a reference on the host itself); `None` before it is installed and
-    /// after a disconnection. Kept here, so that a call takes it with its bookkeeping.
-    server: Option<Arc<M::Async>>,
+    /// Whether the server call object is installed ([`ServerCallHost::server`]) and not
+    /// disconnected: read with the call's bookkeeping, under the same lock.
+    installed: bool,
     /// Whether every call so far went by the book (`Begin_` succeeded, no panic, no
     /// disconnection): only such a server call object is begun again for another client call
     /// by the stub (see [`ServerCallHost::idle_reusable`]).
@@ -73,12 +72,13 @@ type Waiting<M> = (
 );
 
 /// What `start` begins: the in-parameters, the call's sequence number and security context,
-/// and the server call object it begins on (taken with the call, under the host's lock).
+/// and whether the server call object is there to begin it on (read with the call, under the
+/// host's lock).
 type Next<M> = (
     <M as AsyncInterface>::In,
     u64,
     Option<Arc<CallSecurity>>,
-    Option<Arc<<M as AsyncInterface>::Async>>,
+    bool,
 );
 
 /// The stub-side host of one server-side call object (see the [module docs](self)).
@@ -128,6 +128,10 @@ pub struct ServerCallHost<M: AsyncInterface> {
     /// The server call object's non-delegating unknown (the host's reference on it).
     inner: Mutex<Option<ComPtr<dyn IUnknown>>>,
     current: Mutex<Current<M>>,
+    /// The server call object as the asynchronous interface (memory only: no COM reference,
+    /// which would be a reference on the host itself), set once by `install`; used only while
+    /// [`Current::installed`] says so. Outside the lock: a call borrows it, no count changes.
+    server: std::sync::OnceLock<Arc<M::Async>>,
     /// The STA the server call object lives in, if any: a `Signal` from another thread is
     /// carried there as a message, and the host calls `Finish_` in that apartment.
     home: std::sync::OnceLock<Arc<crate::apartment::Apartment>>,
@@ -185,10 +189,11 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 call: None,
                 method: 0,
                 security: None,
-                server: None,
+                installed: false,
                 waiting: VecDeque::new(),
                 clean: true,
             }),
+            server: std::sync::OnceLock::new(),
             home: std::sync::OnceLock::new(),
         })
     }
@@ -199,7 +204,9 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         let mut slot: Option<ComPtr<M::Async>> = None;
         let hr = inner.query_interface(&<M::Async as Interface>::IID, &mut slot);
         let server = slot.ok_or(if hr.failed() { hr } else { E_UNEXPECTED })?;
-        self.current.lock().server = Some(server.as_arc().clone());
+        if self.server.set(server.as_arc().clone()).is_ok() {
+            self.current.lock().installed = true;
+        }
         drop(server);
         *self.inner.lock() = Some(inner);
         Ok(self)
@@ -222,16 +229,16 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     }
 
     /// The apartment ended: the call in progress and the waiting ones fail with `hr`; the
-    /// server call object is released.
+    /// server call object is released (its memory goes with the host's).
     pub(crate) fn disconnect(&self, hr: HRESULT) {
-        let (call, waiting, security, server) = {
+        let (call, waiting, security) = {
             let mut cur = self.current.lock();
             cur.clean = false;
+            cur.installed = false;
             (
                 cur.call.take(),
                 std::mem::take(&mut cur.waiting),
                 cur.security.take(),
-                cur.server.take(),
             )
         };
         if let Some(security) = security {
@@ -245,7 +252,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             drop(input);
         }
         let inner = self.inner.lock().take();
-        drop((inner, server));
+        drop(inner);
     }
 
     /// Begins the current call (`input`; the host is marked busy with it, as `seq`) on the
@@ -253,23 +260,29 @@ impl<M: AsyncInterface> ServerCallHost<M> {
     /// then every call that was waiting for the server and is still wanted, for as long as
     /// the server's `Begin_` fails at once.
     fn start(&self, next: Next<M>) {
-        let (mut input, mut seq, mut security, mut server) = next;
+        let (mut input, mut seq, mut security, mut installed) = next;
         loop {
-            let hr = match server.take() {
+            let hr = match self.server.get().filter(|_| installed) {
                 Some(server) => {
-                    // Begin_ runs in the call's context; its end (even by a panic) ends the
-                    // impersonation it started (spec 3.4).
-                    let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
-                    catch_unwind(AssertUnwindSafe(|| M::begin_async(&*server, input)))
-                        .unwrap_or(RPC_E_SERVERFAULT)
+                    // Begin_ runs in the call's context (the frame holds it); its end (even by
+                    // a panic) ends the impersonation it started (spec 3.4).
+                    let mut code = security.take().map(|s| ServerCode::of(s, Exit::Nothing));
+                    let hr = catch_unwind(AssertUnwindSafe(|| M::begin_async(&**server, input)))
+                        .unwrap_or(RPC_E_SERVERFAULT);
+                    if let Some(code) = code.as_mut().filter(|_| hr.failed()) {
+                        code.set_exit(Exit::End); // the server did not start the call
+                    }
+                    hr
                 }
-                None => E_UNEXPECTED,
+                None => {
+                    if let Some(s) = security.take() {
+                        s.end(); // no server to start the call: its context is over
+                    }
+                    E_UNEXPECTED
+                }
             };
             if hr.succeeded() {
                 return;
-            }
-            if let Some(s) = &security {
-                s.end(); // the server did not start the call: its context is over
             }
             // The server did not start the call: fail it, unless a Signal already took it.
             let mut skipped = Vec::new();
@@ -288,7 +301,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
                 failed.fail(hr);
             }
             match next {
-                Some((i, s, sec, srv)) => (input, seq, security, server) = (i, s, sec, srv),
+                Some((i, s, sec, ok)) => (input, seq, security, installed) = (i, s, sec, ok),
                 None => return,
             }
         }
@@ -311,7 +324,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             cur.method = call.method();
             cur.call = Some(call);
             cur.security = security.clone();
-            return Some((input, cur.seq, security, cur.server.clone()));
+            return Some((input, cur.seq, security, cur.installed));
         }
         None
     }
@@ -324,7 +337,7 @@ impl<M: AsyncInterface> ServerCallHost<M> {
         input: M::In,
         security: Option<Arc<CallSecurity>>,
     ) {
-        let (seq, server) = {
+        let (seq, installed) = {
             let mut cur = self.current.lock();
             if cur.busy {
                 // The server still works on an earlier call (one its client cancelled
@@ -337,9 +350,9 @@ impl<M: AsyncInterface> ServerCallHost<M> {
             cur.method = call.method();
             cur.call = Some(call);
             cur.security = security.clone();
-            (cur.seq, cur.server.clone())
+            (cur.seq, cur.installed)
         };
-        self.start((input, seq, security, server));
+        self.start((input, seq, security, installed));
     }
 }
 
@@ -378,31 +391,31 @@ impl<M: AsyncInterface> ISynchronize for ServerCallHost<M> {
             return S_OK;
         }
         self.event.set_event();
-        let (call, method, security, server) = {
+        let (call, method, security, installed) = {
             let mut cur = self.current.lock();
             if !cur.busy {
                 return S_OK; // no call in progress: nothing to finish
             }
+            // The context leaves with the call (the host's next call brings its own).
             (
                 cur.call.take(),
                 cur.method,
-                cur.security.clone(),
-                cur.server.clone(),
+                cur.security.take(),
+                cur.installed,
             )
         };
         if let Some(s) = &security {
             s.signal(); // the call's context is complete from the server's Signal on
         }
-        let (hr, out) = match server {
+        let (hr, out) = match self.server.get().filter(|_| installed) {
             Some(server) => {
                 // Finish_ runs in the call's (complete) context, without Begin_'s token.
-                let _code = security.as_ref().map(|s| ServerCode::of(s, Exit::Nothing));
-                catch_unwind(AssertUnwindSafe(|| M::finish_async(&*server, method))).unwrap_or_else(
-                    |_| {
+                let _code = security.map(|s| ServerCode::of(s, Exit::Nothing));
+                catch_unwind(AssertUnwindSafe(|| M::finish_async(&**server, method)))
+                    .unwrap_or_else(|_| {
                         self.current.lock().clean = false;
                         (RPC_E_SERVERFAULT, None)
-                    },
-                )
+                    })
             }
             None => (E_UNEXPECTED, None),
         };

@@ -93,6 +93,10 @@ struct OuterSlot {
     /// (which would keep the outer alive for as long as the call): the completion reaches the
     /// outer through it without a `QueryInterface` (see [`signal_outer`]).
     sync: Option<Weak<dyn ISynchronize>>,
+    /// The outer's `ISynchronize` as an earlier `Begin_` found it by `QueryInterface`: a later
+    /// `Begin_` reaches it again through this while it lives (an object's interfaces do not
+    /// change), and asks again only once it is gone.
+    found: Option<Weak<dyn ISynchronize>>,
     /// Outer `Signal`s being delivered now, on any thread. A `Begin_` on another thread waits
     /// for zero, so a previous call's `Signal` can never land after the next call's `Reset`.
     delivering: u32,
@@ -319,12 +323,11 @@ impl<M: AsyncInterface> CallObject<M> {
     /// `Begin_` and leaves the call object idle.
     #[cold]
     fn begin_aggregated(&self, method: usize, input: M::In) -> HRESULT {
-        let sync = match catch_unwind(AssertUnwindSafe(|| self.aggregating_synchronize())) {
-            Ok(sync) => sync,
-            Err(_) => return E_UNEXPECTED,
-        };
         let addr = self.addr();
-        let generation = {
+        // The outer's ISynchronize from a QueryInterface made before the lock (foreign code),
+        // when the one an earlier Begin_ found is gone.
+        let mut asked: Option<Option<ComPtr<dyn ISynchronize>>> = None;
+        let (generation, sync) = loop {
             let mut slot = self.slot.lock();
             // The previous call's Signal must have returned before the outer sees this call's
             // Reset, unless this Begin_ is made from inside that Signal (finding 1).
@@ -339,16 +342,39 @@ impl<M: AsyncInterface> CallObject<M> {
             {
                 slot = self.done.wait_until(slot, Deadline::Never).0;
             }
+            let known = match &asked {
+                Some(asked) => asked.as_ref().map(|s| s.as_arc().clone()),
+                None => match slot.outer.as_ref().and_then(|o| o.found.as_ref()) {
+                    Some(found) => found.upgrade(),
+                    None => None,
+                },
+            };
+            if known.is_none() && asked.is_none() {
+                drop(slot);
+                match catch_unwind(AssertUnwindSafe(|| self.aggregating_synchronize())) {
+                    Ok(sync) => asked = Some(sync),
+                    Err(_) => return E_UNEXPECTED,
+                }
+                continue;
+            }
             let generation = match slot.state.begin(method) {
                 Ok(g) => g,
-                Err(hr) => return hr,
+                Err(hr) => {
+                    drop(slot);
+                    drop((known, asked)); // outside the lock
+                    return hr;
+                }
             };
             self.event.reset_event();
             let o = slot.outer_mut();
-            o.sync = sync.as_ref().map(|s| Arc::downgrade(s.as_arc()));
+            o.sync = known.as_ref().map(Arc::downgrade);
+            if asked.is_some() {
+                o.found = o.sync.clone();
+            }
             o.resetting = true;
-            generation
+            break (generation, known);
         };
+        drop(asked); // the QueryInterface's reference; the Begin_'s caller holds the outer
         let hr = {
             // While the outer resets, this thread counts as talking to the outer: a Begin_ it
             // makes from inside Reset does not wait for itself.

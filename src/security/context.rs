@@ -194,9 +194,15 @@ impl ServerCode {
         ServerCode { exit }
     }
 
-    /// The server code of `call` (a synchronous method, a `Begin_` or a `Finish_`).
-    pub(crate) fn of(call: &Arc<CallSecurity>, exit: Exit) -> Self {
-        Self::push(Some(call.clone()), None, exit)
+    /// The server code of `call` (a synchronous method, a `Begin_` or a `Finish_`); the frame
+    /// holds the caller's reference on the context until it ends.
+    pub(crate) fn of(call: Arc<CallSecurity>, exit: Exit) -> Self {
+        Self::push(Some(call), None, exit)
+    }
+
+    /// Changes what the frame's end tells its call (a `Begin_` that failed ends the call).
+    pub(crate) fn set_exit(&mut self, exit: Exit) {
+        self.exit = exit;
     }
 }
 
