@@ -248,9 +248,9 @@ impl Apartment {
     /// place (a proxy call object's channel, `proxy::Channel`) and runs
     /// [`run_incoming`](Self::run_incoming) there. `RPC_E_DISCONNECTED` if this MTA has ended
     /// (or the pool has no worker): the task is not queued, and the caller fails its call.
-    pub(crate) fn post_task(&self, task: Arc<dyn crate::call::PoolTask>) -> HRESULT {
+    pub(crate) fn post_task(&self, task: Arc<dyn crate::call::pool::OwnedTask>) -> HRESULT {
         debug_assert_eq!(self.kind, AptType::Mta);
-        if self.is_alive() && self.pool().is_some_and(|pool| pool.execute_task(task)) {
+        if self.is_alive() && self.pool().is_some_and(|pool| pool.execute_owned(task)) {
             S_OK
         } else {
             RPC_E_DISCONNECTED

@@ -10,8 +10,8 @@
 //! apartment (its `HRESULT` is the transport's), `Finish_` returns the server's result and
 //! out-parameters, `ICancelMethodCalls` is there, and a cancel reaches the server's
 //! `TestCancel`. A call object's call to an object in the MTA waits in the call object's
-//! channel for an MTA worker, which runs the channel itself (no box per call, see
-//! [`crate::stub`]).
+//! channel for an MTA worker, which runs the channel itself (no box per call, and no
+//! reference-count change on the channel: see [`crate::stub`]).
 //!
 //! # Invariants
 //!
@@ -29,9 +29,10 @@ use std::sync::{Arc, Weak};
 
 use crate::apartment::{ApartmentId, AptType};
 use crate::call::cancel::SyncCall;
+use crate::call::pool::OwnedTask;
 use crate::call::{
     AsyncInterface, CallHandler, CallObject, CallServer, FinishMode, ICallFactory,
-    ICancelMethodCalls, PoolTask, ServedBy, ServerCall,
+    ICancelMethodCalls, ServedBy, ServerCall,
 };
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{
@@ -56,7 +57,7 @@ struct Channel<M: AsyncInterface> {
     /// a call object's own.
     blanket: Arc<ProxyBlanket>,
     /// A call object's channel to an object in the MTA: where its call waits for an MTA
-    /// worker, which runs the channel itself ([`PoolTask`]): no box per call. `None` for the
+    /// worker, which runs the channel itself (`OwnedTask`): no box per call. `None` for the
     /// proxy's own channels (its synchronous calls, which several threads may make at once,
     /// and the template of its call objects' channels) and for an STA.
     parcel: Option<Parcel<M>>,
@@ -100,22 +101,25 @@ impl<M: AsyncInterface> Channel<M> {
     }
 
     /// A channel for a new call object: its own blanket, started from this one's.
-    fn for_call_object(&self) -> Arc<Channel<M>> {
-        Channel::new(
+    fn for_call_object(&self) -> Arc<CallChannel<M>> {
+        Arc::new(CallChannel(Channel::new(
             self.stub.clone(),
             self.home,
             false,
             Arc::new(self.blanket.copy()),
             true,
-        )
+        )))
     }
 }
 
-/// A call object's call to an MTA object, run by an MTA worker (see `Channel::parcel`).
-impl<M: AsyncInterface> PoolTask for Channel<M> {
-    fn run(&self) {
+/// A call object's call to an MTA object, run by an MTA worker (see `Channel::parcel`). The
+/// job's reference goes back to the parcel for the next job.
+impl<M: AsyncInterface> OwnedTask for Channel<M> {
+    fn run_owned(self: Arc<Self>) {
         if let Some(parcel) = &self.parcel {
-            self.stub.serve_parcel(parcel);
+            // The parcel keeps a clone for the next job (the parcel is borrowed through this
+            // reference, which ends with the job): both count changes are the worker's own.
+            self.stub.serve_parcel(parcel, self.clone());
         }
     }
 }
@@ -124,9 +128,12 @@ impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
         // The call keeps the blanket (and client) it began with.
         let blanket = self.blanket.for_call();
-        match (&self.parcel, self.me.upgrade()) {
-            (Some(parcel), Some(me)) => self.stub.send_parcel(me, parcel, call, input, blanket),
-            _ => self.stub.send(call, input, self.sync, blanket),
+        match &self.parcel {
+            Some(parcel) => {
+                let me = || self.me.upgrade().map(|me| me as Arc<dyn OwnedTask>);
+                self.stub.send_parcel(me, parcel, call, input, blanket)
+            }
+            None => self.stub.send(call, input, self.sync, blanket),
         }
     }
 
@@ -136,6 +143,32 @@ impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
 
     fn channel_security(&self) -> Option<&dyn ChannelSecurity> {
         Some(self)
+    }
+}
+
+/// What a proxy's call object holds as its handler: its channel, whose parcel it closes when
+/// the call object goes (the parcel then lets go of the channel, `Parcel::close`).
+struct CallChannel<M: AsyncInterface>(Arc<Channel<M>>);
+
+impl<M: AsyncInterface> Drop for CallChannel<M> {
+    fn drop(&mut self) {
+        if let Some(parcel) = &self.0.parcel {
+            parcel.close();
+        }
+    }
+}
+
+impl<M: AsyncInterface> CallHandler<M> for CallChannel<M> {
+    fn begin(&self, call: ServerCall<M>, input: M::In) {
+        self.0.begin(call, input)
+    }
+
+    fn admit(&self) -> HRESULT {
+        self.0.admit()
+    }
+
+    fn channel_security(&self) -> Option<&dyn ChannelSecurity> {
+        self.0.channel_security()
     }
 }
 

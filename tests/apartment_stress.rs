@@ -2,8 +2,9 @@
 //! (STA and MTA clients; STA and MTA servers with their own server-side call objects or the
 //! standard one), with random
 //! cancels and releases: every call delivers its own result exactly once or is abandoned,
-//! nothing is lost, nothing hangs (a watchdog bounds the run). Deterministic choices (a seeded
-//! generator); no sleeps.
+//! nothing is lost, nothing hangs (a watchdog bounds the run), and the MTA server's object is
+//! freed once the clients released everything. Deterministic choices (a seeded generator); no
+//! sleeps.
 
 #[path = "common/apartments.rs"]
 mod apartments;
@@ -148,9 +149,11 @@ fn a_thousand_concurrent_calls_between_apartments_each_deliver_once_or_are_aband
         let gate = HANDLE::create_event(true, false);
         let (tx, rx) = std::sync::mpsc::channel();
         let (g, p) = (gate.clone(), pool.clone());
+        let (gone_tx, gone) = std::sync::mpsc::channel();
         let mta_server = thread::spawn(move || {
             let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
             let (object, state) = ProbeWithCalls::create_auto(p);
+            *state.gone.lock().unwrap() = Some(gone_tx);
             let made: Vec<MarshalStream> = (0..CLIENTS)
                 .map(|_| {
                     co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object)
@@ -217,5 +220,9 @@ fn a_thousand_concurrent_calls_between_apartments_each_deliver_once_or_are_aband
             seen.len() as u32 >= delivered,
             "a delivered result was served"
         );
+        // Every proxy and call object is released: the MTA object goes too (its stub is kept
+        // by the channels of the proxies' call objects, which keep themselves for their next
+        // call until released). The watchdog fails the test if it never goes.
+        assert_eq!(gone.recv(), Ok(()), "the MTA object was not freed");
     });
 }

@@ -1,6 +1,10 @@
 //! loom model checks of the proxy/stub hand-off: a call posted to an STA's queue while the
 //! STA's thread waits (its modal wait must wake for it: no lost wake-up), and a call racing
-//! with the end of the STA (it is served or fails with `RPC_E_DISCONNECTED`, never hangs).
+//! with the end of the STA (it is served or fails with `RPC_E_DISCONNECTED`, never hangs); and
+//! a proxy call object's calls to an MTA object, which wait in its parcel for the MTA's pool
+//! (superseded, or racing with the MTA's end), where every execution must also let the object
+//! go once the client released everything (the parcel's reference to its channel is a cycle
+//! until the call object goes).
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_apartment
@@ -108,6 +112,28 @@ fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
 #[comasync::implement(ISimpleStream, comasync::call::ICallFactory)]
 struct Lengths;
 
+/// [`Lengths`] objects whose memory has not gone yet. A proxy call object's channel keeps a
+/// reference to itself for its next call until the call object goes (`Parcel`), and the
+/// channel keeps the stub, which keeps the object: a model that leaked that cycle in any
+/// execution leaves this above zero when the execution has ended, which the next execution
+/// (and the end of the model) checks.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Lengths {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Every [`Lengths`] object of the executions so far is gone.
+fn assert_no_object_left() {
+    assert_eq!(
+        LIVE.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "an execution left its MTA object alive (a leaked proxy channel)"
+    );
+}
+
 impl ISimpleStream for Lengths_Impl {
     fn read(&self, cb: u32) -> (comasync::HRESULT, Vec<u8>) {
         (S_OK, vec![b'x'; cb as usize])
@@ -148,6 +174,8 @@ impl comasync::call::ICallFactory for Lengths_Impl {
 fn mta_object() -> comasync::marshal::MarshalStream {
     let iid = <dyn ISimpleStream as Interface>::IID;
     assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+    assert_no_object_left();
+    LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let object = Lengths.into_object();
     co_marshal_inter_thread_interface_in_stream::<ISimpleStreamCalls>(&iid, &*object).unwrap()
 }
@@ -206,6 +234,7 @@ fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_w
         );
         co_uninitialize();
     });
+    assert_no_object_left();
 }
 
 /// A call waiting in its parcel for the MTA's worker while the MTA ends (its last thread
@@ -239,4 +268,5 @@ fn a_call_waiting_for_an_mta_that_ends_is_served_or_fails_with_rpc_e_disconnecte
             assert_eq!(begun, RPC_E_DISCONNECTED);
         }
     });
+    assert_no_object_left();
 }

@@ -253,6 +253,52 @@ fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
     });
 }
 
+/// A proxy call object to an MTA object keeps, in its channel's parcel, a reference to the
+/// channel for its next call (no reference count changes per call): a cycle that releasing
+/// the call object breaks. Released after its calls, with the proxy, it lets the stub and so
+/// the object go; the object's memory going is what this waits for (the watchdog fails the
+/// test if it never goes).
+#[test]
+fn a_released_proxy_call_object_to_an_mta_object_lets_the_object_go() {
+    within("release", || {
+        let (gone_tx, gone) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gate = HANDLE::create_event(true, false);
+        let g = gate.clone();
+        // An MTA thread makes the object, lets go of it and stays in the MTA until the end.
+        let server = thread::spawn(move || {
+            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+            let (object, state) = ProbeWithCalls::create_inline();
+            *state.gone.lock().unwrap() = Some(gone_tx);
+            let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+            tx.send(s.unwrap()).unwrap();
+            drop((object, state));
+            let mut i = 0;
+            let _ =
+                comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
+            co_uninitialize();
+        });
+        let stream = rx.recv().unwrap();
+        let sta = Sta::start();
+        let results = sta.run(move || {
+            let proxy = unmarshal(stream);
+            let call = new_call(&proxy);
+            let results: Vec<_> = (1..=3)
+                .map(|n| {
+                    assert_eq!(call.begin_add(n), S_OK);
+                    call.finish_add()
+                })
+                .collect();
+            drop((call, proxy));
+            results
+        });
+        assert_eq!(results, vec![(S_OK, 2), (S_OK, 4), (S_OK, 6)]);
+        assert_eq!(gone.recv(), Ok(()), "the object was released and freed");
+        gate.set_event();
+        server.join().unwrap();
+    });
+}
+
 /// A proxy call object made in an MTA thread that stays in the MTA until the handle drops.
 struct Client(
     ComPtr<dyn AsyncIProbe>,

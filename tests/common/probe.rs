@@ -65,6 +65,9 @@ pub struct ProbeState {
     pub inline: bool,
     /// How many server call objects `CreateCall` made.
     pub created: AtomicU32,
+    /// Told when a `ProbeWithCalls` object's memory goes (its final release and last
+    /// reference), if set.
+    pub gone: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// A call the server-side call object began and has not signalled yet.
@@ -199,6 +202,14 @@ impl ProbeWithCalls {
         .into_interface::<dyn IProbe>()
         .unwrap();
         (p, state)
+    }
+}
+
+impl Drop for ProbeWithCalls {
+    fn drop(&mut self) {
+        if let Some(gone) = self.state.gone.lock().unwrap().take() {
+            let _ = gone.send(());
+        }
     }
 }
 
