@@ -263,17 +263,24 @@ mod counting_outer {
         }
     }
 
-    impl ISynchronize for Outer {
-        fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
-            E_NOTIMPL
-        }
-        fn signal(&self) -> HRESULT {
-            self.counts.signal()
-        }
-        fn reset(&self) -> HRESULT {
-            self.counts.reset()
-        }
+    /// `ISynchronize` on a type with `counts`: `Signal` and `Reset` counted, no `Wait`.
+    macro_rules! counted_synchronize {
+        ($t:ty) => {
+            impl ISynchronize for $t {
+                fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
+                    E_NOTIMPL
+                }
+                fn signal(&self) -> HRESULT {
+                    self.counts.signal()
+                }
+                fn reset(&self) -> HRESULT {
+                    self.counts.reset()
+                }
+            }
+        };
     }
+
+    counted_synchronize!(Outer);
 
     comasync::com_object!([] Outer {
         interfaces: [],
@@ -287,29 +294,24 @@ mod counting_outer {
         counts: Arc<Counts>,
     }
 
-    impl ISynchronize for Separate {
-        fn wait(&self, _flags: u32, _timeout_ms: u32) -> HRESULT {
-            E_NOTIMPL
-        }
-        fn signal(&self) -> HRESULT {
-            self.counts.signal()
-        }
-        fn reset(&self) -> HRESULT {
-            self.counts.reset()
-        }
-    }
+    counted_synchronize!(Separate);
 
     comasync::com_object!([] Separate {
         interfaces: [dyn ISynchronize],
     });
 }
 
-#[test]
-fn the_outers_isynchronize_is_asked_for_once_while_it_lives() {
+/// Three `Read(2)` calls on a call object aggregated by a [`counting_outer::Outer`] (the
+/// server completes each on its own thread, the outer's `Signal` is awaited before
+/// `Finish_`), each checked and counted as one `Reset`; `after` runs after call `n`.
+fn three_counted_reads(
+    separate: bool,
+    mut after: impl FnMut(usize, &counting_outer::Outer, &counting_outer::Counts),
+) -> std::sync::Arc<counting_outer::Counts> {
     use std::sync::atomic::Ordering;
     let server = SimpleStream::create(b"abcdef".to_vec());
     let factory = server.query::<dyn ICallFactory>().unwrap();
-    let (_outer, client, counts, signals) = counting_outer::Outer::create(&factory, false);
+    let (outer, client, counts, signals) = counting_outer::Outer::create(&factory, separate);
     let call = client.query::<dyn AsyncISimpleStream>().unwrap();
     for (n, expected) in [b"ab", b"cd", b"ef"].into_iter().enumerate() {
         assert_eq!(call.begin_read(2), S_OK);
@@ -320,9 +322,16 @@ fn the_outers_isynchronize_is_asked_for_once_while_it_lives() {
             n + 1,
             "a Reset per call"
         );
+        after(n, &outer, &counts);
     }
+    counts
+}
+
+#[test]
+fn the_outers_isynchronize_is_asked_for_once_while_it_lives() {
+    let counts = three_counted_reads(false, |_, _, _| {});
     assert_eq!(
-        counts.queries.load(Ordering::SeqCst),
+        counts.queries.load(std::sync::atomic::Ordering::SeqCst),
         1,
         "the outer's ISynchronize, found by the first Begin_, serves the later ones"
     );
@@ -330,22 +339,12 @@ fn the_outers_isynchronize_is_asked_for_once_while_it_lives() {
 
 #[test]
 fn an_outers_isynchronize_that_is_gone_is_asked_for_again_and_hears_the_next_call() {
-    use std::sync::atomic::Ordering;
-    let server = SimpleStream::create(b"abcdef".to_vec());
-    let factory = server.query::<dyn ICallFactory>().unwrap();
-    let (outer, client, counts, signals) = counting_outer::Outer::create(&factory, true);
-    let call = client.query::<dyn AsyncISimpleStream>().unwrap();
-    for (n, expected) in [b"ab", b"cd", b"ef"].into_iter().enumerate() {
-        assert_eq!(call.begin_read(2), S_OK);
-        signals.recv().unwrap();
-        assert_eq!(call.finish_read(), (S_OK, expected.to_vec()));
+    three_counted_reads(true, |n, outer, counts| {
         assert_eq!(
-            counts.resets.load(Ordering::SeqCst),
-            n + 1,
-            "a Reset per call"
+            counts.queries.load(std::sync::atomic::Ordering::SeqCst),
+            n + 1
         );
-        assert_eq!(counts.queries.load(Ordering::SeqCst), n + 1);
         // The outer lets its ISynchronize object go: the next Begin_ asks for it again.
         outer.replace_synchronize();
-    }
+    });
 }

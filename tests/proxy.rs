@@ -54,6 +54,48 @@ fn new_call(proxy: &ComPtr<dyn IProbe>) -> ComPtr<dyn AsyncIProbe> {
     create_call_as::<dyn AsyncIProbe>(&*factory, &async_iid()).unwrap()
 }
 
+/// An MTA thread that made an object with `create`, marshaled it, let go of it and stays in
+/// the MTA until dropped: the stream, the object's state, the MTA and the thread's id.
+struct MtaServer {
+    gate: HANDLE,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl MtaServer {
+    fn start(create: Create) -> (MtaServer, MarshalStream, Arc<ProbeState>, ApartmentId, u32) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gate = HANDLE::create_event(true, false);
+        let g = gate.clone();
+        let thread = thread::spawn(move || {
+            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
+            let (object, state) = create();
+            let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
+            let here = (current_apartment().unwrap(), get_current_thread_id());
+            tx.send((s.unwrap(), state, here)).unwrap();
+            drop(object);
+            let mut i = 0;
+            let _ =
+                comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
+            co_uninitialize();
+        });
+        let (stream, state, (mta, tid)) = rx.recv().unwrap();
+        let server = MtaServer {
+            gate,
+            thread: Some(thread),
+        };
+        (server, stream, state, mta, tid)
+    }
+}
+
+impl Drop for MtaServer {
+    fn drop(&mut self) {
+        self.gate.set_event();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
 #[test]
 fn unmarshaling_in_the_objects_own_apartment_gives_the_object_itself() {
     let sta = Sta::start();
@@ -93,27 +135,7 @@ fn an_sta_objects_calls_run_on_its_own_thread() {
 fn an_mta_objects_calls_run_in_the_mta_on_its_pool() {
     within("MTA object", || {
         let sta = Sta::start();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let gate = HANDLE::create_event(true, false);
-        let g = gate.clone();
-        // An MTA thread makes the object and stays in the MTA until the test is done.
-        let server = thread::spawn(move || {
-            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
-            let (object, _) = Probe::create();
-            let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
-            tx.send((
-                s.unwrap(),
-                current_apartment().unwrap(),
-                get_current_thread_id(),
-            ))
-            .unwrap();
-            drop(object);
-            let mut i = 0;
-            let _ =
-                comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
-            co_uninitialize();
-        });
-        let (stream, mta, server_tid) = rx.recv().unwrap();
+        let (server, stream, _, mta, server_tid) = MtaServer::start(Probe::create);
         let (hr, apt, tid) = sta.run(move || unmarshal(stream).locate());
         assert_eq!((hr, apt), (S_OK, mta.0));
         assert_ne!(tid, sta.tid);
@@ -121,8 +143,7 @@ fn an_mta_objects_calls_run_in_the_mta_on_its_pool() {
             tid, server_tid,
             "on the MTA's pool, not a thread of the test's"
         );
-        gate.set_event();
-        server.join().unwrap();
+        drop(server);
     });
 }
 
@@ -261,24 +282,10 @@ fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
 #[test]
 fn a_released_proxy_call_object_to_an_mta_object_lets_the_object_go() {
     within("release", || {
+        let (server, stream, state, _, _) = MtaServer::start(ProbeWithCalls::create_inline);
         let (gone_tx, gone) = std::sync::mpsc::channel();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let gate = HANDLE::create_event(true, false);
-        let g = gate.clone();
-        // An MTA thread makes the object, lets go of it and stays in the MTA until the end.
-        let server = thread::spawn(move || {
-            let _ = co_initialize_ex(None, COINIT_MULTITHREADED);
-            let (object, state) = ProbeWithCalls::create_inline();
-            *state.gone.lock().unwrap() = Some(gone_tx);
-            let s = co_marshal_inter_thread_interface_in_stream::<IProbeCalls>(&iid(), &*object);
-            tx.send(s.unwrap()).unwrap();
-            drop((object, state));
-            let mut i = 0;
-            let _ =
-                comasync::sync::co_wait_for_multiple_handles(0, INFINITE, Some(&[g]), Some(&mut i));
-            co_uninitialize();
-        });
-        let stream = rx.recv().unwrap();
+        *state.gone.lock().unwrap() = Some(gone_tx);
+        drop(state);
         let sta = Sta::start();
         let results = sta.run(move || {
             let proxy = unmarshal(stream);
@@ -294,8 +301,7 @@ fn a_released_proxy_call_object_to_an_mta_object_lets_the_object_go() {
         });
         assert_eq!(results, vec![(S_OK, 2), (S_OK, 4), (S_OK, 6)]);
         assert_eq!(gone.recv(), Ok(()), "the object was released and freed");
-        gate.set_event();
-        server.join().unwrap();
+        drop(server);
     });
 }
 
