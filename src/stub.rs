@@ -20,9 +20,9 @@
 //! calls), and the proxy's channel itself is queued on the MTA's pool (`Stub::send_parcel`),
 //! so an asynchronous cross-apartment call allocates nothing; the job's reference to the
 //! channel is the one the parcel kept from the last job, so it changes no reference count
-//! either. Each call's security context
-//! begins in the previous call's memory when nothing holds that any more
-//! (`CallSecurity::renew`): a context the server kept stays the old call's.
+//! either. Each call's security context begins in the previous call's memory when nothing
+//! holds that any more (`CallSecurity::renew`): a context the server kept stays the old
+//! call's.
 //!
 //! # Invariants
 //!
@@ -197,11 +197,11 @@ impl<M: AsyncInterface> Stub<M> {
     /// queued). An earlier job may have served it already: then there is nothing to do. If
     /// the apartment has ended, the call fails with `RPC_E_DISCONNECTED`.
     ///
-    /// [`send_parcel`]: Stub::send_parcel
-    ///
     /// `keep` is a reference to the parcel's owner for its next job: the parcel keeps it
     /// ([`ParcelInner::keep`]), taken with the call under one lock, while the client waits
     /// for the call (not at the end of the job, when the client may be sending the next one).
+    ///
+    /// [`send_parcel`]: Stub::send_parcel
     pub(crate) fn serve_parcel(&self, parcel: &Parcel<M>, keep: Arc<dyn OwnedTask>) {
         let (taken, extra) = {
             let mut p = parcel.0.lock();
