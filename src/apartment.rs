@@ -114,7 +114,7 @@ static MTA: parking_lot::Mutex<Option<(Arc<Apartment>, u64)>> = parking_lot::Mut
 /// The pool that runs the MTA's incoming calls (kept apart from `Pool::global`, whose workers
 /// serve call objects: an MTA method that blocks on such a call cannot starve it).
 #[cfg(not(loom))]
-fn mta_pool() -> &'static Pool {
+fn mta_pool() -> &'static Arc<Pool> {
     static POOL: std::sync::OnceLock<Arc<Pool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| Pool::new(4))
 }
@@ -162,14 +162,14 @@ impl Apartment {
 
     /// The pool that runs this MTA's incoming calls.
     #[cfg(not(loom))]
-    fn pool(&self) -> Option<&Pool> {
+    pub(crate) fn pool(&self) -> Option<&Arc<Pool>> {
         Some(mta_pool())
     }
 
     /// The pool that runs this MTA's incoming calls.
     #[cfg(loom)]
-    fn pool(&self) -> Option<&Pool> {
-        self.pool.as_deref()
+    pub(crate) fn pool(&self) -> Option<&Arc<Pool>> {
+        self.pool.as_ref()
     }
 
     pub(crate) fn id(&self) -> ApartmentId {
@@ -241,19 +241,6 @@ impl Apartment {
                 });
                 S_OK
             }
-        }
-    }
-
-    /// Queues `task` on the MTA's pool without a box: a message that lives in a reusable
-    /// place (a proxy call object's channel, `proxy::Channel`) and runs
-    /// [`run_incoming`](Self::run_incoming) there. `RPC_E_DISCONNECTED` if this MTA has ended
-    /// (or the pool has no worker): the task is not queued, and the caller fails its call.
-    pub(crate) fn post_task(&self, task: Arc<dyn crate::call::pool::OwnedTask>) -> HRESULT {
-        debug_assert_eq!(self.kind, AptType::Mta);
-        if self.is_alive() && self.pool().is_some_and(|pool| pool.execute_owned(task)) {
-            S_OK
-        } else {
-            RPC_E_DISCONNECTED
         }
     }
 

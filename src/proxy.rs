@@ -9,9 +9,9 @@
 //! client table (spec 2.1): `Begin_` returns once the call is queued for the object's
 //! apartment (its `HRESULT` is the transport's), `Finish_` returns the server's result and
 //! out-parameters, `ICancelMethodCalls` is there, and a cancel reaches the server's
-//! `TestCancel`. A call object's call to an object in the MTA waits in the call object's
-//! channel for an MTA worker, which runs the channel itself (no box per call, and no
-//! reference-count change on the channel: see [`crate::stub`]).
+//! `TestCancel`. A call object's call to an object in the MTA waits in the call object, which
+//! is queued on the MTA's pool itself (no box per call: see [`crate::stub`]); the worker
+//! serves it with the blanket the client stamped at `Begin_`.
 //!
 //! # Invariants
 //!
@@ -29,25 +29,21 @@ use std::sync::{Arc, Weak};
 
 use crate::apartment::{ApartmentId, AptType};
 use crate::call::cancel::SyncCall;
-use crate::call::pool::OwnedTask;
 use crate::call::{
     AsyncInterface, CallHandler, CallObject, CallServer, FinishMode, ICallFactory,
-    ICancelMethodCalls, ServedBy, ServerCall,
+    ICancelMethodCalls, Pool, ServedBy, ServerCall,
 };
 use crate::guid::{IID_ICallFactory, IID};
 use crate::hresult::{
-    CO_E_NOTINITIALIZED, E_NOINTERFACE, HRESULT, RPC_E_DISCONNECTED, RPC_E_WRONG_THREAD, S_OK,
+    CO_E_NOTINITIALIZED, E_NOINTERFACE, HRESULT, RPC_E_CALL_CANCELED, RPC_E_DISCONNECTED,
+    RPC_E_WRONG_THREAD, S_OK,
 };
 use crate::security::client_security::{self, ChannelSecurity, IClientSecurity};
 use crate::security::{Blanket, ProxyBlanket};
-use crate::stub::{Parcel, Stub};
+use crate::stub::Stub;
 use crate::unknown::{query, set_out, ComPtr, IUnknown, Interface, RefCount};
 
 /// The transport of a proxy's calls: the [`CallHandler`] of its call objects.
-///
-/// Aligned to a cache line, so that its reference counts (each call queued on the MTA's pool
-/// holds a reference, dropped by the worker) stay off the line of the fields `Begin_` reads.
-#[repr(align(64))]
 struct Channel<M: AsyncInterface> {
     stub: Arc<Stub<M>>,
     home: ApartmentId,
@@ -56,12 +52,12 @@ struct Channel<M: AsyncInterface> {
     /// The security blanket: the proxy's (shared by its synchronous calls and its users), or
     /// a call object's own.
     blanket: Arc<ProxyBlanket>,
-    /// A call object's channel to an object in the MTA: where its call waits for an MTA
-    /// worker, which runs the channel itself (`OwnedTask`): no box per call. `None` for the
+    /// A call object's channel to an object in the MTA: the call object queues itself on the
+    /// MTA's pool ([`CallHandler::pool`]) and the worker calls [`CallHandler::begin`], with
+    /// the blanket the client stamped at `Begin_` (`ProxyBlanket::stamp`). `false` for the
     /// proxy's own channels (its synchronous calls, which several threads may make at once,
     /// and the template of its call objects' channels) and for an STA.
-    parcel: Option<Parcel<M>>,
-    me: Weak<Channel<M>>,
+    queued: bool,
 }
 
 impl<M: AsyncInterface> Channel<M> {
@@ -80,60 +76,59 @@ impl<M: AsyncInterface> Channel<M> {
         }
     }
 
-    /// A channel to `stub`'s object (see the fields); with a parcel if `parcel` and the
-    /// object is in the MTA.
+    /// A channel to `stub`'s object (see the fields); queued on the MTA's pool if `queued`
+    /// and the object is in the MTA.
     fn new(
         stub: Arc<Stub<M>>,
         home: ApartmentId,
         sync: bool,
         blanket: Arc<ProxyBlanket>,
-        parcel: bool,
+        queued: bool,
     ) -> Arc<Channel<M>> {
-        let parcel = (parcel && stub.apartment.kind() == AptType::Mta).then(Parcel::new);
-        Arc::new_cyclic(|me| Channel {
+        let queued = queued && stub.apartment.kind() == AptType::Mta;
+        Arc::new(Channel {
             stub,
             home,
             sync,
             blanket,
-            parcel,
-            me: me.clone(),
+            queued,
         })
     }
 
     /// A channel for a new call object: its own blanket, started from this one's.
-    fn for_call_object(&self) -> Arc<CallChannel<M>> {
-        Arc::new(CallChannel(Channel::new(
+    fn for_call_object(&self) -> Arc<Channel<M>> {
+        Channel::new(
             self.stub.clone(),
             self.home,
             false,
             Arc::new(self.blanket.copy()),
             true,
-        )))
-    }
-}
-
-/// A call object's call to an MTA object, run by an MTA worker (see `Channel::parcel`). The
-/// job's reference goes back to the parcel for the next job.
-impl<M: AsyncInterface> OwnedTask for Channel<M> {
-    fn run_owned(self: Arc<Self>) {
-        if let Some(parcel) = &self.parcel {
-            // The parcel keeps a clone for the next job (the parcel is borrowed through this
-            // reference, which ends with the job): both count changes are the worker's own.
-            self.stub.serve_parcel(parcel, self.clone());
-        }
+        )
     }
 }
 
 impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
     fn begin(&self, call: ServerCall<M>, input: M::In) {
+        if self.queued {
+            // On an MTA worker: the call carries the blanket its client stamped at Begin_.
+            // None: a later Begin_ has stamped another since, so this call is no longer
+            // current and its completion is dropped.
+            match self.blanket.stamped_for(call.generation()) {
+                Some(blanket) => self.stub.serve_queued(call, input, blanket),
+                None => call.fail(RPC_E_CALL_CANCELED),
+            }
+            return;
+        }
         // The call keeps the blanket (and client) it began with.
         let blanket = self.blanket.for_call();
-        match &self.parcel {
-            Some(parcel) => {
-                let me = || self.me.upgrade().map(|me| me as Arc<dyn OwnedTask>);
-                self.stub.send_parcel(me, parcel, call, input, blanket)
-            }
-            None => self.stub.send(call, input, self.sync, blanket),
+        self.stub.send(call, input, self.sync, blanket)
+    }
+
+    fn pool(&self) -> Option<&Arc<Pool>> {
+        if self.queued {
+            self.stub.apartment.pool()
+        } else {
+            None
         }
     }
 
@@ -143,32 +138,6 @@ impl<M: AsyncInterface> CallHandler<M> for Channel<M> {
 
     fn channel_security(&self) -> Option<&dyn ChannelSecurity> {
         Some(self)
-    }
-}
-
-/// What a proxy's call object holds as its handler: its channel, whose parcel it closes when
-/// the call object goes (the parcel then lets go of the channel, `Parcel::close`).
-struct CallChannel<M: AsyncInterface>(Arc<Channel<M>>);
-
-impl<M: AsyncInterface> Drop for CallChannel<M> {
-    fn drop(&mut self) {
-        if let Some(parcel) = &self.0.parcel {
-            parcel.close();
-        }
-    }
-}
-
-impl<M: AsyncInterface> CallHandler<M> for CallChannel<M> {
-    fn begin(&self, call: ServerCall<M>, input: M::In) {
-        self.0.begin(call, input)
-    }
-
-    fn admit(&self) -> HRESULT {
-        self.0.admit()
-    }
-
-    fn channel_security(&self) -> Option<&dyn ChannelSecurity> {
-        self.0.channel_security()
     }
 }
 

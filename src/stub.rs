@@ -16,13 +16,13 @@
 //! * otherwise it runs the synchronous method.
 //!
 //! A call travels as a boxed message (`Apartment::post`), except the calls of a call object
-//! to an object in the MTA: such a call waits in the call object's `Parcel` (kept across its
-//! calls), and the proxy's channel itself is queued on the MTA's pool (`Stub::send_parcel`),
-//! so an asynchronous cross-apartment call allocates nothing; the job's reference to the
-//! channel is the one the parcel kept from the last job, so it changes no reference count
-//! either. Each call's security context begins in the previous call's memory when nothing
-//! holds that any more (`CallSecurity::renew`): a context the server kept stays the old
-//! call's.
+//! to an object in the MTA: such a call waits in its call object, which is queued on the MTA's
+//! pool itself (`CallHandler::pool`, as `SyncMethodHandler`'s calls are), and the worker hands
+//! it to the stub (`Stub::serve_queued`) with the blanket the client stamped at `Begin_`
+//! (`ProxyBlanket::stamp`), so an asynchronous cross-apartment call allocates nothing and has
+//! one hand-off. Each call's security context begins in the previous call's memory when
+//! nothing holds that any more (`CallSecurity::renew`): a context the server kept stays the
+//! old call's.
 //!
 //! # Invariants
 //!
@@ -30,18 +30,13 @@
 //!   panicked, or `RPC_E_DISCONNECTED` if the apartment ended before the call ran (the message
 //!   carrying it was dropped) or while the server call object worked on it.
 //! * A call the client no longer wants when it reaches the stub (cancelled, released) is not
-//!   run. A parcel holds at most one call, the newest its call object began; a queued job
-//!   serves what the parcel holds when it runs, so a later job may find it empty.
-//! * A parcel keeps at most one reference to its owner (the channel), and none once closed:
-//!   the call object closes it when it goes, so the channel, the stub and the object go when
-//!   the last job that holds a reference ends.
+//!   run.
 //! * No stub lock is held while server code runs.
 
 use std::sync::Arc;
 
 use crate::apartment::Apartment;
 use crate::call::handler::serve;
-use crate::call::pool::OwnedTask;
 use crate::call::{AsyncInterface, ICallFactory, ServerCall, ServerCallHost};
 use crate::hresult::{HRESULT, RPC_E_DISCONNECTED};
 use crate::security::access::AccessPolicy;
@@ -148,70 +143,11 @@ impl<M: AsyncInterface> Stub<M> {
         let _ = self.apartment.post(delivery);
     }
 
-    /// Sends one call of a call object to the object's apartment, an MTA, without a box:
-    /// the call waits in the call object's `parcel` (kept across its calls), and `task` — the
-    /// owner of the parcel, which runs [`Stub::serve_parcel`] — is queued on the MTA's pool.
-    /// A call object runs one call at a time; a parcel still holding an earlier call (one its
-    /// client cancelled locally before a worker took it) keeps the newer of the two, so a
-    /// queued job serves the current call and a later job finds the parcel empty. If the
-    /// apartment has ended, the call fails with `RPC_E_DISCONNECTED`.
-    ///
-    /// The job's reference to the task is the one the task's last job gave the parcel
-    /// ([`Stub::serve_parcel`]), if it did; otherwise a new one from `task` (`None`: the call
-    /// fails as if the apartment had ended).
-    pub(crate) fn send_parcel(
-        &self,
-        task: impl FnOnce() -> Option<Arc<dyn OwnedTask>>,
-        parcel: &Parcel<M>,
-        call: ServerCall<M>,
-        input: M::In,
-        blanket: CallBlanket,
-    ) {
-        let (dropped, job) = {
-            let mut p = parcel.0.lock();
-            let dropped = match &p.call {
-                Some((held, _, _)) if held.generation() > call.generation() => {
-                    Some((call, input, blanket))
-                }
-                _ => p.call.replace((call, input, blanket)),
-            };
-            (dropped, p.job.take())
-        };
-        // Outside the lock: a superseded call's token, whose failure its call object ignores
-        // (the call is no longer current).
-        drop(dropped);
-        let posted = match job.or_else(task) {
-            Some(job) => self.apartment.post_task(job),
-            None => RPC_E_DISCONNECTED,
-        };
-        if posted.failed() {
-            let queued = parcel.0.lock().call.take();
-            if let Some((call, input, _)) = queued {
-                call.fail(RPC_E_DISCONNECTED);
-                drop(input);
-            }
-        }
-    }
-
-    /// Serves the call waiting in `parcel`, on an MTA worker (the job [`send_parcel`]
-    /// queued). An earlier job may have served it already: then there is nothing to do. If
-    /// the apartment has ended, the call fails with `RPC_E_DISCONNECTED`.
-    ///
-    /// `keep` is a reference to the parcel's owner for its next job: the parcel keeps it
-    /// ([`ParcelInner::keep`]), taken with the call under one lock, while the client waits
-    /// for the call (not at the end of the job, when the client may be sending the next one).
-    ///
-    /// [`send_parcel`]: Stub::send_parcel
-    pub(crate) fn serve_parcel(&self, parcel: &Parcel<M>, keep: Arc<dyn OwnedTask>) {
-        let (taken, extra) = {
-            let mut p = parcel.0.lock();
-            let extra = p.keep(keep);
-            (p.call.take(), extra)
-        };
-        drop(extra); // outside the lock
-        let Some((call, input, blanket)) = taken else {
-            return;
-        };
+    /// Serves one call of a call object to an object in the MTA, on the MTA worker that runs
+    /// the call object's queued call (`CallHandler::pool`), with the `blanket` its client
+    /// stamped at `Begin_`. If the apartment has ended, the call fails with
+    /// `RPC_E_DISCONNECTED`.
+    pub(crate) fn serve_queued(&self, call: ServerCall<M>, input: M::In, blanket: CallBlanket) {
         let delivery = Delivery {
             stub: self,
             call: Some((call, input)),
@@ -354,69 +290,9 @@ impl<M: AsyncInterface> Stub<M> {
     }
 }
 
-/// Where a call object's call waits for an MTA worker ([`Stub::send_parcel`]): the token,
-/// the in-parameters and the blanket the call began with. Kept by the call object across its
-/// calls, so that sending one allocates nothing. On a cache line of its own: the worker that
-/// empties it does not take the line of the fields the client reads at every `Begin_`.
-///
-/// It also keeps a reference to its owner that the owner's last job gave it
-/// ([`Stub::serve_parcel`]), for the next job: a call then changes no reference count
-/// on the owner (whose counts the client and the worker would otherwise each write once per
-/// call). That reference is a cycle (owner → parcel → owner) until the owner's user
-/// [`close`](Self::close)s the parcel; a closed parcel keeps no reference.
-#[repr(align(64))]
-pub(crate) struct Parcel<M: AsyncInterface>(Mutex<ParcelInner<M>>);
-
-/// What a [`Parcel`]'s lock guards.
-struct ParcelInner<M: AsyncInterface> {
-    /// The call waiting for a worker, if any.
-    call: Option<Parcelled<M>>,
-    /// The reference the last job gave back, for the next job; never while closed.
-    job: Option<Arc<dyn OwnedTask>>,
-    /// Whether the parcel's owner is no longer used (no job keeps a reference any more).
-    closed: bool,
-}
-
-impl<M: AsyncInterface> ParcelInner<M> {
-    /// Keeps `job` (a reference to the parcel's owner) for the next job, unless the parcel is
-    /// closed or already keeps one: then it is returned, for the caller to drop outside the
-    /// lock.
-    fn keep(&mut self, job: Arc<dyn OwnedTask>) -> Option<Arc<dyn OwnedTask>> {
-        if self.closed || self.job.is_some() {
-            return Some(job);
-        }
-        self.job = Some(job);
-        None
-    }
-}
-
-/// What waits in a [`Parcel`].
-type Parcelled<M> = (ServerCall<M>, <M as AsyncInterface>::In, CallBlanket);
-
-impl<M: AsyncInterface> Parcel<M> {
-    pub(crate) fn new() -> Self {
-        Parcel(Mutex::new(ParcelInner {
-            call: None,
-            job: None,
-            closed: false,
-        }))
-    }
-
-    /// The owner is no longer used: the kept reference is dropped (outside the lock) and none
-    /// is kept from now on, so the owner goes when its last job ends.
-    pub(crate) fn close(&self) {
-        let job = {
-            let mut p = self.0.lock();
-            p.closed = true;
-            p.job.take()
-        };
-        drop(job);
-    }
-}
-
 /// One call travelling to the stub's apartment; dropped unrun, it fails the call with
 /// `RPC_E_DISCONNECTED`. `S` is how it holds the stub: an `Arc` in a boxed message, a
-/// reference while a parcel is served.
+/// reference while a queued call is served.
 struct Delivery<M: AsyncInterface, S: std::ops::Deref<Target = Stub<M>> = Arc<Stub<M>>> {
     stub: S,
     call: Option<(ServerCall<M>, M::In)>,

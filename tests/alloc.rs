@@ -181,8 +181,8 @@ fn the_pool_path_allocates_nothing_per_call_but_the_channels_blocks() {
 
 /// Issue 11's P4 path: an STA client's asynchronous call through a proxy to an MTA object
 /// whose own call objects serve it (the stub begins each call on its spare server call
-/// object). The call waits for an MTA worker in its call object's parcel, the stub renews its
-/// security context, the STA's blocking `Finish_` takes a spare waker: after the first calls,
+/// object). The call waits for an MTA worker in its call object (queued on the pool as itself),
+/// the stub renews its security context, the STA's blocking `Finish_` takes a spare waker: after the first calls,
 /// nothing is allocated per call but the MTA pool channel's blocks (one per 31 calls that go
 /// through it rather than the pool's spot).
 fn a_cross_apartment_call_allocates_nothing_per_call_but_the_channels_blocks() {

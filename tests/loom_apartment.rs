@@ -1,10 +1,9 @@
 //! loom model checks of the proxy/stub hand-off: a call posted to an STA's queue while the
 //! STA's thread waits (its modal wait must wake for it: no lost wake-up), and a call racing
 //! with the end of the STA (it is served or fails with `RPC_E_DISCONNECTED`, never hangs); and
-//! a proxy call object's calls to an MTA object, which wait in its parcel for the MTA's pool
-//! (superseded, or racing with the MTA's end), where every execution must also let the object
-//! go once the client released everything (the parcel's reference to its channel is a cycle
-//! until the call object goes).
+//! a proxy call object's calls to an MTA object, which wait in the call object for the MTA's
+//! pool (superseded, with the blanket changed between the calls, or racing with the MTA's end),
+//! where every execution must also let the object go once the client released everything.
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --features loom --test loom_apartment
@@ -105,18 +104,18 @@ fn a_call_racing_with_the_end_of_the_sta_fails_with_rpc_e_disconnected() {
     });
 }
 
-// ---- an MTA object's call objects, through the proxy (the call waits in its parcel) ----
+// ---- an MTA object's call objects, through the proxy (the call waits in its call object) ----
 
 /// An MTA server: `Read(cb)` returns `cb` bytes, and its call factory makes call objects that
-/// complete inside `Begin_` (the stub aggregates one and drives it).
+/// complete inside `Begin_` (the stub aggregates one and drives it), with `cb` copies of the
+/// call's authentication level (`IServerSecurity::QueryBlanket`): the blanket the call carried.
 #[comasync::implement(ISimpleStream, comasync::call::ICallFactory)]
 struct Lengths;
 
-/// [`Lengths`] objects whose memory has not gone yet. A proxy call object's channel keeps a
-/// reference to itself for its next call until the call object goes (`Parcel`), and the
-/// channel keeps the stub, which keeps the object: a model that leaked that cycle in any
-/// execution leaves this above zero when the execution has ended, which the next execution
-/// (and the end of the model) checks.
+/// [`Lengths`] objects whose memory has not gone yet. A proxy call object's channel keeps the
+/// stub, which keeps the object, and a queued call keeps its call object until a worker has
+/// run it: a model that leaked any of them in any execution leaves this above zero when the
+/// execution has ended, which the next execution (and the end of the model) checks.
 static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Drop for Lengths {
@@ -154,12 +153,16 @@ impl comasync::call::ICallFactory for Lengths_Impl {
         use comasync::call::{create_call, FinishMode, InlineHandler};
         use comasync::simple_stream::{ISimpleStreamIn, ISimpleStreamOut};
         let handler = std::sync::Arc::new(InlineHandler(|input: ISimpleStreamIn| match input {
-            ISimpleStreamIn::Read { cb } => (
-                S_OK,
-                ISimpleStreamOut::Read {
-                    data: vec![b'x'; cb as usize],
-                },
-            ),
+            ISimpleStreamIn::Read { cb } => {
+                let level = call_authn_level();
+                SEEN.lock().unwrap().push((cb, level));
+                (
+                    S_OK,
+                    ISimpleStreamOut::Read {
+                        data: vec![level; cb as usize],
+                    },
+                )
+            }
             ISimpleStreamIn::Write { .. } => (
                 comasync::hresult::E_NOTIMPL,
                 ISimpleStreamOut::Write { written: 0 },
@@ -167,6 +170,21 @@ impl comasync::call::ICallFactory for Lengths_Impl {
         }));
         create_call::<ISimpleStreamCalls>(riid, outer, riid2, ppv, handler, FinishMode::Blocking)
     }
+}
+
+/// What the [`Lengths`] server's call objects ran in this execution: each `Read`'s `cb` and
+/// the authentication level it ran at (whether or not its client still wanted the result).
+static SEEN: std::sync::Mutex<Vec<(u32, u8)>> = std::sync::Mutex::new(Vec::new());
+
+/// The authentication level of the call whose server code runs on this thread.
+fn call_authn_level() -> u8 {
+    use comasync::security::{co_get_call_context, IServerSecurity};
+    let mut ctx: Option<comasync::ComPtr<dyn IServerSecurity>> = None;
+    assert_eq!(
+        co_get_call_context(&comasync::guid::IID_IServerSecurity, &mut ctx),
+        S_OK
+    );
+    ctx.unwrap().query_blanket().unwrap().authn_level as u8
 }
 
 /// The current thread enters the MTA and makes a [`Lengths`] object there: its interface
@@ -198,17 +216,23 @@ fn call_object(
     (call, factory, proxy)
 }
 
-/// An STA client's call object on a proxy to an MTA object: call 1 is begun, cancelled
-/// locally and finished, call 2 begun at once — while call 1 may still wait in the call
-/// object's parcel for the MTA's worker, or be running. The worker serves the newest call the
-/// parcel holds: call 2 gets its own `Read(3)`, never call 1's in-parameters, and each call
+/// An STA client's call object on a proxy to an MTA object: call 1 is begun at
+/// `RPC_C_AUTHN_LEVEL_CONNECT`, cancelled locally and finished; the blanket is raised to
+/// `RPC_C_AUTHN_LEVEL_PKT_PRIVACY` and call 2 begun at once — while call 1 may still wait in
+/// the call object for the MTA's worker, or be running. The worker serves the current call:
+/// call 2 gets its own `Read(3)`, never call 1's in-parameters, and each call runs with the
+/// blanket its `Begin_` stamped (`ProxyBlanket::stamp`), never the other's; each call
 /// completes once.
 #[test]
 fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_with_it() {
     use comasync::call::ICancelMethodCalls;
     use comasync::hresult::RPC_E_CALL_CANCELED;
+    use comasync::security::{
+        co_set_proxy_blanket, Blanket, RPC_C_AUTHN_LEVEL_CONNECT, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+    };
     let _serial = serial();
     loom::model(|| {
+        SEEN.lock().unwrap().clear();
         let stream = mta_object();
         let client = thread::spawn(move || {
             assert_eq!(co_initialize_ex(None, COINIT_APARTMENTTHREADED), S_OK);
@@ -216,6 +240,11 @@ fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_w
             assert_eq!(call.begin_read(1), S_OK);
             let cancelled = call.query::<dyn ICancelMethodCalls>().unwrap().cancel(0);
             let first = call.finish_read();
+            let private = Blanket {
+                authn_level: RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+                ..Blanket::default()
+            };
+            assert_eq!(co_set_proxy_blanket(&*call, &private), S_OK);
             assert_eq!(call.begin_read(3), S_OK);
             let second = call.finish_read();
             drop((call, factory, proxy));
@@ -223,21 +252,30 @@ fn a_call_waiting_for_an_mta_worker_is_superseded_by_the_next_call_never_mixed_w
             (cancelled, first, second)
         });
         let (cancelled, (hr, data), second) = client.join().unwrap();
+        let connect = RPC_C_AUTHN_LEVEL_CONNECT as u8;
         match cancelled {
             S_OK => assert_eq!(hr, RPC_E_CALL_CANCELED),
-            _ => assert_eq!((hr, data.len()), (S_OK, 1)),
+            _ => assert_eq!((hr, data), (S_OK, vec![connect])),
         }
         assert_eq!(
             second,
-            (S_OK, b"xxx".to_vec()),
-            "call 2 got another call's result"
+            (S_OK, vec![RPC_C_AUTHN_LEVEL_PKT_PRIVACY as u8; 3]),
+            "call 2 got another call's result or blanket"
+        );
+        // The server ran call 2 once, and call 1 at most once, each with its own blanket
+        // (call 1's result may have been dropped: the server's view is checked here).
+        let seen = SEEN.lock().unwrap().clone();
+        let private = RPC_C_AUTHN_LEVEL_PKT_PRIVACY as u8;
+        assert!(
+            seen == [(3, private)] || seen == [(1, connect), (3, private)],
+            "the server ran {seen:?}"
         );
         co_uninitialize();
     });
     assert_no_object_left();
 }
 
-/// A call waiting in its parcel for the MTA's worker while the MTA ends (its last thread
+/// A call waiting in its call object for the MTA's worker while the MTA ends (its last thread
 /// leaves): served, or failed with `RPC_E_DISCONNECTED` — never left waiting.
 #[test]
 fn a_call_waiting_for_an_mta_that_ends_is_served_or_fails_with_rpc_e_disconnected() {

@@ -274,11 +274,10 @@ fn a_cancel_on_the_proxy_call_object_reaches_the_servers_test_cancel() {
     });
 }
 
-/// A proxy call object to an MTA object keeps, in its channel's parcel, a reference to the
-/// channel for its next call (no reference count changes per call): a cycle that releasing
-/// the call object breaks. Released after its calls, with the proxy, it lets the stub and so
-/// the object go; the object's memory going is what this waits for (the watchdog fails the
-/// test if it never goes).
+/// A proxy call object to an MTA object queues itself on the MTA's pool for each call, and its
+/// channel keeps the stub, which keeps the object. Released after its calls, with the proxy,
+/// it lets the stub and so the object go; the object's memory going is what this waits for
+/// (the watchdog fails the test if it never goes).
 #[test]
 fn a_released_proxy_call_object_to_an_mta_object_lets_the_object_go() {
     within("release", || {

@@ -1195,3 +1195,75 @@ fn a_context_kept_from_an_earlier_call_stays_complete_while_the_next_runs() {
         co_uninitialize();
     });
 }
+
+/// A call object's call to an MTA object waits in the call object for an MTA worker; the
+/// blanket it carries is stamped by its `Begin_`, so changing the blanket right after `Begin_`
+/// (while the call may still wait for the worker) changes only later calls, and a call the
+/// client cancelled and followed with another never runs with the later call's blanket.
+/// Every timing is allowed: the server sees each call it runs with its own `Begin_`'s blanket.
+#[test]
+fn a_call_to_an_mta_object_carries_the_blanket_of_its_begin() {
+    use comasync::apartment::*;
+    use comasync::marshal::*;
+    use who::{IWhoCalls, WhoAsync};
+    within("calls to an MTA object while the blanket changes", || {
+        // The MTA server runs as `server`, on a thread that keeps the MTA until the end.
+        let (stream_tx, stream_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let mta = std::thread::spawn(move || {
+            assert_eq!(co_initialize_ex(None, COINIT_MULTITHREADED), S_OK);
+            set_process_identity(Principal::new(SERVER));
+            let (object, log) = WhoAsync::create(Principal::new(SERVER));
+            let stream =
+                co_marshal_inter_thread_interface_in_stream::<IWhoCalls>(&secure::iid(), &*object)
+                    .unwrap();
+            stream_tx.send((stream, log)).unwrap();
+            let _ = done_rx.recv();
+            drop(object);
+            co_uninitialize();
+        });
+        let (stream, log) = stream_rx.recv().unwrap();
+        let expected = client("alice").run(move || {
+            let proxy = unmarshal(stream);
+            let call = new_call(&proxy);
+            let blankets = [Blanket::default(), impersonating_blanket()];
+            let mut expected = Vec::new();
+            for i in 0..300 {
+                let tag = format!("call{i}");
+                let now = i % 2;
+                assert_eq!(co_set_proxy_blanket(&*call, &blankets[now]), S_OK);
+                assert_eq!(
+                    call.begin_run(tag.clone(), vec![QueryBlanket], vec![]),
+                    S_OK
+                );
+                // The next blanket, set while this call may still wait for the worker.
+                assert_eq!(co_set_proxy_blanket(&*call, &blankets[1 - now]), S_OK);
+                if i % 3 == 0 {
+                    // Cancelled at once: the call may or may not reach the server.
+                    let _ = comasync::call::ICancelMethodCalls::cancel(
+                        &*call
+                            .query::<dyn comasync::call::ICancelMethodCalls>()
+                            .unwrap(),
+                        0,
+                    );
+                }
+                let _ = call.finish_run();
+                expected.push((tag, ["blanket=alice/2/2", "blanket=alice/6/3"][now]));
+            }
+            expected
+        });
+        let mut ran = 0;
+        for (tag, blanket) in &expected {
+            let seen = log.of(tag, "begin");
+            assert!(
+                seen.is_empty() || seen == v(&[blanket]),
+                "{tag} began with {blanket:?}, the server saw {seen:?}"
+            );
+            ran += usize::from(!seen.is_empty());
+        }
+        // Two thirds of the calls are never cancelled: those all reach the server.
+        assert!(ran >= 200, "only {ran} of 300 calls reached the server");
+        done_tx.send(()).unwrap();
+        mta.join().unwrap();
+    });
+}

@@ -80,7 +80,9 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
     }
 
     /// The security of the transport, if the handler is one (a proxy's channel): its call
-    /// objects then answer `IClientSecurity` (spec 3.3). `None` by default.
+    /// objects then answer `IClientSecurity` (spec 3.3). `None` by default. With
+    /// [`pool`](Self::pool), `Begin_` stamps the blanket each call carries (captured on the
+    /// calling thread) on this blanket's cell, for the worker that sends the call.
     #[inline]
     fn channel_security(&self) -> Option<&dyn crate::security::ChannelSecurity> {
         None
@@ -107,7 +109,9 @@ pub trait CallHandler<M: AsyncInterface>: Send + Sync + 'static {
     /// token, no allocation per call); the worker takes them, if the call is still wanted
     /// (not cancelled locally, abandoned or superseded: otherwise the method does not run),
     /// and completes the call with what `begin_inline` returns (or hands it to
-    /// [`begin`](Self::begin) if it returns `Err`). [`SyncMethodHandler`] serves this way.
+    /// [`begin`](Self::begin) if it returns `Err`). [`SyncMethodHandler`] serves this way, and
+    /// so does a proxy's call object to an MTA object (its `begin` runs on the MTA's worker,
+    /// with the blanket `Begin_` stamped: see [`channel_security`](Self::channel_security)).
     #[inline]
     fn pool(&self) -> Option<&Arc<Pool>> {
         None

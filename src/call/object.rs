@@ -47,7 +47,10 @@
 //!   job). The worker runs the in-parameters only if their generation is still current, so a
 //!   job queued for a cancelled call never runs that call as the next one; in-parameters left
 //!   by a superseded call are dropped by the next `Begin_` or the final release, outside the
-//!   lock.
+//!   lock. A pooled transport (a proxy's channel to an MTA object, which has
+//!   [`CallHandler::channel_security`]) also gets the blanket the call carries stamped with
+//!   the call's generation in that critical section, on the client's thread
+//!   (`ProxyBlanket::stamp`), for the worker that sends it.
 //! * A blocking `Finish_` or windowed `Cancel` made from inside the server's method serving
 //!   this call object does not wait for itself (docs/model.md, "Misuse, re-entrancy and the
 //!   outer").
@@ -65,7 +68,7 @@ use super::state::{CallState, FinishMode, FinishStep, State};
 use crate::guid::{IID_ICancelMethodCalls, IID_IClientSecurity, IID};
 use crate::hresult::{E_NOINTERFACE, E_UNEXPECTED, HRESULT, RPC_E_SERVER_DIED, S_OK};
 use crate::security::client_security::{self, IClientSecurity};
-use crate::security::Blanket;
+use crate::security::{Blanket, ProxyBlanket};
 use crate::sync::prim::{Condvar, Deadline, Mutex, MutexGuard};
 use crate::sync::wait::wait_single;
 use crate::sync::{ISynchronize, ISynchronizeHandle, HANDLE};
@@ -254,6 +257,7 @@ impl<M: AsyncInterface> CallObject<M> {
             return self.begin_aggregated(method, input);
         }
         let pool = self.handler.pool();
+        let stamp = pool.and_then(|_| self.channel_blanket());
         let (generation, next, stale) = {
             let mut slot = self.slot.lock();
             let generation = match slot.state.begin(method) {
@@ -265,16 +269,20 @@ impl<M: AsyncInterface> CallObject<M> {
             self.event.reset_event();
             match pool {
                 // The call waits here for a worker: in the same critical section, so the
-                // worker finds it with the call's state.
+                // worker finds it with the call's state (and the blanket it carries).
                 Some(pool) => (
                     generation,
                     Ok(pool),
-                    slot.input.replace((generation, input)),
+                    (
+                        slot.input.replace((generation, input)),
+                        stamp.and_then(|b| b.stamp(generation)),
+                    ),
                 ),
-                None => (generation, Err(input), None),
+                None => (generation, Err(input), (None, None)),
             }
         };
-        drop(stale); // a superseded call's in-parameters, dropped outside the lock
+        // A superseded call's in-parameters and a replaced stamp, dropped outside the lock.
+        drop(stale);
         match next {
             Ok(pool) => self.queue(pool, generation),
             Err(input) => self.serve_here(generation, method, input),
@@ -288,17 +296,29 @@ impl<M: AsyncInterface> CallObject<M> {
     #[inline]
     fn start(&self, generation: u64, method: usize, input: M::In) {
         if let Some(pool) = self.handler.pool() {
+            let stamp = self.channel_blanket();
             let stale = {
                 let mut slot = self.slot.lock();
                 if !slot.state.is_current(generation) {
                     return; // cancelled locally or released meanwhile: never reaches the server
                 }
-                slot.input.replace((generation, input))
+                (
+                    slot.input.replace((generation, input)),
+                    stamp.and_then(|b| b.stamp(generation)),
+                )
             };
             drop(stale);
             return self.queue(pool, generation);
         }
         self.serve_here(generation, method, input);
+    }
+
+    /// The blanket of a transport handler (a proxy's channel), which a pooled call stamps in
+    /// the critical section that begins it (on the client's thread, for the worker that sends
+    /// it: [`ProxyBlanket::stamp`]). Asked before the lock: the handler is foreign code.
+    #[inline]
+    fn channel_blanket(&self) -> Option<&ProxyBlanket> {
+        self.handler.channel_security().map(|c| c.blanket())
     }
 
     /// Serves call `generation` on this thread through [`CallHandler::begin_inline`] (marked as

@@ -11,10 +11,9 @@
 //! and exit.
 //!
 //! A job is an `Arc` to a [`PoolTask`], queued without allocating by [`Pool::execute_task`];
-//! the same for a crate task that keeps the job's reference for its next job (`OwnedTask`);
-//! a call object whose call waits in it for a worker (how `SyncMethodHandler`'s calls are
-//! queued: `CallHandler::pool`), also without allocating; or a closure given to
-//! [`Pool::execute`], boxed (one allocation).
+//! a call object whose call waits in it for a worker (how `SyncMethodHandler`'s calls and a
+//! proxy's calls to an MTA object are queued: `CallHandler::pool`), also without allocating;
+//! or a closure given to [`Pool::execute`], boxed (one allocation).
 //!
 //! # Invariants
 //!
@@ -68,19 +67,10 @@ pub(crate) trait QueuedCall: Send + Sync + 'static {
     fn run_queued(&self);
 }
 
-/// A task the pool runs by value: the worker hands it the job's reference instead of dropping
-/// it, so the task can keep that reference for its next job (a proxy call object's channel
-/// does: no reference-count change per call). Crate-private, as [`QueuedCall`].
-pub(crate) trait OwnedTask: Send + Sync + 'static {
-    /// Does one unit of work, on a worker thread, owning the job's reference.
-    fn run_owned(self: Arc<Self>);
-}
-
 /// One queued job: a task or a call object (queued without allocating), or a closure
 /// (boxed once).
 enum Job {
     Task(Arc<dyn PoolTask>),
-    Owned(Arc<dyn OwnedTask>),
     Call(Arc<dyn QueuedCall>),
     Once(Box<dyn FnOnce() + Send>),
 }
@@ -89,7 +79,6 @@ impl Job {
     fn run(self) {
         match self {
             Job::Task(task) => task.run(),
-            Job::Owned(task) => task.run_owned(),
             Job::Call(call) => call.run_queued(),
             Job::Once(f) => f(),
         }
@@ -294,12 +283,6 @@ impl Pool {
     /// dropped) if the pool has no worker: the system gave it no thread.
     pub fn execute_task(&self, task: Arc<dyn PoolTask>) -> bool {
         self.workers > 0 && self.send(Job::Task(task))
-    }
-
-    /// Queues one `task.run_owned()` (see [`OwnedTask`]); `false` as
-    /// [`execute_task`](Self::execute_task).
-    pub(crate) fn execute_owned(&self, task: Arc<dyn OwnedTask>) -> bool {
-        self.workers > 0 && self.send(Job::Owned(task))
     }
 
     /// Queues a call object whose call waits in it (see [`QueuedCall`]); `false` as

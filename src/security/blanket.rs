@@ -183,7 +183,7 @@ impl Blanket {
 
 /// What one call carries to the server: the blanket it started with and the client it was
 /// made as (`None`: unauthenticated, `RPC_C_AUTHN_LEVEL_NONE`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct CallBlanket {
     pub(crate) blanket: Blanket,
     pub(crate) client: Option<Principal>,
@@ -191,27 +191,74 @@ pub(crate) struct CallBlanket {
 
 /// The blanket of one proxy (shared by all its users) or of one call object: its current
 /// [`Blanket`] and, for static cloaking, the identity captured when it was set.
+///
+/// A call object whose calls a pool worker sends (a proxy's call object to an MTA object)
+/// also keeps here the blanket its calls carry, stamped by `Begin_` on the client's thread
+/// (`stamp`) and read by the worker (`stamped_for`). The
+/// client compares what a call carries with its own copy of the last stamp and writes the
+/// worker's cell only when it changed, so a call's blanket crosses no cache line while it
+/// stays the same.
 pub struct ProxyBlanket {
-    state: Mutex<(Blanket, Option<Principal>)>,
+    state: Mutex<State>,
+    /// The last stamp, for the worker: on a cache line of its own (the client writes it only
+    /// when the blanket changes).
+    sent: Sent,
+}
+
+/// What a [`ProxyBlanket`]'s lock guards.
+struct State {
+    blanket: Blanket,
+    /// The identity static cloaking captured when the blanket was set.
+    cloaked: Option<Principal>,
+    /// The client's copy of the last stamp's blanket (see [`ProxyBlanket::stamp`]).
+    stamped: Option<CallBlanket>,
+}
+
+/// The stamps of a [`ProxyBlanket`]: the generation from which calls carry the blanket.
+#[repr(align(64))]
+struct Sent(Mutex<Option<(u64, CallBlanket)>>);
+
+impl State {
+    /// What a call begun now on the calling thread carries (see [`ProxyBlanket::for_call`]).
+    fn for_call(&self) -> CallBlanket {
+        let blanket = self.blanket.clone();
+        let client = if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
+            None
+        } else if let Some(p) = &blanket.auth_info {
+            Some(p.clone())
+        } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
+            Some(super::identity::current_identity())
+        } else if let Some(p) = &self.cloaked {
+            Some(p.clone())
+        } else {
+            Some(super::context::base())
+        };
+        CallBlanket { blanket, client }
+    }
 }
 
 impl ProxyBlanket {
     /// A cell holding `blanket` (already resolved) and the statically cloaked identity.
     pub(crate) fn new(blanket: Blanket, cloaked: Option<Principal>) -> ProxyBlanket {
         ProxyBlanket {
-            state: Mutex::new((blanket, cloaked)),
+            state: Mutex::new(State {
+                blanket,
+                cloaked,
+                stamped: None,
+            }),
+            sent: Sent(Mutex::new(None)),
         }
     }
 
     /// A new cell with the same blanket (a call object's, a copied proxy's).
     pub(crate) fn copy(&self) -> ProxyBlanket {
-        let (b, c) = self.state.lock().clone();
-        ProxyBlanket::new(b, c)
+        let s = self.state.lock();
+        ProxyBlanket::new(s.blanket.clone(), s.cloaked.clone())
     }
 
     /// The blanket now.
     pub fn get(&self) -> Blanket {
-        self.state.lock().0.clone()
+        self.state.lock().blanket.clone()
     }
 
     /// `SetBlanket`: resolves and installs `blanket` (see [`Blanket::resolve`]). With static
@@ -220,7 +267,9 @@ impl ProxyBlanket {
         let b = blanket.resolve()?;
         let cloaked =
             (b.capabilities & EOAC_STATIC_CLOAKING != 0).then(super::identity::current_identity);
-        *self.state.lock() = (b, cloaked);
+        let mut s = self.state.lock();
+        s.blanket = b;
+        s.cloaked = cloaked;
         Ok(())
     }
 
@@ -230,24 +279,115 @@ impl ProxyBlanket {
     /// cloaking; else the caller's own identity (the server's, inside server code), never an
     /// impersonated one. `None` at `RPC_C_AUTHN_LEVEL_NONE`.
     pub(crate) fn for_call(&self) -> CallBlanket {
-        let (blanket, cloaked) = self.state.lock().clone();
-        let client = if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
-            None
-        } else if let Some(p) = &blanket.auth_info {
-            Some(p.clone())
-        } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
-            Some(super::identity::current_identity())
-        } else if let Some(p) = cloaked {
-            Some(p)
-        } else {
-            Some(super::context::base())
+        self.state.lock().for_call()
+    }
+
+    /// Call `generation` begins on the calling thread (a call object's `Begin_`, in the
+    /// critical section that begins the call): it carries [`for_call`](Self::for_call)'s
+    /// blanket. Stamped for the worker only if that differs from the last stamp; the stamp it
+    /// replaces is returned, to be dropped outside the caller's lock.
+    pub(crate) fn stamp(&self, generation: u64) -> Option<CallBlanket> {
+        let changed = {
+            let mut s = self.state.lock();
+            let now = s.for_call();
+            if s.stamped.as_ref() == Some(&now) {
+                return None;
+            }
+            s.stamped = Some(now.clone());
+            now
         };
-        CallBlanket { blanket, client }
+        self.sent
+            .0
+            .lock()
+            .replace((generation, changed))
+            .map(|(_, old)| old)
+    }
+
+    /// The blanket call `generation` carries, read by the worker that sends it: the last
+    /// stamp, if it was made at or before `generation` (a stamp is made only when the blanket
+    /// changes, so it holds for every later call until the next one). `None` if a later call
+    /// has stamped another since: that call began after this one, which is no longer current.
+    pub(crate) fn stamped_for(&self, generation: u64) -> Option<CallBlanket> {
+        match &*self.sent.0.lock() {
+            Some((from, blanket)) if *from <= generation => Some(blanket.clone()),
+            _ => None,
+        }
     }
 }
 
 impl Default for ProxyBlanket {
     fn default() -> ProxyBlanket {
         ProxyBlanket::new(Blanket::default(), None)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn level(b: &CallBlanket) -> u32 {
+        b.blanket.authn_level
+    }
+
+    #[test]
+    fn a_stamp_holds_for_later_calls_until_the_blanket_changes() {
+        let cell = ProxyBlanket::default();
+        assert!(cell.stamped_for(1).is_none(), "nothing stamped yet");
+        assert!(cell.stamp(1).is_none(), "the first stamp replaces none");
+        assert_eq!(cell.stamped_for(1), Some(cell.for_call()));
+        // Unchanged: the next calls write nothing and read the same stamp.
+        assert!(cell.stamp(2).is_none());
+        assert!(cell.stamp(3).is_none());
+        assert_eq!(cell.stamped_for(3), Some(cell.for_call()));
+        assert_eq!(cell.stamped_for(2), Some(cell.for_call()));
+    }
+
+    #[test]
+    fn a_changed_blanket_is_stamped_and_supersedes_earlier_calls() {
+        let cell = ProxyBlanket::default();
+        cell.stamp(1);
+        let private = Blanket {
+            authn_level: RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+            ..Blanket::default()
+        };
+        cell.set(&private).unwrap();
+        // Set, not yet stamped: call 1 still carries the blanket of its Begin_.
+        assert_eq!(
+            cell.stamped_for(1).map(|b| level(&b)),
+            Some(RPC_C_AUTHN_LEVEL_CONNECT)
+        );
+        let replaced = cell.stamp(4).expect("a changed blanket replaces the stamp");
+        assert_eq!(level(&replaced), RPC_C_AUTHN_LEVEL_CONNECT);
+        assert_eq!(
+            cell.stamped_for(4).map(|b| level(&b)),
+            Some(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
+        );
+        assert_eq!(
+            cell.stamped_for(5).map(|b| level(&b)),
+            Some(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
+        );
+        // A call older than the stamp was superseded by the call that made it.
+        assert!(cell.stamped_for(1).is_none());
+        assert!(cell.stamped_for(3).is_none());
+    }
+
+    #[test]
+    fn a_stamp_carries_the_identity_of_the_thread_that_begins_the_call() {
+        let cell = std::sync::Arc::new(ProxyBlanket::default());
+        cell.stamp(1);
+        let c = cell.clone();
+        std::thread::spawn(move || {
+            super::super::identity::set_process_identity(Principal::new("bob"));
+            c.stamp(2).expect("another identity is another blanket");
+        })
+        .join()
+        .unwrap();
+        let client = |g| {
+            cell.stamped_for(g)
+                .and_then(|b| b.client)
+                .map(|p| p.name().to_owned())
+        };
+        assert_eq!(client(2).as_deref(), Some("bob"));
+        assert_eq!(client(1), None, "call 1 was superseded by bob's call 2");
     }
 }

@@ -19,14 +19,14 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::call::ICancelMethodCalls;
 use crate::guid::{IID_ICancelMethodCalls, IID_IServerSecurity, IID_IUnknown, IID};
 use crate::hresult::{Error, Result, E_NOINTERFACE, HRESULT, RPC_E_CALL_COMPLETE};
 use crate::unknown::{set_out, ComPtr, IUnknown};
 
-use super::identity::{Principal, DEFAULT_PROCESS_IDENTITY};
+use super::identity::Principal;
 use super::server_security::{CallSecurity, IServerSecurity};
 
 struct Token {
@@ -72,10 +72,7 @@ crate::sync::prim::waiter_local! {
 }
 
 fn default_identity() -> Principal {
-    static DEFAULT: OnceLock<Principal> = OnceLock::new();
-    DEFAULT
-        .get_or_init(|| Principal::new(DEFAULT_PROCESS_IDENTITY))
-        .clone()
+    Principal::process_default()
 }
 
 pub(crate) fn set_process(identity: Principal) -> Principal {
