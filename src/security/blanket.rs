@@ -194,10 +194,10 @@ pub(crate) struct CallBlanket {
 ///
 /// A call object whose calls a pool worker sends (a proxy's call object to an MTA object)
 /// also keeps here the blanket its calls carry, stamped by `Begin_` on the client's thread
-/// (`stamp`) and read by the worker (`stamped_for`). The
-/// client compares what a call carries with its own copy of the last stamp and writes the
-/// worker's cell only when it changed, so a call's blanket crosses no cache line while it
-/// stays the same.
+/// (`stamp`) and read by the worker (`stamped_for`). The client compares what a call
+/// carries with its own copy of the last stamp, without cloning anything, and writes the
+/// worker's cell only when it changed: while the blanket stays the same, a call's blanket
+/// crosses no cache line and the client writes no reference count of it.
 pub struct ProxyBlanket {
     state: Mutex<State>,
     /// The last stamp, for the worker: on a cache line of its own (the client writes it only
@@ -219,6 +219,30 @@ struct State {
 struct Sent(Mutex<Option<(u64, CallBlanket)>>);
 
 impl State {
+    /// Whether a call begun now on the calling thread carries `b` (what
+    /// [`for_call`](Self::for_call) would make), found without cloning anything.
+    fn carries(&self, b: &CallBlanket) -> bool {
+        if b.blanket != self.blanket {
+            return false;
+        }
+        let blanket = &self.blanket;
+        match &b.client {
+            None => blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE,
+            Some(_) if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE => false,
+            Some(c) => {
+                if let Some(p) = &blanket.auth_info {
+                    c == p
+                } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
+                    *c == super::identity::current_identity()
+                } else if let Some(p) = &self.cloaked {
+                    c == p
+                } else {
+                    super::context::base_is(c)
+                }
+            }
+        }
+    }
+
     /// What a call begun now on the calling thread carries (see [`ProxyBlanket::for_call`]).
     fn for_call(&self) -> CallBlanket {
         let blanket = self.blanket.clone();
@@ -289,10 +313,10 @@ impl ProxyBlanket {
     pub(crate) fn stamp(&self, generation: u64) -> Option<CallBlanket> {
         let changed = {
             let mut s = self.state.lock();
-            let now = s.for_call();
-            if s.stamped.as_ref() == Some(&now) {
-                return None;
+            if s.stamped.as_ref().is_some_and(|b| s.carries(b)) {
+                return None; // unchanged: nothing is cloned or written
             }
+            let now = s.for_call();
             s.stamped = Some(now.clone());
             now
         };
@@ -369,6 +393,47 @@ mod tests {
         // A call older than the stamp was superseded by the call that made it.
         assert!(cell.stamped_for(1).is_none());
         assert!(cell.stamped_for(3).is_none());
+    }
+
+    #[test]
+    fn a_stamp_is_compared_with_every_kind_of_blanket_without_restamping_it() {
+        let alice = Principal::new("alice");
+        let kinds = [
+            Blanket::default(),
+            Blanket {
+                authn_level: RPC_C_AUTHN_LEVEL_NONE,
+                ..Blanket::default()
+            },
+            Blanket {
+                auth_info: Some(alice.clone()),
+                ..Blanket::default()
+            },
+            Blanket {
+                capabilities: EOAC_DYNAMIC_CLOAKING,
+                ..Blanket::default()
+            },
+            Blanket {
+                capabilities: EOAC_STATIC_CLOAKING,
+                ..Blanket::default()
+            },
+        ];
+        let cell = ProxyBlanket::default();
+        cell.stamp(1);
+        let mut g = 1;
+        for b in &kinds[1..] {
+            cell.set(b).unwrap();
+            g += 1;
+            cell.stamp(g);
+            // Stamped at g: the calls before it are superseded.
+            assert!(cell.stamped_for(g - 1).is_none(), "{b:?} is a new blanket");
+            g += 1;
+            assert!(cell.stamp(g).is_none(), "{b:?} again: not stamped again");
+            assert!(
+                cell.stamped_for(g - 1).is_some(),
+                "{b:?} again: still g - 1's"
+            );
+            assert_eq!(cell.stamped_for(g), Some(cell.for_call()), "{b:?}");
+        }
     }
 
     #[test]

@@ -19,14 +19,14 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::call::ICancelMethodCalls;
 use crate::guid::{IID_ICancelMethodCalls, IID_IServerSecurity, IID_IUnknown, IID};
 use crate::hresult::{Error, Result, E_NOINTERFACE, HRESULT, RPC_E_CALL_COMPLETE};
 use crate::unknown::{set_out, ComPtr, IUnknown};
 
-use super::identity::Principal;
+use super::identity::{Principal, DEFAULT_PROCESS_IDENTITY};
 use super::server_security::{CallSecurity, IServerSecurity};
 
 struct Token {
@@ -72,7 +72,13 @@ crate::sync::prim::waiter_local! {
 }
 
 fn default_identity() -> Principal {
-    Principal::process_default()
+    default_ref().clone()
+}
+
+/// The identity every thread starts with, borrowed (one principal for the process).
+fn default_ref() -> &'static Principal {
+    static DEFAULT: OnceLock<Principal> = OnceLock::new();
+    DEFAULT.get_or_init(|| Principal::new(DEFAULT_PROCESS_IDENTITY))
 }
 
 pub(crate) fn set_process(identity: Principal) -> Principal {
@@ -102,6 +108,24 @@ pub(crate) fn base() -> Principal {
                 .or_else(|| s.process.clone())
         })
         .unwrap_or_else(default_identity)
+}
+
+/// Whether `p` is the thread's [`base`] identity, compared without cloning it (no write to
+/// the principal's reference count, which the threads serving this thread's calls share).
+pub(crate) fn base_is(p: &Principal) -> bool {
+    STATE
+        .try_with(|s| {
+            let s = s.borrow();
+            match s.frames.last() {
+                Some(f) => match (&f.call, &f.server) {
+                    (Some(call), _) => call.server() == p,
+                    (None, Some(server)) => server == p,
+                    (None, None) => s.process.as_ref().unwrap_or(default_ref()) == p,
+                },
+                None => s.process.as_ref().unwrap_or(default_ref()) == p,
+            }
+        })
+        .unwrap_or_else(|_| default_ref() == p)
 }
 
 pub(crate) fn current() -> Principal {

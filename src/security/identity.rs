@@ -34,44 +34,37 @@ struct Inner {
 /// An emulated security principal: a name and the groups it belongs to. Cheap to clone;
 /// two principals are equal when their names and groups are.
 ///
-/// The identity every thread starts with ([`DEFAULT_PROCESS_IDENTITY`], in no group) is held
-/// without memory of its own: cloning and dropping it writes nothing, so the threads of a
-/// call (the client, whose calls carry it, and the server's, whose code runs as it) share no
-/// reference count (docs/performance.md, P4).
-///
 /// ```
-/// use comasync::security::{Principal, DEFAULT_PROCESS_IDENTITY};
+/// use comasync::security::Principal;
 /// let alice = Principal::new("alice").with_groups(["users", "admins"]);
 /// assert_eq!(alice.name(), "alice");
 /// assert!(alice.is_member("admins") && !alice.is_member("guests"));
 /// assert_eq!(alice, Principal::new("alice").with_groups(["users", "admins"]));
-/// assert_eq!(Principal::process_default().name(), DEFAULT_PROCESS_IDENTITY);
-/// assert_eq!(Principal::process_default(), Principal::new(DEFAULT_PROCESS_IDENTITY));
 /// ```
 #[derive(Clone)]
-pub struct Principal(Option<Arc<Inner>>);
+pub struct Principal(Arc<Inner>);
+
+// `Option<Principal>` is one pointer (the `Arc`'s niche): a call's blanket carries two, and
+// the messages that carry a blanket to an STA stay small (docs/performance.md, seventh
+// session: a principal two pointers wide made them larger, and the MTA → STA call twice as
+// slow, through the allocator's locks).
+const _: () = assert!(std::mem::size_of::<Option<Principal>>() == std::mem::size_of::<usize>());
 
 impl Principal {
     /// A principal named `name`, in no group.
     pub fn new(name: impl Into<String>) -> Principal {
-        Principal(Some(Arc::new(Inner {
+        Principal(Arc::new(Inner {
             name: name.into(),
             groups: Vec::new(),
-        })))
-    }
-
-    /// The identity every thread starts with: [`DEFAULT_PROCESS_IDENTITY`], in no group
-    /// (equal to `Principal::new(DEFAULT_PROCESS_IDENTITY)`, without its memory).
-    pub const fn process_default() -> Principal {
-        Principal(None)
+        }))
     }
 
     /// The same principal, member of `groups`.
     pub fn with_groups<S: Into<String>>(self, groups: impl IntoIterator<Item = S>) -> Principal {
-        Principal(Some(Arc::new(Inner {
-            name: self.name().to_owned(),
+        Principal(Arc::new(Inner {
+            name: self.0.name.clone(),
             groups: groups.into_iter().map(Into::into).collect(),
-        })))
+        }))
     }
 
     /// The anonymous principal ([`ANONYMOUS_LOGON`]).
@@ -81,33 +74,24 @@ impl Principal {
 
     /// The principal's name.
     pub fn name(&self) -> &str {
-        match &self.0 {
-            Some(inner) => &inner.name,
-            None => DEFAULT_PROCESS_IDENTITY,
-        }
+        &self.0.name
     }
 
     /// The groups it belongs to.
     pub fn groups(&self) -> &[String] {
-        match &self.0 {
-            Some(inner) => &inner.groups,
-            None => &[],
-        }
+        &self.0.groups
     }
 
     /// Whether it belongs to `group`.
     pub fn is_member(&self, group: &str) -> bool {
-        self.groups().iter().any(|g| g == group)
+        self.0.groups.iter().any(|g| g == group)
     }
 }
 
 impl PartialEq for Principal {
     fn eq(&self, other: &Principal) -> bool {
-        match (&self.0, &other.0) {
-            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
-            (None, None) => true,
-            _ => self.name() == other.name() && self.groups() == other.groups(),
-        }
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.name == other.0.name && self.0.groups == other.0.groups)
     }
 }
 
@@ -115,17 +99,17 @@ impl Eq for Principal {}
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.groups().is_empty() {
-            write!(f, "{}", self.name())
+        if self.0.groups.is_empty() {
+            write!(f, "{}", self.0.name)
         } else {
-            write!(f, "{}{:?}", self.name(), self.groups())
+            write!(f, "{}{:?}", self.0.name, self.0.groups)
         }
     }
 }
 
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.0.name)
     }
 }
 
