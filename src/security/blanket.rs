@@ -218,46 +218,73 @@ struct State {
 #[repr(align(64))]
 struct Sent(Mutex<Option<(u64, CallBlanket)>>);
 
+/// Whom a call begun now on the calling thread carries as its client: the one rule
+/// [`State::for_call`] (which makes the principal) and [`State::carries`] (which compares
+/// without cloning) share.
+enum Client<'a> {
+    /// `RPC_C_AUTHN_LEVEL_NONE`: no client.
+    Unauthenticated,
+    /// `pAuthInfo`, or the identity static cloaking captured.
+    Given(&'a Principal),
+    /// Dynamic cloaking: the caller's current identity (an impersonating caller's client).
+    Current,
+    /// The caller's own identity (the server's, inside server code), never an impersonated one.
+    Base,
+}
+
+impl Client<'_> {
+    /// The principal a call carries (`None`: unauthenticated).
+    fn principal(&self) -> Option<Principal> {
+        match self {
+            Client::Unauthenticated => None,
+            Client::Given(p) => Some((*p).clone()),
+            Client::Current => Some(super::identity::current_identity()),
+            Client::Base => Some(super::context::base()),
+        }
+    }
+
+    /// Whether a call carrying `client` was made under this rule, compared without cloning.
+    fn is(&self, client: Option<&Principal>) -> bool {
+        match (self, client) {
+            (Client::Unauthenticated, c) => c.is_none(),
+            (_, None) => false,
+            (Client::Given(p), Some(c)) => c == *p,
+            (Client::Current, Some(c)) => *c == super::identity::current_identity(),
+            (Client::Base, Some(c)) => super::context::base_is(c),
+        }
+    }
+}
+
 impl State {
+    /// The client rule of the blanket now: `RPC_C_AUTHN_LEVEL_NONE`, else `pAuthInfo`,
+    /// dynamic cloaking, static cloaking's captured identity, the caller's own identity.
+    fn client(&self) -> Client<'_> {
+        let blanket = &self.blanket;
+        if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
+            Client::Unauthenticated
+        } else if let Some(p) = &blanket.auth_info {
+            Client::Given(p)
+        } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
+            Client::Current
+        } else if let Some(p) = &self.cloaked {
+            Client::Given(p)
+        } else {
+            Client::Base
+        }
+    }
+
     /// Whether a call begun now on the calling thread carries `b` (what
     /// [`for_call`](Self::for_call) would make), found without cloning anything.
     fn carries(&self, b: &CallBlanket) -> bool {
-        if b.blanket != self.blanket {
-            return false;
-        }
-        let blanket = &self.blanket;
-        match &b.client {
-            None => blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE,
-            Some(_) if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE => false,
-            Some(c) => {
-                if let Some(p) = &blanket.auth_info {
-                    c == p
-                } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
-                    *c == super::identity::current_identity()
-                } else if let Some(p) = &self.cloaked {
-                    c == p
-                } else {
-                    super::context::base_is(c)
-                }
-            }
-        }
+        b.blanket == self.blanket && self.client().is(b.client.as_ref())
     }
 
     /// What a call begun now on the calling thread carries (see [`ProxyBlanket::for_call`]).
     fn for_call(&self) -> CallBlanket {
-        let blanket = self.blanket.clone();
-        let client = if blanket.authn_level == RPC_C_AUTHN_LEVEL_NONE {
-            None
-        } else if let Some(p) = &blanket.auth_info {
-            Some(p.clone())
-        } else if blanket.capabilities & EOAC_DYNAMIC_CLOAKING != 0 {
-            Some(super::identity::current_identity())
-        } else if let Some(p) = &self.cloaked {
-            Some(p.clone())
-        } else {
-            Some(super::context::base())
-        };
-        CallBlanket { blanket, client }
+        CallBlanket {
+            blanket: self.blanket.clone(),
+            client: self.client().principal(),
+        }
     }
 }
 
@@ -434,6 +461,26 @@ mod tests {
             );
             assert_eq!(cell.stamped_for(g), Some(cell.for_call()), "{b:?}");
         }
+    }
+
+    #[test]
+    fn with_dynamic_cloaking_a_changed_caller_identity_is_stamped_again() {
+        use super::super::identity::{current_identity, set_process_identity};
+        let cell = ProxyBlanket::default();
+        cell.set(&Blanket {
+            capabilities: EOAC_DYNAMIC_CLOAKING,
+            ..Blanket::default()
+        })
+        .unwrap();
+        let before = current_identity();
+        cell.stamp(1);
+        assert!(cell.stamp(2).is_none(), "same caller: not stamped again");
+        let carol = Principal::new("carol");
+        set_process_identity(carol.clone());
+        let replaced = cell.stamp(3).expect("the caller is someone else now");
+        set_process_identity(before.clone());
+        assert_eq!(replaced.client, Some(before));
+        assert_eq!(cell.stamped_for(3).and_then(|b| b.client), Some(carol));
     }
 
     #[test]
