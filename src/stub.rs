@@ -199,11 +199,12 @@ impl<M: AsyncInterface> Stub<M> {
             Some(last) => CallSecurity::renew(last, blanket),
             None => (CallSecurity::new(blanket, self.identity.clone()), None),
         };
-        // Dropped when the call is served: the previous call's blanket, then this context
-        // goes back to the stub.
-        let _keep = KeepSecurity {
+        // Dropped when the call is served (also if server code panics): gives the stub back
+        // this context and the spare, under one lock, then drops the previous call's blanket.
+        let mut back = GiveBack {
             stub: self,
             security: Some(security.clone()),
+            spare: None,
             _previous: previous,
         };
         if let Some(factory) = &self.factory {
@@ -223,31 +224,33 @@ impl<M: AsyncInterface> Stub<M> {
                 },
             };
             host.begin_secure(call, input, Some(security));
-            if let Some(reusable) = host.idle_reusable() {
-                // Signalled inside Begin_ (a server that completes at once): done. Kept as
-                // the spare if it went by the book, else released here.
-                self.keep((host, reference), reusable);
-            } else {
-                // Kept after Begin_, so every host in the list has begun: an idle one is
-                // done, and becomes the spare or is released (outside the lock).
-                let done = {
-                    let mut hosts = self.held.hosts.lock();
-                    let mut done = Vec::new();
-                    for held in std::mem::take(&mut *hosts) {
-                        match held.0.idle_reusable() {
-                            Some(reusable) => done.push((held, reusable)),
-                            None => hosts.push(held),
+            match host.idle_reusable() {
+                // Signalled inside Begin_ (a server that completes at once): done. The spare
+                // if it went by the book (given back with the context), else released here.
+                Some(true) => back.spare = Some((host, reference)),
+                Some(false) => drop((host, reference)),
+                None => {
+                    // Kept after Begin_, so every host in the list has begun: an idle one is
+                    // done, and becomes the spare or is released (outside the lock).
+                    let done = {
+                        let mut hosts = self.held.hosts.lock();
+                        let mut done = Vec::new();
+                        for held in std::mem::take(&mut *hosts) {
+                            match held.0.idle_reusable() {
+                                Some(reusable) => done.push((held, reusable)),
+                                None => hosts.push(held),
+                            }
+                        }
+                        hosts.push((host, reference));
+                        done
+                    };
+                    for (held, reusable) in done {
+                        match back.spare {
+                            None if reusable => back.spare = Some(held),
+                            _ => drop(held),
                         }
                     }
-                    hosts.push((host, reference));
-                    done
-                };
-                for (held, reusable) in done {
-                    self.keep(held, reusable);
                 }
-            }
-            if !self.apartment.is_alive() {
-                self.disconnect(); // the apartment ended meanwhile (MTA)
             }
             return;
         }
@@ -259,34 +262,40 @@ impl<M: AsyncInterface> Stub<M> {
     }
 }
 
-/// Gives the stub back a call's security context when the stub is done with the call (also
-/// if server code panics), for the next call to renew.
-struct KeepSecurity<'a, M: AsyncInterface> {
+/// Gives the stub back what a call leaves for the next when the stub is done with it (also
+/// if server code panics): its security context, for the next call to renew, and its server
+/// call object if that is Idle again by the book, as the spare (if there is none yet). One
+/// lock; what they replace is dropped outside it.
+struct GiveBack<'a, M: AsyncInterface> {
     stub: &'a Stub<M>,
     security: Option<Arc<CallSecurity>>,
+    spare: Option<Held<M>>,
     /// The previous call's blanket, dropped here, off the way to the server's code.
     _previous: Option<CallBlanket>,
 }
 
-impl<M: AsyncInterface> Drop for KeepSecurity<'_, M> {
+impl<M: AsyncInterface> Drop for GiveBack<'_, M> {
     fn drop(&mut self) {
-        if let Some(security) = self.security.take() {
-            let old = self.stub.held.kept.lock().security.replace(security);
-            drop(old); // outside the lock
-        }
-    }
-}
-
-impl<M: AsyncInterface> Stub<M> {
-    /// A server call object done with its call: the spare if it is `reusable` and there is
-    /// none yet; otherwise released (outside the lock).
-    fn keep(&self, held: Held<M>, reusable: bool) {
-        let extra = if reusable && self.apartment.is_alive() {
-            self.held.kept.lock().spare.replace(held)
-        } else {
-            Some(held)
+        let stub = self.stub;
+        let spare = self.spare.take().filter(|_| stub.apartment.is_alive());
+        let old = {
+            let mut k = stub.held.kept.lock();
+            let security = match self.security.take() {
+                Some(s) => k.security.replace(s),
+                None => None,
+            };
+            let spare = match spare {
+                Some(held) if k.spare.is_none() => k.spare.replace(held),
+                extra => extra,
+            };
+            (security, spare)
         };
-        drop(extra);
+        drop(old); // outside the lock
+        if stub.factory.is_some() && !stub.apartment.is_alive() {
+            // The apartment ended meanwhile (MTA): no server call object the stub keeps (the
+            // spare, or one in the list) outlives it.
+            stub.disconnect();
+        }
     }
 }
 

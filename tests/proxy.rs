@@ -409,6 +409,30 @@ fn the_stub_begins_the_next_call_on_its_idle_server_call_object_and_replaces_a_f
 }
 
 #[test]
+fn a_server_call_object_that_signals_after_begin_becomes_the_stubs_spare_when_it_next_looks() {
+    within("server call object reuse after a later Signal", || {
+        let sta = Sta::start();
+        let (stream, state) = object_in(&sta, ProbeWithCalls::create);
+        let client = thread::spawn(move || {
+            in_mta(move || {
+                let proxy = unmarshal(stream);
+                (1..=3).map(|n| proxy.add(n)).collect::<Vec<_>>()
+            })
+        });
+        for n in 1..=3 {
+            // Each call parks in its server call object's Begin_ and is signalled later.
+            let parked = next_parked(&state);
+            assert_eq!(parked.n, n);
+            assert_eq!(parked.complete(S_OK, 10 * n), S_OK);
+        }
+        assert_eq!(client.join().unwrap(), [(S_OK, 10), (S_OK, 20), (S_OK, 30)]);
+        // Call 1's object was still busy when call 2 arrived (a new one); once call 2 had
+        // begun, the stub found call 1's idle and kept it as the spare, which served call 3.
+        assert_eq!(state.created.load(Ordering::SeqCst), 2);
+    });
+}
+
+#[test]
 fn without_a_server_call_object_the_stub_runs_the_synchronous_method() {
     let sta = Sta::start();
     let (stream, state) = object_in(&sta, Probe::create);
