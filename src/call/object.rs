@@ -85,6 +85,27 @@ struct Slot<M: AsyncInterface> {
     outer: Option<Box<OuterSlot>>,
 }
 
+impl<M: AsyncInterface> Slot<M> {
+    /// Leaves call `generation`'s in-parameters here for a pool worker, with the blanket the
+    /// call carries stamped on a pooled transport's cell (`stamp`: [`ProxyBlanket::stamp`]),
+    /// in the critical section that begins the call. Returns what they replace (a superseded
+    /// call's in-parameters, an older stamp), for the caller to drop outside the lock.
+    fn park(
+        &mut self,
+        generation: u64,
+        input: M::In,
+        stamp: Option<&ProxyBlanket>,
+    ) -> (
+        Option<(u64, M::In)>,
+        Option<crate::security::blanket::CallBlanket>,
+    ) {
+        (
+            self.input.replace((generation, input)),
+            stamp.and_then(|b| b.stamp(generation)),
+        )
+    }
+}
+
 /// How an aggregated call object talks to its outer's `ISynchronize` (spec 3.6), decided
 /// under the call object's lock. The order the outer sees, for consecutive calls N and N+1:
 /// `Reset(N)` before `Signal(N)` before `Reset(N+1)` — unless the outer itself begins N+1 from
@@ -270,14 +291,7 @@ impl<M: AsyncInterface> CallObject<M> {
             match pool {
                 // The call waits here for a worker: in the same critical section, so the
                 // worker finds it with the call's state (and the blanket it carries).
-                Some(pool) => (
-                    generation,
-                    Ok(pool),
-                    (
-                        slot.input.replace((generation, input)),
-                        stamp.and_then(|b| b.stamp(generation)),
-                    ),
-                ),
+                Some(pool) => (generation, Ok(pool), slot.park(generation, input, stamp)),
                 None => (generation, Err(input), (None, None)),
             }
         };
@@ -302,10 +316,7 @@ impl<M: AsyncInterface> CallObject<M> {
                 if !slot.state.is_current(generation) {
                     return; // cancelled locally or released meanwhile: never reaches the server
                 }
-                (
-                    slot.input.replace((generation, input)),
-                    stamp.and_then(|b| b.stamp(generation)),
-                )
+                slot.park(generation, input, stamp)
             };
             drop(stale);
             return self.queue(pool, generation);
